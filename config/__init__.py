@@ -1,0 +1,1 @@
+"""Scenario configurations shipped with cobenefits (installed as ``engine.scenarios``)."""

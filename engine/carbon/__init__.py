@@ -1,0 +1,1 @@
+"""Carbon front stage: efficiency, energy cascading, material exchange, grid pooling."""

@@ -1,0 +1,91 @@
+"""The ``cobenefits`` command line (also ``python -m engine``).
+
+Each subcommand lives in ``engine/commands/<name>.py`` and defines ``NAME``, ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int``.
+
+Exit codes: 0 success; 2 bad input or usage (one-paragraph message, no traceback);
+1 internal error (traceback written to the log file, shown on screen only with ``--debug``).
+"""
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import tempfile
+import traceback
+
+from engine.errors import InputError
+
+__all__ = ["main", "build_parser", "COMMAND_MODULES"]
+
+#: subcommand modules, in the order ``--help`` lists them
+COMMAND_MODULES = (
+    "engine.commands.run",
+    "engine.commands.carbon",
+    "engine.commands.validate_data",
+    "engine.commands.health",
+    "engine.commands.aermod",
+)
+
+log = logging.getLogger("cobenefits")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="cobenefits",
+        description="City energy actions -> CO2 cuts, primary PM2.5 fields and deaths avoided.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for modname in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:  # a command whose module is not in this build
+            if exc.name == modname:
+                continue
+            raise
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks of internal errors")
+        p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="no progress bar or log lines")
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def _setup_logging(quiet):
+    level = logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(getattr(args, "quiet", False))
+    try:
+        return int(args._run(args) or 0)
+    except InputError as exc:
+        print(f"cobenefits {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cobenefits: interrupted; finished work is kept and a re-run resumes", file=sys.stderr)
+        return 130
+    except Exception:  # internal error: keep the traceback in a log file
+        tb = traceback.format_exc()
+        if getattr(args, "debug", False):
+            print(tb, file=sys.stderr)
+        fd, path = tempfile.mkstemp(prefix="cobenefits-error-", suffix=".log")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(tb)
+        print(f"cobenefits {args.command}: internal error: {tb.strip().splitlines()[-1]}\n"
+              f"(traceback in {path}; re-run with --debug to show it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``cobenefits`` command line, one module each."""
