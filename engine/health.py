@@ -394,7 +394,7 @@ def _check_concentration(z, labels, name):
     bad = ~np.isfinite(z) | (z < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{name} of region {labels[i]!r} is {z[i]!r}; expected a finite concentration "
+        raise InputError(f"{name} of region {labels[i]!r} is {float(z[i]):g}; expected a finite concentration "
                          f">= 0 ug m-3 ({int(bad.sum())} region(s) affected)")
 
 
@@ -417,7 +417,7 @@ def _population_matrix(pop, where="pop_by_age"):
     if bad.any():
         r, c = (int(v[0]) for v in np.nonzero(bad))
         raise InputError(f"{where}: region {pop.index[r]!r}, column {POPULATION_COLUMNS[c]}: "
-                         f"{pop.iloc[r][POPULATION_COLUMNS[c]]!r} must be a finite number >= 0 persons")
+                         f"{pop.iloc[r][POPULATION_COLUMNS[c]]!s} must be a finite number >= 0 persons")
     return p
 
 
@@ -707,7 +707,7 @@ def read_exposure_table(path):
             what = "a concentration >= 0 ug m-3" if col.startswith("pm25") else "a population >= 0 persons"
             raw = df[col].iloc[i]
             raise InputError(f"{where} line {first + i} (region {df.region.iloc[i]!r}), column {col}: "
-                             f"{'missing' if pd.isna(raw) else repr(raw)}; expected {what}")
+                             f"{'missing value' if pd.isna(raw) else str(raw)}; expected {what}")
         df[col] = v
     df = df.set_index("region")
     scen = df["pm25_scenario"] if "pm25_scenario" in df.columns else None
