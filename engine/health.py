@@ -580,7 +580,8 @@ def health_impact(conc_base, pop_by_age, *, conc_scenario=None,
             if has_scen:
                 fsc = np.empty((n_r, n_k, n_d))
                 _k.fractions_over_draws(cs.model, zs, cs.params_draws, fsc)
-                fa = (1.0 - (1.0 - fb) / (1.0 - fsc)) if pif else fb - fsc  # RR = 1/(1 - PAF)
+                # PIF 1 - RR_s/RR_b = (PAF_b - PAF_s)/(1 - PAF_s), since RR = 1/(1 - PAF)
+                fa = (fb - fsc) / (1.0 - fsc) if pif else fb - fsc
                 data["avoided_age_draws"] = (("region", "cause", "age", "draw"), py[..., None] * fa[:, kidx, :],
                                              {"units": u, "long_name": "premature deaths avoided; per draw"})
     ds = xr.Dataset(data, coords=coords)

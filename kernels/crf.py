@@ -210,7 +210,8 @@ def impact_over_draws(model, conc_base, conc_scenario, params, weight, curve_cau
                 fb = 1.0 - 1.0 / rb
                 fs = 1.0 - 1.0 / rs
                 if pif:
-                    fa = 1.0 - rs / rb
+                    # identity: 1 - RR_s/RR_b = (RR_b - RR_s)/RR_b, exactly 0 when RR_s == RR_b
+                    fa = (rb - rs) / rb
                 else:
                     fa = fb - fs  # identity: (1 - 1/RR_b) - (1 - 1/RR_s) = 1/RR_s - 1/RR_b
                 deaths_base[r, c, d] += w * fb
