@@ -1,0 +1,552 @@
+"""Default met climatologies by climate region, ISC-style STAR tables, and per-city met choice.
+
+An annual-average concentration needs the joint frequency of wind direction, wind speed and
+stability, not a time series. A **climatology** here is a set of weighted met classes, each a
+physically consistent AERMOD-style hour (u, direction, u*, w*, L, z_ic, z_im, z0, T), passed to
+the dispersion stage as one :class:`engine.met.MetHours` whose ``weight`` is the class frequency.
+
+The default climatology (``climatology = "default"``, version ``DEFAULT_VERSION``)
+-----------------------------------------------------------------------------------
+**It is synthetic and representative, not fitted to station data** (no installable Chinese
+joint-frequency table exists; see shared/data/cities/SOURCES.md section 4). Every number has its
+basis stated in :data:`CLIMATE_REGIONS` and below; users with real data give an AERMET .SFC/.PFL
+pair or a STAR table in ``[met]`` instead. Every output records which met was used.
+
+Construction, per climate region (provinces are assigned to regions by :data:`PROVINCE_REGION`):
+
+1. **Wind speed** at 10 m: Weibull with shape k = 2 (Rayleigh, the usual default for surface
+   winds, e.g. Justus et al. 1978, J. Appl. Meteor. 17:350) and the region's annual mean speed,
+   split into the six ISCLT/STAR speed classes (edges 1.80, 3.34, 5.40, 8.49, 11.06 m/s =
+   3.5, 6.5, 10.5, 16.5, 21.5 kn). Each class is represented by its Weibull conditional mean,
+   floored at 1.0 m/s (ISC's treatment of winds below 1 m/s).
+2. **Stability**: Pasquill-Turner classes from wind speed and insolation by day, cloud cover by
+   night (Pasquill 1961; Turner 1964, J. Appl. Meteor. 3:83). Daytime insolation categories come
+   from the solar elevation, computed hour by hour over a year at the region's representative
+   latitude (declination after Cooper 1969): > 60 deg strong, 35-60 moderate, 15-35 slight,
+   0-15 neutral (D). A regional fraction of overcast hours is neutral (D) day and night; of
+   the other hours a regional "cloudy" fraction (>= 4/8 cloud) lowers day insolation one
+   category and takes the "thin overcast" night column. Half-classes (A-B, B-C, C-D) take the
+   mean of the two classes' 1/L.
+3. **Monin-Obukhov length** from class and z0 by Golder's (1972) relation as fitted in Seinfeld
+   & Pandis (2006, Atmospheric Chemistry and Physics, 2nd ed., ch. 16):
+   1/L = a + b log10(z0 [m]) (table :data:`GOLDER_1972`).
+4. **u\\*** from u(10 m), L and z0 with AERMOD's profile functions (Businger-Dyer for L < 0,
+   psi_m = -17 (1 - exp(-0.29 z/L)) for L > 0), as AERMET does (Cimorelli et al. 2004, AERMOD
+   formulation document, eqs. 2-3 and 2-9 area) and as the reference met files of this project.
+   H = -rho c_p T u*^3 / (k g L) with rho c_p = 1204.8 J m-3 K-1, k = 0.4, g = 9.81 m s-2;
+   w* = (g H z_ic / (rho c_p T))^(1/3); z_im = 2300 u*^1.5 (Venkatram 1980).
+5. **Convective mixing height** z_ic (unstable classes only): the region's representative mean
+   daytime convective boundary-layer height, scaled 1.2 / 1.0 / 0.8 for A / B / C (deeper
+   mixing with stronger convection). Stable and neutral hours use z_im only (AERMOD: z_i = z_im
+   when L > 0).
+6. **Wind direction** (direction the wind blows FROM): 16 sectors of 22.5 deg; frequencies from a
+   two-component von Mises mixture (winter and summer monsoon directions, concentration
+   kappa = 2) plus a uniform share, integrated over each sector. Direction is taken independent
+   of speed and stability (a documented simplification).
+7. **Surface roughness** z0 = 1.0 m, AERMOD's default urban roughness length (EPA 2004, AERMOD
+   user's guide, URBANOPT); the receptors of interest are in the city.
+8. Classes with frequency < :data:`MIN_CLASS_FREQUENCY` are dropped and the rest renormalised
+   (these are the highest wind speeds, with the smallest concentrations; the bias is below that
+   frequency in relative terms).
+
+Glossary: ``wind_speed_m_s`` [m s-1] at ``reference_height_m`` [m]; ``wind_from_deg`` [deg];
+``friction_velocity_m_s`` u* [m s-1]; ``convective_velocity_m_s`` w* [m s-1];
+``monin_obukhov_length_m`` L [m]; ``conv_mixing_height_m`` z_ic [m]; ``mech_mixing_height_m``
+z_im [m]; ``roughness_length_m`` z0 [m]; ``temperature_k`` [K]; ``weight`` class frequency [1].
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InputError
+
+__all__ = [
+    "DEFAULT_VERSION",
+    "CLIMATE_REGIONS",
+    "PROVINCE_REGION",
+    "GOLDER_1972",
+    "STAR_SPEED_EDGES_M_S",
+    "STAR_SPEED_CLASS_M_S",
+    "MetSpec",
+    "ClimateRegion",
+    "climate_region_of",
+    "default_climatology_arrays",
+    "star_to_arrays",
+    "read_star",
+    "monin_obukhov_from_class",
+    "friction_velocity",
+    "to_met_hours",
+    "met_spec_for_city",
+    "load_met",
+]
+
+DEFAULT_VERSION = "default-climatology-v1"
+
+#: Golder (1972) 1/L = a + b*log10(z0), coefficients (a [m-1], b [m-1]) per Pasquill class,
+#: as given by Seinfeld & Pandis (2006, ch. 16)
+GOLDER_1972 = {
+    "A": (-0.096, 0.029),
+    "B": (-0.037, 0.029),
+    "C": (-0.002, 0.018),
+    "D": (0.0, 0.0),
+    "E": (0.004, -0.018),
+    "F": (0.035, -0.036),
+}
+#: STAR/ISCLT wind speed class edges [m s-1] (3.5, 6.5, 10.5, 16.5, 21.5 knots)
+STAR_SPEED_EDGES_M_S = (0.0, 1.80, 3.34, 5.40, 8.49, 11.06, math.inf)
+#: ISCLT default representative speeds of the six classes [m s-1] (ISC3 user's guide)
+STAR_SPEED_CLASS_M_S = (1.5, 2.5, 4.3, 6.8, 9.5, 12.5)
+MIN_CLASS_FREQUENCY = 1e-4
+MIN_WIND_SPEED_M_S = 1.0
+REFERENCE_HEIGHT_M = 10.0
+URBAN_ROUGHNESS_M = 1.0
+VON_KARMAN = 0.4
+GRAVITY = 9.81
+RHO_CP = 1204.8  # J m-3 K-1, AERMOD/AERMET
+SECTORS = 16
+
+# Pasquill-Turner table. Columns: day strong, moderate, slight insolation; night >= 4/8 cloud
+# ("thin overcast"), night <= 3/8. Rows: wind speed upper bounds [m s-1] 2, 3, 5, 6, inf.
+# Pasquill leaves the two night entries of the < 2 m/s row blank; we continue the 2-3 m/s row
+# (E cloudy, F clear), the usual practice.
+_PT_SPEED_UPPER = (2.0, 3.0, 5.0, 6.0, math.inf)
+_PT_TABLE = (
+    ("A", "AB", "B", "E", "F"),
+    ("AB", "B", "C", "E", "F"),
+    ("B", "BC", "C", "D", "E"),
+    ("C", "CD", "D", "D", "D"),
+    ("C", "D", "D", "D", "D"),
+)
+
+
+@dataclass(frozen=True)
+class ClimateRegion:
+    """Parameters of one default climate region (basis in :data:`CLIMATE_REGIONS`' comments).
+
+    Attributes
+    ----------
+    mean_wind_m_s : annual-mean 10-m wind speed [m s-1]
+    latitude_deg : representative latitude for the solar elevation statistics [deg]
+    temperature_k : annual-mean near-surface air temperature [K]
+    daytime_mixing_height_m : mean daytime convective boundary-layer height [m]
+    overcast_fraction : share of hours that are overcast (class D) [1]
+    cloudy_fraction : share of the other hours with >= 4/8 cloud [1]
+    rose : ((from_deg, weight), ...) von Mises components; the remaining weight is uniform
+    """
+
+    name: str
+    mean_wind_m_s: float
+    latitude_deg: float
+    temperature_k: float
+    daytime_mixing_height_m: float
+    overcast_fraction: float
+    cloudy_fraction: float
+    rose: tuple
+
+
+# Basis (all values rounded, representative, NOT fitted to station data):
+# * annual-mean 10-m wind speeds: China's station mean was ~2.4 m/s over 1969-2005, highest in
+#   the north-east, Inner Mongolia/north-west and on the Tibetan Plateau and lowest in the
+#   Sichuan Basin and the south-west valleys (Guo, Xu & Hu 2011, Int. J. Climatol. 31:349);
+# * daytime boundary-layer heights: deepest over the arid north-west and the Plateau, shallow in
+#   the humid south-east and shallowest in the Sichuan Basin (Guo et al. 2016, Atmos. Chem.
+#   Phys. 16:13309, radiosonde climatology);
+# * cloudiness: the Sichuan Basin and Guizhou are the cloudiest parts of China, the arid
+#   north-west the clearest (national cloud-cover climatologies);
+# * prevailing directions: the East Asian monsoon - northerly/north-westerly winter winds and
+#   southerly/south-easterly summer winds in the east, westerlies in the north-west and on the
+#   Plateau, the south-west monsoon in Yunnan;
+# * annual-mean temperatures: rounded regional means of the Chinese climate normals.
+CLIMATE_REGIONS = {
+    "northeast": ClimateRegion("northeast", 3.0, 45.0, 278.0, 1100.0, 0.20, 0.45,
+                               ((315.0, 0.35), (225.0, 0.40))),
+    "north_china": ClimateRegion("north_china", 2.3, 37.0, 286.0, 1000.0, 0.20, 0.45,
+                                 ((340.0, 0.35), (190.0, 0.35))),
+    "northwest": ClimateRegion("northwest", 2.6, 40.0, 282.0, 1400.0, 0.12, 0.35,
+                               ((300.0, 0.45), (100.0, 0.20))),
+    "tibetan_plateau": ClimateRegion("tibetan_plateau", 3.0, 33.0, 276.0, 1400.0, 0.20, 0.45,
+                                     ((260.0, 0.50), (80.0, 0.20))),
+    "yangtze": ClimateRegion("yangtze", 2.4, 30.0, 290.0, 900.0, 0.35, 0.50,
+                             ((330.0, 0.30), (135.0, 0.35))),
+    "south": ClimateRegion("south", 2.2, 24.0, 294.0, 900.0, 0.35, 0.50,
+                           ((30.0, 0.40), (200.0, 0.30))),
+    "sichuan_basin": ClimateRegion("sichuan_basin", 1.3, 29.0, 289.0, 700.0, 0.50, 0.55,
+                                   ((20.0, 0.35), (190.0, 0.20))),
+    "yunnan_plateau": ClimateRegion("yunnan_plateau", 2.2, 25.0, 289.0, 1100.0, 0.25, 0.45,
+                                    ((225.0, 0.50), (45.0, 0.10))),
+}
+
+#: province code (first two digits of the 2010 admin code) -> climate region
+PROVINCE_REGION = {
+    11: "north_china", 12: "north_china", 13: "north_china", 14: "north_china",
+    15: "northwest", 21: "northeast", 22: "northeast", 23: "northeast",
+    31: "yangtze", 32: "yangtze", 33: "yangtze", 34: "yangtze", 35: "south", 36: "yangtze",
+    37: "north_china", 41: "north_china", 42: "yangtze", 43: "yangtze", 44: "south",
+    45: "south", 46: "south", 50: "sichuan_basin", 51: "sichuan_basin", 52: "sichuan_basin",
+    53: "yunnan_plateau", 54: "tibetan_plateau", 61: "northwest", 62: "northwest",
+    63: "tibetan_plateau", 64: "northwest", 65: "northwest",
+}
+
+
+def climate_region_of(province_id):
+    """Climate region name of a province (2010 admin code, e.g. 510000 -> 'sichuan_basin')."""
+    pid = int(province_id)
+    key = pid // 10000 if pid >= 10000 else pid
+    try:
+        return PROVINCE_REGION[key]
+    except KeyError:
+        raise InputError(f"province {province_id} has no default climate region "
+                         f"(known province codes: {', '.join(str(k) for k in sorted(PROVINCE_REGION))}); "
+                         "give [met] sfc_file/pfl_file or star_file") from None
+
+
+# --------------------------------------------------------------------------- physics
+def monin_obukhov_from_class(stability, roughness_length_m):
+    """Monin-Obukhov length [m] of a Pasquill class by Golder (1972).
+
+    .. math:: 1/L = a + b \\log_{10} z_0
+
+    ``stability`` is 'A'..'F' or a half-class 'AB', 'BC', 'CD' (mean of the two 1/L).
+    Returns ``inf`` for neutral.
+    """
+    inv = np.mean([GOLDER_1972[c][0] + GOLDER_1972[c][1] * math.log10(roughness_length_m) for c in stability])
+    return math.inf if inv == 0.0 else 1.0 / inv
+
+
+def _psi_m(zeta):
+    """AERMOD stability function for momentum psi_m(z/L)."""
+    if zeta < 0.0:  # Businger-Dyer (Paulson 1970 integral form)
+        x = (1.0 - 16.0 * zeta) ** 0.25
+        return 2.0 * math.log((1.0 + x) / 2.0) + math.log((1.0 + x * x) / 2.0) - 2.0 * math.atan(x) + math.pi / 2.0
+    return -17.0 * (1.0 - math.exp(-0.29 * zeta))  # stable (Van Ulden & Holtslag 1985)
+
+
+def friction_velocity(wind_speed_m_s, monin_obukhov_length_m, roughness_length_m, *,
+                      reference_height_m=REFERENCE_HEIGHT_M):
+    """u* [m s-1] from the log-linear profile with AERMOD's stability functions.
+
+    .. math:: u_* = \\frac{k\\,u(z_r)}{\\ln(z_r/z_0) - \\psi_m(z_r/L) + \\psi_m(z_0/L)}
+    """
+    L = monin_obukhov_length_m
+    zr, z0 = reference_height_m, roughness_length_m
+    denom = math.log(zr / z0)
+    if math.isfinite(L):
+        denom += -_psi_m(zr / L) + _psi_m(z0 / L)
+    if denom <= 0.0:
+        raise ValueError(f"profile denominator {denom} <= 0 for L={L}, z0={z0}")
+    return VON_KARMAN * wind_speed_m_s / denom
+
+
+def _class_hour(speed, stability, z0, temperature_k, zic_day):
+    """One physically consistent met class (dict of scalars)."""
+    L = monin_obukhov_from_class(stability, z0)
+    ustar = friction_velocity(speed, L, z0)
+    zim = 2300.0 * ustar**1.5
+    if math.isfinite(L) and L < 0.0:
+        scale = {"A": 1.2, "AB": 1.1, "B": 1.0, "BC": 0.9, "C": 0.8, "CD": 0.8}[stability]
+        zic = zic_day * scale
+        # w* = (g H zic / (rho cp T))^(1/3) with H = -rho cp T u*^3/(k g L) => (-u*^3 zic/(k L))^(1/3)
+        wstar = (-ustar**3 * zic / (VON_KARMAN * L)) ** (1.0 / 3.0)
+    else:
+        zic, wstar = math.nan, math.nan
+        if not math.isfinite(L):
+            L = 1.0e8  # neutral: a very large |L| (AERMET caps |L|; 1e8 m is neutral for all purposes)
+    return dict(wind_speed_m_s=speed, friction_velocity_m_s=ustar, convective_velocity_m_s=wstar,
+                monin_obukhov_length_m=L, conv_mixing_height_m=zic, mech_mixing_height_m=zim,
+                roughness_length_m=z0, temperature_k=temperature_k)
+
+
+def _solar_category_fractions(latitude_deg):
+    """Shares of the year's hours: (strong, moderate, slight, low-sun day, night)."""
+    day = np.arange(1, 366)
+    decl = np.radians(23.45) * np.sin(np.radians(360.0 * (284 + day) / 365.0))  # Cooper 1969
+    hour_angle = np.radians(15.0 * (np.arange(24) + 0.5 - 12.0))  # local solar time, hour centres
+    phi = math.radians(latitude_deg)
+    sin_el = math.sin(phi) * np.sin(decl)[:, None] + math.cos(phi) * np.cos(decl)[:, None] * np.cos(hour_angle)[None, :]
+    el = np.degrees(np.arcsin(np.clip(sin_el, -1, 1))).ravel()
+    n = el.size
+    return (np.sum(el > 60) / n, np.sum((el > 35) & (el <= 60)) / n, np.sum((el > 15) & (el <= 35)) / n,
+            np.sum((el > 0) & (el <= 15)) / n, np.sum(el <= 0) / n)
+
+
+def _weibull_classes(mean_speed, edges=STAR_SPEED_EDGES_M_S, k=2.0):
+    """Probability and conditional-mean speed of each speed class for a Weibull(k) wind."""
+    lam = mean_speed / math.gamma(1.0 + 1.0 / k)
+    u = np.linspace(0.0, 60.0, 240001)
+    pdf = (k / lam) * (u / lam) ** (k - 1) * np.exp(-((u / lam) ** k))
+    probs, means = [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (u >= lo) & (u < min(hi, 60.0))
+        w = pdf[sel]
+        p = np.trapezoid(w, u[sel]) if sel.sum() > 1 else 0.0
+        m = np.trapezoid(w * u[sel], u[sel]) / p if p > 0 else 0.5 * (lo + min(hi, 60.0))
+        probs.append(p)
+        means.append(max(m, MIN_WIND_SPEED_M_S))
+    probs = np.asarray(probs)
+    return probs / probs.sum(), np.asarray(means)
+
+
+def _pasquill(speed, column):
+    row = next(i for i, up in enumerate(_PT_SPEED_UPPER) if speed < up)
+    return _PT_TABLE[row][column]
+
+
+def _sector_frequencies(rose, n_sectors=SECTORS, kappa=2.0):
+    """Sector frequencies of a von Mises mixture + uniform remainder (sector k centred at k*360/n)."""
+    width = 360.0 / n_sectors
+    theta = np.radians(np.linspace(-width / 2, 360.0 - width / 2, n_sectors * 200, endpoint=False) + width / 400)
+    dens = np.full(theta.shape, (1.0 - sum(w for _, w in rose)) / (2 * np.pi))
+    i0 = np.i0(kappa)
+    for mu, w in rose:
+        dens += w * np.exp(kappa * np.cos(theta - math.radians(mu))) / (2 * np.pi * i0)
+    f = dens.reshape(n_sectors, 200).mean(axis=1)
+    return f / f.sum()
+
+
+def default_climatology_arrays(region, *, roughness_length_m=URBAN_ROUGHNESS_M, n_sectors=SECTORS):
+    """The default climatology of a climate region as a dict of 1-D arrays (MetHours fields).
+
+    Parameters
+    ----------
+    region : str or ClimateRegion
+        A key of :data:`CLIMATE_REGIONS`.
+    roughness_length_m : float [m]
+    n_sectors : int  wind-direction sectors (16 = STAR)
+
+    Returns
+    -------
+    dict of ndarray, one entry per class, with ``weight`` summing to 1.
+    """
+    if isinstance(region, str):
+        try:
+            region = CLIMATE_REGIONS[region]
+        except KeyError:
+            raise ValueError(f"unknown climate region {region!r}; valid: {', '.join(CLIMATE_REGIONS)}") from None
+    p_speed, u_mean = _weibull_classes(region.mean_wind_m_s)
+    strong, moderate, slight, low_sun, night = _solar_category_fractions(region.latitude_deg)
+    ov, cl = region.overcast_fraction, region.cloudy_fraction
+    # joint (speed class, stability) probabilities
+    joint = {}
+    for ps, u in zip(p_speed, u_mean):
+        if ps <= 0:
+            continue
+        parts = [("D", ov)]  # overcast, day or night
+        clear, cloudy = (1 - ov) * (1 - cl), (1 - ov) * cl
+        # day: cloud lowers insolation by one category (strong->moderate->slight->neutral)
+        parts += [(_pasquill(u, 0), strong * clear), (_pasquill(u, 1), moderate * clear),
+                  (_pasquill(u, 2), slight * clear), ("D", low_sun * (1 - ov))]
+        parts += [(_pasquill(u, 1), strong * cloudy), (_pasquill(u, 2), moderate * cloudy), ("D", slight * cloudy)]
+        # night (the day weights above already carry 1 - night)
+        parts += [(_pasquill(u, 3), night * cloudy), (_pasquill(u, 4), night * clear)]
+        for stab, w in parts:
+            joint[(u, stab)] = joint.get((u, stab), 0.0) + ps * w
+    sectors = _sector_frequencies(region.rose, n_sectors)
+    rows = []
+    for (u, stab), p in sorted(joint.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        base = _class_hour(float(u), stab, roughness_length_m, region.temperature_k, region.daytime_mixing_height_m)
+        for k, fs in enumerate(sectors):
+            w = p * fs
+            if w >= MIN_CLASS_FREQUENCY:
+                rows.append({**base, "wind_from_deg": k * 360.0 / n_sectors, "weight": w, "stability": stab})
+    return _rows_to_arrays(rows)
+
+
+def _rows_to_arrays(rows):
+    keys = [k for k in rows[0] if k != "stability"]
+    out = {k: np.array([r[k] for r in rows], dtype=float) for k in keys}
+    out["weight"] = out["weight"] / out["weight"].sum()
+    out["reference_height_m"] = np.full(len(rows), REFERENCE_HEIGHT_M)
+    out["stability_class"] = np.array([r["stability"] for r in rows])
+    return out
+
+
+# --------------------------------------------------------------------------- STAR
+_STAB = "ABCDEF"
+
+
+def read_star(path):
+    """Read an ISC-style STAR joint-frequency table -> (6 stability, 6 speed, 16 sector) array.
+
+    Accepted layouts (comment lines starting with ``#`` or ``*`` are skipped):
+
+    * **ISCLT block text**: 36 records of 16 numbers, stability A..F outermost, then speed
+      class 1..6, then sectors N, NNE, ..., NNW (the direction the wind blows FROM);
+      extra leading label tokens on a record (``A 1`` ...) are ignored.
+    * **CSV, long**: a header with columns ``stability`` (A-F), ``speed_class`` (1-6),
+      ``sector`` (1-16, 1 = N) or ``direction_deg`` (sector centre) and ``frequency``.
+
+    Frequencies are normalised to sum to 1. Raises :class:`InputError` with the file and line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InputError(f"STAR file {path} does not exist") from None
+    lines = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines())]
+    lines = [(i, ln) for i, ln in lines if ln and ln[0] not in "#*"]
+    if not lines:
+        raise InputError(f"{path}: no data")
+    freq = np.zeros((6, 6, 16))
+    first = lines[0][1]
+    if re.search(r"[a-zA-Z_]{3,}", first) and "," in first:
+        cols = [c.strip().lower() for c in first.split(",")]
+        need = {"stability", "speed_class", "frequency"}
+        if not need <= set(cols) or not ({"sector", "direction_deg"} & set(cols)):
+            raise InputError(f"{path}, line {lines[0][0]}: CSV STAR needs columns stability, speed_class, "
+                             f"sector (or direction_deg) and frequency; found {', '.join(cols)}")
+        for lineno, ln in lines[1:]:
+            vals = dict(zip(cols, (v.strip() for v in ln.split(","))))
+            try:
+                s = _STAB.index(vals["stability"].upper())
+                c = int(float(vals["speed_class"])) - 1
+                if "sector" in vals:
+                    d = int(float(vals["sector"])) - 1
+                else:
+                    d = int(round(float(vals["direction_deg"]) / 22.5)) % 16
+                f = float(vals["frequency"])
+                if not (0 <= c < 6 and 0 <= d < 16) or not (f >= 0):
+                    raise ValueError
+            except (ValueError, KeyError):
+                raise InputError(f"{path}, line {lineno}: expected stability A-F, speed_class 1-6, "
+                                 f"sector 1-16 and a frequency >= 0; got {ln!r}") from None
+            freq[s, c, d] += f
+    else:
+        records = []
+        for lineno, ln in lines:
+            toks = ln.replace(",", " ").split()
+            nums = []
+            for t in toks:
+                try:
+                    nums.append(float(t))
+                except ValueError:
+                    continue
+            if len(nums) > 16:
+                nums = nums[-16:]  # leading numeric labels (speed class) dropped
+            if len(nums) != 16:
+                raise InputError(f"{path}, line {lineno}: expected 16 sector frequencies, found {len(nums)}")
+            records.append((lineno, nums))
+        if len(records) != 36:
+            raise InputError(f"{path}: expected 36 records (6 stability x 6 speed classes) of 16 "
+                             f"frequencies, found {len(records)}")
+        arr = np.array([r for _, r in records])
+        if (arr < 0).any() or not np.isfinite(arr).all():
+            bad = next(ln for ln, r in records if min(r) < 0 or not all(map(math.isfinite, r)))
+            raise InputError(f"{path}, line {bad}: frequencies must be finite and >= 0")
+        freq = arr.reshape(6, 6, 16)
+    total = freq.sum()
+    if total <= 0:
+        raise InputError(f"{path}: all frequencies are zero")
+    return freq / total
+
+
+def star_to_arrays(freq, *, temperature_k=288.0, daytime_mixing_height_m=1000.0,
+                   roughness_length_m=URBAN_ROUGHNESS_M, speeds_m_s=STAR_SPEED_CLASS_M_S):
+    """MetHours fields of a STAR table (classes with frequency >= :data:`MIN_CLASS_FREQUENCY`).
+
+    Each (stability, speed, sector) cell becomes one class with the ISCLT representative speed,
+    L from Golder (1972), u* from the AERMOD profile and mixing heights as in the default
+    climatology (module docstring, steps 3-5).
+    """
+    rows = []
+    for s in range(6):
+        for c in range(6):
+            base = None
+            for d in range(16):
+                w = float(freq[s, c, d])
+                if w < MIN_CLASS_FREQUENCY:
+                    continue
+                if base is None:
+                    base = _class_hour(float(speeds_m_s[c]), _STAB[s], roughness_length_m, temperature_k,
+                                       daytime_mixing_height_m)
+                rows.append({**base, "wind_from_deg": d * 22.5, "weight": w, "stability": _STAB[s]})
+    if not rows:
+        raise InputError("STAR table: no class has a frequency >= 1e-4")
+    return _rows_to_arrays(rows)
+
+
+# --------------------------------------------------------------------------- MetHours
+def to_met_hours(arrays):
+    """Build an :class:`engine.met.MetHours` from class arrays (``stability_class`` is dropped)."""
+    from engine.met import MetHours
+
+    kw = {k: v for k, v in arrays.items() if k != "stability_class"}
+    n = len(kw["weight"])
+    kw.setdefault("calm", np.zeros(n, dtype=bool))
+    kw.setdefault("missing", np.zeros(n, dtype=bool))
+    return MetHours.from_arrays(**kw)
+
+
+@dataclass(frozen=True)
+class MetSpec:
+    """Which met a city uses: ``kind`` in default|star|aermet, its identity and a content hash.
+
+    Cities with equal specs share one transfer kernel.
+    """
+
+    kind: str
+    name: str  # region name, or file path(s)
+    digest: str  # hash of everything that defines the met
+
+    def describe(self):
+        if self.kind == "default":
+            return f"{DEFAULT_VERSION}, climate region '{self.name}' (synthetic, representative; see engine.climatology)"
+        return f"{self.kind}: {self.name}"
+
+
+def _file_digest(*paths):
+    h = hashlib.sha256()
+    for p in paths:
+        try:
+            h.update(Path(p).read_bytes())
+        except FileNotFoundError:
+            raise InputError(f"met file {p} does not exist") from None
+    return h.hexdigest()[:20]
+
+
+def met_spec_for_city(met_cfg, city_id, province_id, *, check_files=True):
+    """The :class:`MetSpec` of one city under a ``[met]`` configuration.
+
+    ``sfc_file``/``pfl_file`` may contain ``{city_id}`` (and ``{province_id}``) to give every
+    city its own AERMET files; otherwise the same files serve every city. ``star_file`` likewise.
+    """
+    fmt = {"city_id": int(city_id), "province_id": int(province_id)}
+    if met_cfg.sfc_file or met_cfg.pfl_file:
+        if not (met_cfg.sfc_file and met_cfg.pfl_file):
+            raise InputError("[met] sfc_file and pfl_file must be given together")
+        sfc, pfl = met_cfg.sfc_file.format(**fmt), met_cfg.pfl_file.format(**fmt)
+        dig = _file_digest(sfc, pfl) if check_files else ""
+        return MetSpec("aermet", f"{sfc} + {pfl}", dig)
+    if met_cfg.star_file:
+        star = met_cfg.star_file.format(**fmt)
+        region = climate_region_of(province_id)
+        dig = _file_digest(star) if check_files else ""
+        return MetSpec("star", f"{star} (temperature and mixing height of region '{region}')",
+                       hashlib.sha256(f"{dig}|{region}".encode()).hexdigest()[:20])
+    if met_cfg.climatology != "default":
+        raise InputError(f"[met] climatology = {met_cfg.climatology!r} is not known; the built-in set is 'default'")
+    region = climate_region_of(province_id)
+    dig = hashlib.sha256(f"{DEFAULT_VERSION}|{region}|{CLIMATE_REGIONS[region]}".encode()).hexdigest()[:20]
+    return MetSpec("default", region, dig)
+
+
+def load_met(spec):
+    """The :class:`engine.met.MetHours` of a :class:`MetSpec`."""
+    if spec.kind == "default":
+        return to_met_hours(default_climatology_arrays(spec.name))
+    if spec.kind == "star":
+        path = spec.name.split(" (", 1)[0]
+        region = CLIMATE_REGIONS[re.search(r"region '([a-z_]+)'", spec.name).group(1)]
+        arrays = star_to_arrays(read_star(path), temperature_k=region.temperature_k,
+                                daytime_mixing_height_m=region.daytime_mixing_height_m)
+        return to_met_hours(arrays)
+    from engine.met import read_aermet
+
+    sfc, pfl = spec.name.split(" + ")
+    return read_aermet(sfc, pfl)
