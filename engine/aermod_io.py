@@ -284,17 +284,17 @@ def _read_cards(path):
             raise InputError(
                 f"{where}: the pathway ID must be in columns {shift + 1}-{shift + 2} and the "
                 f"keyword in columns {shift + 4}-{shift + 11} (found {line.strip()[:20]!r})")
-        if len(line) > shift + 11 and line[shift + 11] != " " and kw_field.strip():
-            raise InputError(
-                f"{where}: keyword {line[shift + 3:].split()[0].upper()!r} does not fit in "
-                f"columns {shift + 4}-{shift + 11} (keywords are 8 characters; parameters "
-                f"start in column {shift + 13})")
         if pw:
             pathway = pw
         elif prev_path:
             pathway = prev_path
         else:
             raise InputError(f"{where}: no pathway ID (CO, SO, RE, ME, OU) before this line")
+        if len(line) > shift + 11 and line[shift + 11] != " " and kw_field.strip():
+            raise InputError(
+                f"{where}: keyword {line[shift + 3:].split()[0].upper()!r} does not fit in "
+                f"columns {shift + 4}-{shift + 11} (keywords are 8 characters; parameters "
+                f"start in column {shift + 13})")
         keyword = kw_field.strip().upper()
         continued = False
         if not keyword:
@@ -617,7 +617,7 @@ class _Builder:
         if not c.raw:
             c.fail(f"missing the {what} file name")
         p = Path(c.raw[0])
-        p = p if p.is_absolute() else self.folder / p
+        p = (p if p.is_absolute() else self.folder / p).resolve()
         if not p.is_file():
             c.fail(f"{what} file {c.raw[0]!r} not found (looked for {p}; paths are relative "
                    "to the control file's folder)")
@@ -732,10 +732,6 @@ class _Builder:
 
     # ----- pathway completion checks
     def finish(self, pathway, card):
-        for kw in _MANDATORY[pathway]:
-            if (pathway, kw) not in self.seen:
-                raise InputError(f"{card.where()}: {pathway} FINISHED, but the pathway has no "
-                                 f"{kw} card (AERMOD requires one)")
         if pathway == "CO" and "CONC" not in self.model_options:
             self.model_options = self.model_options + ("CONC",)
         if pathway == "SO":
@@ -754,6 +750,10 @@ class _Builder:
         if pathway == "OU" and not self.outputs:
             raise InputError(f"{card.where()}: no POSTFILE or PLOTFILE card; cobenefits aermod "
                              "writes only those files, so there would be no output")
+        for kw in _MANDATORY[pathway]:
+            if (pathway, kw) not in self.seen:
+                raise InputError(f"{card.where()}: {pathway} FINISHED, but the pathway has no "
+                                 f"{kw} card (AERMOD requires one)")
 
     def build(self):
         r = self.rec

@@ -1,0 +1,164 @@
+"""``cobenefits aermod CONTROL.inp``: run an AERMOD control file for AREA sources.
+
+Reads the subset of AERMOD's keyword language that area-source studies use
+(:mod:`engine.aermod_io`), computes hourly concentrations with AERMOD's area-source
+formulation (:mod:`engine.dispersion`, met from :mod:`engine.met`), and writes the POSTFILE
+and PLOTFILE outputs the control file names, in AERMOD's column layout.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine.aermod_io import (
+    PlotHeader,
+    count_complete_years,
+    read_aermod_inp,
+    read_sfc_dates,
+    read_sfc_header,
+    write_plotfile_period,
+    write_postfile_hourly,
+    write_postfile_period,
+)
+from engine.errors import InputError
+from engine.io import write_text
+
+__all__ = ["NAME", "HELP", "add_arguments", "run", "run_control_file"]
+
+NAME = "aermod"
+HELP = ("run an AERMOD control file (AREA sources, rural, flat terrain) and write the "
+        "POSTFILE/PLOTFILE outputs it names, in AERMOD's layout")
+
+log = logging.getLogger("cobenefits.aermod")
+
+
+def add_arguments(parser):
+    parser.add_argument(
+        "control", metavar="CONTROL.inp",
+        help="AERMOD control (runstream) file; file names inside it (met files, outputs) are "
+             "relative to its folder")
+    parser.add_argument(
+        "--outdir", metavar="DIR", default=None,
+        help="folder for the output files the control file names (POSTFILE, PLOTFILE, "
+             "ERRORFIL); default: the control file's folder, where AERMOD would write them")
+    parser.add_argument(
+        "--method", choices=("auto", "direct", "gridded"), default="auto",
+        help="evaluation path: direct sums every source for every receptor; gridded uses the "
+             "offset kernel and FFT convolution (sources on a regular grid of equal cells, "
+             "receptors on an aligned grid); auto picks gridded when it applies")
+
+
+def run(args):
+    run_control_file(args.control, outdir=args.outdir, method=args.method)
+    return 0
+
+
+def run_control_file(control, *, outdir=None, method="auto"):
+    """Run one AERMOD control file; return a dict of timings and output paths.
+
+    Parameters
+    ----------
+    control : str or Path
+        The AERMOD control file.
+    outdir : str or Path, optional
+        Where relative output file names are resolved (default: the control file's folder).
+    method : {"auto", "direct", "gridded"}
+        Passed to :func:`engine.dispersion.area_concentrations`.
+    """
+    t0 = time.perf_counter()
+    ctl = read_aermod_inp(control)
+    for msg in ctl.messages:
+        log.warning(msg)
+    base = Path(outdir) if outdir is not None else ctl.path.resolve().parent
+    info = {"control": str(ctl.path), "outputs": [], "n_sources": len(ctl.sources),
+            "n_receptors": len(ctl.receptors)}
+    if not ctl.run:
+        log.info("%s: RUNORNOT NOT: control file checked (%d sources, %d receptors); "
+                 "nothing computed", ctl.path, len(ctl.sources), len(ctl.receptors))
+        _write_error_file(ctl, base, ["RUNORNOT NOT: setup checked only; no results computed"])
+        return info
+
+    from engine.dispersion import AreaSources, area_concentrations, period_average
+    from engine.met import read_aermet
+
+    met = read_aermet(ctl.surface_file, ctl.profile_file)
+    dates = read_sfc_dates(ctl.surface_file)
+    n_hours = int(np.asarray(met.wind_speed_m_s).size)
+    if dates.size != n_hours:
+        raise InputError(f"{ctl.surface_file}: {dates.size} dated records but the met reader "
+                         f"returned {n_hours} hours")
+    t_setup = time.perf_counter()
+
+    src = ctl.sources
+    try:
+        sources = AreaSources(
+            x_sw_m=np.array([s.x_sw_m for s in src]),
+            y_sw_m=np.array([s.y_sw_m for s in src]),
+            x_len_m=np.array([s.x_len_m for s in src]),
+            y_len_m=np.array([s.y_len_m for s in src]),
+            angle_deg=np.array([s.angle_deg for s in src]),
+            rate_g_m2_s=np.array([s.rate_g_m2_s for s in src]),
+            release_height_m=np.array([s.release_height_m for s in src]),
+            initial_sigma_z_m=np.array([s.initial_sigma_z_m for s in src]),
+        )
+    except ValueError as exc:  # the physics layer's range checks on source parameters
+        raise InputError(f"{ctl.path}: SO pathway: {exc}") from None
+    rec = ctl.receptors
+    hourly = np.asarray(area_concentrations(sources, rec.x_m, rec.y_m, met, method=method),
+                        dtype=np.float64)
+    period = None
+    if any(o.averaging == "PERIOD" for o in ctl.outputs):
+        period = np.asarray(period_average(hourly, met), dtype=np.float64)
+    t_compute = time.perf_counter()
+
+    # AERMOD writes 0 for calm and missing hours in its hourly outputs
+    skip = np.zeros(n_hours, dtype=bool)
+    for flag in ("calm", "missing"):
+        if getattr(met, flag, None) is not None:
+            skip |= np.asarray(getattr(met, flag), dtype=bool)
+    if skip.any():
+        hourly = hourly.copy()
+        hourly[skip] = 0.0
+
+    header = PlotHeader(title=ctl.title_one, met_version=read_sfc_header(ctl.surface_file),
+                        model_options=ctl.modops_string(), file_form=ctl.file_form)
+    n_years = count_complete_years(dates)
+    for o in ctl.outputs:
+        target = Path(o.filename)
+        target = target if target.is_absolute() else base / target
+        if o.keyword == "POSTFILE" and o.averaging == "1":
+            write_postfile_hourly(target, hourly, rec, dates, header, group=o.group)
+        elif o.keyword == "POSTFILE":
+            write_postfile_period(target, period, rec, n_hours, header, group=o.group)
+        else:
+            write_plotfile_period(target, period, rec, n_hours, header, n_years=n_years,
+                                  group=o.group)
+        info["outputs"].append(str(target))
+        log.info("wrote %s (%s %s)", target, o.keyword, o.averaging)
+    _write_error_file(ctl, base, [])
+    t_end = time.perf_counter()
+    evals = len(ctl.sources) * len(rec) * n_hours
+    info.update(n_hours=n_hours, evaluations=evals, setup_s=t_setup - t0,
+                compute_s=t_compute - t_setup, write_s=t_end - t_compute, total_s=t_end - t0)
+    log.info("%s: %d sources x %d receptors x %d hours in %.3f s (compute %.3f s, "
+             "%.3g evaluations/s)", ctl.path.name, len(ctl.sources), len(rec), n_hours,
+             t_end - t0, t_compute - t_setup, evals / max(t_compute - t_setup, 1e-12))
+    return info
+
+
+def _write_error_file(ctl, base, extra):
+    """ERRORFIL: the run's messages, one per line (AERMOD's message file, in our words)."""
+    if not ctl.error_file:
+        return
+    target = Path(ctl.error_file)
+    target = target if target.is_absolute() else base / target
+    from engine import __version__
+
+    lines = [f"cobenefits {__version__} aermod messages for {ctl.path}"]
+    lines += list(ctl.messages) + list(extra)
+    lines.append(f"{len(ctl.messages) + len(extra)} message(s); no errors")
+    write_text("\n".join(lines) + "\n", target)
