@@ -520,7 +520,7 @@ def health_impact(conc_base, pop_by_age, *, conc_scenario=None,
             e = min(n_r, s + step)
             _k.impact_over_draws(cs.model, np.ascontiguousarray(zb[s:e]), np.ascontiguousarray(zs[s:e]),
                                  params, np.ascontiguousarray(weight[s:e]), cs.curve_cause, pif,
-                                 base[s:e], scen[s:e], avd[s:e], fsum[s:e])
+                                 base[s:e], scen[s:e], avd[s:e], fsum[s:e], has_scen)
         return base, scen, avd, fsum
 
     # by-age deaths: P[r, a] y[c, a] x (fraction of curve age_curve[c, a])

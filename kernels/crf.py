@@ -157,7 +157,7 @@ def relative_risk(model, concentration, params, out):
 
 @njit(parallel=True, **_JIT)
 def impact_over_draws(model, conc_base, conc_scenario, params, weight, curve_cause, pif,
-                      deaths_base, deaths_scenario, avoided, fraction_sum):
+                      deaths_base, deaths_scenario, avoided, fraction_sum, has_scenario=True):
     """Attributable and avoided deaths per region, cause and draw, in one pass.
 
     For every region r, curve k and draw d (one RR curve serves one cause and one or more age
@@ -186,6 +186,8 @@ def impact_over_draws(model, conc_base, conc_scenario, params, weight, curve_cau
     fraction_sum : (n_region, n_curve, 3) float64
         Written: sums over draws of PAF(base), PAF(scenario) and the avoided fraction, for
         age-resolved means (divide by n_draw).
+    has_scenario : bool
+        False: ``conc_scenario`` is ignored and taken equal to ``conc_base`` (half the work).
     """
     n_region = conc_base.shape[0]
     n_curve, n_draw = params.shape[0], params.shape[1]
@@ -206,7 +208,7 @@ def impact_over_draws(model, conc_base, conc_scenario, params, weight, curve_cau
             sa = 0.0
             for d in range(n_draw):
                 rb = _rr(model, zb, params[k, d])
-                rs = _rr(model, zs, params[k, d])
+                rs = _rr(model, zs, params[k, d]) if has_scenario else rb
                 fb = 1.0 - 1.0 / rb
                 fs = 1.0 - 1.0 / rs
                 if pif:
