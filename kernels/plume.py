@@ -1,0 +1,1048 @@
+"""AERMOD-compatible dispersion from surface and near-surface AREA sources (numba kernels).
+
+Physics follows the unmodified EPA AERMOD v24142 for ``AREA`` sources in the regulatory
+default (rural, flat, no deposition, no AREAMNDR meander), Cimorelli et al. 2005 (J. Appl.
+Meteor. 44:682) and the EPA *AERMOD Model Formulation* document; see
+``shared/AERMOD_NOTES.md`` for the walk-through with source references.
+
+Design
+------
+For one met hour and one release height, every quantity AERMOD evaluates at an along-wind
+integration point depends only on the upwind distance ``x`` (the receptors are at ground
+level): the effective wind speed and turbulence (``IBLVAL``), the convective PDF and plume
+centroid (``PDF``, ``CENTROID``), sigma-y, sigma-z and the vertical term. So each hour is
+first reduced to two tables on a logarithmic ``x`` grid (``PTS_PER_DECADE`` points per decade):
+
+* ``ln g(x)`` with ``g = F_z(x, z_r=0) / U_eff(x)``  [s m-2], and
+* ``ln sigma_y(x)``  [m],
+
+built by :func:`build_hour_tables` (linear interpolation in ``ln x``; relative interpolation
+error < 1e-4). The concentration from one area cell is then the AERMOD area integral
+
+.. math::
+
+    C = 10^6 Q \\int_{u_a}^{u_b} g(u)\\,[\\Phi(v_{hi}(u)/\\sigma_y(u)) - \\Phi(v_{lo}(u)/\\sigma_y(u))]\\,du
+
+where ``u`` is the upwind distance from the receptor, ``[v_lo, v_hi]`` the crosswind chord of the
+cell at ``u``, ``u_a = max(1.01 m, u_min)`` (AERMOD clips at 1.01 m upwind, pitarea.f) and the
+crosswind Gaussian integral is done analytically (normal CDF, here exact via ``erfc``
+instead of AERMOD's 4-decimal table). The along-wind integral uses adaptive Gauss-Kronrod
+(G7K15) in ``t = ln u`` split at vertices and at chord-edge zero crossings (relative
+tolerance ``KRONROD_RTOL``) -- tighter than AERMOD's 1 % Romberg.
+
+Far field (documented approximation): when the nearest point of the cell is at least
+``FAR_RATIO`` cell extents downwind and ``sigma_y`` there is at least ``FAR_SIGMA_RATIO`` times
+the crosswind extent, the same integral is evaluated with a fixed 6-point Gauss-Legendre rule
+per piece (no adaptivity). Its error is below 1e-4 relative (tests/test_plume.py checks
+< 1e-3 against the adaptive rule). This plays the role of AERMOD's FASTAREA point-source
+switch but is far tighter.
+
+AERMOD's exact zeros are kept: a receptor whose furthest upwind source point is < 1 m upwind
+gets 0 (``XMAXR < 1``), and a cell with ``|Y| - WIDTH/2 >= 5 sigma_y(XMAXR)`` gets 0.
+
+Glossary (names in signatures, SI units)
+----------------------------------------
+wind speed [m s-1]; wind_from [deg clockwise from north, direction the wind blows FROM];
+friction velocity u* [m s-1]; convective velocity w* [m s-1]; Monin-Obukhov length L [m];
+mixing heights zic, zim [m]; roughness length z0 [m]; temperature [K]; theta gradient
+above zi [K m-1]; release height [m]; initial sigma-z [m]; emission rate [g m-2 s-1];
+concentration [ug m-3].
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from kernels import FASTMATH
+
+__all__ = [
+    "GRID_HEIGHTS",
+    "HOUR_FIELDS",
+    "NX",
+    "PTS_PER_DECADE",
+    "X_MIN",
+    "build_hour_tables",
+    "cell_concentration",
+    "direct_hourly",
+    "offset_kernels",
+    "weighted_offset_kernel",
+    "table_lookup",
+]
+
+# ----------------------------------------------------------------------------------------
+# Constants (AERMOD v24142 values; modules.f / coset.f as cited in AERMOD_NOTES.md)
+# ----------------------------------------------------------------------------------------
+#: AERMOD gridded-profile heights GRIDHT [m] (modules.f, 87 levels)
+GRID_HEIGHTS = np.array(
+    [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 14.0, 20.0]
+    + [30.0 + 10.0 * i for i in range(8)]          # 30 .. 100
+    + [120.0 + 20.0 * i for i in range(5)]         # 120 .. 200
+    + [250.0 + 50.0 * i for i in range(36)]        # 250 .. 2000
+    + [2100.0 + 100.0 * i for i in range(30)],     # 2100 .. 5000
+    dtype=np.float64,
+)
+NLEV = GRID_HEIGHTS.shape[0]
+
+VON_KARMAN = 0.4
+GRAVITY = 9.80616            # m s-2 (AERMOD G)
+GOVRCP = 0.00976             # K m-1, g/cp (AERMOD GOVRCP)
+WSMIN = 0.2828               # m s-1, minimum effective wind speed (sqrt(2)*SVMIN)
+SVMIN = 0.2                  # m s-1
+SVUMIN = 0.05                # minimum sigma-v / U
+SWMIN = 0.02                 # m s-1
+UMINGR = 0.01                # m s-1, minimum gridded wind speed
+SZCOEF = 2.15                # averaging-layer depth in sigma-z
+SPTGMN = 0.002               # K m-1, minimum stable theta gradient
+AT1PT2 = 1.2                 # sigma-v convective decay layer top / zic
+EFOLDH = 0.44                # e-folding for theta gradient above 100 m
+TGMINHT = 2.0                # m
+TGMAXHT = 100.0              # m
+UCRIT = 1.01                 # m, clip distance upwind of the receptor (pitarea.f)
+XMAXR_MIN = 1.0              # m, receptor skipped if furthest source point < 1 m upwind
+LATERAL_CUTOFF = 5.0         # sigma-y at XMAXR beyond the source half-width
+SURFACE_LAYER_TOP = 5.0      # m, averaging layer for surface releases
+N_FIXED_POINT = 4            # CBL effective-parameter passes (AERMOD_NOTES 4)
+R_PDF = 2.0                  # Weil PDF: R = sigma_i / w_i
+ALPHA_PDF = (1.0 + R_PDF**2) / (1.0 + 3.0 * R_PDF**2)
+BETA_PDF = 1.0 + R_PDF**2
+SQRT_2PI = math.sqrt(2.0 * math.pi)
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+INV_SQRT2 = 1.0 / math.sqrt(2.0)
+
+#: table of ln g and ln sigma-y on x = X_MIN * 10**(k / PTS_PER_DECADE)
+X_MIN = 1.0
+X_MAX = 4.0e6
+PTS_PER_DECADE = 160
+NX = int(math.ceil(math.log10(X_MAX / X_MIN) * PTS_PER_DECADE)) + 1
+DLNX = math.log(10.0) / PTS_PER_DECADE
+LN_FLOOR = -700.0            # ln of "zero" (exp underflows to 0)
+
+KRONROD_RTOL = 1e-7
+KRONROD_ATOL_FACTOR = 1e-12  # absolute floor relative to the piece's |u g| scale
+MAX_STACK = 96
+FAR_RATIO = 3.0
+FAR_SIGMA_RATIO = 0.5
+
+#: per-hour scalar record (columns of the ``hours`` array)
+HOUR_FIELDS = (
+    "wind_speed", "wind_from", "reference_height", "ustar", "wstar", "obukhov_length",
+    "zic", "zim", "z0", "temperature", "theta_gradient", "temperature_height", "valid",
+)
+H_U, H_WD, H_ZREF, H_USTAR, H_WSTAR, H_L, H_ZIC, H_ZIM, H_Z0, H_T, H_VPTG, H_ZT, H_VALID = range(13)
+
+# Gauss-Kronrod G7K15 nodes and weights (Piessens et al. 1983, QUADPACK qk15)
+_XGK = np.array([0.991455371120812639206854697526329, 0.949107912342758524526189684047851,
+                 0.864864423359769072789712788640926, 0.741531185599394439863864773280788,
+                 0.586087235467691130294144845693013, 0.405845151377397166906606412076961,
+                 0.207784955007898467600689403773245, 0.0])
+_WGK = np.array([0.022935322010529224963732008058970, 0.063092092629978553290700663189204,
+                 0.104790010322250183839876322541518, 0.140653259715525918745189590510238,
+                 0.169004726639267902826583426598550, 0.190350578064785409913256402421014,
+                 0.204432940075298892414161999234649, 0.209482141084727828012999174891714])
+_WG = np.array([0.129484966168869693270611432679082, 0.279705391489276667901467771423780,
+                0.381830050505118944950369775488975, 0.417959183673469387755102040816327])
+# 6-point Gauss-Legendre (far field)
+_XGL6 = np.array([-0.932469514203152, -0.661209386466265, -0.238619186083197,
+                  0.238619186083197, 0.661209386466265, 0.932469514203152])
+_WGL6 = np.array([0.171324492379170, 0.360761573048139, 0.467913934572691,
+                  0.467913934572691, 0.360761573048139, 0.171324492379170])
+
+_JIT = dict(nogil=True, cache=True, fastmath=FASTMATH)
+
+
+# ----------------------------------------------------------------------------------------
+# Profile building (AERMOD windgrid.f, siggrid.f, tempgrid.f)
+# ----------------------------------------------------------------------------------------
+@njit(**_JIT)
+def _interp(z1, v1, z2, v2, z):
+    """GINTRP: linear interpolation (returns v1 when z1 == z2)."""
+    if z2 == z1:
+        return v1
+    return v1 + (v2 - v1) * (z - z1) / (z2 - z1)
+
+
+@njit(**_JIT)
+def _locate(z):
+    """Index i with GRID_HEIGHTS[i] <= z < GRID_HEIGHTS[i+1] (clipped to [0, NLEV-2])."""
+    lo = 0
+    hi = NLEV - 1
+    if z <= GRID_HEIGHTS[0]:
+        return 0
+    if z >= GRID_HEIGHTS[NLEV - 1]:
+        return NLEV - 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if z >= GRID_HEIGHTS[mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@njit(**_JIT)
+def _grid_value(prof, z):
+    """Value of a gridded profile at height z (linear; constant above 5000 m)."""
+    if z >= GRID_HEIGHTS[NLEV - 1]:
+        return prof[NLEV - 1]
+    i = _locate(z)
+    return _interp(GRID_HEIGHTS[i], prof[i], GRID_HEIGHTS[i + 1], prof[i + 1], z)
+
+
+@njit(**_JIT)
+def _layer_average(prof, zbot, ztop):
+    """ANYAVG: exact mean of the piecewise-linear gridded profile over [zbot, ztop].
+
+    AERMOD raises zbot to 0.5 m and ztop to at least 0.51 m; above 5000 m the profile
+    is constant.
+    """
+    if zbot < 0.5:
+        zbot = 0.5
+    if ztop < 0.51:
+        ztop = 0.51
+    if ztop <= zbot:
+        return _grid_value(prof, 0.5 * (zbot + ztop))
+    total = 0.0
+    # integrate piece by piece
+    for i in range(NLEV - 1):
+        z1 = GRID_HEIGHTS[i]
+        z2 = GRID_HEIGHTS[i + 1]
+        a = max(z1, zbot)
+        b = min(z2, ztop)
+        if b > a:
+            va = _interp(z1, prof[i], z2, prof[i + 1], a)
+            vb = _interp(z1, prof[i], z2, prof[i + 1], b)
+            total += 0.5 * (va + vb) * (b - a)
+    if ztop > GRID_HEIGHTS[NLEV - 1]:
+        total += prof[NLEV - 1] * (ztop - max(zbot, GRID_HEIGHTS[NLEV - 1]))
+    return total / (ztop - zbot)
+
+
+@njit(**_JIT)
+def _sim_wind(ustar, z, L, z0):
+    """UNSTU / STBLU: similarity wind speed with psi_m(z0/L) term (windgrid.f)."""
+    if L < 0.0:
+        x0 = (1.0 - 16.0 * z / L) ** 0.25
+        xz0 = (1.0 - 16.0 * z0 / L) ** 0.25
+        psim = (2.0 * math.log((1.0 + x0) / 2.0) + math.log((1.0 + x0 * x0) / 2.0)
+                - 2.0 * math.atan(x0) + math.pi / 2.0)
+        psimz0 = (2.0 * math.log((1.0 + xz0) / 2.0) + math.log((1.0 + xz0 * xz0) / 2.0)
+                  - 2.0 * math.atan(xz0) + math.pi / 2.0)
+    else:
+        psim = -17.0 * (1.0 - math.exp(-0.29 * z / L))
+        psimz0 = -17.0 * (1.0 - math.exp(-0.29 * z0 / L))
+    return (ustar / VON_KARMAN) * (math.log(z / z0) - psim + psimz0)
+
+
+@njit(**_JIT)
+def _ref_ws(z, uref, urefht, ustar, L, z0, zi):
+    """REFWS: theoretical wind speed at z (linear below 7 z0, persisted above zi)."""
+    vldlb = 7.0 * z0
+    if urefht > vldlb and urefht <= zi:
+        if z > vldlb and z <= zi:
+            return _sim_wind(ustar, z, L, z0)
+        elif z <= vldlb:
+            return _sim_wind(ustar, vldlb, L, z0) * (z / vldlb)
+        else:
+            return _sim_wind(ustar, zi, L, z0)
+    elif urefht > zi:
+        if z > vldlb and z <= zi:
+            return _sim_wind(ustar, z, L, z0)
+        elif z < vldlb:
+            return _sim_wind(ustar, vldlb, L, z0)
+        elif z > zi:
+            return uref
+        return _sim_wind(ustar, vldlb, L, z0)
+    else:  # urefht <= vldlb
+        if z > vldlb and z <= zi:
+            return _sim_wind(ustar, z, L, z0)
+        elif z <= vldlb:
+            return uref * (z / vldlb) / (urefht / vldlb)
+        return _sim_wind(ustar, zi, L, z0)
+
+
+@njit(**_JIT)
+def _ref_sv(z, stable, ustar, wstar, zic, zim):
+    """REFSV = sqrt(REFSVC^2 + REFSVM^2) (convective part only when unstable)."""
+    sv02 = 3.6 * ustar * ustar
+    sv2zi = min(sv02, 0.25)
+    if z <= zim:
+        svm = math.sqrt(_interp(0.0, sv02, zim, sv2zi, z))
+    else:
+        svm = math.sqrt(sv2zi)
+    if stable:
+        return svm
+    sv2 = 0.35 * wstar * wstar
+    zdcrs = AT1PT2 * zic
+    if z <= zic:
+        svc = math.sqrt(sv2)
+    elif z <= zdcrs:
+        svc = math.sqrt(_interp(zic, sv2, zdcrs, min(sv2, 0.25), z))
+    else:
+        svc = min(math.sqrt(sv2), 0.5)
+    return math.sqrt(svc * svc + svm * svm)
+
+
+@njit(**_JIT)
+def _ref_sw(z, stable, ustar, wstar, zic, zi, swrmax):
+    """REFSW: mechanical (and convective when unstable) sigma-w."""
+    swr = swrmax * min(1.0, z / zi)
+    if z < zi:
+        swbl = 1.3 * ustar * math.sqrt(1.0 - z / zi)
+    else:
+        swbl = 0.0
+    swm = math.sqrt(swr * swr + swbl * swbl)
+    if stable:
+        return max(swm, 1.0e-4)
+    if z <= 0.1 * zic:
+        swc = math.sqrt(1.6 * (z / zic) ** (2.0 / 3.0) * wstar * wstar)
+    elif z <= zic:
+        swc = math.sqrt(0.35 * wstar * wstar)
+    else:
+        arg = -6.0 * (z - zic) / zic
+        swc = math.sqrt(0.35 * wstar * wstar * math.exp(arg)) if arg > -50.0 else 0.0
+    swc = max(swc, 1.0e-4)
+    swm = max(swm, 1.0e-4)
+    return math.sqrt(swc * swc + swm * swm)
+
+
+@njit(**_JIT)
+def _ref_tg(z, stable, zi, vptgzi, thstar, L, tg4pfl, tg4xtr):
+    """REFPTG: reference potential-temperature gradient [K m-1]."""
+    if not stable:
+        if z <= zi:
+            return 0.0
+        elif z <= zi + 500.0:
+            return vptgzi
+        return 0.005
+    if z <= TGMINHT:
+        v = tg4pfl
+    elif z <= TGMAXHT:
+        v = (thstar / (VON_KARMAN * z)) * (1.0 + 5.0 * z / L)
+    else:
+        arg = -(z - 100.0) / (EFOLDH * max(100.0, zi))
+        v = tg4xtr * math.exp(arg) if arg > -50.0 else 0.0
+    return max(v, SPTGMN)
+
+
+@njit(**_JIT)
+def _ref_value(kind, z, p):
+    """Reference profile of kind 0 wind speed, 1 sigma-v, 2 sigma-w, 3 theta gradient.
+
+    ``p``: uref, urefht, ustar, L, z0, zi, stable, wstar, zic, zim, swrmax, vptgzi,
+    thstar, tg4pfl, tg4xtr.
+    """
+    stable = p[6] > 0.5
+    if kind == 0:
+        return _ref_ws(z, p[0], p[1], p[2], p[3], p[4], p[5])
+    elif kind == 1:
+        return _ref_sv(z, stable, p[2], p[7], p[8], p[9])
+    elif kind == 2:
+        return _ref_sw(z, stable, p[2], p[7], p[8], p[5], p[10])
+    return _ref_tg(z, stable, p[5], p[11], p[12], p[3], p[13], p[14])
+
+
+@njit(**_JIT)
+def _grid_profile(kind, p, obs_z, obs_v, out):
+    """GRDWS/GRDSV/GRDSW/GRDPTG: observed values blended with the reference profile.
+
+    At a grid level within 0.1 m of an observation the observation is used; between two
+    observations the observed values are interpolated and shaped by the reference profile
+    (NTRPxx); outside the observed range the nearest observation is scaled by the ratio of
+    reference values (XTRPxx). With no observation the reference profile is used (the wind
+    speed is then scaled to the reference wind speed, XTRPWS(UREFHT, UREF)).
+    NaN marks a missing observation.
+    """
+    n = obs_z.shape[0]
+    nv = 0
+    for k in range(n):
+        if not (math.isnan(obs_v[k]) or math.isnan(obs_z[k])):
+            nv += 1
+    zs = np.empty(nv)
+    vs = np.empty(nv)
+    j = 0
+    for k in range(n):
+        if not (math.isnan(obs_v[k]) or math.isnan(obs_z[k])):
+            zs[j] = obs_z[k]
+            vs[j] = obs_v[k]
+            j += 1
+    for g in range(NLEV):
+        zg = GRID_HEIGHTS[g]
+        if nv == 0:
+            if kind == 0:
+                r_obs = _ref_value(0, p[1], p)
+                v = p[0] * _ref_value(0, zg, p) / r_obs if r_obs > 0.0 else p[0]
+            else:
+                v = _ref_value(kind, zg, p)
+        else:
+            match = -1
+            for k in range(nv):
+                if abs(zs[k] - zg) <= 0.1:
+                    match = k
+                    break
+            if match >= 0:
+                v = vs[match]
+            elif zg < zs[0] or zg > zs[nv - 1]:
+                k = 0 if zg < zs[0] else nv - 1
+                if kind == 3 and zg < zs[0]:
+                    v = _ref_value(3, zg, p)  # XTRPDN: similarity below the lowest gradient
+                else:
+                    r_obs = _ref_value(kind, zs[k], p)
+                    r_g = _ref_value(kind, zg, p)
+                    if kind == 3 and zs[k] > 100.0:
+                        v = vs[k] * math.exp(-(zg - zs[k]) / (EFOLDH * max(100.0, p[5])))
+                    elif abs(r_obs) < 1e-4 and kind == 3:
+                        v = vs[k]
+                    elif r_obs != 0.0:
+                        v = vs[k] * r_g / r_obs
+                    else:
+                        v = vs[k]
+            else:
+                k = 0
+                while zs[k + 1] < zg:
+                    k += 1
+                rb = _ref_value(kind, zs[k], p)
+                ra = _ref_value(kind, zs[k + 1], p)
+                rr = _ref_value(kind, zg, p)
+                vint = _interp(zs[k], vs[k], zs[k + 1], vs[k + 1], zg)
+                rint = _interp(zs[k], rb, zs[k + 1], ra, zg)
+                if kind == 3 and abs(ra - rb) <= 1e-4:
+                    v = vint
+                elif rint != 0.0:
+                    v = rr / rint * vint
+                else:
+                    v = vint
+        if kind == 0:
+            v = max(UMINGR, v)
+        out[g] = v
+
+
+# ----------------------------------------------------------------------------------------
+# Dispersion at one downwind distance
+# ----------------------------------------------------------------------------------------
+@njit(**_JIT)
+def _image_sum(h, s, H):
+    """sum_k exp(-(h + 2kH)^2 / (2 s^2)) over all integers k (reflections at 0 and H).
+
+    Direct sum for s <= H/2, otherwise the Poisson-summation (theta function) identity
+    sum_k f(h + kP) = (s sqrt(2 pi)/P) [1 + 2 sum_m exp(-2 pi^2 s^2 m^2/P^2) cos(2 pi m h/P)],
+    P = 2H.
+    """
+    if s <= 0.5 * H:
+        total = math.exp(-0.5 * (h / s) ** 2)
+        k = 1
+        while k < 200:
+            t1 = math.exp(-0.5 * ((h + 2.0 * k * H) / s) ** 2)
+            t2 = math.exp(-0.5 * ((h - 2.0 * k * H) / s) ** 2)
+            total += t1 + t2
+            if t1 + t2 <= 1e-18 * total and 2.0 * k * H > abs(h):
+                break
+            k += 1
+        return total
+    P = 2.0 * H
+    total = 1.0
+    m = 1
+    while m < 200:
+        e = math.exp(-2.0 * (math.pi * s * m / P) ** 2)
+        total += 2.0 * e * math.cos(2.0 * math.pi * m * h / P)
+        if e < 1e-18:
+            break
+        m += 1
+    return s * SQRT_2PI / P * total
+
+
+@njit(**_JIT)
+def _stable_sigmas(x, hs, he, zi, zim, ustar, L, ueff, sveff, sweff, tgeff, ptp, szinit):
+    """Stable sigma-y (SIGY) and sigma-z (SIGZ, SZSFCL, RMSSIG) at distance x."""
+    t = x / ueff
+    bvf = math.sqrt(GRAVITY * tgeff / ptp) if tgeff > 0.0 else 1e-10
+    bvf = max(bvf, 1e-10)
+    ztmp = max(hs, he, 1e-4)
+    szamb = sweff * t / math.sqrt(1.0 + sweff * t * (1.0 / (0.72 * ztmp) + bvf / (0.54 * sweff)))
+    if he < zi:
+        szsurf = SQRT_2_OVER_PI * ustar * t * (1.0 + 0.7 * x / L) ** (-1.0 / 3.0)
+        sigf = min(he / zi, 1.0)
+        szas = (1.0 - sigf) * szsurf + sigf * szamb
+    else:
+        szas = szamb
+    sz = math.sqrt(szas * szas + szinit * szinit)
+    svovru = max(SVUMIN, sveff / ueff)
+    tyeff = (zim / (156.0 * sveff)) * (max(he, 0.46) / 0.46)
+    sy = svovru * x / (1.0 + x / (2.0 * ueff * tyeff)) ** 0.3
+    return sy, sz
+
+
+@njit(**_JIT)
+def _eff_floor(u, sv, sw):
+    sw = max(sw, SWMIN)
+    sv = max(sv, SVMIN, SVUMIN * u)
+    u = max(u, WSMIN)
+    return u, sv, sw
+
+
+@njit(**_JIT)
+def _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_he):
+    """(g, sigma_y) for a stable hour (or a release at/above zi)."""
+    he = hs
+    ptp = _grid_value(gpt, he)
+    if he <= SURFACE_LAYER_TOP:
+        ztop = min(SURFACE_LAYER_TOP, zi)
+        ue = _layer_average(gws, 0.0, ztop)
+        sv = _layer_average(gsv, 0.0, ztop)
+        sw = _layer_average(gsw, 0.0, ztop)
+        tg = _layer_average(gtg, 0.0, ztop)
+        ue, sv, sw = _eff_floor(ue, sv, sw)
+    else:
+        ue = _grid_value(gws, he)
+        sv = _grid_value(gsv, he)
+        sw = _grid_value(gsw, he)
+        tg = _grid_value(gtg, he)
+        ue, sv, sw = _eff_floor(ue, sv, sw)
+        for _ in range(N_FIXED_POINT):
+            sy, sz = _stable_sigmas(x, hs, he, zi, zim, ustar, L, ue, sv, sw, tg, ptp, szinit)
+            zlo = max(he - SZCOEF * sz, 0.0)
+            ue = _layer_average(gws, zlo, he)
+            sv = _layer_average(gsv, zlo, he)
+            sw = _layer_average(gsw, zlo, he)
+            tg = _layer_average(gtg, zlo, he)
+            ue, sv, sw = _eff_floor(ue, sv, sw)
+    sy, sz = _stable_sigmas(x, hs, he, zi, zim, ustar, L, ue, sv, sw, tg, ptp, szinit)
+    # REFL_HT: reflecting surface from sigma-z evaluated with the wind at HE
+    syr, szr = _stable_sigmas(x, hs, he, zi, zim, ustar, L, u_he, sv, sw, tg, ptp, szinit)
+    hsbl = max(zi, he + SZCOEF * szr)
+    fz = 2.0 * _image_sum(he, sz, hsbl) / (SQRT_2PI * sz)
+    return fz / ue, sy
+
+
+@njit(**_JIT)
+def _pdf(sw, wstar, center, zi, surfac):
+    """Weil bi-Gaussian PDF coefficients (calc2.f PDF): a1, a2, b1, b2, lambda1, lambda2."""
+    if surfac:
+        w3 = 1.25 * wstar**3 * center / zi
+    else:
+        w3 = 0.125 * wstar**3
+    skew = w3 / sw**3
+    root = math.sqrt(ALPHA_PDF**2 * skew * skew + 4.0 / BETA_PDF)
+    a1 = (sw / wstar) * (0.5 * ALPHA_PDF * skew + 0.5 * root)
+    a2 = (sw / wstar) * (0.5 * ALPHA_PDF * skew - 0.5 * root)
+    b1 = R_PDF * a1
+    b2 = -R_PDF * a2
+    lam1 = a2 / (a2 - a1)
+    return a1, a2, b1, b2, lam1, 1.0 - lam1
+
+
+@njit(**_JIT)
+def _cbl_sigmas(x, hs, zi, ustar, wstar, L, ue, sv, sw, center, surfac, szinit):
+    a1, a2, b1, b2, lam1, lam2 = _pdf(sw, wstar, center, zi, surfac)
+    alphab = 0.6 + 0.4 * (center / (0.1 * zi)) if surfac else 1.0
+    sza1 = alphab * b1 * wstar * x / ue
+    sza2 = alphab * b2 * wstar * x / ue
+    if surfac:
+        szsurf = 0.5 * (1.0 - 10.0 * center / zi) * (ustar / ue) ** 2 * x * x / abs(L)
+    else:
+        szsurf = 0.0
+    sz1 = math.sqrt(sza1 * sza1 + szsurf * szsurf + szinit * szinit)
+    sz2 = math.sqrt(sza2 * sza2 + szsurf * szsurf + szinit * szinit)
+    svovru = max(SVUMIN, sv / ue)
+    betalph = max(78.0 * (0.46 / max(hs, 0.46)), 0.7)
+    sy = svovru * x / (1.0 + betalph * svovru * x / zi) ** 0.3
+    h1 = hs + a1 * wstar * x / ue
+    h2 = hs + a2 * wstar * x / ue
+    return sy, sz1, sz2, h1, h2, lam1, lam2
+
+
+@njit(**_JIT)
+def _cbl_point(x, hs, szinit, zi, ustar, wstar, L, xmixed, gws, gsv, gsw):
+    """(g, sigma_y) for a convective hour, release below zi (Weil PDF model)."""
+    if hs < 0.5 * zi:
+        center = min(hs + (x / xmixed) * (0.5 * zi - hs), 0.5 * zi)
+    else:
+        center = hs
+    surfac = center < 0.1 * zi
+    ue = _grid_value(gws, center)
+    sv = _grid_value(gsv, center)
+    sw = _grid_value(gsw, center)
+    ue, sv, sw = _eff_floor(ue, sv, sw)
+    for _ in range(N_FIXED_POINT):
+        sy, sz1, sz2, h1, h2, lam1, lam2 = _cbl_sigmas(x, hs, zi, ustar, wstar, L, ue, sv, sw,
+                                                       center, surfac, szinit)
+        szd = 0.5 * (sz1 + sz2)
+        if center <= SURFACE_LAYER_TOP:
+            zhi = min(SURFACE_LAYER_TOP, zi)
+            zlo = 0.0
+        else:
+            zhi = min(center, zi)
+            zlo = max(center - SZCOEF * szd, 0.0)
+        if zhi > zlo:
+            ue = _layer_average(gws, zlo, zhi)
+            sv = _layer_average(gsv, zlo, zhi)
+            sw = _layer_average(gsw, zlo, zhi)
+        else:
+            ue = _grid_value(gws, zi)
+            sv = _grid_value(gsv, zi)
+            sw = _grid_value(gsw, zi)
+        ue, sv, sw = _eff_floor(ue, sv, sw)
+    sy, sz1, sz2, h1, h2, lam1, lam2 = _cbl_sigmas(x, hs, zi, ustar, wstar, L, ue, sv, sw,
+                                                   center, surfac, szinit)
+    fz = (lam1 * 2.0 * _image_sum(h1, sz1, zi) / (SQRT_2PI * sz1)
+          + lam2 * 2.0 * _image_sum(h2, sz2, zi) / (SQRT_2PI * sz2))
+    return fz / ue, sy
+
+
+@njit(**_JIT)
+def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, szinit,
+                out_lng, out_lnsy):
+    """Build the gridded profiles of one hour and fill its ln g / ln sigma-y tables.
+
+    Returns the wind direction [deg from] at the release height.
+    """
+    uref = hour[H_U]
+    wdref = hour[H_WD]
+    urefht = hour[H_ZREF]
+    ustar = hour[H_USTAR]
+    wstar = hour[H_WSTAR]
+    L = hour[H_L]
+    zic = hour[H_ZIC]
+    zim = hour[H_ZIM]
+    z0 = hour[H_Z0]
+    ta = hour[H_T]
+    vptgzi = hour[H_VPTG]
+    if math.isnan(vptgzi):
+        vptgzi = 0.005
+    ztemp = hour[H_ZT]
+    if math.isnan(ztemp):
+        ztemp = 2.0
+    stable = L > 0.0
+    if stable or math.isnan(zic):
+        zi = zim
+        zic_ = zim
+    else:
+        zi = max(zic, zim)
+        zic_ = zic
+    if math.isnan(wstar) or stable:
+        wstar = 0.0
+    # temperature-gradient reference (TGINIT): observed gradients from the temperature profile
+    nl = prof_z.shape[0]
+    obs_tg = np.full(max(nl, 1), np.nan)
+    obs_tgz = np.full(max(nl, 1), np.nan)
+    ntg = 0
+    lo = -1
+    for k in range(nl):
+        if not math.isnan(prof_t[k]) and not math.isnan(prof_z[k]):
+            if lo >= 0:
+                obs_tg[ntg] = (prof_t[k] - prof_t[lo]) / (prof_z[k] - prof_z[lo]) + GOVRCP
+                obs_tgz[ntg] = 0.5 * (prof_z[k] + prof_z[lo])
+                if stable:
+                    obs_tg[ntg] = max(SPTGMN, obs_tg[ntg])
+                ntg += 1
+            lo = k
+    thstar = 0.0
+    tg4pfl = 0.0
+    tg4xtr = 0.0
+    if stable:
+        reflvl = -1.0
+        for k in range(ntg):
+            if obs_tgz[k] > z0:
+                reflvl = obs_tgz[k]
+                thstar = obs_tg[k] * VON_KARMAN * reflvl / (1.0 + 5.0 * reflvl / L)
+                break
+        if not (reflvl > 0.0 and reflvl <= 100.0):
+            thstar = ustar * ustar / (GRAVITY * VON_KARMAN * L / ta)
+        tg4pfl = (thstar / (VON_KARMAN * TGMINHT)) * (1.0 + 5.0 * TGMINHT / L)
+        tg4xtr = (thstar / (VON_KARMAN * TGMAXHT)) * (1.0 + 5.0 * TGMAXHT / L)
+    p = np.empty(15)
+    p[0] = uref
+    p[1] = urefht
+    p[2] = ustar
+    p[3] = L
+    p[4] = z0
+    p[5] = zi
+    p[6] = 1.0 if stable else 0.0
+    p[7] = wstar
+    p[8] = zic_
+    p[9] = zim
+    p[10] = 0.0
+    p[11] = vptgzi
+    p[12] = thstar
+    p[13] = tg4pfl
+    p[14] = tg4xtr
+    gws = np.empty(NLEV)
+    _grid_profile(0, p, prof_z, prof_ws, gws)
+    p[10] = 0.02 * _grid_value(gws, zi)  # SWRMAX = 0.02 u(zi) (metext.f)
+    gsv = np.empty(NLEV)
+    _grid_profile(1, p, prof_z, prof_sv, gsv)
+    gsw = np.empty(NLEV)
+    _grid_profile(2, p, prof_z, prof_sw, gsw)
+    gtg = np.empty(NLEV)
+    if stable:
+        _grid_profile(3, p, obs_tgz[:ntg], obs_tg[:ntg], gtg)
+    else:
+        for g in range(NLEV):
+            gtg[g] = _ref_tg(GRID_HEIGHTS[g], False, zi, vptgzi, 0.0, L, 0.0, 0.0)
+    for g in range(NLEV):
+        if stable or GRID_HEIGHTS[g] > zi:
+            gtg[g] = max(SPTGMN, gtg[g])
+    # potential temperature (GRDPT) from T at the temperature reference height
+    gpt = np.empty(NLEV)
+    nb = _locate(ztemp)
+    ptref = ta + GOVRCP * ztemp
+    gpt[nb] = ptref - 0.5 * (gtg[nb + 1] + gtg[nb]) * (ztemp - GRID_HEIGHTS[nb])
+    for g in range(nb - 1, -1, -1):
+        gpt[g] = gpt[g + 1] - 0.5 * (gtg[g + 1] + gtg[g]) * (GRID_HEIGHTS[g + 1] - GRID_HEIGHTS[g])
+    for g in range(nb + 1, NLEV):
+        gpt[g] = gpt[g - 1] + 0.5 * (gtg[g] + gtg[g - 1]) * (GRID_HEIGHTS[g] - GRID_HEIGHTS[g - 1])
+    # wind direction at the release height: lowest observed direction, else the reference
+    wd = wdref
+    best = 1e30
+    for k in range(nl):
+        if not math.isnan(prof_wd[k]) and not math.isnan(prof_z[k]):
+            d = abs(prof_z[k] - hs)
+            if d < best:
+                best = d
+                wd = prof_wd[k]
+    if stable or hs >= zi:
+        u_he = max(_grid_value(gws, hs), WSMIN)
+        for k in range(NX):
+            x = X_MIN * math.exp(k * DLNX)
+            gv, sy = _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_he)
+            out_lng[k] = math.log(gv) if gv > 0.0 else LN_FLOOR
+            out_lnsy[k] = math.log(sy)
+    else:
+        uavg = _layer_average(gws, 0.0, zi)
+        swavg = _layer_average(gsw, 0.0, zi)
+        xmixed = zi * uavg / swavg
+        for k in range(NX):
+            x = X_MIN * math.exp(k * DLNX)
+            gv, sy = _cbl_point(x, hs, szinit, zi, ustar, wstar, L, xmixed, gws, gsv, gsw)
+            out_lng[k] = math.log(gv) if gv > 0.0 else LN_FLOOR
+            out_lnsy[k] = math.log(sy)
+    return wd
+
+
+@njit(parallel=True, **_JIT)
+def build_hour_tables(hours, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t,
+                      release_height, initial_sigma_z, out_lng, out_lnsy, out_wd):
+    """Fill per-hour tables of ln g(x) and ln sigma_y(x) on the ``x`` grid.
+
+    Parameters
+    ----------
+    hours : float64 (n, 13)
+        Hour records, columns as ``HOUR_FIELDS``. Rows with ``valid == 0`` are skipped
+        (their tables are left as ``LN_FLOOR``).
+    prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t : float64 (n, n_levels)
+        Observed profile: height [m], wind speed [m s-1], direction [deg], sigma-v [m s-1],
+        sigma-w [m s-1], temperature [K]; NaN = missing (or padding).
+    release_height : float
+        [m]
+    initial_sigma_z : float
+        [m]
+    out_lng, out_lnsy : float64 (n, NX)
+        Output tables.
+    out_wd : float64 (n,)
+        Output wind direction at the release height [deg from].
+    """
+    n = hours.shape[0]
+    for h in prange(n):
+        if hours[h, H_VALID] < 0.5:
+            for k in range(NX):
+                out_lng[h, k] = LN_FLOOR
+                out_lnsy[h, k] = 0.0
+            out_wd[h] = np.nan
+            continue
+        out_wd[h] = _hour_setup(hours[h], prof_z[h], prof_ws[h], prof_wd[h], prof_sv[h],
+                                prof_sw[h], prof_t[h], release_height, initial_sigma_z,
+                                out_lng[h], out_lnsy[h])
+
+
+# ----------------------------------------------------------------------------------------
+# Cell-integrated transfer function
+# ----------------------------------------------------------------------------------------
+@njit(**_JIT)
+def table_lookup(tab, x):
+    """Linear interpolation of a ln-table at distance x [m] (linear in ln x)."""
+    s = math.log(x / X_MIN) / DLNX
+    if s <= 0.0:
+        return tab[0]
+    i = int(s)
+    if i >= NX - 1:
+        i = NX - 2
+    f = s - i
+    return tab[i] + f * (tab[i + 1] - tab[i])
+
+
+@njit(**_JIT)
+def _chord_fraction(vlo, vhi, sy):
+    """Phi(vhi/sy) - Phi(vlo/sy), computed without cancellation."""
+    a = vlo / sy * INV_SQRT2
+    b = vhi / sy * INV_SQRT2
+    if a >= 0.0:
+        r = 0.5 * (math.erfc(a) - math.erfc(b))
+    elif b <= 0.0:
+        r = 0.5 * (math.erfc(-b) - math.erfc(-a))
+    else:
+        r = 1.0 - 0.5 * math.erfc(-a) - 0.5 * math.erfc(b)
+    return r if r > 0.0 else 0.0
+
+
+@njit(**_JIT)
+def _integrand(t, pu, pv, lng, lnsy):
+    """u g(u) [Phi(v_hi/sy) - Phi(v_lo/sy)] at u = exp(t) (dt = du/u)."""
+    u = math.exp(t)
+    vlo = 1e300
+    vhi = -1e300
+    for k in range(4):
+        u1 = pu[k]
+        u2 = pu[(k + 1) % 4]
+        du = u2 - u1
+        if abs(du) < 1e-9:
+            continue
+        lo = min(u1, u2)
+        hi = max(u1, u2)
+        if u < lo or u > hi:
+            continue
+        v = pv[k] + (u - u1) * (pv[(k + 1) % 4] - pv[k]) / du
+        vlo = min(vlo, v)
+        vhi = max(vhi, v)
+    if vhi < vlo:
+        return 0.0
+    lg = table_lookup(lng, u)
+    if lg <= LN_FLOOR + 1.0:
+        return 0.0
+    sy = math.exp(table_lookup(lnsy, u))
+    return u * math.exp(lg) * _chord_fraction(vlo, vhi, sy)
+
+
+@njit(**_JIT)
+def _kronrod(a, b, pu, pv, lng, lnsy):
+    c = 0.5 * (a + b)
+    hl = 0.5 * (b - a)
+    fc = _integrand(c, pu, pv, lng, lnsy)
+    rk = fc * _WGK[7]
+    rg = fc * _WG[3]
+    for j in range(7):
+        dx = hl * _XGK[j]
+        f1 = _integrand(c - dx, pu, pv, lng, lnsy)
+        f2 = _integrand(c + dx, pu, pv, lng, lnsy)
+        rk += _WGK[j] * (f1 + f2)
+        if j % 2 == 1:
+            rg += _WG[j // 2] * (f1 + f2)
+    return rk * hl, abs((rk - rg) * hl)
+
+
+@njit(**_JIT)
+def _adaptive(a, b, pu, pv, lng, lnsy, stack):
+    """Adaptive G7K15 on [a, b] in t = ln u, using the caller's work ``stack`` (2, MAX_STACK)."""
+    fa = abs(_integrand(a, pu, pv, lng, lnsy))
+    fb = abs(_integrand(b, pu, pv, lng, lnsy))
+    atol = KRONROD_ATOL_FACTOR * max(fa, fb, 1e-300) * (b - a)
+    nsub = int(math.ceil((b - a) / math.log(4.0)))
+    if nsub < 1:
+        nsub = 1
+    if nsub > MAX_STACK // 2:
+        nsub = MAX_STACK // 2
+    top = 0
+    w = (b - a) / nsub
+    for i in range(nsub):
+        stack[0, top] = a + i * w
+        stack[1, top] = a + (i + 1) * w if i < nsub - 1 else b
+        top += 1
+    total = 0.0
+    while top > 0:
+        top -= 1
+        lo = stack[0, top]
+        hi = stack[1, top]
+        val, err = _kronrod(lo, hi, pu, pv, lng, lnsy)
+        if err <= max(KRONROD_RTOL * abs(val), atol) or top >= MAX_STACK - 2 or hi - lo < 1e-7:
+            total += val
+        else:
+            mid = 0.5 * (lo + hi)
+            stack[0, top] = lo
+            stack[1, top] = mid
+            stack[0, top + 1] = mid
+            stack[1, top + 1] = hi
+            top += 2
+    return total
+
+
+@njit(**_JIT)
+def _fixed_gl(a, b, pu, pv, lng, lnsy):
+    c = 0.5 * (a + b)
+    hl = 0.5 * (b - a)
+    s = 0.0
+    for j in range(6):
+        s += _WGL6[j] * _integrand(c + hl * _XGL6[j], pu, pv, lng, lnsy)
+    return s * hl
+
+
+@njit(**_JIT)
+def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack):
+    """Concentration [ug m-3] at a receptor from one rectangular cell emitting 1 g m-2 s-1.
+
+    Parameters
+    ----------
+    cx, cy : float
+        Cell centre minus receptor position [m] (x east, y north).
+    e1x, e1y : float
+        Unit vector of the cell's first side (length ``2 hx``); the second side is
+        (-e1y, e1x) rotated... i.e. perpendicular, length ``2 hy``.
+    hx, hy : float
+        Half side lengths [m].
+    sinw, cosw : float
+        sin and cos of the wind direction (FROM, clockwise from north).
+    lng, lnsy : float64 (NX,)
+        Hour tables from :func:`build_hour_tables`.
+    stack : float64 (2, MAX_STACK)
+        Work buffer.
+    """
+    e2x = -e1y
+    e2y = e1x
+    pu = np.empty(4)
+    pv = np.empty(4)
+    sx = (-1.0, 1.0, 1.0, -1.0)
+    sy_ = (-1.0, -1.0, 1.0, 1.0)
+    umin = 1e300
+    umax = -1e300
+    vmin = 1e300
+    vmax = -1e300
+    for k in range(4):
+        px = cx + sx[k] * hx * e1x + sy_[k] * hy * e2x
+        py = cy + sx[k] * hx * e1y + sy_[k] * hy * e2y
+        # upwind distance: the wind comes from (sinw, cosw)
+        u = px * sinw + py * cosw
+        v = px * cosw - py * sinw
+        pu[k] = u
+        pv[k] = v
+        umin = min(umin, u)
+        umax = max(umax, u)
+        vmin = min(vmin, v)
+        vmax = max(vmax, v)
+    if umax < XMAXR_MIN:
+        return 0.0
+    # lateral cutoff at XMAXR (calc1.f)
+    vc = cx * cosw - cy * sinw
+    width = vmax - vmin
+    symax = math.exp(table_lookup(lnsy, umax))
+    if abs(vc) - 0.5 * width >= LATERAL_CUTOFF * symax:
+        return 0.0
+    ua = max(umin, UCRIT)
+    ub = umax
+    if ub <= ua:
+        return 0.0
+    # breakpoints: vertices and zero crossings of edges
+    bp = np.empty(10)
+    nb = 0
+    bp[nb] = ua
+    nb += 1
+    bp[nb] = ub
+    nb += 1
+    for k in range(4):
+        if pu[k] > ua and pu[k] < ub:
+            bp[nb] = pu[k]
+            nb += 1
+        k2 = (k + 1) % 4
+        if (pv[k] < 0.0 < pv[k2]) or (pv[k2] < 0.0 < pv[k]):
+            uc = pu[k] + (0.0 - pv[k]) * (pu[k2] - pu[k]) / (pv[k2] - pv[k])
+            if uc > ua and uc < ub:
+                bp[nb] = uc
+                nb += 1
+    bps = np.sort(bp[:nb])
+    far = (ua >= FAR_RATIO * (umax - umin)
+           and math.exp(table_lookup(lnsy, ua)) >= FAR_SIGMA_RATIO * width)
+    total = 0.0
+    for i in range(nb - 1):
+        a = bps[i]
+        b = bps[i + 1]
+        if b - a <= 1e-9 * b:
+            continue
+        ta = math.log(a)
+        tb = math.log(b)
+        if far:
+            total += _fixed_gl(ta, tb, pu, pv, lng, lnsy)
+        else:
+            total += _adaptive(ta, tb, pu, pv, lng, lnsy, stack)
+    return total * 1.0e6
+
+
+# ----------------------------------------------------------------------------------------
+# Evaluation paths
+# ----------------------------------------------------------------------------------------
+@njit(parallel=True, **_JIT)
+def direct_hourly(rec_x, rec_y, src_cx, src_cy, src_e1x, src_e1y, src_hx, src_hy, src_rate,
+                  src_group, lng, lnsy, wd, out):
+    """Hourly concentrations at arbitrary receptors from arbitrary rectangular cells.
+
+    ``prange`` over receptors, float64 accumulation. ``src_group[i]`` selects the table set
+    (release height / initial sigma-z group) of source i: ``lng[group, hour, :]``.
+    ``wd[group, hour]`` is NaN for hours without a result (calm/missing) -> 0.
+
+    out : float64 (n_hours, n_receptors) [ug m-3]
+    """
+    nr = rec_x.shape[0]
+    ns = src_cx.shape[0]
+    nh = lng.shape[1]
+    for r in prange(nr):
+        stack = np.empty((2, MAX_STACK))
+        for h in range(nh):
+            acc = 0.0
+            for s in range(ns):
+                grp = src_group[s]
+                w = wd[grp, h]
+                if math.isnan(w) or src_rate[s] == 0.0:
+                    continue
+                wr = math.radians(w)
+                c = cell_concentration(src_cx[s] - rec_x[r], src_cy[s] - rec_y[r], src_e1x[s],
+                                       src_e1y[s], src_hx[s], src_hy[s], math.sin(wr),
+                                       math.cos(wr), lng[grp, h], lnsy[grp, h], stack)
+                acc += src_rate[s] * c
+            out[h, r] = acc
+
+
+@njit(parallel=True, **_JIT)
+def offset_kernels(cell_x, cell_y, dx, dy, nx_half, ny_half, lng, lnsy, wd, out):
+    """Hourly transfer kernels over receptor offsets from one axis-aligned cell.
+
+    ``out[h, iy, ix]`` [ug m-3] = C_h at offset ((ix - nx_half) dx, (iy - ny_half) dy) from the
+    centre of a ``cell_x`` x ``cell_y`` cell emitting 1 g m-2 s-1. ``prange`` over kernel rows;
+    hours with NaN ``wd`` (calm/missing) are 0.
+    """
+    nh = lng.shape[0]
+    hx = 0.5 * cell_x
+    hy = 0.5 * cell_y
+    for iy in prange(2 * ny_half + 1):
+        stack = np.empty((2, MAX_STACK))
+        oy = (iy - ny_half) * dy
+        for h in range(nh):
+            if math.isnan(wd[h]):
+                for ix in range(2 * nx_half + 1):
+                    out[h, iy, ix] = 0.0
+                continue
+            wr = math.radians(wd[h])
+            sw = math.sin(wr)
+            cw = math.cos(wr)
+            for ix in range(2 * nx_half + 1):
+                ox = (ix - nx_half) * dx
+                out[h, iy, ix] = cell_concentration(-ox, -oy, 1.0, 0.0, hx, hy, sw, cw,
+                                                    lng[h], lnsy[h], stack)
+
+
+@njit(parallel=True, **_JIT)
+def weighted_offset_kernel(cell_x, cell_y, dx, dy, nx_half, ny_half, weights, lng, lnsy, wd, out):
+    """Weighted sum over hours of :func:`offset_kernels` (period-mean kernel), ``out[iy, ix]``."""
+    nh = lng.shape[0]
+    hx = 0.5 * cell_x
+    hy = 0.5 * cell_y
+    for iy in prange(2 * ny_half + 1):
+        stack = np.empty((2, MAX_STACK))
+        oy = (iy - ny_half) * dy
+        for ix in range(2 * nx_half + 1):
+            out[iy, ix] = 0.0
+        for h in range(nh):
+            if weights[h] == 0.0 or math.isnan(wd[h]):
+                continue
+            wr = math.radians(wd[h])
+            sw = math.sin(wr)
+            cw = math.cos(wr)
+            for ix in range(2 * nx_half + 1):
+                ox = (ix - nx_half) * dx
+                out[iy, ix] += weights[h] * cell_concentration(-ox, -oy, 1.0, 0.0, hx, hy, sw, cw,
+                                                               lng[h], lnsy[h], stack)
