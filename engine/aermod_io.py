@@ -505,8 +505,7 @@ class _Builder:
         angle = _number(c, 5, "angle [deg]", default=0.0)
         szinit = _number(c, 6, "initial sigma-z [m]", lo=0.0, default=0.0)
         if abs(angle) > 180.0:
-            self.messages.append(f"{c.where()}: source {c.raw[0]}: angle {angle:g} deg is "
-                                 "outside -180..180 (AERMOD warns too)")
+            c.fail(f"angle [deg] (field 8) = {c.raw[5]!r} must be within -180..180")
         x, y, z, _ = self.locations[sid]
         self.params[sid] = AreaSourceCard(
             source_id=c.raw[0], x_sw_m=x, y_sw_m=y, base_elevation_m=z, rate_g_m2_s=rate,

@@ -342,6 +342,8 @@ ERRORS = [
     ("1000.0 1000.0 0.0 0.0", "1000.0 1000.0 0.0 -3.0", "SRCPARAM",
      ["initial sigma-z", "field 9"]),
     ("1000.0 1000.0 0.0 0.0", "1000.0 1000.0 inf 0.0", "SRCPARAM", ["angle", "finite"]),
+    ("1000.0 1000.0 0.0 0.0", "1000.0 1000.0 270.0 0.0", "SRCPARAM", ["angle", "field 8",
+                                                                     "-180..180"]),
     ("1000.0 1000.0 0.0 0.0", "1000.0 1000.0 0.0 0.0 7.0", "SRCPARAM", ["too many fields"]),
     ("SRCPARAM A1", "SRCPARAM B2", "SRCPARAM", ["'B2'", "no LOCATION"]),
     ("   SRCPARAM A1 1.0 0.0 1000.0 1000.0 0.0 0.0\n", "", "LOCATION",

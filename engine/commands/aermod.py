@@ -71,8 +71,8 @@ def run_control_file(control, *, outdir=None, method="auto"):
     """
     t0 = time.perf_counter()
     ctl = read_aermod_inp(control)
-    for msg in ctl.messages:
-        log.warning(msg)
+    for msg in ctl.messages:  # notes (also written to ERRORFIL); errors raise instead
+        log.info(msg)
     base = Path(outdir) if outdir is not None else ctl.path.resolve().parent
     info = {"control": str(ctl.path), "outputs": [], "n_sources": len(ctl.sources),
             "n_receptors": len(ctl.receptors)}
@@ -86,27 +86,15 @@ def run_control_file(control, *, outdir=None, method="auto"):
     from engine.met import read_aermet
 
     met = read_aermet(ctl.surface_file, ctl.profile_file)
-    dates = read_sfc_dates(ctl.surface_file)
     n_hours = int(np.asarray(met.wind_speed_m_s).size)
+    dates = getattr(met, "date", None)
+    dates = read_sfc_dates(ctl.surface_file) if dates is None else np.asarray(dates, np.int64)
     if dates.size != n_hours:
         raise InputError(f"{ctl.surface_file}: {dates.size} dated records but the met reader "
                          f"returned {n_hours} hours")
     t_setup = time.perf_counter()
 
-    src = ctl.sources
-    try:
-        sources = AreaSources(
-            x_sw_m=np.array([s.x_sw_m for s in src]),
-            y_sw_m=np.array([s.y_sw_m for s in src]),
-            x_len_m=np.array([s.x_len_m for s in src]),
-            y_len_m=np.array([s.y_len_m for s in src]),
-            angle_deg=np.array([s.angle_deg for s in src]),
-            rate_g_m2_s=np.array([s.rate_g_m2_s for s in src]),
-            release_height_m=np.array([s.release_height_m for s in src]),
-            initial_sigma_z_m=np.array([s.initial_sigma_z_m for s in src]),
-        )
-    except ValueError as exc:  # the physics layer's range checks on source parameters
-        raise InputError(f"{ctl.path}: SO pathway: {exc}") from None
+    sources = _area_sources(AreaSources, ctl)
     rec = ctl.receptors
     hourly = np.asarray(area_concentrations(sources, rec.x_m, rec.y_m, met, method=method),
                         dtype=np.float64)
@@ -148,6 +136,33 @@ def run_control_file(control, *, outdir=None, method="auto"):
              "%.3g evaluations/s)", ctl.path.name, len(ctl.sources), len(rec), n_hours,
              t_end - t0, t_compute - t_setup, evals / max(t_compute - t_setup, 1e-12))
     return info
+
+
+def _area_sources(cls, ctl):
+    """Build the physics layer's AreaSources; its range errors name the SRCPARAM line."""
+
+    def build(cards):
+        return cls(
+            x_sw_m=np.array([s.x_sw_m for s in cards]),
+            y_sw_m=np.array([s.y_sw_m for s in cards]),
+            x_len_m=np.array([s.x_len_m for s in cards]),
+            y_len_m=np.array([s.y_len_m for s in cards]),
+            angle_deg=np.array([s.angle_deg for s in cards]),
+            rate_g_m2_s=np.array([s.rate_g_m2_s for s in cards]),
+            release_height_m=np.array([s.release_height_m for s in cards]),
+            initial_sigma_z_m=np.array([s.initial_sigma_z_m for s in cards]),
+        )
+
+    try:
+        return build(ctl.sources)
+    except ValueError as exc:  # InputError is a ValueError too
+        for s in ctl.sources:  # find the first source the physics layer rejects
+            try:
+                build([s])
+            except ValueError as one:
+                raise InputError(f"{ctl.path}, line {s.line}: SRCPARAM {s.source_id}: "
+                                 f"{one}") from None
+        raise InputError(f"{ctl.path}: SO pathway: {exc}") from None
 
 
 def _write_error_file(ctl, base, extra):
