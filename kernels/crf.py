@@ -31,7 +31,6 @@ The attributable fraction of deaths is :math:`PAF = 1 - 1/RR`.
 
 import math
 
-import numpy as np
 from numba import njit, prange
 
 from kernels import FASTMATH
@@ -245,7 +244,3 @@ def fractions_over_draws(model, concentration, params, out):
             for d in range(n_draw):
                 out[r, k, d] = 1.0 - 1.0 / _rr(model, z, params[k, d])
 
-
-def empty_like_params(n_curve, n_draw):
-    """A zeroed packed-parameter array of shape (n_curve, n_draw, N_PARAMS)."""
-    return np.zeros((n_curve, n_draw, N_PARAMS))
