@@ -1,0 +1,298 @@
+"""City, province and grid-region tables: load, validate schema and units, derive the rest of
+province (ROP = province - its cities).
+
+A data set is a folder with three CSV files (lines starting with ``#`` are comments):
+
+``cities.csv``     one row per city (``city_id`` unique)
+``provinces.csv``  one row per province (``province_id`` unique); activity columns are
+                   provincial TOTALS, cities included
+``grids.csv``      the regional power grids (``grid_region`` names)
+
+Units are part of the column names (``_mt`` megatonnes, ``_mtce`` megatonnes of coal
+equivalent, ``_twh`` terawatt-hours, ``_m2`` square metres, ``_km2`` square kilometres,
+``_100m_cny`` 10^8 yuan). :func:`validate_dataset` reports every problem at once.
+
+Example
+-------
+>>> data = load_dataset()                 # the embedded default (654 cities, 31 provinces)
+>>> data.rop.loc[110000, "population"]    # doctest: +SKIP
+785106
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.errors import InputError, InputErrors
+
+__all__ = ["NationalData", "load_dataset", "validate_dataset", "CITY_COLUMNS", "PROVINCE_COLUMNS",
+           "ACTIVITY_COLUMNS", "select_cities", "default_data_dir"]
+
+#: activity columns carried by cities and provinces (ROP = province - cities), with units
+ACTIVITY_COLUMNS = {
+    "area_km2": "km2",
+    "population": "persons",
+    "urban_population": "persons",
+    "households": "households",
+    "gdp_primary_100m_cny": "1e8 CNY",
+    "gdp_secondary_100m_cny": "1e8 CNY",
+    "gdp_tertiary_100m_cny": "1e8 CNY",
+    "steel_mt": "Mt crude steel",
+    "pig_iron_mt": "Mt pig iron",
+    "cement_mt": "Mt cement",
+    "industrial_boiler_mtce": "Mtce",
+    "fuel_chemicals_mtce": "Mtce",
+    "fuel_food_beverage_mtce": "Mtce",
+    "fuel_textiles_mtce": "Mtce",
+    "fuel_pulp_paper_mtce": "Mtce",
+    "fuel_other_key_mtce": "Mtce",
+    "power_generation_twh": "TWh (fossil thermal)",
+    "urban_floor_area_m2": "m2",
+    "heating_mtce": "Mtce",
+    "des_floor_area_m2": "m2",
+    "cooking_mtce": "Mtce",
+    "elec_steel_twh": "TWh",
+    "elec_cement_twh": "TWh",
+    "elec_other_industry_twh": "TWh",
+    "elec_buildings_twh": "TWh",
+    "elec_other_twh": "TWh",
+    "fuel_other_mtce": "Mtce",
+}
+_CITY_ONLY = {
+    "city_id": ("int", None, None),
+    "name": ("str", None, None),
+    "province_id": ("int", None, None),
+    "grid_region": ("str", None, None),
+    "lat": ("float", 15.0, 55.0),
+    "lon": ("float", 70.0, 140.0),
+    "centroid_lat": ("float", 15.0, 55.0),
+    "centroid_lon": ("float", 70.0, 140.0),
+    "hdd_k_day": ("float", 0.0, 10000.0),
+    "heating_zone": ("float", 0.0, 1.0),
+}
+_PROVINCE_ONLY = {
+    "province_id": ("int", None, None),
+    "name": ("str", None, None),
+    "grid_region": ("str", None, None),
+    "centroid_lat": ("float", 15.0, 55.0),
+    "centroid_lon": ("float", 70.0, 140.0),
+    "hdd_k_day": ("float", 0.0, 10000.0),
+    "heating_zone": ("float", 0.0, 1.0),
+}
+CITY_COLUMNS = {**_CITY_ONLY, **{k: ("float", 0.0, None) for k in ACTIVITY_COLUMNS}}
+PROVINCE_COLUMNS = {**_PROVINCE_ONLY, **{k: ("float", 0.0, None) for k in ACTIVITY_COLUMNS}}
+CITY_COLUMNS["area_km2"] = PROVINCE_COLUMNS["area_km2"] = ("float", 0.0, None)
+_NOT_SUMMED = ("centroid_lat", "centroid_lon", "hdd_k_day", "heating_zone")
+# relative slack for "cities exceed their province" (CSV rounding to 6 significant digits)
+_SUM_RTOL = 1e-4
+
+
+@dataclasses.dataclass(frozen=True)
+class NationalData:
+    """A validated data set.
+
+    Attributes
+    ----------
+    cities : DataFrame indexed by ``city_id``
+    provinces : DataFrame indexed by ``province_id`` (provincial totals)
+    rop : DataFrame indexed by ``province_id``: province minus its cities (>= 0), with the
+        province's climate and grid region
+    grids : DataFrame of grid regions
+    source : str
+        folder the tables came from
+    """
+
+    cities: pd.DataFrame
+    provinces: pd.DataFrame
+    rop: pd.DataFrame
+    grids: pd.DataFrame
+    source: str
+
+    @property
+    def places(self):
+        """Cities then ROPs as one table (index ``place``: ``c<city_id>`` / ``r<province_id>``)."""
+        c = self.cities.reset_index()
+        c.insert(0, "place", "c" + c["city_id"].astype(str))
+        c["kind"] = "city"
+        r = self.rop.reset_index()
+        r.insert(0, "place", "r" + r["province_id"].astype(str))
+        r["kind"] = "rop"
+        r["city_id"] = -1
+        return pd.concat([c, r], ignore_index=True).set_index("place")
+
+
+def default_data_dir():
+    return Path(str(resources.files("engine") / "data"))
+
+
+def _read(path, problems):
+    if not path.exists():
+        problems.append(f"{path}: file is missing")
+        return None
+    try:
+        return pd.read_csv(path, comment="#")
+    except Exception as exc:  # malformed CSV
+        problems.append(f"{path}: cannot be read as CSV ({exc})")
+        return None
+
+
+def _check_columns(df, spec, path, key, problems):
+    """Schema, type and range checks; every problem is appended, none raised."""
+    cols = list(df.columns)
+    for col, (kind, lo, hi) in spec.items():
+        if col not in df.columns:
+            hint = difflib.get_close_matches(col, cols, n=1, cutoff=0.6)
+            unit_hint = ""
+            if hint:
+                unit_hint = (f"; found '{hint[0]}' - wrong unit or name? this column must be "
+                             f"'{col}'" + (f" in {ACTIVITY_COLUMNS[col]}" if col in ACTIVITY_COLUMNS else ""))
+            problems.append(f"{path}: missing column '{col}'{unit_hint}")
+            continue
+        s = df[col]
+        if kind in ("int", "float"):
+            num = pd.to_numeric(s, errors="coerce")
+            bad = num.isna()
+            for i in np.flatnonzero(bad.values)[:5]:
+                problems.append(f"{path}: row {i + 1} ({key}={df[key].iloc[i] if key in df else '?'}): "
+                                f"column '{col}' = {s.iloc[i]!r} is not a number")
+            if bad.sum() > 5:
+                problems.append(f"{path}: column '{col}': {bad.sum() - 5} more non-numeric values")
+            if lo is not None:
+                low = num < lo
+                for i in np.flatnonzero(low.values)[:5]:
+                    neg = " (negative energy/activity)" if lo == 0.0 else ""
+                    problems.append(f"{path}: row {i + 1} ({key}={df[key].iloc[i] if key in df else '?'}): "
+                                    f"column '{col}' = {num.iloc[i]:g} is below the allowed minimum {lo:g}{neg}")
+                if low.sum() > 5:
+                    problems.append(f"{path}: column '{col}': {low.sum() - 5} more values below {lo:g}")
+            if hi is not None:
+                high = num > hi
+                for i in np.flatnonzero(high.values)[:5]:
+                    problems.append(f"{path}: row {i + 1} ({key}={df[key].iloc[i] if key in df else '?'}): "
+                                    f"column '{col}' = {num.iloc[i]:g} is above the allowed maximum {hi:g}")
+        elif kind == "str":
+            blank = s.isna() | (s.astype(str).str.strip() == "")
+            for i in np.flatnonzero(blank.values)[:5]:
+                problems.append(f"{path}: row {i + 1}: column '{col}' is empty")
+    if key in df.columns:
+        dup = df[key][df[key].duplicated(keep=False)]
+        for v in sorted(set(dup.tolist()))[:10]:
+            rows = [int(i) + 1 for i in np.flatnonzero((df[key] == v).values)]
+            problems.append(f"{path}: duplicate {key} {v} in rows {rows}")
+
+
+def validate_dataset(path=None):
+    """Check a data folder and return ``(problems, tables)``; never raises on data problems.
+
+    Checks: missing files and columns (with a hint when a column exists under another unit),
+    non-numeric values, negative energy/activity, coordinates out of range, duplicate ids,
+    unknown province or grid region, cities whose sum exceeds their province.
+    """
+    folder = Path(path) if path else default_data_dir()
+    problems = []
+    if not folder.is_dir():
+        return [f"{folder}: data folder does not exist"], None
+    cp, pp, gp = folder / "cities.csv", folder / "provinces.csv", folder / "grids.csv"
+    cities, provs, grids = _read(cp, problems), _read(pp, problems), _read(gp, problems)
+    if cities is not None:
+        _check_columns(cities, CITY_COLUMNS, cp, "city_id", problems)
+    if provs is not None:
+        _check_columns(provs, PROVINCE_COLUMNS, pp, "province_id", problems)
+    if grids is not None and "grid_region" not in grids.columns:
+        problems.append(f"{gp}: missing column 'grid_region'")
+    if cities is None or provs is None or grids is None:
+        return problems, None
+    needed = {"city_id", "province_id", "grid_region"}
+    if not needed <= set(cities.columns) or not {"province_id", "grid_region"} <= set(provs.columns) \
+            or "grid_region" not in grids.columns:
+        return problems, None  # keys missing: cross-table checks would only repeat errors
+
+    grid_names = set(grids["grid_region"].astype(str))
+    for df, p, key in ((cities, cp, "city_id"), (provs, pp, "province_id")):
+        unknown = ~df["grid_region"].astype(str).isin(grid_names)
+        for i in np.flatnonzero(unknown.values)[:10]:
+            problems.append(f"{p}: row {i + 1} ({key}={df[key].iloc[i]}): unknown grid_region "
+                            f"'{df['grid_region'].iloc[i]}' (known: {', '.join(sorted(grid_names))})")
+    prov_ids = set(provs["province_id"].astype(int))
+    unknown = ~cities["province_id"].astype(int).isin(prov_ids)
+    for pid in sorted(set(cities["province_id"][unknown].astype(int))):
+        rows = [int(i) + 1 for i in np.flatnonzero((cities["province_id"] == pid).values)]
+        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        problems.append(f"{cp}: rows {rows[:5]}{more}: unknown province_id {pid} (not in {pp})")
+    if not unknown.any():
+        pg = provs.drop_duplicates("province_id").set_index("province_id")["grid_region"]
+        mism = cities["grid_region"].values != pg.loc[cities["province_id"].astype(int)].values
+        for i in np.flatnonzero(mism)[:10]:
+            problems.append(f"{cp}: row {i + 1} (city_id={cities['city_id'].iloc[i]}): grid_region "
+                            f"'{cities['grid_region'].iloc[i]}' differs from its province's "
+                            f"'{pg.loc[int(cities['province_id'].iloc[i])]}'")
+        summed = [c for c in ACTIVITY_COLUMNS if c not in _NOT_SUMMED
+                  and c in cities.columns and c in provs.columns
+                  and pd.api.types.is_numeric_dtype(cities[c]) and pd.api.types.is_numeric_dtype(provs[c])]
+        tot = cities.groupby("province_id")[summed].sum()
+        pv = provs.drop_duplicates("province_id").set_index("province_id").loc[tot.index, summed]
+        over = tot > pv * (1 + _SUM_RTOL) + 1e-9
+        for pid, row in over.iterrows():
+            for col in np.array(summed)[row.values]:
+                problems.append(f"{cp}: cities of province_id {pid} sum to {tot.loc[pid, col]:.6g} in "
+                                f"'{col}', more than the province total {pv.loc[pid, col]:.6g} in {pp}")
+    return problems, (None if problems else (cities, provs, grids))
+
+
+def load_dataset(path=None):
+    """Load and validate a data set; raise :class:`InputErrors` listing every problem.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        Folder with cities.csv, provinces.csv, grids.csv. Default: the embedded data set.
+    """
+    folder = Path(path) if path else default_data_dir()
+    problems, tables = validate_dataset(folder)
+    if problems:
+        raise InputErrors(problems, header=f"data set {folder} has problems")
+    cities, provs, grids = tables
+    cities = cities.astype({"city_id": int, "province_id": int}).set_index("city_id", drop=False)
+    cities.index.name = "city_id"
+    cities = cities.drop(columns="city_id")
+    provs = provs.astype({"province_id": int}).set_index("province_id")
+    summed = [c for c in ACTIVITY_COLUMNS]
+    tot = cities.groupby("province_id")[summed].sum().reindex(provs.index, fill_value=0.0)
+    rop = (provs[summed] - tot).clip(lower=0.0)
+    for col in ("name", "grid_region", "centroid_lat", "centroid_lon", "hdd_k_day", "heating_zone"):
+        rop[col] = provs[col]
+    if "name_en" in provs:
+        rop["name_en"] = provs["name_en"]
+    return NationalData(cities=cities, provinces=provs, rop=rop, grids=grids, source=str(folder))
+
+
+def select_cities(data, selector):
+    """Restrict a data set to some cities (their provinces and ROPs are kept whole).
+
+    ``selector``: ``"all"``, or comma-separated city ids, city names or province names/ids.
+    """
+    if selector in (None, "", "all"):
+        return data
+    keep = np.zeros(len(data.cities), bool)
+    c = data.cities
+    for tok in (t.strip() for t in str(selector).split(",")):
+        if not tok:
+            continue
+        hit = (c["name"] == tok) | (c["province"] == tok) if "province" in c else (c["name"] == tok)
+        if tok.isdigit():
+            hit = hit | (c.index == int(tok)) | (c["province_id"] == int(tok))
+        if "name_en" in data.provinces:
+            pids = data.provinces.index[data.provinces["name_en"].str.lower() == tok.lower()]
+            hit = hit | c["province_id"].isin(pids)
+        if not hit.any():
+            close = difflib.get_close_matches(tok, c["name"].tolist(), n=3)
+            raise InputError(f"--cities: '{tok}' matches no city id, city name or province"
+                             + (f"; did you mean {', '.join(close)}?" if close else ""))
+        keep |= hit.values
+    return dataclasses.replace(data, cities=c[keep])
