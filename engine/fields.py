@@ -1,0 +1,445 @@
+"""Per-city unit response fields F_city and F_rop, their cache, and exposure means.
+
+For flat terrain and spatially uniform met, the period-mean concentration at receptor r from
+an area-source raster S (emitting fraction per cell, 1 g m-2 s-1 over the emitting part) is a
+discrete convolution with the period-average transfer kernel K (``engine.dispersion.period_kernel``):
+
+.. math:: F(r) = \\sum_c S(c)\\, K(r - c)
+
+The kernel depends only on the met climatology, the cell size and the lattice spacing, so it is
+computed once per (met, resolution) and reused by every city (:func:`kernel_plan`).
+
+Two-level source raster per city (see :mod:`engine.geometry`):
+
+* **fine** (spacing h, default 1 km) over the city grid: the city footprint and the part of the
+  ROP inside the grid. ``F_city = K_h * S_city``; ``F_rop,near = K_h * S_rop,near``.
+* **coarse** (spacing H = f h, default 5 km) over the whole province: the ROP outside the city
+  grid. ``F_rop,far = K_H * S_rop,far`` is evaluated on the coarse lattice and bilinearly
+  interpolated to the fine receptors. The nearest coarse source is ``city_margin_m`` (default
+  10 km) from any city receptor, where the far field is smooth on the scale H.
+
+``F_rop = F_rop,near + F_rop,far``. A scenario's field is ``q_city F_city + q_rop F_rop`` with q
+in g m-2 s-1 (linearity; no field is recomputed for a new scenario, emission or health setting).
+
+Exposure: the mean over the city footprint weighted by footprint fraction x (population
+density, if a population grid is given, else 1).
+
+Units: F fields are ug m-3 per (g m-2 s-1); q in g m-2 s-1; concentrations ug m-3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine import geometry as geo
+
+__all__ = [
+    "FIELD_ALGORITHM_VERSION",
+    "CityField",
+    "KernelSpec",
+    "MosaicSpec",
+    "cache_dir",
+    "code_fingerprint",
+    "kernel_plan",
+    "compute_kernel",
+    "compute_city_field",
+    "city_field_key",
+    "load_or_compute_city_field",
+    "mosaic_contribution",
+    "merge_mosaic",
+    "same_convolution",
+]
+
+FIELD_ALGORITHM_VERSION = "fields-v1"
+_CODE_FILES = ("engine/fields.py", "engine/geometry.py", "engine/dispersion.py", "engine/met.py",
+               "engine/climatology.py", "kernels/plume.py", "kernels/convolve.py")
+
+
+# --------------------------------------------------------------------------- cache
+def cache_dir(kind=None):
+    """The cache folder: ``$COBENEFITS_CACHE_DIR``, else the platform's user cache dir."""
+    env = os.environ.get("COBENEFITS_CACHE_DIR")
+    if env:
+        root = Path(env)
+    elif sys.platform == "win32":
+        root = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "cobenefits" / "Cache"
+    elif sys.platform == "darwin":
+        root = Path.home() / "Library" / "Caches" / "cobenefits"
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cobenefits"
+    path = root / kind if kind else root
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+_FINGERPRINT = None
+
+
+def code_fingerprint():
+    """Hash of the source files that determine a field (a code change invalidates the cache)."""
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        root = Path(__file__).resolve().parent.parent
+        h = hashlib.sha256(FIELD_ALGORITHM_VERSION.encode())
+        for rel in _CODE_FILES:
+            p = root / rel
+            h.update(rel.encode())
+            h.update(p.read_bytes() if p.exists() else b"<absent>")
+        _FINGERPRINT = h.hexdigest()[:16]
+    return _FINGERPRINT
+
+
+def _atomic_save_npz(path, **arrays):
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(arrays)}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- kernels
+@dataclass(frozen=True)
+class KernelSpec:
+    """One transfer kernel: met identity, lattice spacing = cell size [m], half width [cells]."""
+
+    met_digest: str
+    spacing_m: float
+    n_half: int
+    release_height_m: float = 0.0
+    initial_sigma_z_m: float = 0.0
+
+    def key(self):
+        s = (f"{self.met_digest}|{self.spacing_m:.6f}|{self.n_half}|{self.release_height_m:.6f}|"
+             f"{self.initial_sigma_z_m:.6f}|{code_fingerprint()}")
+        return hashlib.sha256(s.encode()).hexdigest()[:24]
+
+
+def kernel_plan(geometries, met_digest_of, *, release_height_m=0.0, initial_sigma_z_m=0.0):
+    """The kernels a set of cities needs: ``{(met_digest, 'fine'|'coarse'): KernelSpec}``.
+
+    Each kernel is as wide as the widest city grid (fine) or province lattice (coarse) among the
+    cities sharing that met; smaller cities use its centre (``kernel[n-m:n+m+1, n-m:n+m+1]`` is
+    the kernel of half width m), so results do not depend on which cities run together.
+    """
+    need = {}
+    for cid, g in geometries.items():
+        d = met_digest_of[cid]
+        fine = geo.city_grid(g)
+        coarse = geo.coarse_grid(g, fine)
+        nf = max(fine.nx, fine.ny) - 1
+        nc = max(coarse.nx, coarse.ny) - 1
+        for kind, sp, n in (("fine", g.spacing_m, nf), ("coarse", g.coarse_spacing_m, nc)):
+            k = (d, kind)
+            if k in need and need[k].spacing_m != sp:
+                raise ValueError("cities sharing met must share grid spacings")
+            cur = need[k].n_half if k in need else -1
+            need[k] = KernelSpec(d, float(sp), max(cur, n), float(release_height_m), float(initial_sigma_z_m))
+    return need
+
+
+#: half width [cells] of the exactly computed centre of every kernel level
+EXACT_HALF_WIDTH = 32
+#: spacing ratio between kernel levels
+LEVEL_RATIO = 5
+
+
+def _interp_coarse_kernel(kc, ratio, n_half):
+    """Fine-lattice kernel of half width ``n_half`` from a kernel ``kc`` on a lattice ``ratio``
+    times coarser: bilinear interpolation of ``kc / ratio**2``.
+
+    Far from a cell, the period-mean concentration is proportional to the cell's emission
+    (area x 1 g m-2 s-1), so a fine cell's kernel is the coarse cell's divided by ratio**2; the
+    coarse kernel is cell-integrated over the coarse cell, so this is the fine kernel smoothed
+    over one coarse cell, which is what a smooth far field needs.
+    """
+    nc = kc.shape[0] // 2
+    t = np.arange(-n_half, n_half + 1) / ratio + nc
+    i0 = np.clip(np.floor(t).astype(int), 0, kc.shape[0] - 2)
+    w = (t - i0)[None, :]
+    wy = (t - i0)[:, None]
+    k = ((1 - wy) * ((1 - w) * kc[np.ix_(i0, i0)] + w * kc[np.ix_(i0, i0 + 1)])
+         + wy * ((1 - w) * kc[np.ix_(i0 + 1, i0)] + w * kc[np.ix_(i0 + 1, i0 + 1)]))
+    return k / ratio**2
+
+
+def compute_kernel(spec, met, *, kernel_fn=None, use_cache=True, exact_half_width=None, ratio=LEVEL_RATIO):
+    """Period-average transfer kernel of ``spec`` (cached as ``kernels/<key>.npy``).
+
+    Multi-level ("pyramid") evaluation: offsets within ``exact_half_width`` cells (default
+    :data:`EXACT_HALF_WIDTH`) of the cell are computed exactly by ``engine.dispersion.period_kernel``;
+    farther offsets are interpolated from the kernel of a lattice ``ratio`` times coarser
+    (itself built the same way), see :func:`_interp_coarse_kernel`. The cost is then
+    ~ levels x (2*exact_half_width+1)**2 x classes instead of (2*n_half+1)**2 x classes.
+    ``exact_half_width >= n_half`` computes everything exactly.
+    """
+    ex = EXACT_HALF_WIDTH if exact_half_width is None else int(exact_half_width)
+    path = cache_dir("kernels") / f"{spec.key()}-x{ex}-r{ratio}.npy"
+    if use_cache and path.exists():
+        try:
+            k = np.load(path)
+            if k.shape == (2 * spec.n_half + 1,) * 2:
+                return k
+        except (OSError, ValueError):
+            pass
+    if kernel_fn is None:
+        from engine.dispersion import period_kernel as kernel_fn
+
+    def exact(spacing, n):
+        return np.ascontiguousarray(kernel_fn(met, cell_size_m=spacing, spacing_m=spacing, n_half=n,
+                                              release_height_m=spec.release_height_m,
+                                              initial_sigma_z_m=spec.initial_sigma_z_m), dtype=np.float64)
+
+    def build(spacing, n):
+        if n <= ex:
+            return exact(spacing, n)
+        nc = int(math.ceil(n / ratio)) + 1
+        k = _interp_coarse_kernel(build(spacing * ratio, nc), ratio, n)
+        k[n - ex:n + ex + 1, n - ex:n + ex + 1] = exact(spacing, ex)
+        return k
+
+    k = build(spec.spacing_m, spec.n_half)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, k)
+    os.replace(tmp, path)
+    return k
+
+
+def _centre(kernel, m):
+    n = kernel.shape[0] // 2
+    if m > n:
+        raise ValueError(f"kernel half width {n} < required {m}")
+    return kernel[n - m:n + m + 1, n - m:n + m + 1]
+
+
+def same_convolution(kernel, emission, *, convolve_fn=None):
+    """Receptors at the emission cells' centres: ``out[j, i] = sum S[j', i'] K[j - j', i - i']``.
+
+    The kernel is cut to the half width the grid needs (``max(ny, nx) - 1``), then the full
+    linear convolution (``engine.dispersion.convolve``) is sliced to the grid.
+    """
+    ny, nx = emission.shape
+    m = max(ny, nx) - 1
+    k = _centre(kernel, min(m, kernel.shape[0] // 2))
+    if convolve_fn is None:
+        from engine.dispersion import convolve as convolve_fn
+    full = convolve_fn(k, emission)
+    h = k.shape[0] // 2
+    return np.ascontiguousarray(full[h:h + ny, h:h + nx])
+
+
+def _bilinear(values, x_first, y_first, spacing, x, y):
+    """Bilinear interpolation of ``values`` (lattice centres at x_first + i*spacing) at x (nx,), y (ny,)."""
+    tx = (np.asarray(x) - x_first) / spacing
+    ty = (np.asarray(y) - y_first) / spacing
+    i0 = np.clip(np.floor(tx).astype(int), 0, values.shape[1] - 2)
+    j0 = np.clip(np.floor(ty).astype(int), 0, values.shape[0] - 2)
+    wx = tx - i0
+    wy = ty - j0
+    v00 = values[np.ix_(j0, i0)]
+    v01 = values[np.ix_(j0, i0 + 1)]
+    v10 = values[np.ix_(j0 + 1, i0)]
+    v11 = values[np.ix_(j0 + 1, i0 + 1)]
+    wx = wx[None, :]
+    wy = wy[:, None]
+    return (1 - wy) * ((1 - wx) * v00 + wx * v01) + wy * ((1 - wx) * v10 + wx * v11)
+
+
+# --------------------------------------------------------------------------- fields
+@dataclass
+class CityField:
+    """Unit response fields of one city on its fine grid.
+
+    Attributes
+    ----------
+    city_id : int
+    grid : engine.geometry.CityGrid
+    city_fraction : (ny, nx) emitting fraction of the city footprint [1]
+    unit_city : (ny, nx) F_city [ug m-3 per g m-2 s-1]
+    unit_rop : (ny, nx) F_rop [ug m-3 per g m-2 s-1]
+    exposure_weight : (ny, nx) weights of the exposure mean (fraction x population density)
+    mean_city, mean_rop : weighted means of F_city and F_rop over the city
+    city_area_km2, rop_area_km2 : rasterised areas [km2]
+    from_cache : whether the fields were read from the cache
+    """
+
+    city_id: int
+    grid: geo.CityGrid
+    city_fraction: np.ndarray
+    unit_city: np.ndarray
+    unit_rop: np.ndarray
+    exposure_weight: np.ndarray
+    mean_city: float
+    mean_rop: float
+    city_area_km2: float
+    rop_area_km2: float
+    from_cache: bool = False
+    timings: dict = field(default_factory=dict)
+
+
+def compute_city_field(geom, kernel_fine, kernel_coarse, *, population=None, convolve_fn=None,
+                       subsamples=5):
+    """F_city and F_rop of one city (module docstring).
+
+    Parameters
+    ----------
+    geom : engine.geometry.CityGeometry
+    kernel_fine : (2n+1, 2n+1) kernel for cell = spacing = h [ug m-3 per g m-2 s-1]
+    kernel_coarse : (2n+1, 2n+1) kernel for cell = spacing = H
+    population : callable (lat, lon) -> population density [km-2], optional
+    """
+    r = geo.rasterise_city(geom, subsamples=subsamples)
+    fine, coarse = r["fine"], r["coarse"]
+    f_city = same_convolution(kernel_fine, r["city"], convolve_fn=convolve_fn)
+    f_near = same_convolution(kernel_fine, r["rop_near"], convolve_fn=convolve_fn)
+    far = r["rop_far"]
+    if far.any():
+        j0, i0, nj, ni = r["fine_in_coarse"]
+        f_far_c = same_convolution(kernel_coarse, far, convolve_fn=convolve_fn)
+        # only the ring around the fine grid is needed; interpolate to fine cell centres
+        sub = f_far_c[j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1]
+        f_far = _bilinear(sub, coarse.x[i0 - 1], coarse.y[j0 - 1], coarse.spacing_m, fine.x, fine.y)
+    else:
+        f_far = np.zeros(fine.shape)
+    f_rop = f_near + f_far
+    weight = r["city"].copy()
+    if population is not None:
+        lat, lon = fine.latlon()
+        dens = np.asarray(population(lat, lon), dtype=float)
+        weight = weight * np.where(np.isfinite(dens) & (dens > 0), dens, 0.0)
+        if weight.sum() <= 0:
+            weight = r["city"].copy()  # no population inside: area mean
+    wsum = weight.sum()
+    h2 = fine.spacing_m**2 / 1e6
+    return CityField(
+        city_id=geom.city_id, grid=fine, city_fraction=r["city"], unit_city=f_city, unit_rop=f_rop,
+        exposure_weight=weight,
+        mean_city=float((f_city * weight).sum() / wsum), mean_rop=float((f_rop * weight).sum() / wsum),
+        city_area_km2=float(r["city"].sum() * h2),
+        rop_area_km2=float(r["rop_near"].sum() * h2 + far.sum() * coarse.spacing_m**2 / 1e6),
+    )
+
+
+def city_field_key(geom, met_digest, *, release_height_m=0.0, initial_sigma_z_m=0.0, population_key=""):
+    """Cache key of a city's fields: geometry, met, source parameters, population grid, code."""
+    s = repr((geom.key(), met_digest, float(release_height_m), float(initial_sigma_z_m), population_key,
+              code_fingerprint()))
+    return hashlib.sha256(s.encode()).hexdigest()[:32]
+
+
+_FIELD_ARRAYS = ("city_fraction", "unit_city", "unit_rop", "exposure_weight")
+
+
+def load_or_compute_city_field(geom, met_digest, kernel_fine, kernel_coarse, *, use_cache=True,
+                               population=None, population_key="", release_height_m=0.0,
+                               initial_sigma_z_m=0.0, convolve_fn=None):
+    """A city's :class:`CityField` from the cache, or computed and then cached (atomically)."""
+    key = city_field_key(geom, met_digest, release_height_m=release_height_m,
+                         initial_sigma_z_m=initial_sigma_z_m, population_key=population_key)
+    path = cache_dir("fields") / f"{key}.npz"
+    if use_cache and path.exists():
+        try:
+            with np.load(path) as z:
+                g = geo.CityGrid(*[t(v) for t, v in zip((float, float, float, int, int, float, float), z["grid"])])
+                arrays = {k: z[k] for k in _FIELD_ARRAYS}
+                scal = z["scalars"]
+            return CityField(geom.city_id, g, **arrays, mean_city=float(scal[0]), mean_rop=float(scal[1]),
+                             city_area_km2=float(scal[2]), rop_area_km2=float(scal[3]), from_cache=True)
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable entry: recompute
+    cf = compute_city_field(geom, kernel_fine, kernel_coarse, population=population, convolve_fn=convolve_fn)
+    g = cf.grid
+    _atomic_save_npz(path, grid=np.array([g.lat0, g.lon0, g.spacing_m, g.nx, g.ny, g.x_first, g.y_first]),
+                     scalars=np.array([cf.mean_city, cf.mean_rop, cf.city_area_km2, cf.rop_area_km2]),
+                     **{k: getattr(cf, k) for k in _FIELD_ARRAYS})
+    return cf
+
+
+# --------------------------------------------------------------------------- mosaic
+@dataclass(frozen=True)
+class MosaicSpec:
+    """Regular national lat-lon grid: cell centres lat_first + j*step, lon_first + i*step [deg]."""
+
+    lat_first: float
+    lon_first: float
+    step_deg: float
+    nlat: int
+    nlon: int
+
+    @classmethod
+    def covering(cls, lat_min, lat_max, lon_min, lon_max, step_deg):
+        lat0 = math.floor(lat_min / step_deg) * step_deg
+        lon0 = math.floor(lon_min / step_deg) * step_deg
+        nlat = int(math.ceil((lat_max - lat0) / step_deg)) + 1
+        nlon = int(math.ceil((lon_max - lon0) / step_deg)) + 1
+        return cls(round(lat0 + step_deg / 2, 10), round(lon0 + step_deg / 2, 10), step_deg, nlat, nlon)
+
+    @property
+    def lat(self):
+        return self.lat_first + self.step_deg * np.arange(self.nlat)
+
+    @property
+    def lon(self):
+        return self.lon_first + self.step_deg * np.arange(self.nlon)
+
+
+def mosaic_contribution(cf, spec):
+    """A city's fields averaged into the mosaic cells its grid touches.
+
+    Returns dict with ``index`` (flat mosaic cell index), ``unit_city``, ``unit_rop`` (means of
+    the fine cells falling in each mosaic cell), ``coverage`` (mean city fraction) and
+    ``distance_m`` (distance of the mosaic cell centre to the city centre).
+    """
+    lat, lon = cf.grid.latlon()
+    j = np.floor((lat - (spec.lat_first - spec.step_deg / 2)) / spec.step_deg).astype(np.int64)
+    i = np.floor((lon - (spec.lon_first - spec.step_deg / 2)) / spec.step_deg).astype(np.int64)
+    ok = (j >= 0) & (j < spec.nlat) & (i >= 0) & (i < spec.nlon)
+    flat = (j * spec.nlon + i)[ok]
+    uniq, inv = np.unique(flat, return_inverse=True)
+    cnt = np.bincount(inv).astype(float)
+    mean = lambda a: np.bincount(inv, weights=a[ok]) / cnt  # noqa: E731
+    cj, ci = uniq // spec.nlon, uniq % spec.nlon
+    dist = geo.great_circle_distance_m(cf.grid.lat0, cf.grid.lon0, spec.lat[cj], spec.lon[ci])
+    return {"index": uniq, "unit_city": mean(cf.unit_city), "unit_rop": mean(cf.unit_rop),
+            "coverage": mean(cf.city_fraction), "distance_m": dist}
+
+
+def merge_mosaic(contributions, spec):
+    """Owner of every mosaic cell and its mean unit fields.
+
+    A cell belongs to the city with the largest footprint coverage of it, then the nearest city
+    centre, then the smallest city_id: a total order, so the result does not depend on the order
+    in which cities finish. Cells no city grid reaches have owner -1 (written as missing).
+
+    Parameters
+    ----------
+    contributions : dict {city_id: mosaic_contribution(...)}
+    """
+    n = spec.nlat * spec.nlon
+    owner = np.full(n, -1, dtype=np.int64)
+    cov = np.full(n, -np.inf)
+    dist = np.full(n, np.inf)
+    ucity = np.full(n, np.nan)
+    urop = np.full(n, np.nan)
+    for cid in sorted(contributions):
+        c = contributions[cid]
+        idx = c["index"]
+        better = (c["coverage"] > cov[idx]) | ((c["coverage"] == cov[idx]) & (c["distance_m"] < dist[idx]))
+        better |= (c["coverage"] == cov[idx]) & (c["distance_m"] == dist[idx]) & (cid < owner[idx])
+        sel = idx[better]
+        owner[sel] = cid
+        cov[sel] = c["coverage"][better]
+        dist[sel] = c["distance_m"][better]
+        ucity[sel] = c["unit_city"][better]
+        urop[sel] = c["unit_rop"][better]
+    shape = (spec.nlat, spec.nlon)
+    return owner.reshape(shape), ucity.reshape(shape), urop.reshape(shape), np.where(owner >= 0, cov, 0.0).reshape(shape)
