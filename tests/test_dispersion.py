@@ -1,0 +1,183 @@
+"""engine.dispersion against the unmodified EPA AERMOD v24142 outputs in tests/data/aermod.
+
+Targets (issue 3): PERIOD within 2 % at >= 95 % of receptors whose AERMOD value exceeds 1 % of
+the case maximum and within 10 % at all of them; hourly values at the discrete receptors within
+5 %; exact zeros upwind.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.dispersion import AreaSources, area_concentrations, convolve, period_average, period_kernel
+from engine.errors import InputError
+from engine.met import read_aermet
+
+DATA = Path(__file__).parent / "data" / "aermod"
+CASES = ["caseA_single", "caseA_single_h1", "caseB_3x3", "caseC_20x20_timing"]
+
+
+def read_pst(path):
+    """Tiny POSTFILE (PLOT format) parser: X, Y, CONC and the DATE/NUM HRS column."""
+    xs, ys, cs, ds = [], [], [], []
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("*") or not line.strip():
+            continue
+        t = line.split()
+        xs.append(float(t[0]))
+        ys.append(float(t[1]))
+        cs.append(float(t[2]))
+        ds.append(int(t[8]))
+    return np.array(xs), np.array(ys), np.array(cs), np.array(ds)
+
+
+def read_case(case):
+    """Sources (LOCATION/SRCPARAM lines) and met file names from the control file."""
+    loc, par, files = {}, {}, {}
+    for line in (DATA / case / "aermod.inp").read_text().splitlines():
+        t = line.split()
+        if not t:
+            continue
+        if t[0] == "LOCATION":
+            loc[t[1]] = (float(t[3]), float(t[4]))
+        elif t[0] == "SRCPARAM":
+            par[t[1]] = [float(v) for v in t[2:8]]
+        elif t[0] in ("SURFFILE", "PROFFILE"):
+            files[t[0]] = (DATA / case / t[1]).resolve()
+    ids = list(loc)
+    p = np.array([par[i] for i in ids])
+    src = AreaSources([loc[i][0] for i in ids], [loc[i][1] for i in ids], p[:, 2], p[:, 3],
+                      angle_deg=p[:, 4], rate_g_m2_s=p[:, 0], release_height_m=p[:, 1],
+                      initial_sigma_z_m=p[:, 5])
+    return src, read_aermet(files["SURFFILE"], files["PROFFILE"])
+
+
+@pytest.fixture(scope="module")
+def computed():
+    cache = {}
+
+    def get(case):
+        if case not in cache:
+            src, met = read_case(case)
+            x, y, c_ref, _ = read_pst(DATA / case / "period_all.pst")
+            hourly = area_concentrations(src, x, y, met)
+            cache[case] = (src, met, x, y, c_ref, hourly)
+        return cache[case]
+
+    return get
+
+
+def relative_errors(ours, ref):
+    sel = ref > 0.01 * ref.max()
+    return np.abs(ours[sel] / ref[sel] - 1.0)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_period_matches_aermod(case, computed):
+    src, met, x, y, ref, hourly = computed(case)
+    ours = period_average(hourly, met)
+    err = relative_errors(ours, ref)
+    assert err.size > 100
+    # issue 3 targets; we are ~0.1 % (AERMOD's own Romberg tolerance is 1 %)
+    assert np.mean(err <= 0.02) >= 0.95
+    assert err.max() <= 0.10
+    assert np.median(err) <= 0.005
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_exact_zeros_upwind(case, computed):
+    src, met, x, y, ref, hourly = computed(case)
+    ours = period_average(hourly, met)
+    if case == "caseC_20x20_timing":
+        # rotating wind: every AERMOD zero is a receptor no cell reaches in any hour
+        assert np.array_equal(ours == 0.0, ref == 0.0)
+    else:
+        west = src.x_sw_m.min()
+        upwind = x <= west  # wind from 270 in every hour
+        assert (ref[upwind] == 0.0).all()
+        assert (ours[upwind] == 0.0).all()
+
+
+@pytest.mark.parametrize("case", ["caseA_single", "caseA_single_h1", "caseB_3x3"])
+def test_hourly_discrete_receptors(case, computed):
+    src, met, x, y, ref_period, hourly = computed(case)
+    xh, yh, ch, dh = read_pst(DATA / case / "hourly_all.pst")
+    labels = json.loads((DATA / case / "receptors.json").read_text())
+    nd = len(labels) if isinstance(labels, list) else len(labels["receptors"])
+    n_rec = x.size
+    ref = ch.reshape(len(met), n_rec)
+    ours = hourly
+    disc = slice(n_rec - nd, n_rec)
+    r, o = ref[:, disc], ours[:, disc]
+    # skip far-lateral values < 1 % of the hour's maximum: there AERMOD's 4-decimal CDF table
+    # truncated at 3.9 sigma decides (AERMOD_NOTES 4: 71.5 vs exact-Phi 80.4 ug/m3 at 1e-5 of peak)
+    big = r > 0.01 * ref.max(axis=1, keepdims=True)
+    rel = np.abs(o[big] / r[big] - 1.0)
+    assert rel.max() <= 0.05
+    assert np.all(o[r == 0.0][(x[disc][None, :].repeat(len(met), 0)[r == 0.0]) <= src.x_sw_m.min()] == 0.0)
+
+
+def test_direct_equals_gridded(computed):
+    src, met, x, y, ref, _ = computed("caseB_3x3")
+    grid = slice(0, 41 * 41, 7)  # a lattice subset keeps the direct path quick
+    d = area_concentrations(src, x[grid], y[grid], met, method="direct")
+    g = area_concentrations(src, x[grid], y[grid], met, method="gridded")
+    big = np.abs(d) > 1e-9 * np.abs(d).max()
+    np.testing.assert_allclose(g[big], d[big], rtol=1e-6)  # issue 3: one transfer function
+    assert np.array_equal(d == 0, g == 0)
+
+
+def test_period_kernel_and_convolve_reproduce_block(computed):
+    src, met, x, y, ref, hourly = computed("caseB_3x3")
+    K = period_kernel(met, cell_size_m=1000.0, spacing_m=250.0, n_half=26)
+    field = convolve(K, np.ones((3, 3)), stride=4)
+    # field[oy, ox] <-> lattice point (oy - 26, ox - 26) from the SW cell centre (-1000, -1000)
+    ours = period_average(hourly, met)
+    sel = (np.abs(x) <= 5000) & (x % 250 == 0) & (y % 250 == 0)
+    ix = ((x[sel] + 1000) / 250).astype(int) + 26
+    iy = ((y[sel] + 1000) / 250).astype(int) + 26
+    inside = (ix >= 0) & (iy >= 0) & (ix < field.shape[1]) & (iy < field.shape[0])
+    np.testing.assert_allclose(field[iy[inside], ix[inside]], ours[sel][inside], rtol=1e-6,
+                               atol=1e-9 * ours.max())
+
+
+def test_period_average_excludes_calm_and_missing():
+    met = read_aermet(DATA / "met" / "synth5.sfc", DATA / "met" / "synth5.pfl")
+    calm = met.select(slice(None))
+    object.__setattr__(calm, "calm", np.array([True, False, False, False, False]))
+    hourly = np.arange(10.0).reshape(5, 2)
+    hourly[0] = 0.0
+    # EPA calms policy: divide by the 4 non-calm hours, not 5
+    np.testing.assert_allclose(period_average(hourly, calm), hourly[1:].mean(axis=0))
+
+
+@pytest.mark.parametrize("kw, name", [
+    (dict(x_len_m=-5.0), "x_len_m"),
+    (dict(y_len_m=0.0), "y_len_m"),
+    (dict(rate_g_m2_s=np.nan), "rate_g_m2_s"),
+    (dict(release_height_m=-1.0), "release_height_m"),
+    (dict(initial_sigma_z_m=-0.1), "initial_sigma_z_m"),
+    (dict(angle_deg=400.0), "angle_deg"),
+])
+def test_bad_source_parameters(kw, name):
+    args = dict(x_sw_m=[0.0], y_sw_m=[0.0], x_len_m=10.0, y_len_m=10.0)
+    args.update(kw)
+    with pytest.raises(InputError, match=name) as info:
+        AreaSources(**args)
+    assert "allowed range" in str(info.value)
+
+
+def test_bad_method_and_receptors():
+    met = read_aermet(DATA / "met" / "synth5.sfc")
+    src = AreaSources([0.0], [0.0], 10.0, 10.0)
+    with pytest.raises(InputError, match="method"):
+        area_concentrations(src, [1.0], [1.0], met, method="fast")
+    with pytest.raises(InputError, match="receptor"):
+        area_concentrations(src, [1.0, 2.0], [1.0], met)
+    with pytest.raises(InputError, match="gridded"):
+        area_concentrations(AreaSources([0.0], [0.0], 10.0, 10.0, angle_deg=30.0), [1.0], [1.0], met,
+                            method="gridded")
+    with pytest.raises(InputError, match="cell_size_m"):
+        period_kernel(met, cell_size_m=-1.0, spacing_m=1.0, n_half=2)
