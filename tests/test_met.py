@@ -1,0 +1,133 @@
+"""engine.met: AERMET readers, missing codes, calm/missing hours, MetHours validation."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.dispersion import AreaSources, area_concentrations
+from engine.errors import InputError
+from engine.met import MetHours, read_aermet, read_pfl, read_sfc
+
+MET = Path(__file__).parent / "data" / "aermod" / "met"
+
+
+def test_read_sfc_values_and_missing_codes():
+    s = read_sfc(MET / "synth5.sfc")
+    assert s["date"].tolist() == [23070101, 23070102, 23070103, 23070104, 23070105]
+    # hour 1 (NEUT_S, README table): u* 0.657, L 1000, zim 1225.8, u10 5.0 from 270
+    assert s["friction_velocity_m_s"][0] == 0.657
+    assert s["monin_obukhov_length_m"][0] == 1000.0
+    assert s["mech_mixing_height_m"][0] == 1225.8
+    # stable hours: w* -9, VPTG -9, zic -999 are AERMET missing codes -> NaN
+    assert np.isnan(s["convective_velocity_m_s"][:3]).all()
+    assert np.isnan(s["conv_mixing_height_m"][:3]).all()
+    assert s["convective_velocity_m_s"][4] == 2.474
+
+
+def test_read_pfl_sigma_missing_and_units():
+    p = read_pfl(MET / "synth5.pfl")
+    lv = p[23070101][0]
+    assert lv["height_m"] == 10.0 and lv["wind_speed_m_s"] == 5.0
+    assert lv["temperature_k"] == pytest.approx(293.15)  # 20.00 C
+    assert np.isnan(lv["sigma_v_m_s"]) and np.isnan(lv["sigma_w_m_s"])  # 99 = missing
+
+
+def test_read_aermet_builds_methours():
+    met = read_aermet(MET / "synth24.sfc", MET / "synth24.pfl")
+    assert len(met) == 24
+    assert met.valid.all()
+    assert met.profile_height_m.shape == (24, 1)
+    assert (np.isnan(met.convective_velocity_m_s) == (met.monin_obukhov_length_m > 0)).all()
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_malformed_sfc_line_names_file_line_field(tmp_path):
+    lines = (MET / "synth5.sfc").read_text().splitlines()
+    toks = lines[2].split()
+    toks[6] = "0.2x5"  # u*
+    lines[2] = " ".join(toks)
+    p = _write(tmp_path, "bad.sfc", "\n".join(lines) + "\n")
+    with pytest.raises(InputError) as info:
+        read_sfc(p)
+    msg = str(info.value)
+    assert "bad.sfc" in msg and "line 3" in msg and "friction_velocity_m_s" in msg
+
+
+def test_short_sfc_line(tmp_path):
+    lines = (MET / "synth5.sfc").read_text().splitlines()
+    lines[1] = " ".join(lines[1].split()[:10])
+    p = _write(tmp_path, "short.sfc", "\n".join(lines))
+    with pytest.raises(InputError, match=r"short.sfc, line 2: only 10 fields.*mech_mixing_height_m"):
+        read_sfc(p)
+
+
+def test_malformed_pfl_line(tmp_path):
+    text = (MET / "synth5.pfl").read_text().replace("270.0     5.00", "270.0     five", 1)
+    p = _write(tmp_path, "bad.pfl", text)
+    with pytest.raises(InputError, match=r"bad.pfl, line 1: field 'wind_speed_m_s' \(column 8\)"):
+        read_pfl(p)
+
+
+def test_missing_file():
+    with pytest.raises(InputError, match="cannot read"):
+        read_sfc(MET / "nope.sfc")
+
+
+def test_calm_and_missing_hours(tmp_path):
+    lines = (MET / "synth5.sfc").read_text().splitlines()
+    t = lines[1].split()
+    t[15] = "0.00"  # Uref = 0 -> calm
+    lines[1] = " ".join(t)
+    t = lines[2].split()
+    t[6] = "-9.000"  # u* missing -> missing hour
+    lines[2] = " ".join(t)
+    p = _write(tmp_path, "cm.sfc", "\n".join(lines))
+    met = read_aermet(p)
+    assert met.calm.tolist() == [True, False, False, False, False]
+    assert met.missing.tolist() == [False, True, False, False, False]
+    c = area_concentrations(AreaSources([-500.0], [-500.0], 1000.0, 1000.0), [600.0], [0.0], met)
+    assert c[0, 0] == 0.0 and c[1, 0] == 0.0 and c[2, 0] > 0
+
+
+def test_from_arrays_validation():
+    kw = dict(wind_speed_m_s=[5.0], wind_from_deg=[270.0], friction_velocity_m_s=[0.5],
+              monin_obukhov_length_m=[100.0], mech_mixing_height_m=[500.0], roughness_length_m=[0.1])
+    met = MetHours.from_arrays(**kw)
+    assert met.weight.tolist() == [1.0] and met.valid.all()
+    with pytest.raises(InputError, match="roughness_length_m.*allowed range"):
+        MetHours.from_arrays(**{**kw, "roughness_length_m": [20.0]})
+    with pytest.raises(InputError, match="wind_from_deg"):
+        MetHours.from_arrays(**{**kw, "wind_from_deg": [400.0]})
+    with pytest.raises(InputError, match="convective_velocity_m_s"):
+        MetHours.from_arrays(**{**kw, "monin_obukhov_length_m": [-50.0], "conv_mixing_height_m": [800.0],
+                                "convective_velocity_m_s": [-1.0]})
+
+
+def test_observed_turbulence_and_multilevel_profile_are_used():
+    base = read_aermet(MET / "synth5.sfc", MET / "synth5.pfl")
+    # two-level profile with observed sigma-w and sigma-v: concentrations must change
+    n = len(base)
+    z = np.tile([10.0, 60.0], (n, 1))
+    ws = np.stack([base.wind_speed_m_s, 1.6 * base.wind_speed_m_s], axis=1)
+    kw = {f: getattr(base, f) for f in ("wind_speed_m_s", "wind_from_deg", "friction_velocity_m_s",
+                                        "monin_obukhov_length_m", "mech_mixing_height_m",
+                                        "roughness_length_m", "temperature_k",
+                                        "convective_velocity_m_s", "conv_mixing_height_m")}
+    obs = MetHours.from_arrays(**kw, profile_height_m=z, profile_wind_speed_m_s=ws,
+                               profile_wind_from_deg=np.full((n, 2), 270.0),
+                               profile_sigma_v_m_s=np.full((n, 2), 1.5),
+                               profile_sigma_w_m_s=np.full((n, 2), 0.9),
+                               profile_temperature_k=np.full((n, 2), 293.15))
+    src = AreaSources([-500.0], [-500.0], 1000.0, 1000.0)
+    c0 = area_concentrations(src, [3500.0], [0.0], base)
+    c1 = area_concentrations(src, [3500.0], [0.0], obs)
+    assert np.all(c1 > 0)
+    assert np.all(np.abs(c1[:, 0] / c0[:, 0] - 1.0) > 0.05)
+    # stable hours: observed sigma-v/sigma-w exceed similarity values, so the plume is diluted
+    assert np.all(c1[:3, 0] < 0.9 * c0[:3, 0])
