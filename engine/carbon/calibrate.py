@@ -12,6 +12,7 @@ boiler, _buildings, _other_industry
 wh_scale_high                          A: 14.6 TWh from ORC
 sink_b_share                           B: 6.2 Mtce displaced in the four sink industries
 wh_scale_medium                        C + C': 22.9 + 12.5 Mt
+des_waste_heat_share                   C: 7.3 Mtce in existing DES
 urban_core_share                       D: 48.3 Mtce displaced by new 4GDH
 wh_scale_low                           E: 203 Mt (unutilised heat as coal)
 fly_ash_t_per_t_coal                   54 Mt cement avoided by fly ash
@@ -42,7 +43,7 @@ INITIAL = {
     "k_eff_other_industry": 1.0, "wh_scale_high": 1.0, "wh_scale_medium": 1.0, "wh_scale_low": 1.0,
     "sink_b_share": 0.05, "urban_core_share": 0.5, "fly_ash_t_per_t_coal": 0.2,
     "fly_ash_cement_energy_displacement": 0.3, "slag_cement_energy_displacement": 0.2,
-    "power_nonelectric_fuel_share": 0.05,
+    "power_nonelectric_fuel_share": 0.05, "des_waste_heat_share": 0.5,
 }
 DOC = {
     "k_eff_steel": "Table 1 steel 66.3 Mt", "k_eff_cement": "Table 1 cement 44.3 Mt",
@@ -53,8 +54,9 @@ DOC = {
     "fly_ash_t_per_t_coal": "Table 2 fly ash 54 Mt cement", "fly_ash_cement_energy_displacement": "Table 2 fly ash 9.2 Mt",
     "slag_cement_energy_displacement": "Table 2 slag 39.4 Mt",
     "power_nonelectric_fuel_share": "national 2010 base CO2 8,800 Mt (R17 Methods)",
+    "des_waste_heat_share": "Table 2 cascade 2: 7.3 Mtce in existing DES",
 }
-UNITS = {"fly_ash_t_per_t_coal": "t fly ash / t coal", "sink_b_share": "share of sink-industry fuel",
+UNITS = {"des_waste_heat_share": "share of existing DES heat", "fly_ash_t_per_t_coal": "t fly ash / t coal", "sink_b_share": "share of sink-industry fuel",
          "urban_core_share": "share of urban floor area"}
 
 
@@ -85,6 +87,8 @@ def calibrate(rounds=30):
         ratio_update("sink_b_share", q["medium_cascade1_industry"], TARGETS["b_mtce"])
         ratio_update("wh_scale_medium", co2["medium_cascade2_existing_des"] + co2["medium_cascade3_orc"],
                      TARGETS["c_plus_c_mt"])
+        ratio_update("des_waste_heat_share", q["medium_cascade2_existing_des"], 7.3)
+        p["des_waste_heat_share"] = min(p["des_waste_heat_share"], 1.0)
         ratio_update("urban_core_share", q["low_grade_new_4gdh"], TARGETS["d_mtce"])
         p["urban_core_share"] = min(p["urban_core_share"], 1.0)
         ratio_update("wh_scale_low", co2["unutilized_low_grade_coal"] + co2["low_grade_new_4gdh"],

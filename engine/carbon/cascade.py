@@ -70,7 +70,8 @@ def cascade(fuels, act, params, *, enabled, seasonality, avail_high, avail_mediu
     disp_b = used_b / p["eta_industrial_boiler"]
     rem_m = W_m - used_b
     # C: existing DES (seasonal)
-    sink_c = fuels["heating_des"] * p["eta_des_boiler"]
+    # only part of the 2010 DES heat can be replaced (networks fed by CHP, far from industry)
+    sink_c = fuels["heating_des"] * p["eta_des_boiler"] * p["des_waste_heat_share"]
     used_c = np.minimum(seasonality * rem_m, sink_c)
     disp_c = used_c / p["eta_des_boiler"]
     # C': what is left of the medium heat -> electricity
