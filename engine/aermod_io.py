@@ -71,6 +71,7 @@ __all__ = [
     "read_sfc_dates",
     "fortran_e",
     "fortran_f",
+    "e13_6_bytes",
     "plot_format",
     "write_postfile_hourly",
     "write_postfile_period",
@@ -1044,11 +1045,97 @@ def _conc_formatter(file_form):
     return lambda v: " " + fortran_f(v, 13, 5)
 
 
+def e13_6_bytes(values):
+    """Vectorised :func:`fortran_e` (width 13, 6 decimals): an (n, 13) uint8 array.
+
+    Values whose 6-digit rounding is within 1e-6 of a tie, three-digit exponents, NaN and
+    infinities are formatted by :func:`fortran_e` itself, so the two agree byte for byte.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    out = np.empty((v.size, 13), dtype=np.uint8)
+    a = np.abs(v)
+    ok = np.isfinite(v) & (a >= 1e-98) & (a < 1e98)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = np.where(ok, np.floor(np.log10(np.where(ok, a, 1.0))), 0.0).astype(np.int64) + 1
+        # identity: a = m * 10**e with 0.1 <= m < 1; fix log10's last-digit slips
+        m = np.where(ok, a / 10.0 ** e, 0.0)
+        e = np.where(m >= 1.0, e + 1, np.where(m < 0.1, e - 1, e))
+        m = np.where(ok, a / 10.0 ** e, 0.0)
+    scaled = m * 1e6
+    frac = scaled - np.floor(scaled)
+    ok &= np.abs(frac - 0.5) > 1e-6  # near a rounding tie: leave it to the exact formatter
+    digits = np.floor(scaled + 0.5).astype(np.int64)
+    carry = digits >= 1_000_000  # 0.9999996 -> 0.100000E+01
+    digits = np.where(carry, digits // 10, digits)
+    e = np.where(carry, e + 1, e)
+    ok &= np.abs(e) <= 99
+    zero = v == 0.0
+    out[:] = np.frombuffer(b" 0.000000E+00", dtype=np.uint8)
+    out[:, 0] = np.where(v < 0, ord("-"), ord(" "))
+    for k in range(6):  # mantissa digits, most significant first
+        out[:, 3 + k] = ord("0") + (digits // 10 ** (5 - k)) % 10
+    out[:, 10] = np.where(e < 0, ord("-"), ord("+"))
+    ae = np.abs(e)
+    out[:, 11] = ord("0") + ae // 10
+    out[:, 12] = ord("0") + ae % 10
+    out[zero] = np.frombuffer(b" 0.000000E+00", dtype=np.uint8)
+    for i in np.flatnonzero(~ok & ~zero):
+        out[i] = np.frombuffer(fortran_e(v[i], 13, 6).encode("ascii"), dtype=np.uint8)
+    return out
+
+
 def _check_shape(conc, shape, what):
     conc = np.asarray(conc, dtype=np.float64)
     if conc.shape != shape:
         raise ValueError(f"{what}: expected shape {shape}, got {conc.shape}")
     return conc
+
+
+#: column offsets of a PLOT record: 2 x (1X,F13.5) | 1X,E13.6 | 3 x (1X,F8.2),2X,A6,2X,A8,2X |
+#: I8.8 | 2X,A8 | newline
+_CONC_AT = 28 + 1
+_STAMP_AT = 28 + 14 + 27 + 2 + 6 + 2 + 8 + 2
+_RECORD_LEN = _STAMP_AT + 8 + 10 + 1
+
+
+def _write_records(fh, conc, receptors, ave_label, group, stamps, file_form):
+    """Write (n_stamps x n_receptors) PLOT records; ``fh`` is a binary file.
+
+    The fixed text of each receptor is laid out once, then every block of hours is filled in
+    as a byte array (CONC with :func:`e13_6_bytes`, the DATE/NUM HRS stamp); FILEFORM FIX
+    and anything that would not give fixed-width ASCII records go through the per-line
+    formatter.
+    """
+    head, mid, tail = _receptor_parts(receptors, ave_label, group)
+    n = len(head)
+    stamps = [f"{int(d):08d}" for d in stamps]
+    template = "".join(f"{head[i]}{' ' * 14}{mid[i]}{'0' * 8}{tail[i]}\n" for i in range(n))
+    raw = template.encode("utf-8")
+    fast = (file_form == "EXP" and len(raw) == n * _RECORD_LEN
+            and all(len(st) == 8 for st in stamps))
+    if not fast:
+        fmt = _conc_formatter(file_form)
+        for k, st in enumerate(stamps):
+            row = conc[k]
+            fh.write("".join(f"{head[i]}{fmt(row[i])}{mid[i]}{st}{tail[i]}\n"
+                             for i in range(n)).encode("utf-8"))
+        return
+    tmpl = np.frombuffer(raw, dtype=np.uint8).reshape(n, _RECORD_LEN)
+    stamp_bytes = np.frombuffer("".join(stamps).encode("ascii"), dtype=np.uint8).reshape(-1, 8)
+    per_block = max(1, (32 << 20) // max(n * _RECORD_LEN, 1))  # about 32 MB per write
+    for h0 in range(0, len(stamps), per_block):
+        h1 = min(h0 + per_block, len(stamps))
+        block = np.empty((h1 - h0, n, _RECORD_LEN), dtype=np.uint8)
+        block[:] = tmpl
+        block[:, :, _CONC_AT:_CONC_AT + 13] = e13_6_bytes(conc[h0:h1]).reshape(h1 - h0, n, 13)
+        block[:, :, _STAMP_AT:_STAMP_AT + 8] = stamp_bytes[h0:h1, None, :]
+        fh.write(block.tobytes())
+
+
+def _write_file(path, header_lines, conc2d, receptors, ave_label, group, stamps, file_form):
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(("\n".join(header_lines) + "\n").encode("utf-8"))
+        _write_records(fh, conc2d, receptors, ave_label, group, stamps, file_form)
 
 
 def write_postfile_hourly(path, conc, receptors, dates, header, *, group="ALL"):
@@ -1068,28 +1155,15 @@ def write_postfile_hourly(path, conc, receptors, dates, header, *, group="ALL"):
     """
     dates = np.asarray(dates)
     conc = _check_shape(conc, (dates.size, len(receptors)), "hourly concentrations")
-    head, mid, tail = _receptor_parts(receptors, "1-HR", group)
-    fmt = _conc_formatter(header.file_form)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="\n") as fh:
-        fh.write("\n".join(header.lines("hourly", group=group, n_receptors=len(receptors),
-                                        hours=1)) + "\n")
-        for k, d in enumerate(dates):
-            stamp = f"{int(d):08d}"
-            row = conc[k]
-            fh.write("".join(f"{head[i]}{fmt(row[i])}{mid[i]}{stamp}{tail[i]}\n"
-                             for i in range(len(head))))
+    lines = header.lines("hourly", group=group, n_receptors=len(receptors), hours=1)
+    _write_file(path, lines, conc, receptors, "1-HR", group, dates, header.file_form)
 
 
 def _write_period(path, kind, conc, receptors, n_hours, header, group, n_years):
     conc = _check_shape(conc, (len(receptors),), "period concentrations")
-    head, mid, tail = _receptor_parts(receptors, "PERIOD", group)
-    fmt = _conc_formatter(header.file_form)
-    stamp = f"{int(n_hours):08d}"
-    with atomic_path(path) as tmp, open(tmp, "w", newline="\n") as fh:
-        fh.write("\n".join(header.lines(kind, group=group, n_receptors=len(receptors),
-                                        n_years=n_years)) + "\n")
-        fh.write("".join(f"{head[i]}{fmt(conc[i])}{mid[i]}{stamp}{tail[i]}\n"
-                         for i in range(len(head))))
+    lines = header.lines(kind, group=group, n_receptors=len(receptors), n_years=n_years)
+    _write_file(path, lines, conc[None, :], receptors, "PERIOD", group, [n_hours],
+                header.file_form)
 
 
 def write_postfile_period(path, conc, receptors, n_hours, header, *, group="ALL"):
