@@ -453,10 +453,8 @@ class _Builder:
         self.run = c.fields[0] == "RUN"
 
     def co_ERRORFIL(self, c):
-        if not c.raw:
-            c.fail("missing the file name")
         _max_fields(c, 1, "expected one file name")
-        self.error_file = c.raw[0]
+        self.error_file = c.raw[0] if c.raw else "ERRORS.LST"  # AERMOD's default name
 
     # ----- SO
     def so_ELEVUNIT(self, c):

@@ -315,6 +315,12 @@ def test_dfault_flat_is_noted_and_elev_in_header(mini):
     assert ctl.modops_string() == "  NonDFAULT  CONC  FLAT  RURAL"
 
 
+def test_errorfil_default_name(mini):
+    ctl = aio.read_aermod_inp(mini(_edit(MINI, "   RUNORNOT RUN", "   RUNORNOT RUN\n   ERRORFIL")))
+    assert ctl.error_file == "ERRORS.LST"
+    assert aio.read_aermod_inp(mini()).error_file is None
+
+
 def test_optional_srcparam_fields_default(mini):
     ctl = aio.read_aermod_inp(mini(_edit(MINI, "1.0 0.0 1000.0 1000.0 0.0 0.0", "2.5 1.0 800.0")))
     (s,) = ctl.sources
