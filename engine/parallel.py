@@ -69,14 +69,14 @@ class Progress:
             log.info("%s: %d/%d done (%.1f s)", self.desc, self.done, self.total, el)
 
 
-def connect(address):
+def connect(address, *, timeout="10s"):
     """A ``distributed.Client`` for ``address``; :class:`engine.errors.InputError` if unreachable."""
     from distributed import Client
 
     from engine.errors import InputError
 
     try:
-        return Client(address, timeout="10s")
+        return Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
         raise InputError(f"--scheduler {address}: cannot connect to a dask.distributed scheduler "
                          f"({exc})") from None
