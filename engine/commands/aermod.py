@@ -8,6 +8,7 @@ and PLOTFILE outputs the control file names, in AERMOD's column layout.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 from pathlib import Path
@@ -42,7 +43,7 @@ def add_arguments(parser):
         help="AERMOD control (runstream) file; file names inside it (met files, outputs) are "
              "relative to its folder")
     parser.add_argument(
-        "--outdir", metavar="DIR", default=None,
+        "--outdir", metavar="DIR", default=argparse.SUPPRESS,
         help="folder for the output files the control file names (POSTFILE, PLOTFILE, "
              "ERRORFIL); default: the control file's folder, where AERMOD would write them")
     parser.add_argument(
@@ -53,7 +54,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    run_control_file(args.control, outdir=args.outdir, method=args.method)
+    run_control_file(args.control, outdir=getattr(args, "outdir", None), method=args.method)
     return 0
 
 
