@@ -1,0 +1,211 @@
+"""`cobenefits run` on a small synthetic nation (tests/synthetic_nation.py)."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import synthetic_nation as sn
+from engine import fields as fl
+from engine.commands.run import SECONDS_PER_YEAR, compute_fields, prepare_run, run_national
+from engine.config import load_config
+from engine.errors import InputError
+
+
+def _run(tmp, cfg=None, **kw):
+    cfg = cfg or load_config(sn.write_configs(tmp / "cfg"))
+    kw.setdefault("carbon_fn", sn.carbon_fn())
+    return run_national(cfg, tmp / "out", data=sn.nation(), age_population_fn=sn.age_population_fn,
+                        quiet=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("run"), use_cache=False)
+
+
+def test_outputs_and_columns(result):
+    out = result.out_dir
+    for name in ("concentration.nc", "cities.csv", "national.csv", "summary.json"):
+        assert (out / name).exists()
+    c = pd.read_csv(out / "cities.csv")
+    need = ["conc_ug_m3", "conc_from_city_ug_m3", "conc_from_rop_ug_m3", "rop_share", "deaths_mean", "deaths_p2_5",
+            "deaths_p97_5", "avoided_deaths_mean", "avoided_deaths_p2_5", "avoided_deaths_p97_5",
+            "co2_t", "pm25_intensity_g_m2_yr"]
+    assert set(need) <= set(c.columns)
+    assert len(c) == 8
+    np.testing.assert_allclose(c.conc_ug_m3, c.conc_from_city_ug_m3 + c.conc_from_rop_ug_m3, rtol=1e-12)
+    cut = c[c.scenario == "cut"]
+    assert (cut.avoided_deaths_mean > 0).all()
+    assert (cut.avoided_deaths_p2_5 <= cut.avoided_deaths_mean).all()
+    s = result.summary["scenarios"]["cut"]
+    assert {"high_high_cities", "r2_conc_reduction_vs_intensity_reduction", "megacities"} <= set(s)
+    assert s["megacities"]["n"] == 1
+
+
+def test_scenarios_follow_by_linearity(result):
+    c = result.cities.set_index(["scenario", "city_id"])
+    for s in ("base", "cut"):
+        cs = c.loc[s]
+        q = cs.pm25_intensity_g_m2_yr / SECONDS_PER_YEAR
+        np.testing.assert_allclose(cs.conc_from_city_ug_m3, q * cs.unit_response_city, rtol=1e-12)
+
+
+def test_emission_change_recomputes_no_field_and_scales_exactly(tmp_path, result):
+    # same cache: fields are reused; doubled emissions double every concentration
+    first = _run(tmp_path, use_cache=True)  # fills the cache (may already be there)
+    again = _run(tmp_path, use_cache=True, carbon_fn=sn.carbon_fn(scale=2.0))
+    assert again.n_from_cache == again.n_cities == 4
+    np.testing.assert_allclose(again.cities.conc_ug_m3, 2 * first.cities.conc_ug_m3, rtol=1e-12)
+    np.testing.assert_allclose(first.cities.conc_ug_m3, result.cities.conc_ug_m3, rtol=1e-12)
+
+
+def test_rop_matters_and_border_city_sees_less(tmp_path, result):
+    no_rop = _run(tmp_path, use_cache=True, carbon_fn=sn.carbon_fn(rop_scale=0.0))
+    assert (no_rop.cities.conc_ug_m3.values < result.cities.conc_ug_m3.values).all()
+    assert (result.cities.rop_share > 0.05).all()
+    u = result.cities[result.cities.scenario == "base"].set_index("city_id").unit_response_rop
+    assert u[130200] < u[130100] and u[410200] < u[410100]
+
+
+def test_netcdf_is_cf(result):
+    path = result.out_dir / "concentration.nc"
+    with netCDF4.Dataset(path) as nc:
+        assert nc.Conventions == "CF-1.8"
+        assert "cobenefits_config" in nc.ncattrs() and "cobenefits_versions" in nc.ncattrs()
+        v = nc["pm25"]
+        assert v.units == "ug m-3"
+        assert v.standard_name == "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"
+        assert v.grid_mapping == "crs" and nc["crs"].grid_mapping_name == "latitude_longitude"
+        assert v.filters()["zlib"]
+        assert nc["lat"].units == "degrees_north" and nc["lon"].units == "degrees_east"
+        assert nc["lat"].bounds == "lat_bnds"
+        g = nc["cities/c130100"]
+        assert g["crs"].grid_mapping_name == "azimuthal_equidistant"
+        assert g["pm25"].coordinates == "lat lon"
+        assert g["x"].standard_name == "projection_x_coordinate"
+    ds = xr.open_dataset(path)
+    assert ds.pm25.dims == ("scenario", "lat", "lon")
+    assert list(ds.scenario.values) == ["base", "cut"]
+    g = xr.open_dataset(path, group="cities/c130100")
+    c = result.cities.set_index(["scenario", "city_id"])
+    w = g.city_fraction / g.city_fraction.sum()
+    mean = float((g.pm25.sel(scenario="base") * w).sum())
+    assert mean == pytest.approx(c.loc[("base", 130100), "conc_ug_m3"], rel=1e-5)  # float32 storage
+    assert float(ds.pm25.max()) > 0
+
+
+def test_identical_fields_on_1_and_2_workers_and_local_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    cfg = load_config(sn.write_configs(tmp_path / "cfg"))
+    prep = prepare_run(cfg, tmp_path / "o", data=sn.nation())
+    spec = fl.MosaicSpec.covering(34, 39, 113, 116, 0.1)
+    r1, _ = compute_fields(prep, use_cache=False, workers=1, quiet=True, mosaic=spec)
+    r2, _ = compute_fields(prep, use_cache=False, workers=2, quiet=True, mosaic=spec)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        with distributed.Client(cl) as client:
+            r3, _ = compute_fields(prep, use_cache=False, client=client, quiet=True, mosaic=spec)
+    for cid in r1:
+        for other in (r2, r3):
+            assert np.array_equal(r1[cid][0].unit_city, other[cid][0].unit_city)
+            assert np.array_equal(r1[cid][0].unit_rop, other[cid][0].unit_rop)
+            assert r1[cid][0].mean_rop == other[cid][0].mean_rop
+
+
+def test_resume_after_a_killed_run(tmp_path):
+    cache = tmp_path / "cache"
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, sys, time
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        os.environ["COBENEFITS_CACHE_DIR"] = {str(cache)!r}
+        import synthetic_nation as sn
+        from engine import fields as fl
+        from engine.commands.run import run_national
+        from engine.config import load_config
+        slow = fl.compute_city_field
+        def compute(*a, **k):
+            r = slow(*a, **k)
+            time.sleep(1.5)
+            return r
+        fl.compute_city_field = compute
+        cfg = load_config(sn.write_configs({str(tmp_path / 'cfg')!r}))
+        run_national(cfg, {str(tmp_path / 'killed')!r}, data=sn.nation(), carbon_fn=sn.carbon_fn(),
+                     age_population_fn=sn.age_population_fn, workers=1, quiet=True)
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)])
+    try:
+        t0 = time.time()
+        while time.time() - t0 < 120:
+            if len(list((cache / "fields").glob("*.npz"))) >= 1 if (cache / "fields").exists() else False:
+                break
+            assert proc.poll() is None, "child finished before it could be killed"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done = len(list((cache / "fields").glob("*.npz")))
+    assert 1 <= done < 4
+    assert not (tmp_path / "killed" / "concentration.nc").exists()  # no half-written output
+    old = os.environ.get("COBENEFITS_CACHE_DIR")
+    os.environ["COBENEFITS_CACHE_DIR"] = str(cache)
+    try:
+        resumed = _run(tmp_path, use_cache=True)
+    finally:
+        os.environ["COBENEFITS_CACHE_DIR"] = old
+    assert resumed.n_from_cache == done
+    clean = _run(tmp_path / "clean", use_cache=False)
+    np.testing.assert_array_equal(resumed.cities.conc_ug_m3.values, clean.cities.conc_ug_m3.values)
+
+
+def _never(*a, **k):
+    raise AssertionError("work started before the input was checked")
+
+
+def test_broken_config_stops_with_clear_message(tmp_path, capsys):
+    from engine.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[scenario]\nname = "x"\n[dispersion]\ncity_resolutoin_m = 500\n')
+    assert main(["run", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "city_resolutoin_m" in err and "did you mean 'city_resolution_m'" in err
+    assert "Traceback" not in err
+
+
+def test_missing_or_broken_met_stops_before_work(tmp_path):
+    cfg = load_config(sn.write_configs(tmp_path / "a", extra_met='star_file = "/nonexistent/star.txt"'))
+    with pytest.raises(InputError, match="/nonexistent/star.txt"):
+        _run(tmp_path, cfg=cfg, carbon_fn=_never, kernel_fn=_never)
+    broken = tmp_path / "broken_star.txt"
+    broken.write_text("0.1 0.2 0.3\n")
+    cfg = load_config(sn.write_configs(tmp_path / "b", extra_met=f'star_file = "{broken}"'))
+    with pytest.raises(InputError, match="line 1: expected 16 sector frequencies"):
+        _run(tmp_path, cfg=cfg, carbon_fn=_never, kernel_fn=_never)
+
+
+def test_broken_data_stops_before_work(tmp_path):
+    cfg = load_config(sn.write_configs(tmp_path / "cfg"))
+    data = sn.nation()
+    bad = data.cities.copy()
+    bad.loc[130200, "province_id"] = 990000
+    import dataclasses
+
+    with pytest.raises(InputError, match="province 990000"):
+        run_national(cfg, tmp_path / "o", data=dataclasses.replace(data, cities=bad), carbon_fn=_never,
+                     kernel_fn=_never, age_population_fn=sn.age_population_fn, quiet=True)
+    unknown = load_config(sn.write_configs(tmp_path / "c2"), overrides={"data": {"cities": "Atlantis"}})
+    with pytest.raises(InputError, match="Atlantis"):
+        run_national(unknown, tmp_path / "o", data=data, carbon_fn=_never, kernel_fn=_never,
+                     age_population_fn=sn.age_population_fn, quiet=True)
