@@ -1001,7 +1001,8 @@ class PlotHeader:
         l3 = "* MODELING OPTIONS USED: " + self.model_options
         grp = f"{group[:8]:<8s}"
         if kind == "hourly":
-            l4 = f"*         POST/PLOT FILE OF CONCURRENT {hours:2d}-HR VALUES FOR SOURCE GROUP: {grp}"
+            l4 = (f"*         POST/PLOT FILE OF CONCURRENT {hours:2d}-HR VALUES FOR SOURCE "
+                  f"GROUP: {grp}")
         elif kind == "period_post":
             l4 = f"*         POST/PLOT FILE OF PERIOD VALUES FOR SOURCE GROUP: {grp}"
         elif kind == "period_plot":
