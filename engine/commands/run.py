@@ -213,7 +213,10 @@ def compute_fields(prep, *, use_cache=True, workers=None, scheduler=None, client
 
 # --------------------------------------------------------------------------- the run
 def _carbon(cfg, data):
-    from engine.carbon import run_carbon
+    try:
+        from engine.carbon import run_carbon
+    except ImportError:  # until engine.carbon re-exports it
+        from engine.carbon.accounting import run_carbon
 
     return run_carbon(cfg, data)
 

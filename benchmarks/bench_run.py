@@ -1,0 +1,60 @@
+"""End-to-end benchmark of `cobenefits run` on the default data set (all cities, 4 scenarios).
+
+Runs the national job twice in fresh subprocesses with the same cache folder:
+  1. cold  - empty field/kernel cache (numba's compiled kernels may or may not be cached),
+  2. warm  - `--no-cache`: every kernel... fields recomputed, compiled kernels reused
+     (the target figure: <= 120 s wall on 2 cores, peak memory <= 4 GB),
+and reports wall time, peak RSS (ru_maxrss of the child) and the run's own stage timings
+(summary.json). Writes benchmarks/results/bench_run.json.
+
+    python benchmarks/bench_run.py [--workers 2] [--cities all] [--out DIR]
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _one(args, cache, out, extra):
+    env = dict(os.environ, COBENEFITS_CACHE_DIR=str(cache))
+    cmd = [sys.executable, "-m", "engine", "--quiet", "run", "--out", str(out), "--workers", str(args.workers),
+           "--cities", args.cities] + extra
+    t0 = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if proc.returncode != 0:
+        raise SystemExit(f"run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    summ = json.loads((Path(out) / "summary.json").read_text())
+    return {"wall_s": wall, "peak_rss_mb_upper_bound": max(before, peak_kb) / 1024.0,
+            "stage_timings_s": summ.get("timings_s"), "n_cities": summ.get("n_cities"),
+            "n_fields_from_cache": summ.get("n_fields_from_cache")}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--cities", default="all")
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="cobenefits-bench-"))
+    cache = work / "cache"
+    res = {"workers": args.workers, "cities": args.cities, "cpu_count": os.cpu_count()}
+    res["cold"] = _one(args, cache, work / "out-cold", [])
+    res["warm_no_cache"] = _one(args, cache, work / "out-warm", ["--no-cache"])
+    res["rerun_cached"] = _one(args, cache, work / "out-cached", [])
+    out = Path(args.out) if args.out else Path(__file__).parent / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_run.json").write_text(json.dumps(res, indent=2) + "\n")
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
