@@ -918,8 +918,8 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack):
     cx, cy : float
         Cell centre minus receptor position [m] (x east, y north).
     e1x, e1y : float
-        Unit vector of the cell's first side (length ``2 hx``); the second side is
-        (-e1y, e1x) rotated... i.e. perpendicular, length ``2 hy``.
+        Unit vector along the cell's first side (length ``2 hx``); the second side
+        (length ``2 hy``) runs along the perpendicular ``(-e1y, e1x)``.
     hx, hy : float
         Half side lengths [m].
     sinw, cosw : float
