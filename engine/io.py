@@ -16,6 +16,10 @@ __all__ = ["atomic_path", "write_csv", "write_json", "write_text", "write_concen
            "PM25_STANDARD_NAME"]
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
@@ -30,6 +34,7 @@ def atomic_path(path):
         yield Path(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are for other tools too
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -99,10 +104,10 @@ def write_concentration_netcdf(path, *, scenarios, mosaic_lat, mosaic_lon, mosai
     [ug m-3] with ``lat_bnds``/``lon_bnds``, grid mapping ``crs`` (latitude_longitude on a
     sphere), and ``owner_city_id(lat, lon)``: the city whose field fills the cell (missing
     where no city grid reaches; the engine computes fields over city grids only).
-    Group ``cities/c<city_id>`` per city: its own projected grid (azimuthal equidistant about the
+    File ``cities/c<city_id>.nc`` beside it, one per city: its own projected grid (azimuthal equidistant about the
     city centre) with ``x``, ``y`` [m], 2-D ``lat``/``lon``, ``pm25(scenario, y, x)``,
     ``unit_response_city``/``unit_response_rop(y, x)`` [ug m-3 per g m-2 s-1 = 1e-6 s m-1] and
-    ``city_fraction(y, x)``. CF-1.8 allows groups; each group holds its own dimensions.
+    ``city_fraction(y, x)``.
 
     Parameters
     ----------
@@ -162,16 +167,26 @@ def write_concentration_netcdf(path, *, scenarios, mosaic_lat, mosaic_lon, mosai
             ow.units = "1"
             ow.grid_mapping = "crs"
             ow[:] = np.asarray(mosaic_owner, dtype=np.int32)
-            cg = ds.createGroup("cities")
-            cg.comment = "one group per city: c<city_id>; azimuthal equidistant grid about the city centre"
-            for c in cities:
-                _write_city_group(cg, c, scenarios, earth_radius_m, complevel, fill)
+            ds.city_files = "cities/c<city_id>.nc (one CF-1.8 file per city, beside this file)"
         finally:
             ds.close()
+    # one file per city: netCDF-4 slows down quadratically with the number of groups in one
+    # file (654 groups took > 4 min); separate files take ~10 ms each and are written atomically
+    city_dir = Path(path).parent / "cities"
+    city_dir.mkdir(parents=True, exist_ok=True)
+    for c in cities:
+        with atomic_path(city_dir / f"c{int(c['city_id'])}.nc") as tmp:
+            cds = netCDF4.Dataset(tmp, "w", format="NETCDF4")
+            try:
+                cds.setncatts({k: v for k, v in global_attrs.items()})
+                cds.Conventions = "CF-1.8"
+                _write_city_group(cds, c, scenarios, earth_radius_m, complevel, fill, as_root=True)
+            finally:
+                cds.close()
 
 
-def _write_city_group(parent, c, scenarios, earth_radius_m, complevel, fill):
-    g = parent.createGroup(f"c{int(c['city_id'])}")
+def _write_city_group(parent, c, scenarios, earth_radius_m, complevel, fill, as_root=False):
+    g = parent if as_root else parent.createGroup(f"c{int(c['city_id'])}")
     grid = c["grid"]
     g.createDimension("scenario", len(scenarios))
     g.createDimension("y", grid.ny)

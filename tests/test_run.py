@@ -89,14 +89,16 @@ def test_netcdf_is_cf(result):
         assert v.filters()["zlib"]
         assert nc["lat"].units == "degrees_north" and nc["lon"].units == "degrees_east"
         assert nc["lat"].bounds == "lat_bnds"
-        g = nc["cities/c130100"]
+    with netCDF4.Dataset(result.out_dir / "cities" / "c130100.nc") as g:
+        assert g.Conventions == "CF-1.8"
         assert g["crs"].grid_mapping_name == "azimuthal_equidistant"
         assert g["pm25"].coordinates == "lat lon"
+        assert g["pm25"].units == "ug m-3"
         assert g["x"].standard_name == "projection_x_coordinate"
     ds = xr.open_dataset(path)
     assert ds.pm25.dims == ("scenario", "lat", "lon")
     assert list(ds.scenario.values) == ["base", "cut"]
-    g = xr.open_dataset(path, group="cities/c130100")
+    g = xr.open_dataset(result.out_dir / "cities" / "c130100.nc")
     c = result.cities.set_index(["scenario", "city_id"])
     w = g.city_fraction / g.city_fraction.sum()
     mean = float((g.pm25.sel(scenario="base") * w).sum())

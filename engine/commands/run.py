@@ -337,6 +337,7 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
     _write_netcdf(out / "concentration.nc", scen, mosaic, results, q_city, q_rop, ct, sel, attrs)
     eio.write_csv(cities_out, out / "cities.csv")
     eio.write_csv(national, out / "national.csv")
+    eio.write_csv(rop, out / "provinces.csv")
     timings = {"carbon_s": t_carbon, **tf, "health_s": t_health, "write_s": time.perf_counter() - t,
                "total_s": time.perf_counter() - t_start}
     summary.update({"n_cities": len(sel), "n_fields_from_cache": n_cached, "timings_s": timings,
@@ -366,11 +367,13 @@ def _national(cfg, carbon, cities_out, health, base, scen, ct, sel):
         nt = national_totals(health[s])
         dname = "deaths_scenario" if s != base else "deaths"
         row = {"scenario": s}
-        if carbon.national is not None and "scenario" in carbon.national:
-            nat = carbon.national[carbon.national.scenario == s]
-            for col in nat.columns:
-                if col != "scenario" and pd.api.types.is_numeric_dtype(nat[col]) and len(nat) == 1:
-                    row[col] = float(nat[col].iloc[0])
+        if carbon.national is not None and "item" in carbon.national:
+            # the carbon stage's Table 1/2 line items, one column each (Mt CO2)
+            nat = carbon.national[carbon.national.scenario == s].set_index("item")["co2_mt"]
+            row["national_co2_mt"] = float(nat.get("national_co2", np.nan))
+            for item, v in nat.items():
+                if item != "national_co2":
+                    row[f"{item}_co2_cut_mt"] = float(v)
         row["cities_co2_t"] = float(cs["co2_t"].sum()) if "co2_t" in cs else np.nan
         row["cities_pm25_t"] = float(cs["pm25_t"].sum()) if "pm25_t" in cs else np.nan
         row["pop_weighted_conc_ug_m3"] = float((cs.conc_ug_m3 * pop).sum() / pop.sum())
