@@ -31,6 +31,17 @@ COMMAND_MODULES = (
 log = logging.getLogger("cobenefits")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows an option's default unless its help already states one or it has none."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text.lower() or action.default in (None, False, argparse.SUPPRESS)
+                or action.option_strings == []):
+            return text
+        return f"{text} (default: {action.default})"
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="cobenefits",
@@ -47,7 +58,7 @@ def build_parser():
                 continue
             raise
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP,
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=_HelpFormatter)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show tracebacks of internal errors")
         p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
