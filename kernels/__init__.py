@@ -1,6 +1,6 @@
 """Pure numba kernels: SI float arrays in, preallocated ``out`` arrays written. No I/O,
 no pandas or xarray, no validation (that lives in ``engine``)."""
 
-#: the restricted fastmath flag set used by every kernel (never ``fastmath=True``:
+#: the restricted fastmath flag set used by every kernel (never the blanket True setting:
 #: it breaks NaN handling). See STYLE.md rule 11.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
