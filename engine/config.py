@@ -107,6 +107,49 @@ class DispersionConfig:
     release_height_m: float = _f(0.0, 0.0, 20.0, doc="release height of the area sources")
     initial_sigma_z_m: float = _f(0.0, 0.0, 50.0, doc="initial vertical dispersion of the area sources")
     mosaic_resolution_deg: float = _f(0.1, 0.01, 2.0, doc="lat-lon resolution of the national NetCDF mosaic")
+    footprints_geojson: str = _f(
+        "", doc="GeoJSON FeatureCollection of city polygons (property city_id, lon/lat WGS 84) used instead "
+                "of the default discs; relative to the config file's folder; empty = discs")
+    population_grid: str = _f(
+        "", doc="regular lat-lon population grid (CF NetCDF, or CSV lon,lat,population with a '# units:' "
+                "line; counts per cell or density per km2, from its units) for population-weighted city "
+                "exposure; relative to the config file's folder; empty = area mean")
+
+    #: keys holding file paths (resolved against the config file's folder by :meth:`resolve_paths`)
+    PATH_KEYS = ("footprints_geojson", "population_grid")
+
+    def resolve_paths(self, config_paths=()):
+        """``{key: Path}`` of the file keys that are set, each checked to exist.
+
+        A relative path is taken relative to the folder of the configuration file(s) it came
+        from (``config_paths``; the current folder when there are none). Run-wide settings are
+        the same string in every file of a run, so files in different folders must resolve it
+        to the same file.
+
+        Raises
+        ------
+        InputError
+            The key names a file that does not exist (or is a folder), or resolves to different
+            files for different configuration files.
+        """
+        folders = [Path(p).resolve().parent for p in config_paths] or [Path.cwd()]
+        out = {}
+        for key in self.PATH_KEYS:
+            value = getattr(self, key)
+            if not value:
+                continue
+            raw = Path(value).expanduser()
+            cands = sorted({(raw if raw.is_absolute() else folder / raw).resolve() for folder in folders})
+            if len(cands) > 1:
+                raise InputError(f"[dispersion] {key} = {value!r} resolves to different files for the "
+                                 f"configuration files of this run ({', '.join(map(str, cands))}); "
+                                 "give an absolute path")
+            path = cands[0]
+            if not path.is_file():
+                what = "is a folder, not a file" if path.is_dir() else "does not exist"
+                raise InputError(f"[dispersion] {key} = {value!r}: {path} {what}")
+            out[key] = path
+        return out
 
 
 @dataclass(frozen=True)

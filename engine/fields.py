@@ -22,7 +22,12 @@ Two-level source raster per city (see :mod:`engine.geometry`):
 in g m-2 s-1 (linearity; no field is recomputed for a new scenario, emission or health setting).
 
 Exposure: the mean over the city footprint weighted by footprint fraction x (population
-density, if a population grid is given, else 1).
+density, if a population grid is given, else 1). A receptor's footprint fraction includes the
+cell's true area, so the weight is the number of people living in its part of the city (the
+density of the population-grid cell the receptor's centre falls in x that area): the
+population-weighted mean. Receptors outside the grid or on missing cells count as unpopulated;
+a city with no population at all falls back to the area mean. :attr:`CityField.exposure` says
+which one was used (``population_weighted``, ``area_mean`` or ``area_mean_no_population``).
 
 Units: F fields are ug m-3 per (g m-2 s-1); q in g m-2 s-1; concentrations ug m-3.
 """
@@ -268,6 +273,9 @@ class CityField:
     unit_rop : (ny, nx) F_rop [ug m-3 per g m-2 s-1]
     exposure_weight : (ny, nx) weights of the exposure mean (fraction x population density)
     mean_city, mean_rop : weighted means of F_city and F_rop over the city
+    exposure : str
+        ``population_weighted``, ``area_mean`` (no population grid) or
+        ``area_mean_no_population`` (a grid with nobody in the city)
     city_area_km2, rop_area_km2 : rasterised areas [km2]
     from_cache : whether the fields were read from the cache
     """
@@ -284,6 +292,7 @@ class CityField:
     rop_area_km2: float
     from_cache: bool = False
     timings: dict = field(default_factory=dict)
+    exposure: str = "area_mean"
 
 
 def compute_city_field(geom, kernel_fine, kernel_coarse, *, population=None, convolve_fn=None,
@@ -296,6 +305,7 @@ def compute_city_field(geom, kernel_fine, kernel_coarse, *, population=None, con
     kernel_fine : (2n+1, 2n+1) kernel for cell = spacing = h [ug m-3 per g m-2 s-1]
     kernel_coarse : (2n+1, 2n+1) kernel for cell = spacing = H
     population : callable (lat, lon) -> population density [km-2], optional
+        For instance an :class:`engine.geometry.PopulationGrid`; NaN or <= 0 = nobody.
     """
     r = geo.rasterise_city(geom, subsamples=subsamples)
     fine, coarse = r["fine"], r["coarse"]
@@ -312,12 +322,15 @@ def compute_city_field(geom, kernel_fine, kernel_coarse, *, population=None, con
         f_far = np.zeros(fine.shape)
     f_rop = f_near + f_far
     weight = r["city"].copy()
+    exposure = "area_mean"
     if population is not None:
         lat, lon = fine.latlon()
         dens = np.asarray(population(lat, lon), dtype=float)
         weight = weight * np.where(np.isfinite(dens) & (dens > 0), dens, 0.0)
+        exposure = "population_weighted"
         if weight.sum() <= 0:
             weight = r["city"].copy()  # no population inside: area mean
+            exposure = "area_mean_no_population"
     wsum = weight.sum()
     h2 = fine.spacing_m**2 / 1e6
     return CityField(
@@ -326,11 +339,17 @@ def compute_city_field(geom, kernel_fine, kernel_coarse, *, population=None, con
         mean_city=float((f_city * weight).sum() / wsum), mean_rop=float((f_rop * weight).sum() / wsum),
         city_area_km2=float(r["city"].sum() * h2),
         rop_area_km2=float(r["rop_near"].sum() * h2 + far.sum() * coarse.spacing_m**2 / 1e6),
+        exposure=exposure,
     )
 
 
 def city_field_key(geom, met_digest, *, release_height_m=0.0, initial_sigma_z_m=0.0, population_key=""):
-    """Cache key of a city's fields: geometry, met, source parameters, population grid, code."""
+    """Cache key of a city's fields: geometry, met, source parameters, population grid, code.
+
+    ``population_key`` must identify the population grid's content (for a file,
+    :attr:`engine.geometry.PopulationGrid.key`, a hash of its coordinates and densities), so
+    that an edited grid recomputes the exposure weights; "" = no population grid.
+    """
     s = repr((geom.key(), met_digest, float(release_height_m), float(initial_sigma_z_m), population_key,
               code_fingerprint()))
     return hashlib.sha256(s.encode()).hexdigest()[:32]
@@ -342,7 +361,16 @@ _FIELD_ARRAYS = ("city_fraction", "unit_city", "unit_rop", "exposure_weight")
 def load_or_compute_city_field(geom, met_digest, kernel_fine, kernel_coarse, *, use_cache=True,
                                population=None, population_key="", release_height_m=0.0,
                                initial_sigma_z_m=0.0, convolve_fn=None):
-    """A city's :class:`CityField` from the cache, or computed and then cached (atomically)."""
+    """A city's :class:`CityField` from the cache, or computed and then cached (atomically).
+
+    A ``population`` without a ``population_key`` (and without a ``key`` attribute) cannot be
+    told apart from another one, so its fields bypass the cache.
+    """
+    if population is not None and not population_key:
+        population_key = getattr(population, "key", "") or ""
+        if not population_key:
+            return compute_city_field(geom, kernel_fine, kernel_coarse, population=population,
+                                      convolve_fn=convolve_fn)
     key = city_field_key(geom, met_digest, release_height_m=release_height_m,
                          initial_sigma_z_m=initial_sigma_z_m, population_key=population_key)
     path = cache_dir("fields") / f"{key}.npz"
@@ -352,14 +380,17 @@ def load_or_compute_city_field(geom, met_digest, kernel_fine, kernel_coarse, *, 
                 g = geo.CityGrid(*[t(v) for t, v in zip((float, float, float, int, int, float, float), z["grid"])])
                 arrays = {k: z[k] for k in _FIELD_ARRAYS}
                 scal = z["scalars"]
+                exposure = str(z["exposure"][()])
             return CityField(geom.city_id, g, **arrays, mean_city=float(scal[0]), mean_rop=float(scal[1]),
-                             city_area_km2=float(scal[2]), rop_area_km2=float(scal[3]), from_cache=True)
+                             city_area_km2=float(scal[2]), rop_area_km2=float(scal[3]), from_cache=True,
+                             exposure=exposure)
         except (OSError, ValueError, KeyError):
             pass  # unreadable entry: recompute
     cf = compute_city_field(geom, kernel_fine, kernel_coarse, population=population, convolve_fn=convolve_fn)
     g = cf.grid
     _atomic_save_npz(path, grid=np.array([g.lat0, g.lon0, g.spacing_m, g.nx, g.ny, g.x_first, g.y_first]),
                      scalars=np.array([cf.mean_city, cf.mean_rop, cf.city_area_km2, cf.rop_area_km2]),
+                     exposure=np.array(cf.exposure),
                      **{k: getattr(cf, k) for k in _FIELD_ARRAYS})
     return cf
 

@@ -5,7 +5,10 @@ one group per city), ``cities.csv`` (one row per scenario and city), ``national.
 per scenario) and ``summary.json``.
 
 Everything that can be checked is checked before any work starts (configuration, data set,
-met files, footprints, output folder, scheduler), so bad input fails in seconds with exit 2.
+met files, ``[dispersion] footprints_geojson`` and ``population_grid``, output folder, scheduler),
+so bad input fails in seconds with exit 2. City exposure is the population-weighted mean over the
+city's receptors when a population grid is given, else the area mean; ``cities.csv`` (column
+``exposure``) and ``summary.json`` record which one each city got.
 Per-city fields are cached (``COBENEFITS_CACHE_DIR``); a re-run or a run interrupted half-way
 reuses every finished city; changing emissions or health settings recomputes no field.
 """
@@ -99,6 +102,7 @@ class Prepared:
     out_dir: Path
     population: object = None
     population_key: str = ""
+    inputs: dict = dataclasses.field(default_factory=dict)  # user files used: {key: {path, sha256, ...}}
 
 
 def _load_data(cfg):
@@ -126,7 +130,12 @@ def _province_table(data):
 
 def prepare_run(cfg, out_dir, *, data=None, footprints=None, province_footprints=None, population=None,
                 population_key=""):
-    """Load and check everything a run needs; raise :class:`InputError` before any work starts."""
+    """Load and check everything a run needs; raise :class:`InputError` before any work starts.
+
+    ``footprints`` ({city_id: Polygon}) and ``population`` (callable (lat, lon) -> people km-2,
+    with ``population_key`` identifying its content for the cache) given here take precedence
+    over ``[dispersion] footprints_geojson`` / ``population_grid``, which are read otherwise.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: exists and is not a folder")
@@ -137,18 +146,34 @@ def prepare_run(cfg, out_dir, *, data=None, footprints=None, province_footprints
         probe.unlink()
     except OSError as exc:
         raise InputError(f"--out {out_dir}: cannot write there ({exc.strerror})") from None
+    # [dispersion] files: exist? (relative to the config files' folder)
+    files = cfg.dispersion.resolve_paths(cfg.paths)
     data = data if data is not None else _load_data(cfg)
     selected = _select(data, cfg.data.cities)
     if not selected:
         raise InputError(f"[data] cities = {cfg.data.cities!r} selects no city")
-    fp_path = getattr(cfg.dispersion, "footprints_file", "")
-    if fp_path and footprints is None:
-        footprints = geo.read_geojson_footprints(fp_path, id_property="city_id")
     ct, pt = _city_table(data), _province_table(data)
+    inputs = {}
+    if "footprints_geojson" in files and footprints is None:
+        fp_path = files["footprints_geojson"]
+        centroids = {int(r.city_id): (float(r.centroid_lat), float(r.centroid_lon))
+                     for r in ct.itertuples(index=False)}
+        footprints = geo.read_geojson_footprints(fp_path, id_property="city_id", valid_ids=centroids,
+                                                 centroids=centroids)
+        inputs["footprints_geojson"] = {"path": str(fp_path), "sha256": _sha256(fp_path),
+                                        "city_ids": sorted(footprints)}
     if footprints:
         unknown = sorted(set(footprints) - set(ct.city_id.astype(int)))
         if unknown:
             raise InputError(f"footprints: city_id(s) {unknown[:5]} are not in the data set")
+    if "population_grid" in files and population is None:
+        pg_path = files["population_grid"]
+        population = geo.read_population_grid(pg_path)
+        population_key = population.key
+        inputs["population_grid"] = {"path": str(pg_path), "sha256": _sha256(pg_path), "units": population.units,
+                                     "content_key": population.key}
+    elif population is not None and not population_key:
+        population_key = getattr(population, "key", "") or ""
     d = cfg.dispersion
     # ROP = province minus ALL its cities in the data set (not only the selected ones)
     geoms_all = geo.build_city_geometries(ct, pt, city_resolution_m=d.city_resolution_m,
@@ -164,7 +189,44 @@ def prepare_run(cfg, out_dir, *, data=None, footprints=None, province_footprints
         from engine.parallel import connect
 
         connect(cfg.run.scheduler).close()
-    return Prepared(cfg, data, selected, geoms, specs, out_dir, population, population_key)
+    if isinstance(population, geo.PopulationGrid):
+        population = _crop_population(population, geoms.values())
+    return Prepared(cfg, data, selected, geoms, specs, out_dir, population, population_key, inputs)
+
+
+def _sha256(path):
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _crop_population(pg, geoms):
+    """The part of a population grid the selected cities' grids can reach (less to ship to workers).
+
+    Cropping keeps every value a receptor looks up, so it changes no result; the cache key stays
+    the whole grid's content hash.
+    """
+    lats, lons = [], []
+    for g in geoms:
+        lat, lon = geo.city_grid(g).latlon()
+        lats += [float(lat.min()), float(lat.max())]
+        lons += [float(lon.min()), float(lon.max())]
+    ny, nx = pg.density.shape
+    j0 = max(0, int(np.floor((min(lats) - pg.lat_first) / pg.step_lat)) - 1)
+    j1 = min(ny, int(np.ceil((max(lats) - pg.lat_first) / pg.step_lat)) + 2)
+    west = pg.lon_first - 0.5 * pg.step_lon
+    lo = [(x - west) % 360.0 + west for x in lons]
+    i0 = max(0, int(np.floor((min(lo) - pg.lon_first) / pg.step_lon)) - 1)
+    i1 = min(nx, int(np.ceil((max(lo) - pg.lon_first) / pg.step_lon)) + 2)
+    if j0 >= j1 or i0 >= i1 or max(lo) - min(lo) > 180.0:
+        return pg  # nothing to crop to, or cities across the grid's longitude seam: keep it whole
+    return dataclasses.replace(pg, lat_first=pg.lat_first + j0 * pg.step_lat,
+                               lon_first=pg.lon_first + i0 * pg.step_lon,
+                               density=np.ascontiguousarray(pg.density[j0:j1, i0:i1]))
 
 
 # --------------------------------------------------------------------------- tasks
@@ -326,6 +388,7 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
         part["unit_response_city"] = mean_city.values
         part["unit_response_rop"] = mean_rop.values
         part["met"] = [prep.met_specs[c].describe() for c in sel]
+        part["exposure"] = [results[c][0].exposure for c in sel]
         rows.append(part)
     extra = pd.concat(rows, ignore_index=True)
     cities_out = cc.merge(extra, on=["scenario", "city_id"], how="right")
@@ -342,9 +405,29 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
                "total_s": time.perf_counter() - t_start}
     summary.update({"n_cities": len(sel), "n_fields_from_cache": n_cached, "timings_s": timings,
                     "met": sorted({s.describe() for s in prep.met_specs.values()}),
+                    "exposure": _exposure_summary(prep, results, sel),
+                    "footprints": _footprint_summary(prep, sel),
                     "config": config_to_dict(cfg), "versions": eio.versions()})
     eio.write_json(summary, out / "summary.json")
     return RunResult(out, cities_out, national, summary, len(sel), n_cached, timings)
+
+
+def _exposure_summary(prep, results, sel):
+    """Which exposure mean each city got, and from which population grid."""
+    by_city = {str(c): results[c][0].exposure for c in sel}
+    kinds = sorted(set(by_city.values()))
+    return {"method": {"population_weighted": "population-weighted mean over the city's receptors",
+                       "area_mean": "area mean over the city footprint (no population grid)",
+                       "area_mean_no_population": "area mean: the population grid has nobody in the city"},
+            "population_grid": prep.inputs.get("population_grid"),
+            "counts": {k: sum(1 for v in by_city.values() if v == k) for k in kinds},
+            "by_city": by_city}
+
+
+def _footprint_summary(prep, sel):
+    given = prep.inputs.get("footprints_geojson")
+    poly = [int(c) for c in sel if isinstance(prep.geometries[c].footprint, geo.Polygon)]
+    return {"file": given, "polygon_city_ids": poly, "n_disc": len(sel) - len(poly)}
 
 
 def _health_values(ds, var, sel):
@@ -457,7 +540,8 @@ def _write_netcdf(path, scen, mosaic, results, q_city, q_rop, ct, sel, attrs):
                    "grid": cf.grid, "pm25": pm, "unit_city": cf.unit_city, "unit_rop": cf.unit_rop,
                    "city_fraction": cf.city_fraction,
                    "attrs": {"exposure_unit_response_city": cf.mean_city, "exposure_unit_response_rop": cf.mean_rop,
-                             "city_area_km2": cf.city_area_km2, "rop_area_km2": cf.rop_area_km2}}
+                             "city_area_km2": cf.city_area_km2, "rop_area_km2": cf.rop_area_km2,
+                             "exposure": cf.exposure}}
 
     eio.write_concentration_netcdf(path, scenarios=scen, mosaic_lat=mosaic.lat, mosaic_lon=mosaic.lon,
                                    mosaic_pm25=mos, mosaic_owner=owner, cities=city_groups(),
