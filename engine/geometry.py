@@ -503,8 +503,10 @@ def _read_population_netcdf(path):
 
         lat_n = find("latitude", ("lat", "latitude"), ("degrees_north", "degree_north"))
         lon_n = find("longitude", ("lon", "longitude"), ("degrees_east", "degree_east"))
-        cands = [n for n, v in ds.data_vars.items() if set(v.dims) == set(ds[lat_n].dims + ds[lon_n].dims)
-                 and v.ndim == 2]
+        ll = set(ds[lat_n].dims + ds[lon_n].dims)
+        # (lat, lon) variables, also with extra length-1 dimensions such as a single time
+        cands = [n for n, v in ds.data_vars.items()
+                 if ll <= set(v.dims) and all(v.sizes[d] == 1 for d in set(v.dims) - ll)]
         if "population" in cands:
             name = "population"
         elif len(cands) == 1:
@@ -512,7 +514,8 @@ def _read_population_netcdf(path):
         else:
             raise InputError(f"{path}: expected one 2-D (lat, lon) data variable (or one named "
                              f"'population'); found {cands or 'none'}")
-        var = ds[name].transpose(ds[lat_n].dims[0], ds[lon_n].dims[0])
+        var = ds[name].squeeze([d for d in ds[name].dims if d not in ll]).transpose(ds[lat_n].dims[0],
+                                                                                   ds[lon_n].dims[0])
         kind = _population_units(var.attrs.get("units"), path, f"variable '{name}'")
         return ds[lat_n].values, ds[lon_n].values, np.asarray(var.values, dtype=float), kind, str(var.attrs["units"])
 

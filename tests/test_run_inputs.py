@@ -295,3 +295,20 @@ def test_bad_geojson_via_cli_is_exit_2(tmp_path, capsys):
     assert main(["run", str(cfg), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "fp.geojson") in err and "feature 0 has no property 'city_id'" in err
+
+
+def test_population_grid_with_a_single_time_step(tmp_path):
+    with netCDF4.Dataset(tmp_path / "t.nc", "w") as nc:
+        nc.createDimension("time", 1)
+        nc.createDimension("lat", 3)
+        nc.createDimension("lon", 4)
+        la = nc.createVariable("lat", "f8", ("lat",))
+        la[:], la.units = [10.0, 11.0, 12.0], "degrees_north"
+        lo = nc.createVariable("lon", "f8", ("lon",))
+        lo[:], lo.units = [1.0, 2.0, 3.0, 4.0], "degrees_east"
+        v = nc.createVariable("population_density", "f4", ("time", "lat", "lon"))
+        v.units = "km-2"
+        v[:] = np.arange(12.0).reshape(1, 3, 4)
+    pg = geo.read_population_grid(tmp_path / "t.nc")
+    assert pg.density.shape == (3, 4)
+    assert pg(11.2, 3.1) == 6.0  # row 1, column 2
