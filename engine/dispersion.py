@@ -13,6 +13,14 @@ Two evaluation paths share ONE cell-integrated transfer function
 
 ``method="auto"`` picks ``gridded`` when it applies.
 
+Lateral (crosswind) CDF, keyword ``lateral_cdf`` (see :mod:`kernels.plume`):
+
+* ``"exact"`` (default; the national run uses it): the exact normal CDF;
+* ``"aermod_table"``: EPA AERMOD's 4-decimal table of the normal CDF at 0.1 sigma-y steps,
+  0 / 1 beyond +-3.9 sigma-y. ``cobenefits aermod`` uses it, so that the AERMOD mode
+  reproduces AERMOD's hourly values in the far-lateral tail too (below 1e-5 of the hourly
+  peak, where the table decides the value; irrelevant for period means).
+
 Units: emission rate g m-2 s-1, coordinates m, concentrations ug m-3.
 """
 
@@ -26,8 +34,18 @@ from engine.met import MetHours
 from kernels import plume
 from kernels.convolve import convolve as _convolve
 
-__all__ = ["AreaSources", "area_concentrations", "period_average", "period_kernel", "convolve",
-           "hour_tables"]
+__all__ = ["AreaSources", "LATERAL_CDF", "area_concentrations", "period_average", "period_kernel",
+           "convolve", "hour_tables"]
+
+#: lateral CDF choices -> kernel flag
+LATERAL_CDF = {"exact": plume.LATERAL_CDF_EXACT, "aermod_table": plume.LATERAL_CDF_AERMOD_TABLE}
+
+
+def _lateral_flag(lateral_cdf):
+    try:
+        return LATERAL_CDF[lateral_cdf]
+    except (KeyError, TypeError):
+        raise InputError(f"lateral_cdf must be one of {sorted(LATERAL_CDF)}, got {lateral_cdf!r}") from None
 
 
 def _vec(name, v, n=None):
@@ -196,18 +214,18 @@ def _grid_layout(sources, rx, ry, max_stride=16, max_points=4_000_000):
                 nxh=nxh, nyh=nyh)
 
 
-def _kernel_stack(met_tables, layout, weights=None):
+def _kernel_stack(met_tables, layout, weights=None, flag=plume.LATERAL_CDF_EXACT):
     """Hourly (or weighted period) offset kernels for a gridded layout."""
     lng, lnsy, wd = met_tables
     nxh, nyh = layout["nxh"], layout["nyh"]
     if weights is None:
         out = np.empty((lng.shape[0], 2 * nyh + 1, 2 * nxh + 1))
         plume.offset_kernels(layout["cwx"], layout["cwy"], layout["dx"], layout["dy"], nxh, nyh,
-                             lng, lnsy, wd, out)
+                             lng, lnsy, wd, out, flag)
         return out
     out = np.empty((2 * nyh + 1, 2 * nxh + 1))
     plume.weighted_offset_kernel(layout["cwx"], layout["cwy"], layout["dx"], layout["dy"], nxh, nyh,
-                                 np.asarray(weights, dtype=np.float64), lng, lnsy, wd, out)
+                                 np.asarray(weights, dtype=np.float64), lng, lnsy, wd, out, flag)
     return out
 
 
@@ -227,7 +245,8 @@ def _receptors(receptor_x_m, receptor_y_m):
 
 
 def area_concentrations(sources: AreaSources, receptor_x_m, receptor_y_m, met: MetHours, *,
-                        method: Literal["auto", "direct", "gridded"] = "auto"):
+                        method: Literal["auto", "direct", "gridded"] = "auto",
+                        lateral_cdf: Literal["exact", "aermod_table"] = "exact"):
     """Hourly ground-level concentrations from AREA sources, AERMOD v24142 physics.
 
     Parameters
@@ -240,6 +259,9 @@ def area_concentrations(sources: AreaSources, receptor_x_m, receptor_y_m, met: M
         ``gridded`` requires equal axis-aligned cells on a regular grid with one release
         height and initial sigma-z, and receptors on an aligned lattice (others are computed
         directly); ``auto`` uses it when it applies.
+    lateral_cdf : {"exact", "aermod_table"}
+        Normal CDF of the crosswind integral: exact, or AERMOD's 4-decimal table cut off at
+        +-3.9 sigma-y (reproduces AERMOD's far-lateral tail; see the module docstring).
 
     Returns
     -------
@@ -259,6 +281,7 @@ def area_concentrations(sources: AreaSources, receptor_x_m, receptor_y_m, met: M
         raise InputError(f"sources must be an engine.dispersion.AreaSources, got {type(sources).__name__}")
     if not isinstance(met, MetHours):
         raise InputError(f"met must be an engine.met.MetHours, got {type(met).__name__}")
+    flag = _lateral_flag(lateral_cdf)
     rx, ry = _receptors(receptor_x_m, receptor_y_m)
     nh = len(met)
     out = np.zeros((nh, rx.shape[0]))
@@ -271,7 +294,7 @@ def area_concentrations(sources: AreaSources, receptor_x_m, receptor_y_m, met: M
                          "divides the cell size; use method='direct' or 'auto'")
     if layout is not None:
         tables = hour_tables(met, sources.release_height_m[0], sources.initial_sigma_z_m[0])
-        kern = _kernel_stack(tables, layout)
+        kern = _kernel_stack(tables, layout, flag=flag)
         s = layout["stride"]
         si0, sj0 = layout["si"].min(), layout["sj"].min()
         mx = (layout["si"].max() - si0) // s + 1
@@ -288,17 +311,18 @@ def area_concentrations(sources: AreaSources, receptor_x_m, receptor_y_m, met: M
             out[h, on] = field[oy, ox]
         rest = ~on
         if rest.any():
-            out[:, rest] = _direct(sources, rx[rest], ry[rest], met)
+            out[:, rest] = _direct(sources, rx[rest], ry[rest], met, flag)
         return out
-    return _direct(sources, rx, ry, met)
+    return _direct(sources, rx, ry, met, flag)
 
 
-def _direct(sources, rx, ry, met):
+def _direct(sources, rx, ry, met, flag):
     uniq, grp = _groups(sources)
     lng, lnsy, wd = _stacked_tables(met, uniq)
     cx, cy, e1x, e1y, hx, hy = sources.geometry()
     out = np.zeros((len(met), rx.shape[0]))
-    plume.direct_hourly(rx, ry, cx, cy, e1x, e1y, hx, hy, sources.rate_g_m2_s, grp, lng, lnsy, wd, out)
+    plume.direct_hourly(rx, ry, cx, cy, e1x, e1y, hx, hy, sources.rate_g_m2_s, grp, lng, lnsy, wd, out,
+                        flag)
     return out
 
 
@@ -328,7 +352,7 @@ def period_average(hourly, met: MetHours):
 
 
 def period_kernel(met: MetHours, *, cell_size_m, spacing_m, n_half, release_height_m=0.0,
-                  initial_sigma_z_m=0.0):
+                  initial_sigma_z_m=0.0, lateral_cdf: Literal["exact", "aermod_table"] = "exact"):
     """Weighted period-mean transfer kernel of one square cell over receptor offsets.
 
     ``K[iy, ix]`` [ug m-3] is the period-mean concentration at offset
@@ -339,7 +363,9 @@ def period_kernel(met: MetHours, *, cell_size_m, spacing_m, n_half, release_heig
 
     Far field: see :mod:`kernels.plume` (fixed 6-point Gauss-Legendre beyond
     ``FAR_RATIO`` cell extents once sigma-y exceeds half the cell, error < 1e-3 relative).
+    ``lateral_cdf`` as in :func:`area_concentrations`.
     """
+    flag = _lateral_flag(lateral_cdf)
     for name, v, ok, rng in (("cell_size_m", cell_size_m, cell_size_m > 0, "> 0 m"),
                              ("spacing_m", spacing_m, spacing_m > 0, "> 0 m"),
                              ("release_height_m", release_height_m, 0 <= release_height_m <= 100, "0..100 m"),
@@ -356,7 +382,7 @@ def period_kernel(met: MetHours, *, cell_size_m, spacing_m, n_half, release_heig
     if tot <= 0:
         return out
     plume.weighted_offset_kernel(float(cell_size_m), float(cell_size_m), float(spacing_m), float(spacing_m),
-                                 int(n_half), int(n_half), w / tot, lng, lnsy, wd, out)
+                                 int(n_half), int(n_half), w / tot, lng, lnsy, wd, out, flag)
     return out
 
 

@@ -25,8 +25,24 @@ error < 1e-4). The concentration from one area cell is then the AERMOD area inte
 
 where ``u`` is the upwind distance from the receptor, ``[v_lo, v_hi]`` the crosswind chord of the
 cell at ``u``, ``u_a = max(1.01 m, u_min)`` (AERMOD clips at 1.01 m upwind, pitarea.f) and the
-crosswind Gaussian integral is done analytically (normal CDF, here exact via ``erfc``
-instead of AERMOD's 4-decimal table). The along-wind integral uses adaptive Gauss-Kronrod
+crosswind Gaussian integral is done analytically as a normal CDF ``Phi``. Two choices of
+``Phi`` (int flag ``lateral_cdf`` of the kernels, chosen in :mod:`engine.dispersion`):
+
+* ``LATERAL_CDF_EXACT`` (0, default of :func:`engine.dispersion.area_concentrations` and so
+  of the national run): the exact normal CDF via ``erfc``;
+* ``LATERAL_CDF_AERMOD_TABLE`` (1, used by ``cobenefits aermod``): AERMOD's table ``GA`` of
+  ``Phi`` at 0.1 sigma-y steps from -3.9 to +3.9 rounded to 4 decimals (``GA_LOWER`` holds
+  the lower half, computed here from ``erfc``; ``Phi(-s) = 1 - Phi(s)`` gives the rest),
+  linearly interpolated, 0 below -3.9 and 1 above +3.9 sigma-y (AERMOD ``PWIDTH``). This is
+  AERMOD's side-by-side treatment (``ZBRENT`` split at +-3.9 sigma-y, ``PSIDE2`` segments
+  with lateral term 1) written as one chord integral; pieces are split at the +-3.9
+  crossings (:func:`_plume_edge_cuts`). It reproduces AERMOD's far-lateral tail (e.g.
+  71.5 ug m-3 in AERMOD, 71.6 here, at (1500, 1500) m in the case A hour 1, where the
+  exact CDF gives 80.4; 7e-6 of that hour's peak). In the AERMOD test cases the two
+  choices differ by < 0.4 % wherever the value exceeds 1 % of the hourly peak and < 1 %
+  above 0.1 % of it; the table path costs about 1.5x the exact one (case C, whole command).
+
+The along-wind integral uses adaptive Gauss-Kronrod
 (G7K15) in ``t = ln u`` split at vertices and at chord-edge zero crossings (relative
 tolerance ``KRONROD_RTOL`` on the Kronrod-Gauss difference, which over-estimates the error;
 measured error <= 1.2e-5 against a 1e-7 tolerance) -- far tighter than AERMOD's 1 % Romberg.
@@ -58,8 +74,11 @@ from numba import njit, prange
 from kernels import FASTMATH
 
 __all__ = [
+    "GA_LOWER",
     "GRID_HEIGHTS",
     "HOUR_FIELDS",
+    "LATERAL_CDF_AERMOD_TABLE",
+    "LATERAL_CDF_EXACT",
     "NX",
     "PTS_PER_DECADE",
     "X_MIN",
@@ -149,6 +168,20 @@ _XGL6 = np.array([-0.932469514203152, -0.661209386466265, -0.238619186083197,
                   0.238619186083197, 0.661209386466265, 0.932469514203152])
 _WGL6 = np.array([0.171324492379170, 0.360761573048139, 0.467913934572691,
                   0.467913934572691, 0.360761573048139, 0.171324492379170])
+
+#: lateral (crosswind) CDF choices, passed to the kernels as an int flag
+LATERAL_CDF_EXACT = 0          # exact normal CDF via erfc
+LATERAL_CDF_AERMOD_TABLE = 1   # AERMOD's 4-decimal table GA(79), linear interpolation
+GA_STEP = 0.1                  # table step [sigma-y] (AERMOD PWIDTH)
+GA_LIMIT = 3.9                 # table range +-3.9 sigma-y; 0 / 1 beyond
+#: lower half of AERMOD's GA table: round(Phi(s), 4) at s = -3.9, -3.8, ..., 0.0 (40 values).
+#: Computed here from the normal CDF; the upper half follows from Phi(-s) = 1 - Phi(s), which
+#: makes the tabulated CDF exactly antisymmetric (plume symmetric about its axis).
+GA_LOWER = np.array([round(0.5 * math.erfc((GA_LIMIT - GA_STEP * k) / math.sqrt(2.0)), 4)
+                     for k in range(40)], dtype=np.float64)
+GA_LOWER[39] = 0.5
+#: Crossings of v / sigma_y = +-GA_LIMIT searched on this many ln-u intervals per piece
+N_CROSS_SAMPLES = 4
 
 _JIT = dict(nogil=True, cache=True, fastmath=FASTMATH)
 
@@ -787,8 +820,42 @@ def _chord_fraction(vlo, vhi, sy):
 
 
 @njit(**_JIT)
-def _integrand(t, alo, slo, ahi, shi, lng, lnsy):
+def _ga_lower(s):
+    """AERMOD's tabulated normal CDF for s <= 0: linear interpolation in GA, 0 below -3.9."""
+    if s <= -GA_LIMIT:
+        return 0.0
+    z = (s + GA_LIMIT) / GA_STEP
+    j = int(z)
+    if j >= 39:
+        return 0.5
+    f = z - j
+    return GA_LOWER[j] + f * (GA_LOWER[j + 1] - GA_LOWER[j])
+
+
+@njit(**_JIT)
+def _chord_fraction_table(vlo, vhi, sy):
+    """P(vhi/sy) - P(vlo/sy) with AERMOD's tabulated CDF P (PWIDTH), from the lower tail.
+
+    Uses P(s) = 1 - P(-s) so that only lower-tail values are differenced (no cancellation,
+    exact mirror symmetry). Beyond +-3.9 sigma P is 0 or 1: the part of a side outside the
+    plume contributes nothing and the part inside contributes 1 (AERMOD PSIDE2 segments).
+    """
+    a = vlo / sy
+    b = vhi / sy
+    if a >= 0.0:
+        r = _ga_lower(-a) - _ga_lower(-b)
+    elif b <= 0.0:
+        r = _ga_lower(b) - _ga_lower(a)
+    else:
+        r = 1.0 - _ga_lower(a) - _ga_lower(-b)
+    return r if r > 0.0 else 0.0
+
+
+@njit(**_JIT)
+def _integrand(t, alo, slo, ahi, shi, lng, lnsy, cdf):
     """u g(u) [Phi(v_hi/sy) - Phi(v_lo/sy)] at u = exp(t) (dt = du/u).
+
+    ``cdf`` selects Phi: ``LATERAL_CDF_EXACT`` or ``LATERAL_CDF_AERMOD_TABLE``.
 
     Within one piece the chord is bounded by two fixed edges: v_lo = alo + slo u,
     v_hi = ahi + shi u. The table index uses t = ln u directly (no log of exp).
@@ -811,20 +878,22 @@ def _integrand(t, alo, slo, ahi, shi, lng, lnsy):
     vhi = ahi + shi * u
     if vhi <= vlo:
         return 0.0
+    if cdf == LATERAL_CDF_AERMOD_TABLE:
+        return u * math.exp(lg) * _chord_fraction_table(vlo, vhi, sy)
     return u * math.exp(lg) * _chord_fraction(vlo, vhi, sy)
 
 
 @njit(**_JIT)
-def _kronrod(a, b, alo, slo, ahi, shi, lng, lnsy):
+def _kronrod(a, b, alo, slo, ahi, shi, lng, lnsy, cdf):
     c = 0.5 * (a + b)
     hl = 0.5 * (b - a)
-    fc = _integrand(c, alo, slo, ahi, shi, lng, lnsy)
+    fc = _integrand(c, alo, slo, ahi, shi, lng, lnsy, cdf)
     rk = fc * _WGK[7]
     rg = fc * _WG[3]
     for j in range(7):
         dx = hl * _XGK[j]
-        f1 = _integrand(c - dx, alo, slo, ahi, shi, lng, lnsy)
-        f2 = _integrand(c + dx, alo, slo, ahi, shi, lng, lnsy)
+        f1 = _integrand(c - dx, alo, slo, ahi, shi, lng, lnsy, cdf)
+        f2 = _integrand(c + dx, alo, slo, ahi, shi, lng, lnsy, cdf)
         rk += _WGK[j] * (f1 + f2)
         if j % 2 == 1:
             rg += _WG[j // 2] * (f1 + f2)
@@ -832,10 +901,10 @@ def _kronrod(a, b, alo, slo, ahi, shi, lng, lnsy):
 
 
 @njit(**_JIT)
-def _adaptive(a, b, alo, slo, ahi, shi, lng, lnsy, stack):
+def _adaptive(a, b, alo, slo, ahi, shi, lng, lnsy, stack, cdf):
     """Adaptive G7K15 on [a, b] in t = ln u, using the caller's work ``stack`` (2, MAX_STACK)."""
-    fa = abs(_integrand(a, alo, slo, ahi, shi, lng, lnsy))
-    fb = abs(_integrand(b, alo, slo, ahi, shi, lng, lnsy))
+    fa = abs(_integrand(a, alo, slo, ahi, shi, lng, lnsy, cdf))
+    fb = abs(_integrand(b, alo, slo, ahi, shi, lng, lnsy, cdf))
     atol = KRONROD_ATOL_FACTOR * max(fa, fb, 1e-300) * (b - a)
     nsub = int(math.ceil((b - a) / math.log(4.0)))
     if nsub < 1:
@@ -853,7 +922,7 @@ def _adaptive(a, b, alo, slo, ahi, shi, lng, lnsy, stack):
         top -= 1
         lo = stack[0, top]
         hi = stack[1, top]
-        val, err = _kronrod(lo, hi, alo, slo, ahi, shi, lng, lnsy)
+        val, err = _kronrod(lo, hi, alo, slo, ahi, shi, lng, lnsy, cdf)
         if err <= max(KRONROD_RTOL * abs(val), atol) or top >= MAX_STACK - 2 or hi - lo < 1e-7:
             total += val
         else:
@@ -867,13 +936,97 @@ def _adaptive(a, b, alo, slo, ahi, shi, lng, lnsy, stack):
 
 
 @njit(**_JIT)
-def _fixed_gl(a, b, alo, slo, ahi, shi, lng, lnsy):
+def _fixed_gl(a, b, alo, slo, ahi, shi, lng, lnsy, cdf):
     c = 0.5 * (a + b)
     hl = 0.5 * (b - a)
     s = 0.0
     for j in range(6):
-        s += _WGL6[j] * _integrand(c + hl * _XGL6[j], alo, slo, ahi, shi, lng, lnsy)
+        s += _WGL6[j] * _integrand(c + hl * _XGL6[j], alo, slo, ahi, shi, lng, lnsy, cdf)
     return s * hl
+
+
+@njit(**_JIT)
+def _edge_ratio(t, a0, s0, level, lnsy):
+    """v(u) / sigma_y(u) - level at u = exp(t) for the edge v = a0 + s0 u."""
+    z = (t - LN_X_MIN) / DLNX
+    if z <= 0.0:
+        i = 0
+        f = 0.0
+    else:
+        i = int(z)
+        if i >= NX - 1:
+            i = NX - 2
+        f = z - i
+    sy = math.exp(lnsy[i] + f * (lnsy[i + 1] - lnsy[i]))
+    return (a0 + s0 * math.exp(t)) / sy - level
+
+
+@njit(**_JIT)
+def _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts):
+    """Split [ta, tb] (t = ln u) where a chord edge crosses v / sigma_y = +-3.9 (AERMOD ZBRENT).
+
+    Beyond +-3.9 sigma-y the tabulated CDF is flat (0 or 1), so the integrand has a kink
+    there and may vanish on part of the piece; splitting keeps the adaptive rule from
+    missing a short non-zero stretch. Each edge ratio is sampled on ``N_CROSS_SAMPLES``
+    equal ln-u intervals and every sign change refined by the Illinois false-position
+    method (AERMOD uses Brent's method for the same root). Writes the sorted cut points,
+    ``ta`` and ``tb`` included, into ``cuts`` and returns their number.
+    """
+    n = 0
+    cuts[n] = ta
+    n += 1
+    dt = (tb - ta) / N_CROSS_SAMPLES
+    for e in range(2):
+        a0 = alo if e == 0 else ahi
+        s0 = slo if e == 0 else shi
+        for lv in range(2):
+            level = -GA_LIMIT if lv == 0 else GA_LIMIT
+            t0 = ta
+            q0 = _edge_ratio(t0, a0, s0, level, lnsy)
+            for k in range(N_CROSS_SAMPLES):
+                t1 = tb if k == N_CROSS_SAMPLES - 1 else ta + (k + 1) * dt
+                q1 = _edge_ratio(t1, a0, s0, level, lnsy)
+                if (q0 < 0.0 < q1) or (q1 < 0.0 < q0):
+                    # Illinois false position on [lo, hi] with f(lo), f(hi) of opposite sign
+                    lo = t0
+                    hi = t1
+                    flo = q0
+                    fhi = q1
+                    side = 0
+                    tr = 0.5 * (lo + hi)
+                    for _ in range(100):
+                        tr = hi - fhi * (hi - lo) / (fhi - flo)
+                        fr = _edge_ratio(tr, a0, s0, level, lnsy)
+                        if fr == 0.0 or hi - lo <= 1e-13 * max(1.0, abs(tr)):
+                            break
+                        if (fr < 0.0) == (fhi < 0.0):
+                            hi = tr
+                            fhi = fr
+                            if side == 1:
+                                flo *= 0.5
+                            side = 1
+                        else:
+                            lo = tr
+                            flo = fr
+                            if side == -1:
+                                fhi *= 0.5
+                            side = -1
+                    if tr > ta and tr < tb:
+                        cuts[n] = tr
+                        n += 1
+                t0 = t1
+                q0 = q1
+    cuts[n] = tb
+    n += 1
+    # insertion sort (n <= 2 + 4 * N_CROSS_SAMPLES)
+    for i in range(1, n):
+        v = cuts[i]
+        j = i - 1
+        while j >= 0 and cuts[j] > v:
+            cuts[j + 1] = cuts[j]
+            j -= 1
+        cuts[j + 1] = v
+    return n
 
 
 @njit(**_JIT)
@@ -910,7 +1063,8 @@ def _piece_edges(a, b, pu, pv):
 
 
 @njit(**_JIT)
-def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack):
+def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
+                       lateral_cdf=LATERAL_CDF_EXACT):
     """Concentration [ug m-3] at a receptor from one rectangular cell emitting 1 g m-2 s-1.
 
     Parameters
@@ -928,6 +1082,10 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack):
         Hour tables from :func:`build_hour_tables`.
     stack : float64 (2, MAX_STACK)
         Work buffer.
+    lateral_cdf : int
+        ``LATERAL_CDF_EXACT`` (0): exact normal CDF; ``LATERAL_CDF_AERMOD_TABLE`` (1):
+        AERMOD's 4-decimal table, 0 / 1 beyond +-3.9 sigma-y, pieces split at the +-3.9
+        crossings.
     """
     e2x = -e1y
     e2y = e1x
@@ -983,6 +1141,7 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack):
     bps = np.sort(bp[:nb])
     far = (ua >= FAR_RATIO * (umax - umin)
            and math.exp(table_lookup(lnsy, ua)) >= FAR_SIGMA_RATIO * width)
+    cdf = lateral_cdf
     total = 0.0
     for i in range(nb - 1):
         a = bps[i]
@@ -992,10 +1151,25 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack):
         alo, slo, ahi, shi = _piece_edges(a, b, pu, pv)
         ta = math.log(a)
         tb = math.log(b)
-        if far:
-            total += _fixed_gl(ta, tb, alo, slo, ahi, shi, lng, lnsy)
+        if cdf == LATERAL_CDF_AERMOD_TABLE:
+            if ahi - alo + (shi - slo) * (0.5 * (a + b)) <= 0.0:
+                continue  # empty chord
+            # sub-pieces between the +-3.9 sigma-y crossings (allocated only on this path)
+            cuts = np.empty(2 + 4 * N_CROSS_SAMPLES)
+            nc = _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts)
+            for j in range(nc - 1):
+                t0 = cuts[j]
+                t1 = cuts[j + 1]
+                if t1 <= t0:
+                    continue
+                if far:
+                    total += _fixed_gl(t0, t1, alo, slo, ahi, shi, lng, lnsy, cdf)
+                else:
+                    total += _adaptive(t0, t1, alo, slo, ahi, shi, lng, lnsy, stack, cdf)
+        elif far:
+            total += _fixed_gl(ta, tb, alo, slo, ahi, shi, lng, lnsy, cdf)
         else:
-            total += _adaptive(ta, tb, alo, slo, ahi, shi, lng, lnsy, stack)
+            total += _adaptive(ta, tb, alo, slo, ahi, shi, lng, lnsy, stack, cdf)
     return total * 1.0e6
 
 
@@ -1004,7 +1178,7 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack):
 # ----------------------------------------------------------------------------------------
 @njit(parallel=True, **_JIT)
 def direct_hourly(rec_x, rec_y, src_cx, src_cy, src_e1x, src_e1y, src_hx, src_hy, src_rate,
-                  src_group, lng, lnsy, wd, out):
+                  src_group, lng, lnsy, wd, out, lateral_cdf=LATERAL_CDF_EXACT):
     """Hourly concentrations at arbitrary receptors from arbitrary rectangular cells.
 
     ``prange`` over receptors, float64 accumulation. ``src_group[i]`` selects the table set
@@ -1028,13 +1202,15 @@ def direct_hourly(rec_x, rec_y, src_cx, src_cy, src_e1x, src_e1y, src_hx, src_hy
                 wr = math.radians(w)
                 c = cell_concentration(src_cx[s] - rec_x[r], src_cy[s] - rec_y[r], src_e1x[s],
                                        src_e1y[s], src_hx[s], src_hy[s], math.sin(wr),
-                                       math.cos(wr), lng[grp, h], lnsy[grp, h], stack)
+                                       math.cos(wr), lng[grp, h], lnsy[grp, h], stack,
+                                       lateral_cdf)
                 acc += src_rate[s] * c
             out[h, r] = acc
 
 
 @njit(parallel=True, **_JIT)
-def offset_kernels(cell_x, cell_y, dx, dy, nx_half, ny_half, lng, lnsy, wd, out):
+def offset_kernels(cell_x, cell_y, dx, dy, nx_half, ny_half, lng, lnsy, wd, out,
+                   lateral_cdf=LATERAL_CDF_EXACT):
     """Hourly transfer kernels over receptor offsets from one axis-aligned cell.
 
     ``out[h, iy, ix]`` [ug m-3] = C_h at offset ((ix - nx_half) dx, (iy - ny_half) dy) from the
@@ -1058,11 +1234,12 @@ def offset_kernels(cell_x, cell_y, dx, dy, nx_half, ny_half, lng, lnsy, wd, out)
             for ix in range(2 * nx_half + 1):
                 ox = (ix - nx_half) * dx
                 out[h, iy, ix] = cell_concentration(-ox, -oy, 1.0, 0.0, hx, hy, sw, cw,
-                                                    lng[h], lnsy[h], stack)
+                                                    lng[h], lnsy[h], stack, lateral_cdf)
 
 
 @njit(parallel=True, **_JIT)
-def weighted_offset_kernel(cell_x, cell_y, dx, dy, nx_half, ny_half, weights, lng, lnsy, wd, out):
+def weighted_offset_kernel(cell_x, cell_y, dx, dy, nx_half, ny_half, weights, lng, lnsy, wd, out,
+                           lateral_cdf=LATERAL_CDF_EXACT):
     """Weighted sum over hours of :func:`offset_kernels` (period-mean kernel), ``out[iy, ix]``."""
     nh = lng.shape[0]
     hx = 0.5 * cell_x
@@ -1081,4 +1258,5 @@ def weighted_offset_kernel(cell_x, cell_y, dx, dy, nx_half, ny_half, weights, ln
             for ix in range(2 * nx_half + 1):
                 ox = (ix - nx_half) * dx
                 out[iy, ix] += weights[h] * cell_concentration(-ox, -oy, 1.0, 0.0, hx, hy, sw, cw,
-                                                               lng[h], lnsy[h], stack)
+                                                               lng[h], lnsy[h], stack,
+                                                               lateral_cdf)

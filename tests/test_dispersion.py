@@ -119,6 +119,30 @@ def test_hourly_discrete_receptors(case, computed):
     assert np.all(o[r == 0.0][(x[disc][None, :].repeat(len(met), 0)[r == 0.0]) <= src.x_sw_m.min()] == 0.0)
 
 
+@pytest.mark.parametrize("case", ["caseA_single", "caseA_single_h1", "caseB_3x3"])
+def test_hourly_discrete_receptors_aermod_table(case):
+    """With AERMOD's tabulated lateral CDF every hourly discrete value is within 5 % of
+    AERMOD's, the far-lateral tail included (issue 3, literally), and AERMOD's zeros are
+    zeros; with the exact CDF the tail is off (e.g. 80.4 vs 71.5 in case A hour 1)."""
+    src, met = read_case(case)
+    labels = json.loads((DATA / case / "receptors.json").read_text())
+    _, _, ch, _ = read_pst(DATA / case / "hourly_all.pst")
+    ref = ch.reshape(len(met), -1)[:, -len(labels):]
+    rx = np.array([d["x"] for d in labels])
+    ry = np.array([d["y"] for d in labels])
+    ours = area_concentrations(src, rx, ry, met, lateral_cdf="aermod_table")
+    ours[~met.valid] = 0.0  # AERMOD writes 0 for calm and missing hours
+    nz = ref > 0
+    assert np.abs(ours[nz] / ref[nz] - 1.0).max() <= 0.05
+    assert np.all(ours[~nz] == 0.0)
+    if case == "caseA_single":
+        j = [d["label"] for d in labels].index("edge+1000_y+half+1000")
+        exact = area_concentrations(src, rx[j:j + 1], ry[j:j + 1], met)[0, 0]
+        assert ref[0, j] == pytest.approx(71.4699, rel=1e-6)
+        assert ours[0, j] == pytest.approx(71.6, abs=0.05)  # AERMOD_NOTES 4: table re-computation
+        assert exact == pytest.approx(80.4, abs=0.05)
+
+
 def test_direct_equals_gridded(computed):
     src, met, x, y, ref, _ = computed("caseB_3x3")
     grid = slice(0, 41 * 41, 7)  # a lattice subset keeps the direct path quick
@@ -181,3 +205,7 @@ def test_bad_method_and_receptors():
                             method="gridded")
     with pytest.raises(InputError, match="cell_size_m"):
         period_kernel(met, cell_size_m=-1.0, spacing_m=1.0, n_half=2)
+    with pytest.raises(InputError, match="lateral_cdf must be one of .'aermod_table', 'exact'."):
+        area_concentrations(src, [1.0], [1.0], met, lateral_cdf="table")
+    with pytest.raises(InputError, match="lateral_cdf"):
+        period_kernel(met, cell_size_m=1.0, spacing_m=1.0, n_half=2, lateral_cdf=None)

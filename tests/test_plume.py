@@ -1,5 +1,6 @@
 """kernels.plume and kernels.convolve against slow references, plus physical invariants."""
 
+import math
 import os
 import subprocess
 import sys
@@ -67,6 +68,49 @@ def test_cell_concentration_matches_reference(met5, h, rx, ry, wind):
     assert fast == pytest.approx(slow, rel=2e-4)  # table interpolation ~1e-5, Simpson ~1e-6
 
 
+def _table_phi(z):
+    """Slow reference of AERMOD's lateral CDF: the normal CDF rounded to 4 decimals at
+    z = -3.9, -3.8, ..., 3.9, linearly interpolated, 0 / 1 beyond (AERMOD PWIDTH)."""
+    nodes = np.round(np.arange(-39, 40) * 0.1, 10)
+    ga = np.array([round(0.5 * math.erfc(-zk / math.sqrt(2.0)), 4) for zk in nodes])
+    return float(np.interp(z, nodes, ga, left=0.0, right=1.0))
+
+
+def test_aermod_cdf_table():
+    # printed values of the standard normal table (4 decimals)
+    ga = plume.GA_LOWER
+    assert ga.shape == (40,)
+    assert ga[0] == 0.0 and ga[39] == 0.5
+    assert (ga[9], ga[19], ga[29], ga[35]) == (0.0013, 0.0228, 0.1587, 0.3446)  # -3, -2, -1, -0.4
+    assert np.all(np.diff(ga) >= 0.0)
+    for z in (-4.5, -3.9, -3.85, -3.75, -2.34, -1.0, -0.05, 0.0, 0.05, 1.27, 3.85, 3.9, 5.0):
+        lo, hi = (z, 20.0) if z < 0 else (-20.0, z)
+        got = plume._chord_fraction_table(lo, hi, 1.0)
+        want = _table_phi(hi) - _table_phi(lo)
+        assert got == pytest.approx(want, abs=1e-15)
+
+
+@pytest.mark.parametrize("h, rx, ry, wind", [
+    (0, 1500.0, 1500.0, 270.0),     # far-lateral tail: 71.47 in AERMOD, 80.4 with exact Phi
+    (2, 1500.0, 300.0, 270.0),      # off axis
+    (0, 800.0, 650.0, 235.0),       # rotated wind
+    (4, 1500.0, 1500.0, 270.0),     # beyond +-3.9 sigma-y everywhere: 0 (AERMOD 0)
+])
+def test_cell_concentration_aermod_table_matches_reference(met5, h, rx, ry, wind, monkeypatch):
+    lng, lnsy, wd = hour_tables(met5)
+    hr = ref_hour(met5, h)
+    stack = np.empty((2, plume.MAX_STACK))
+    w = np.radians(wind)
+    fast = plume.cell_concentration(0.0 - rx, 0.0 - ry, 1.0, 0.0, 500.0, 500.0, np.sin(w), np.cos(w),
+                                    lng[h], lnsy[h], stack, plume.LATERAL_CDF_AERMOD_TABLE)
+    monkeypatch.setattr(ref, "_phi", _table_phi)
+    slow = ref.cell_concentration(hr, rx, ry, -500.0, -500.0, 1000.0, 1000.0, wind, n=400)
+    if slow == 0.0:
+        assert fast == 0.0
+    else:
+        assert fast == pytest.approx(slow, rel=1e-3)  # Simpson across the table's kinks ~1e-4
+
+
 def test_far_field_rule_error_below_1e3(met5):
     """Far-field fixed Gauss-Legendre rule vs the slow reference (cells 100 m, far beyond 300 m)."""
     lng, lnsy, wd = hour_tables(met5)
@@ -105,6 +149,9 @@ def test_kernels_run_without_jit(tmp_path):
 coord = st.floats(-4000.0, 4000.0, allow_nan=False)
 
 
+LATERAL = pytest.mark.parametrize("cdf", ["exact", "aermod_table"])
+
+
 @SET
 @given(rx=coord, ry=coord, q=st.floats(1e-9, 1e3), a=st.floats(1e-3, 1e3))
 def test_linear_in_emission_rate(rx, ry, q, a):
@@ -126,34 +173,51 @@ def test_block_equals_sum_of_nine_cells(rx, ry, size):
     np.testing.assert_allclose(block, parts, rtol=1e-12, atol=1e-300)
 
 
+@LATERAL
 @SET
 @given(rx=st.lists(coord, min_size=1, max_size=8), ang=st.floats(-180, 180), rel=st.floats(0, 20))
-def test_non_negative(rx, ang, rel):
+def test_non_negative(cdf, rx, ang, rel):
     src = AreaSources([-250.0], [-100.0], 500.0, 200.0, angle_deg=ang, release_height_m=rel)
-    c = area_concentrations(src, np.array(rx), np.array(rx[::-1]), _MET5, method="direct")
+    c = area_concentrations(src, np.array(rx), np.array(rx[::-1]), _MET5, method="direct",
+                            lateral_cdf=cdf)
     assert np.all(c >= 0.0) and np.all(np.isfinite(c))
 
 
+@LATERAL
 @SET
 @given(rx=st.floats(-2000.0, 8000.0), ry=st.floats(0.0, 3000.0))
-def test_symmetric_about_plume_axis(rx, ry):
+def test_symmetric_about_plume_axis(cdf, rx, ry):
     # every synth5 hour has the wind from 270: the plume axis is y = 0
     src = AreaSources([-400.0], [-300.0], 800.0, 600.0)
-    c = area_concentrations(src, [rx, rx], [ry, -ry], _MET5, method="direct")
+    c = area_concentrations(src, [rx, rx], [ry, -ry], _MET5, method="direct", lateral_cdf=cdf)
     np.testing.assert_allclose(c[:, 0], c[:, 1], rtol=1e-9, atol=1e-12 * max(c.max(), 1e-300))
 
 
+@LATERAL
 @SET
 @given(rx=st.floats(-3000.0, -300.0001), ry=st.floats(-3000.0, 3000.0))
-def test_exact_zero_upwind(rx, ry):
+def test_exact_zero_upwind(cdf, rx, ry):
     src = AreaSources([-300.0], [-300.0], 600.0, 600.0)
-    assert np.all(area_concentrations(src, [rx], [ry], _MET5, method="direct") == 0.0)
+    assert np.all(area_concentrations(src, [rx], [ry], _MET5, method="direct", lateral_cdf=cdf) == 0.0)
 
 
+@SET
+@given(rx=coord, ry=coord, size=st.floats(50.0, 1500.0))
+def test_aermod_table_block_equals_sum_of_nine_cells(rx, ry, size):
+    xs = np.repeat(np.arange(3) * size - 1.5 * size, 3)
+    ys = np.tile(np.arange(3) * size - 1.5 * size, 3)
+    kw = dict(method="direct", lateral_cdf="aermod_table")
+    block = area_concentrations(AreaSources(xs, ys, size, size), [rx], [ry], _MET5, **kw)
+    parts = sum(area_concentrations(AreaSources([x], [y], size, size), [rx], [ry], _MET5, **kw)
+                for x, y in zip(xs, ys))
+    np.testing.assert_allclose(block, parts, rtol=1e-12, atol=1e-300)
+
+
+@LATERAL
 @SET
 @given(stride=st.integers(1, 4), size=st.sampled_from([200.0, 500.0, 1000.0]),
        nx=st.integers(1, 4), ny=st.integers(1, 3), seed=st.integers(0, 2**31 - 1))
-def test_direct_equals_gridded(stride, size, nx, ny, seed):
+def test_direct_equals_gridded(cdf, stride, size, nx, ny, seed):
     rng = np.random.default_rng(seed)
     i, j = np.meshgrid(np.arange(nx), np.arange(ny))
     src = AreaSources(i.ravel() * size, j.ravel() * size, size, size,
@@ -163,8 +227,8 @@ def test_direct_equals_gridded(stride, size, nx, ny, seed):
                          np.arange(-5, 2 * stride + 6) * d + 0.5 * size)
     rx, ry = gx.ravel(), gy.ravel()
     met = _MET5.select(slice(3, 5))
-    a = area_concentrations(src, rx, ry, met, method="direct")
-    b = area_concentrations(src, rx, ry, met, method="gridded")
+    a = area_concentrations(src, rx, ry, met, method="direct", lateral_cdf=cdf)
+    b = area_concentrations(src, rx, ry, met, method="gridded", lateral_cdf=cdf)
     big = a > 1e-9 * a.max()
     np.testing.assert_allclose(b[big], a[big], rtol=1e-6)
     assert np.all(b[a == 0.0] == 0.0)

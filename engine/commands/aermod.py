@@ -2,7 +2,8 @@
 
 Reads the subset of AERMOD's keyword language that area-source studies use
 (:mod:`engine.aermod_io`), computes hourly concentrations with AERMOD's area-source
-formulation (:mod:`engine.dispersion`, met from :mod:`engine.met`), and writes the POSTFILE
+formulation (:mod:`engine.dispersion` with AERMOD's tabulated lateral normal CDF,
+``lateral_cdf="aermod_table"``; met from :mod:`engine.met`), and writes the POSTFILE
 and PLOTFILE outputs the control file names, in AERMOD's column layout.
 """
 
@@ -35,6 +36,11 @@ HELP = ("run an AERMOD control file (AREA sources, rural, flat terrain) and writ
         "POSTFILE/PLOTFILE outputs it names, in AERMOD's layout")
 
 log = logging.getLogger("cobenefits.aermod")
+
+#: AERMOD mode: AERMOD's tabulated normal CDF for the crosswind integral (4 decimals, 0 / 1
+#: beyond +-3.9 sigma-y), so that hourly values match AERMOD's in the far-lateral tail too
+#: (see engine.dispersion; the national run keeps the exact CDF)
+LATERAL_CDF = "aermod_table"
 
 
 def add_arguments(parser):
@@ -97,7 +103,8 @@ def run_control_file(control, *, outdir=None, method="auto"):
 
     sources = _area_sources(AreaSources, ctl)
     rec = ctl.receptors
-    hourly = np.asarray(area_concentrations(sources, rec.x_m, rec.y_m, met, method=method),
+    hourly = np.asarray(area_concentrations(sources, rec.x_m, rec.y_m, met, method=method,
+                                            lateral_cdf=LATERAL_CDF),
                         dtype=np.float64)
     period = None
     if any(o.averaging == "PERIOD" for o in ctl.outputs):
