@@ -326,6 +326,27 @@ def default_scenario_paths():
     return [Path(str(root / f"{n}.toml")) for n in names]
 
 
+#: file-path keys per section; a relative path in a configuration file is taken relative to
+#: that file's folder, and one given on the command line relative to the current folder
+PATH_KEYS = {
+    "data": ("dir",),
+    "met": ("sfc_file", "pfl_file", "star_file"),
+    "health": ("rates_file",),
+    "dispersion": ("footprints_geojson", "population_grid"),
+}
+
+
+def _resolve_paths(table, folder):
+    for sec, keys in PATH_KEYS.items():
+        t = table.get(sec)
+        if not isinstance(t, dict):
+            continue
+        for k in keys:
+            v = t.get(k)
+            if isinstance(v, str) and v and not Path(v).is_absolute():
+                t[k] = str(Path(folder) / v)
+
+
 def load_config(paths=None, *, overrides=None):
     """Load scenario files into one :class:`Config`.
 
@@ -337,6 +358,10 @@ def load_config(paths=None, *, overrides=None):
         ``{section: {key: value}}`` applied to the run-wide sections of every file
         (used by command-line options such as ``--workers``).
 
+    Relative file paths (``[data] dir``, ``[met] *_file``, ``[health] rates_file``,
+    ``[dispersion] footprints_geojson``/``population_grid``) are taken relative to the folder of
+    the file that sets them; those in ``overrides`` relative to the current folder.
+
     Raises
     ------
     InputError
@@ -347,7 +372,10 @@ def load_config(paths=None, *, overrides=None):
     files = []
     for p in paths:
         table = _read_toml(p)
-        for sec, kv in (overrides or {}).items():
+        _resolve_paths(table, Path(p).resolve().parent)
+        over = {sec: dict(kv) for sec, kv in (overrides or {}).items()}
+        _resolve_paths(over, Path.cwd())
+        for sec, kv in over.items():
             table.setdefault(sec, {}).update(kv)
         files.append(parse_config(table, source=str(p)))
     names = [f.scenario.name for f in files]
