@@ -852,6 +852,18 @@ def _chord_fraction_table(vlo, vhi, sy):
 
 
 @njit(**_JIT)
+def _table_position(t):
+    """Index i and fraction f of t = ln(x) in the hour tables (ln-spaced, clamped to the ends)."""
+    z = (t - LN_X_MIN) / DLNX
+    if z <= 0.0:
+        return 0, 0.0
+    i = int(z)
+    if i >= NX - 1:
+        i = NX - 2
+    return i, z - i
+
+
+@njit(**_JIT)
 def _integrand(t, alo, slo, ahi, shi, lng, lnsy, cdf):
     """u g(u) [Phi(v_hi/sy) - Phi(v_lo/sy)] at u = exp(t) (dt = du/u).
 
@@ -861,15 +873,7 @@ def _integrand(t, alo, slo, ahi, shi, lng, lnsy, cdf):
     v_hi = ahi + shi u. The table index uses t = ln u directly (no log of exp).
     """
     u = math.exp(t)
-    s = (t - LN_X_MIN) / DLNX
-    if s <= 0.0:
-        i = 0
-        f = 0.0
-    else:
-        i = int(s)
-        if i >= NX - 1:
-            i = NX - 2
-        f = s - i
+    i, f = _table_position(t)
     lg = lng[i] + f * (lng[i + 1] - lng[i])
     if lg <= LN_FLOOR + 1.0:
         return 0.0
@@ -948,15 +952,7 @@ def _fixed_gl(a, b, alo, slo, ahi, shi, lng, lnsy, cdf):
 @njit(**_JIT)
 def _edge_ratio(t, a0, s0, level, lnsy):
     """v(u) / sigma_y(u) - level at u = exp(t) for the edge v = a0 + s0 u."""
-    z = (t - LN_X_MIN) / DLNX
-    if z <= 0.0:
-        i = 0
-        f = 0.0
-    else:
-        i = int(z)
-        if i >= NX - 1:
-            i = NX - 2
-        f = z - i
+    i, f = _table_position(t)
     sy = math.exp(lnsy[i] + f * (lnsy[i + 1] - lnsy[i]))
     return (a0 + s0 * math.exp(t)) / sy - level
 
