@@ -18,6 +18,7 @@ wh_scale_low                           E: 203 Mt (unutilised heat as coal)
 fly_ash_t_per_t_coal                   54 Mt cement avoided by fly ash
 fly_ash_cement_energy_displacement     9.2 Mt
 slag_cement_energy_displacement        39.4 Mt (with 19.57 TWh of slag-heat power)
+power_nonelectric_fuel_share           national 2010 base CO2 8,800 Mt
 =====================================  =============================================
 """
 
