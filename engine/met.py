@@ -178,7 +178,7 @@ class MetHours:
             bad = ok & ~test(np.nan_to_num(a, nan=-1e30 if name != "monin_obukhov_length_m" else 0.0))
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise InputError(f"MetHours ({self.source}): {name} = {a[i]!r} at hour index {i} "
+                raise InputError(f"MetHours ({self.source}): {name} = {float(a[i]):g} at hour index {i} "
                                  f"(date {int(self.date[i])}); allowed range {rng}")
         unstable = ok & (self.monin_obukhov_length_m < 0)
         for name in ("convective_velocity_m_s", "conv_mixing_height_m"):
@@ -186,7 +186,7 @@ class MetHours:
             bad = unstable & ~(np.nan_to_num(a, nan=-1.0) > 0)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise InputError(f"MetHours ({self.source}): {name} = {a[i]!r} at hour index {i}; "
+                raise InputError(f"MetHours ({self.source}): {name} = {float(a[i]):g} at hour index {i}; "
                                  f"must be > 0 in a convective hour (L < 0)")
         w = self.weight
         if np.isnan(w).any() or (w < 0).any():
