@@ -80,7 +80,7 @@ def test_carbon_command_writes_tables(tmp_path):
     assert list(nat.columns) == ["scenario", "item", "co2_mt", "quantity", "unit"]
     assert set(nat.scenario) == {"base", "fyp_efficiency", "fyp_symbiosis", "high_efficiency_symbiosis"}
     cities = pd.read_csv(out / "cities.csv")
-    for col in ("city_id", "name", "province_id", "typology", "population", "co2_t", "co2_reduction_pct",
+    for col in ("city_id", "name", "province", "province_id", "typology", "population", "co2_t", "co2_reduction_pct",
                 "pm25_t", "pm25_intensity_g_m2_yr", "heat_source_sink_ratio", "heating_fully_supplied"):
         assert col in cities.columns
     assert len(cities) == 4 * 654

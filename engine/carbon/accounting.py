@@ -297,6 +297,7 @@ def run_carbon(cfg, data, *, params=None):
     typ = typology(places)
     area = places["area_km2"].to_numpy()
     use0 = sum(res["elec_base"].values())
+    prov_name = data.provinces["name"].reindex(places["province_id"].to_numpy()).to_numpy()
     frames = []
     for si, name in enumerate(names):
         c = co2[si]
@@ -305,6 +306,7 @@ def run_carbon(cfg, data, *, params=None):
             "kind": places["kind"].to_numpy(),
             "city_id": places["city_id"].to_numpy(),
             "province_id": places["province_id"].to_numpy(),
+            "province": prov_name,
             "name": places["name"].to_numpy(),
             "grid_region": places["grid_region"].to_numpy(),
             "typology": typ.to_numpy(),
