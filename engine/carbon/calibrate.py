@@ -36,7 +36,7 @@ from engine.dataset import load_dataset
 
 TARGETS = {
     "steel": 66.3, "cement": 44.3, "industrial_boiler": 93.0, "buildings": 11.6, "other_industry": 197.0,
-    "high_grade_orc_twh": 14.6, "b_mtce": 6.2, "c_plus_c_mt": 22.9 + 12.5, "d_mtce": 48.3, "e_mt": 203.0,
+    "high_grade_orc_twh": 14.6, "b_mtce": 6.2, "c_plus_c_mt": 22.9 + 12.5, "c_mtce": 7.3, "d_mtce": 48.3, "d_mt": 152.0, "e_mt": 203.0,
     "fly_ash_mt": 54.0, "national_base": 8800.0, "fly_ash_co2": 9.2, "slag_co2": 39.4,
 }
 INITIAL = {
@@ -88,14 +88,16 @@ def calibrate(rounds=30):
         ratio_update("sink_b_share", q["medium_cascade1_industry"], TARGETS["b_mtce"])
         ratio_update("wh_scale_medium", co2["medium_cascade2_existing_des"] + co2["medium_cascade3_orc"],
                      TARGETS["c_plus_c_mt"])
-        ratio_update("des_waste_heat_share", q["medium_cascade2_existing_des"], 7.3)
+        ratio_update("des_waste_heat_share", q["medium_cascade2_existing_des"], TARGETS["c_mtce"])
         p["des_waste_heat_share"] = min(p["des_waste_heat_share"], 1.0)
         ratio_update("urban_core_share", q["low_grade_new_4gdh"], TARGETS["d_mtce"])
         p["urban_core_share"] = min(p["urban_core_share"], 1.0)
         ratio_update("wh_scale_low", co2["unutilized_low_grade_coal"] + co2["low_grade_new_4gdh"],
-                     TARGETS["e_mt"] + 152.0)
-        nonel = p["power_nonelectric_fuel_share"] * 3144.0 * 0.5 * 2.2
-        p["power_nonelectric_fuel_share"] = max(0.0, (nonel + 8800.0 - co2["base_national"]) / (3144.0 * 0.5 * 2.2))
+                     TARGETS["e_mt"] + TARGETS["d_mt"])
+        # non-electric power-plant CO2 is linear in its share: solve for the national base
+        per_share = data.provinces["power_generation_twh"].sum() * p["heat_rate_none"] * 1e-3 * p["power_co2_t_per_t_coal"]
+        nonel = p["power_nonelectric_fuel_share"] * per_share
+        p["power_nonelectric_fuel_share"] = max(0.0, (nonel + TARGETS["national_base"] - co2["base_national"]) / per_share)
         ratio_update("fly_ash_t_per_t_coal", q["fly_ash_cement"], TARGETS["fly_ash_mt"])
         ratio_update("fly_ash_cement_energy_displacement", co2["fly_ash_cement"], TARGETS["fly_ash_co2"])
         # the slag line = cement energy displaced + slag-heat electricity (not calibrated)
