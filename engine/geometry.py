@@ -322,10 +322,15 @@ def _ring_array(ring):
         a = a[:-1]
     if len(np.unique(a, axis=0)) < 3:
         raise ValueError("a ring has fewer than 3 distinct vertices")
-    x, y = a[:, 0], a[:, 1]
-    # shoelace formula: twice the signed area in degrees^2; 0 = all vertices on one line
-    if abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) <= 1e-14:
-        raise ValueError("a ring has zero area")
+    # shoelace formula on coordinates centred on the ring (no cancellation between large
+    # absolute lon/lat products): twice the signed area in degrees^2.  Zero area = all
+    # vertices on one line, judged relative to the ring's extent squared, so the test does not
+    # depend on where on the globe the ring lies or on how the products round.
+    x, y = a[:, 0] - a[:, 0].mean(), a[:, 1] - a[:, 1].mean()
+    twice_area = abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    extent = max(float(np.ptp(x)), float(np.ptp(y)))
+    if twice_area <= 1e-9 * extent * extent:
+        raise ValueError("a ring has zero area (its vertices lie on one line)")
     return a
 
 

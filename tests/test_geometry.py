@@ -136,3 +136,20 @@ def test_default_resolutions_within_2_percent_of_all_fine_reference():
         assert dc == pytest.approx(rc, rel=0.02), cid
         assert dr == pytest.approx(rr, rel=0.02), cid
         assert dc + dr == pytest.approx(rc + rr, rel=0.02), cid
+
+
+@pytest.mark.parametrize("lon0", [0.0, 73.5, 115.0, 134.9, -179.0])
+@pytest.mark.parametrize("lat0", [-60.0, 0.0, 18.2, 38.0, 53.5])
+def test_collinear_ring_is_zero_area_anywhere(lat0, lon0):
+    # three vertices along one parallel, and along a sloped line: degenerate wherever they
+    # lie (the absolute tolerance used to let the rounding residue of 115 E, 38 N through)
+    for step in [(0.1, 0.0), (0.0, 0.1), (0.07, 0.03)]:
+        ring = [[lon0 + k * step[0], lat0 + k * step[1]] for k in range(3)]
+        with pytest.raises(ValueError, match="zero area"):
+            geo._ring_array(ring)
+
+
+def test_thin_but_real_ring_is_accepted():
+    # 0.2 deg long, 1e-4 deg (about 11 m) wide at 38 N: a genuine sliver, not a line
+    ring = [[115.0, 38.0], [115.2, 38.0], [115.2, 38.0001], [115.0, 38.0001]]
+    assert geo._ring_array(ring).shape == (4, 2)
