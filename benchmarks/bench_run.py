@@ -35,7 +35,7 @@ def _one(args, cache, out, extra):
     summ = json.loads((Path(out) / "summary.json").read_text())
     return {"wall_s": wall, "peak_rss_mb_upper_bound": max(before, peak_kb) / 1024.0,
             "stage_timings_s": summ.get("timings_s"), "n_cities": summ.get("n_cities"),
-            "n_fields_from_cache": summ.get("n_fields_from_cache")}
+            "n_rows_from_cache": summ.get("n_rows_from_cache")}
 
 
 def main(argv=None):

@@ -1,3 +1,24 @@
-"""cobenefits engine: orchestration, physics wrappers, data, I/O and the command line."""
+"""cobenefits engine: orchestration, physics wrappers, data, I/O and the command line.
+
+Python entry points (nothing is written to disk)::
+
+    import engine
+    ds = engine.run(cities="Hebei")          # xarray.Dataset over (scenario, city)
+
+The stages of a run are importable one by one (:mod:`engine.pipeline`): ``prepare``,
+``carbon``, ``emissions``, ``sr_matrix``, ``superpose``, ``health``, ``metrics``.
+"""
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "run", "prepare", "carbon", "emissions", "sr_matrix", "superpose", "health",
+           "metrics"]
+
+
+def __getattr__(name):
+    # lazy: `python -m engine --help` and the kernels need not import xarray and the pipeline
+    if name in __all__ and name != "__version__":
+        from engine import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")

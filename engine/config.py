@@ -107,6 +107,12 @@ class DispersionConfig:
     release_height_m: float = _f(0.0, 0.0, 20.0, doc="release height of the area sources")
     initial_sigma_z_m: float = _f(0.0, 0.0, 50.0, doc="initial vertical dispersion of the area sources")
     mosaic_resolution_deg: float = _f(0.1, 0.01, 2.0, doc="lat-lon resolution of the national NetCDF mosaic")
+    source_set: Literal["own", "province", "nation"] = field(default="province", metadata=_range(
+        doc="sources a city sees: 'own' (itself and its rest of province), 'province' (also the other "
+            "cities of its province: the paper's rest of province), 'nation' (also other provinces' cities "
+            "and rests of province within source_reach_km)"))
+    source_reach_km: float = _f(300.0, 10.0, 2000.0, doc="half side of the square about a city within which "
+                                "other provinces' sources count (source_set = 'nation')")
     footprints_geojson: str = _f(
         "", doc="GeoJSON FeatureCollection of city polygons (property city_id, lon/lat WGS 84) used instead "
                 "of the default discs; relative to the config file's folder; empty = discs")

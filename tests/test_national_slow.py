@@ -30,4 +30,4 @@ def test_default_national_run(tmp_path, monkeypatch):
     assert len(list((out / "cities").glob("c*.nc"))) == 654
     # a re-run reuses every field
     assert main(["--quiet", "run", "--out", str(out)]) == 0
-    assert json.loads((out / "summary.json").read_text())["n_fields_from_cache"] == 654
+    assert json.loads((out / "summary.json").read_text())["n_rows_from_cache"] == 654

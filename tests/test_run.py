@@ -16,7 +16,9 @@ import xarray as xr
 
 import synthetic_nation as sn
 from engine import fields as fl
-from engine.commands.run import SECONDS_PER_YEAR, compute_fields, prepare_run, run_national
+from engine import pipeline as pl
+from engine.commands.run import run_national
+from engine.constants import SECONDS_PER_YEAR
 from engine.config import load_config
 from engine.errors import InputError
 
@@ -43,7 +45,10 @@ def test_outputs_and_columns(result):
             "co2_t", "pm25_intensity_g_m2_yr"]
     assert set(need) <= set(c.columns)
     assert len(c) == 8
-    np.testing.assert_allclose(c.conc_ug_m3, c.conc_from_city_ug_m3 + c.conc_from_rop_ug_m3, rtol=1e-12)
+    parts = (c.conc_from_city_ug_m3 + c.conc_from_other_cities_ug_m3 + c.conc_from_rop_ug_m3
+             + c.conc_from_other_provinces_ug_m3)
+    np.testing.assert_allclose(c.conc_ug_m3, parts, rtol=1e-12)
+    assert (c.conc_from_other_cities_ug_m3 > 0).all()  # default source_set 'province': neighbours count
     cut = c[c.scenario == "cut"]
     assert (cut.avoided_deaths_mean > 0).all()
     assert (cut.avoided_deaths_p2_5 <= cut.avoided_deaths_mean).all()
@@ -109,18 +114,19 @@ def test_netcdf_is_cf(result):
 def test_identical_fields_on_1_and_2_workers_and_local_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
     cfg = load_config(sn.write_configs(tmp_path / "cfg"))
-    prep = prepare_run(cfg, tmp_path / "o", data=sn.nation())
+    prep = pl.prepare(cfg, data=sn.nation())
+    q = pl.emissions(prep, sn.carbon_fn()(cfg, prep.data))
     spec = fl.MosaicSpec.covering(34, 39, 113, 116, 0.1)
-    r1, _ = compute_fields(prep, use_cache=False, workers=1, quiet=True, mosaic=spec)
-    r2, _ = compute_fields(prep, use_cache=False, workers=2, quiet=True, mosaic=spec)
+    r1, _ = pl.receptor_pass(prep, q=q, use_cache=False, workers=1, quiet=True, mosaic=spec)
+    r2, _ = pl.receptor_pass(prep, q=q, use_cache=False, workers=2, quiet=True, mosaic=spec)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
         with distributed.Client(cl) as client:
-            r3, _ = compute_fields(prep, use_cache=False, client=client, quiet=True, mosaic=spec)
+            r3, _ = pl.receptor_pass(prep, q=q, use_cache=False, client=client, quiet=True, mosaic=spec)
     for cid in r1:
         for other in (r2, r3):
-            assert np.array_equal(r1[cid][0].unit_city, other[cid][0].unit_city)
-            assert np.array_equal(r1[cid][0].unit_rop, other[cid][0].unit_rop)
-            assert r1[cid][0].mean_rop == other[cid][0].mean_rop
+            assert np.array_equal(r1[cid].pm25, other[cid].pm25)
+            assert np.array_equal(r1[cid].unit_rop, other[cid].unit_rop)
+            assert np.array_equal(r1[cid].row, other[cid].row)
 
 
 def test_resume_after_a_killed_run(tmp_path):
@@ -131,15 +137,15 @@ def test_resume_after_a_killed_run(tmp_path):
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         os.environ["COBENEFITS_CACHE_DIR"] = {str(cache)!r}
         import synthetic_nation as sn
-        from engine import fields as fl
+        from engine import srmatrix
         from engine.commands.run import run_national
         from engine.config import load_config
-        slow = fl.compute_city_field
+        slow = srmatrix.compute_receptor
         def compute(*a, **k):
             r = slow(*a, **k)
             time.sleep(1.5)
             return r
-        fl.compute_city_field = compute
+        srmatrix.compute_receptor = compute
         cfg = load_config(sn.write_configs({str(tmp_path / 'cfg')!r}))
         run_national(cfg, {str(tmp_path / 'killed')!r}, data=sn.nation(), carbon_fn=sn.carbon_fn(),
                      age_population_fn=sn.age_population_fn, workers=1, quiet=True)
@@ -148,7 +154,7 @@ def test_resume_after_a_killed_run(tmp_path):
     try:
         t0 = time.time()
         while time.time() - t0 < 120:
-            if len(list((cache / "fields").glob("*.npz"))) >= 1 if (cache / "fields").exists() else False:
+            if len(list((cache / "sr").glob("*.npz"))) >= 1 if (cache / "sr").exists() else False:
                 break
             assert proc.poll() is None, "child finished before it could be killed"
             time.sleep(0.05)
@@ -157,7 +163,7 @@ def test_resume_after_a_killed_run(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    done = len(list((cache / "fields").glob("*.npz")))
+    done = len(list((cache / "sr").glob("*.npz")))
     assert 1 <= done < 4
     assert not (tmp_path / "killed" / "concentration.nc").exists()  # no half-written output
     old = os.environ.get("COBENEFITS_CACHE_DIR")

@@ -11,7 +11,8 @@ import pytest
 import synthetic_nation as sn
 from engine import fields as fl
 from engine import geometry as geo
-from engine.commands.run import prepare_run, run_national
+from engine import pipeline as pl
+from engine.commands.run import run_national
 from engine.config import load_config
 from engine.errors import InputError
 
@@ -161,7 +162,7 @@ def test_population_in_one_part_moves_exposure_to_that_part(tmp_path, default):
     assert s["exposure"]["by_city"] == {str(CITY): "population_weighted"}
     assert s["exposure"]["population_grid"]["units"] == "people km-2"
     # the block's own (area-weighted) mean concentration, from the written city file
-    prep = prepare_run(_config(tmp_path / "again"), tmp_path / "o2", data=sn.nation())  # same grid, no work
+    prep = pl.prepare(_config(tmp_path / "again"), data=sn.nation())  # same grid, no work
     lat, lon = geo.city_grid(prep.geometries[CITY]).latlon()
     with netCDF4.Dataset(res.out_dir / "cities" / f"c{CITY}.nc") as nc:
         pm = np.asarray(nc["pm25"][:], dtype=float)

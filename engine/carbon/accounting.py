@@ -23,12 +23,12 @@ from engine.carbon.efficiency import LEVELS, apply_efficiency, base_fuels
 from engine.carbon.grid import pool_savings
 from engine.carbon.materials import material_exchange
 from engine.carbon.parameters import load_parameters
+from engine.constants import SECONDS_PER_YEAR
 
 __all__ = ["CarbonResult", "run_carbon", "evaluate", "prepare", "LINE_ITEMS", "TYPOLOGY_THRESHOLDS"]
 
 #: paper's typology thresholds on GDP shares (Ramaswami et al. 2017)
 TYPOLOGY_THRESHOLDS = {"commercial_tertiary_share": 0.491, "industrial_secondary_share": 0.644}
-SECONDS_PER_YEAR = 31_557_600.0
 
 #: national line items (Tables 1 and 2) with the unit of their physical quantity
 LINE_ITEMS = {

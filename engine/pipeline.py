@@ -1,0 +1,774 @@
+"""The national run as a library: named stages on plain data, no file I/O.
+
+::
+
+    prepare -> carbon -> emissions -> sr_matrix -> superpose -> health -> metrics
+
+Each stage is a function of the previous stages' results (xarray Datasets with units in
+``attrs``, or pandas tables); none writes a file. :func:`run` chains them for a notebook and
+returns one Dataset with dimensions ``(scenario, city)``; ``cobenefits run`` calls the same
+stages and then the writers (:mod:`engine.commands.run`); a sweep reuses ``sr_matrix`` and
+evaluates ``superpose`` / ``health`` for many emission vectors.
+
+>>> import engine
+>>> ds = engine.run(cities="Hebei")                                   # doctest: +SKIP
+>>> ds.conc_ug_m3.sel(scenario="fyp_symbiosis").to_series().describe() # doctest: +SKIP
+
+Concentration is linear in emissions: with the source-receptor matrix ``S[city, source]``
+[ug m-3 per g m-2 s-1] (:mod:`engine.srmatrix`) and the emission intensities ``q[scenario,
+source]`` [g m-2 s-1], city exposure is ``C = S @ q`` (:func:`superpose`, the one place this
+formula is written).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from engine import climatology as clim
+from engine import fields as fl
+from engine import geometry as geo
+from engine import srmatrix as srm
+from engine.constants import MEGACITY_POPULATION, SR_UNITS, per_year_to_per_second
+from engine.errors import InputError
+
+__all__ = [
+    "Prepared",
+    "prepare",
+    "carbon",
+    "emissions",
+    "sr_matrix",
+    "receptor_pass",
+    "superpose",
+    "health",
+    "metrics",
+    "run",
+    "base_scenario",
+    "r_squared",
+]
+
+log = logging.getLogger("cobenefits")
+
+
+# --------------------------------------------------------------------------- prepare
+@dataclasses.dataclass
+class Prepared:
+    """Everything checked and loaded before any work: configuration, data, geometry, met.
+
+    Attributes
+    ----------
+    cfg : engine.config.Config
+    data : engine.dataset.NationalData
+    selected : list of int          receptor city ids, sorted
+    geometries : dict {city_id: CityGeometry}   every city of the data set
+    met_specs : dict {city_id: MetSpec}         the selected cities' met
+    sources : list of engine.srmatrix.Source    every city and rest of province
+    receptor_sources : dict {city_id: list of int}  indices into ``sources`` each city sees
+    lattices : dict {city_id: (fine, coarse, block)}
+    population, population_key : population-density callable and its content key, or None
+    inputs : dict   user files used: {key: {path, sha256, ...}}
+    """
+
+    cfg: object
+    data: object
+    selected: list
+    geometries: dict
+    met_specs: dict
+    sources: list
+    receptor_sources: dict
+    lattices: dict
+    population: object = None
+    population_key: str = ""
+    inputs: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def city_table(self):
+        c = self.data.cities
+        return c.reset_index() if "city_id" not in c.columns else c
+
+    @property
+    def source_labels(self):
+        return [s.label for s in self.sources]
+
+
+def _as_config(config, cities=None, scenarios=None):
+    from engine.config import Config, load_config
+
+    overrides = {"data": {"cities": cities}} if cities is not None else None
+    if isinstance(config, Config):
+        cfg = config
+        if cities is not None:
+            cfg = cfg.replace(data=dataclasses.replace(cfg.data, cities=cities))
+    else:
+        paths = None if config is None else ([config] if isinstance(config, (str, Path)) else list(config))
+        cfg = load_config(paths, overrides=overrides)
+    if scenarios is not None:
+        want = [scenarios] if isinstance(scenarios, str) else list(scenarios)
+        names = list(cfg.scenario_names)
+        unknown = [s for s in want if s not in names]
+        if unknown:
+            raise InputError(f"scenarios: {unknown} not in the configuration; known: {', '.join(names)}")
+        base = base_scenario(cfg)
+        keep = set(want) | {base}
+        cfg = cfg.replace(scenarios=tuple(sc for sc in cfg.scenarios if sc[0].name in keep))
+    return cfg
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=None, province_footprints=None,
+            population=None, population_key=""):
+    """Load and check everything a run needs; raise :class:`InputError` before any work.
+
+    Parameters
+    ----------
+    config : None, path, list of paths or engine.config.Config
+        Scenario TOML files (default: the shipped scenarios).
+    cities : str, optional
+        City selector (``"all"``, ids, names or provinces, comma-separated); overrides
+        ``[data] cities``.
+    scenarios : str or list of str, optional
+        Scenarios to run (the base scenario is always kept).
+    data : engine.dataset.NationalData, optional
+        A data set in memory instead of ``[data] dir``.
+    footprints : dict {city_id: Polygon}, optional
+        Polygons instead of ``[dispersion] footprints_geojson``.
+    population : callable (lat, lon) -> people km-2, optional
+        Instead of ``[dispersion] population_grid``; ``population_key`` identifies its content.
+    """
+    from engine.dataset import load_dataset, select_cities
+
+    cfg = _as_config(config, cities, scenarios)
+    files = cfg.dispersion.resolve_paths(cfg.paths)
+    data = data if data is not None else load_dataset(cfg.data.dir or None)
+    selected = sorted(int(c) for c in select_cities(data, cfg.data.cities).cities.index)
+    if not selected:
+        raise InputError(f"[data] cities = {cfg.data.cities!r} selects no city")
+    c = data.cities
+    ct = c.reset_index() if "city_id" not in c.columns else c
+    p = data.provinces
+    pt = p.reset_index() if "province_id" not in p.columns else p
+    inputs = {}
+    if "footprints_geojson" in files and footprints is None:
+        fp_path = files["footprints_geojson"]
+        centroids = {int(r.city_id): (float(r.centroid_lat), float(r.centroid_lon))
+                     for r in ct.itertuples(index=False)}
+        footprints = geo.read_geojson_footprints(fp_path, id_property="city_id", valid_ids=centroids,
+                                                 centroids=centroids)
+        inputs["footprints_geojson"] = {"path": str(fp_path), "sha256": _sha256(fp_path),
+                                        "city_ids": sorted(footprints)}
+    if footprints:
+        unknown = sorted(set(footprints) - set(ct.city_id.astype(int)))
+        if unknown:
+            raise InputError(f"footprints: city_id(s) {unknown[:5]} are not in the data set")
+    if "population_grid" in files and population is None:
+        pg_path = files["population_grid"]
+        population = geo.read_population_grid(pg_path)
+        population_key = population.key
+        inputs["population_grid"] = {"path": str(pg_path), "sha256": _sha256(pg_path), "units": population.units,
+                                     "content_key": population.key}
+    elif population is not None and not population_key:
+        population_key = getattr(population, "key", "") or ""
+    d = cfg.dispersion
+    # ROP = province minus ALL its cities in the data set (not only the selected ones)
+    geoms = geo.build_city_geometries(ct, pt, city_resolution_m=d.city_resolution_m,
+                                      rop_resolution_m=d.rop_resolution_m, city_margin_m=d.city_margin_m,
+                                      footprints=footprints, province_footprints=province_footprints)
+    prov_of = dict(zip(ct.city_id.astype(int), ct.province_id.astype(int)))
+    specs = {cid: clim.met_spec_for_city(cfg.met, cid, prov_of[cid]) for cid in selected}
+    for spec in {s.digest: s for s in specs.values()}.values():
+        clim.load_met(spec)  # a broken met file stops the run here, before any work
+    if cfg.run.scheduler:
+        from engine.parallel import connect
+
+        connect(cfg.run.scheduler).close()
+    sources = srm.source_table(geoms)
+    reach = d.source_reach_km * 1000.0
+    rsrc = {cid: srm.sources_for_receptor(geoms[cid], sources, d.source_set, reach) for cid in selected}
+    lattices = {cid: srm.receptor_lattices(geoms[cid], [sources[k] for k in rsrc[cid]], source_set=d.source_set,
+                                           source_reach_m=reach) for cid in selected}
+    if isinstance(population, geo.PopulationGrid):
+        population = _crop_population(population, [lattices[c][0] for c in selected])
+    return Prepared(cfg, data, selected, geoms, specs, sources, rsrc, lattices, population, population_key, inputs)
+
+
+def _crop_population(pg, grids):
+    """The part of a population grid the receptor grids can reach (less to ship to workers).
+
+    Cropping keeps every value a receptor looks up, so it changes no result; the cache key stays
+    the whole grid's content hash.
+    """
+    lats, lons = [], []
+    for g in grids:
+        lat, lon = g.latlon()
+        lats += [float(lat.min()), float(lat.max())]
+        lons += [float(lon.min()), float(lon.max())]
+    ny, nx = pg.density.shape
+    j0 = max(0, int(np.floor((min(lats) - pg.lat_first) / pg.step_lat)) - 1)
+    j1 = min(ny, int(np.ceil((max(lats) - pg.lat_first) / pg.step_lat)) + 2)
+    west = pg.lon_first - 0.5 * pg.step_lon
+    lo = [(x - west) % 360.0 + west for x in lons]
+    i0 = max(0, int(np.floor((min(lo) - pg.lon_first) / pg.step_lon)) - 1)
+    i1 = min(nx, int(np.ceil((max(lo) - pg.lon_first) / pg.step_lon)) + 2)
+    if j0 >= j1 or i0 >= i1 or max(lo) - min(lo) > 180.0:
+        return pg  # nothing to crop to, or cities across the grid's longitude seam: keep it whole
+    return dataclasses.replace(pg, lat_first=pg.lat_first + j0 * pg.step_lat,
+                               lon_first=pg.lon_first + i0 * pg.step_lon,
+                               density=np.ascontiguousarray(pg.density[j0:j1, i0:i1]))
+
+
+# --------------------------------------------------------------------------- carbon, emissions
+def base_scenario(cfg):
+    """Name of the scenario others are compared against: ``base``, else the first with no
+    efficiency and no symbiosis, else the first."""
+    names = cfg.scenario_names
+    if "base" in names:
+        return "base"
+    for s, c in cfg.scenarios:
+        if c.efficiency_level == "none" and not c.symbiosis:
+            return s.name
+    return names[0]
+
+
+def carbon(prep, *, carbon_fn=None):
+    """The carbon front stage for every scenario (``engine.carbon.run_carbon``).
+
+    Returns the carbon stage's result: ``cities``, ``rop`` and ``national`` tables (CO2 [t],
+    PM2.5 [t] and intensities per city and ROP and scenario; Table 1-2 line items [Mt CO2]).
+    """
+    if carbon_fn is None:
+        from engine.carbon import run_carbon as carbon_fn
+    return carbon_fn(prep.cfg, prep.data)
+
+
+def _q_column(df):
+    if "q_g_m2_s" in df:
+        return df["q_g_m2_s"].astype(float)
+    return per_year_to_per_second(df["pm25_intensity_g_m2_yr"].astype(float))
+
+
+def emissions(prep, carbon_result):
+    """Emission intensity of every source in every scenario.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``q(scenario, source)`` [g m-2 s-1] from the carbon stage's ``q_g_m2_s`` (or its
+        ``pm25_intensity_g_m2_yr`` / seconds per year); coordinates ``source_kind``
+        (city | rop), ``source_id``, ``source_province``. A rest of province with no row
+        (a province wholly covered by its cities) emits 0.
+    """
+    scen = list(prep.cfg.scenario_names)
+    cc = carbon_result.cities
+    cc = cc[cc["scenario"].isin(scen)]
+    rop = carbon_result.rop[carbon_result.rop["scenario"].isin(scen)]
+    qc = pd.DataFrame({"scenario": cc["scenario"].values, "id": cc["city_id"].astype(int).values,
+                       "q": _q_column(cc).values}).pivot(index="id", columns="scenario", values="q")
+    qr = pd.DataFrame({"scenario": rop["scenario"].values, "id": rop["province_id"].astype(int).values,
+                       "q": _q_column(rop).values}).pivot(index="id", columns="scenario", values="q")
+    q = np.zeros((len(scen), len(prep.sources)))
+    missing = []
+    for k, s in enumerate(prep.sources):
+        tab = qc if s.kind == "city" else qr
+        if s.id in tab.index:
+            q[:, k] = tab.loc[s.id].reindex(scen).to_numpy(dtype=float)
+        elif s.kind == "city":
+            missing.append(s.id)
+    bad = ~np.isfinite(q)
+    if missing or bad.any():
+        ids = missing or [prep.sources[k].label for k in np.nonzero(bad.any(axis=0))[0]]
+        raise InputError(f"carbon stage gave no finite q_g_m2_s / pm25_intensity_g_m2_yr for source(s) {ids[:5]}")
+    if (q < 0).any():
+        k = int(np.nonzero((q < 0).any(axis=0))[0][0])
+        raise InputError(f"carbon stage gave a negative emission intensity for {prep.sources[k].label}")
+    return xr.Dataset(
+        {"q": (("scenario", "source"), q, {"long_name": "PM2.5 area-emission intensity", "units": "g m-2 s-1"})},
+        coords=_source_coords(prep) | {"scenario": scen})
+
+
+def _source_coords(prep):
+    s = prep.sources
+    return {"source": [x.label for x in s], "source_kind": ("source", [x.kind for x in s]),
+            "source_id": ("source", np.array([x.id for x in s], dtype=np.int64)),
+            "source_province": ("source", np.array([x.province_id for x in s], dtype=np.int64))}
+
+
+# --------------------------------------------------------------------------- source-receptor matrix
+def _receptor_task(item, shared):
+    cid = item
+    prep_s = shared["prep"]
+    geom = prep_s["geometries"][cid]
+    idx = prep_s["receptor_sources"][cid]
+    src = [prep_s["sources"][k] for k in idx]
+    dig = prep_s["met_digest"][cid]
+    kern = shared["kernels"]
+    o = shared["options"]
+    q = shared["q"][:, idx] if shared.get("q") is not None else None
+    return srm.compute_receptor(
+        geom, src, kern[(dig, "fine")], kern[(dig, "coarse")], lattices=prep_s["lattices"][cid],
+        population=shared.get("population"), population_key=o["population_key"], q=q, mosaic=shared.get("mosaic"),
+        use_cache=o["use_cache"], release_height_m=o["release_height_m"], initial_sigma_z_m=o["initial_sigma_z_m"],
+        met_digest=dig, source_set=o["source_set"], source_reach_m=o["source_reach_m"])
+
+
+def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, scheduler=None, client=None,
+                  quiet=False, kernel_fn=None):
+    """Kernels, then one task per receptor city (Dask): rows of S and, with ``q``, the fields.
+
+    Parameters
+    ----------
+    q : xarray.Dataset from :func:`emissions`, optional
+        Given, every city's scenario fields (and with ``mosaic`` its mosaic contribution) are
+        computed in the same pass, from the same rasters as its row of S.
+    use_cache : bool
+        Transfer kernels and rows of S are read from / written to the cache; False recomputes both.
+
+    Returns
+    -------
+    results : dict {city_id: engine.srmatrix.ReceptorResult}
+    timings : dict
+    """
+    from engine.parallel import Progress, run_tasks
+
+    cfg = prep.cfg
+    d = cfg.dispersion
+    t0 = time.perf_counter()
+    sel = prep.selected
+    digest = {c: prep.met_specs[c].digest for c in sel}
+    plan = srm.sr_kernel_plan({c: prep.geometries[c] for c in sel}, digest, prep.lattices,
+                              release_height_m=d.release_height_m, initial_sigma_z_m=d.initial_sigma_z_m)
+    by_digest = {s.digest: s for s in prep.met_specs.values()}
+    kernels = {}
+    prog = Progress(len(plan), desc="transfer kernels", quiet=quiet, log_every=1)
+    for key, spec in sorted(plan.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        met = clim.load_met(by_digest[key[0]])
+        kernels[key] = fl.compute_kernel(spec, met, kernel_fn=kernel_fn, use_cache=use_cache)
+        prog.update()
+    t_kernels = time.perf_counter() - t0
+    qarr = None if q is None else np.asarray(q["q"].transpose("scenario", "source").values, dtype=float)
+    shared = {"kernels": kernels, "mosaic": mosaic, "population": prep.population, "q": qarr,
+              "prep": {"geometries": {c: prep.geometries[c] for c in sel}, "sources": prep.sources,
+                       "receptor_sources": prep.receptor_sources, "lattices": prep.lattices, "met_digest": digest},
+              "options": {"use_cache": use_cache, "population_key": prep.population_key,
+                          "release_height_m": d.release_height_m, "initial_sigma_z_m": d.initial_sigma_z_m,
+                          "source_set": d.source_set, "source_reach_m": d.source_reach_km * 1000.0}}
+    w = cfg.run.workers if workers is None else workers
+    sch = cfg.run.scheduler if scheduler is None else scheduler
+    t1 = time.perf_counter()
+    res = run_tasks(_receptor_task, [(c, c) for c in sel], shared=shared, workers=w, scheduler=sch or None,
+                    client=client, quiet=quiet, desc="cities")
+    return res, {"kernels_s": t_kernels, "fields_s": time.perf_counter() - t1, "n_kernels": len(kernels)}
+
+
+def _sr_dataset(prep, results):
+    sel = prep.selected
+    pos = {lab: k for k, lab in enumerate(prep.source_labels)}
+    S = np.zeros((len(sel), len(prep.sources)))
+    seen = np.zeros(S.shape, dtype=bool)
+    for i, c in enumerate(sel):
+        r = results[c]
+        cols = [pos[lab] for lab in r.labels]
+        S[i, cols] = r.row
+        seen[i, cols] = True
+    d = prep.cfg.dispersion
+    return xr.Dataset(
+        {"S": (("city", "source"), S, {"long_name": "source-receptor matrix: exposure-weighted mean concentration "
+                                                    "in the receptor city per unit area-emission intensity of the source",
+                                       "units": SR_UNITS}),
+         "seen": (("city", "source"), seen, {"long_name": "whether the receptor city sees the source "
+                                                          "(source_set); S is 0 where not"})},
+        coords={"city": np.array(sel, dtype=np.int64),
+                "city_province": ("city", np.array([prep.geometries[c].province_id for c in sel], dtype=np.int64)),
+                "exposure": ("city", [results[c].exposure for c in sel]),
+                "city_area_km2": ("city", [results[c].city_area_km2 for c in sel]),
+                "rop_area_km2": ("city", [results[c].rop_area_km2 for c in sel]),
+                "met": ("city", [prep.met_specs[c].describe() for c in sel])} | _source_coords(prep),
+        attrs={"source_set": d.source_set, "source_reach_km": d.source_reach_km,
+               "n_from_cache": int(sum(1 for c in sel if results[c].from_cache))})
+
+
+def sr_matrix(prep, *, use_cache=True, workers=None, scheduler=None, client=None, quiet=False, kernel_fn=None):
+    """The source-receptor matrix of the selected cities (:mod:`engine.srmatrix`).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``S(city, source)`` [ug m-3 per g m-2 s-1], ``seen(city, source)``; per-city
+        coordinates ``exposure``, ``city_area_km2``, ``rop_area_km2``, ``met``; per-source
+        ``source_kind``, ``source_id``, ``source_province``. ``attrs['timings_s']``.
+    """
+    res, t = receptor_pass(prep, use_cache=use_cache, workers=workers, scheduler=scheduler, client=client,
+                           quiet=quiet, kernel_fn=kernel_fn)
+    ds = _sr_dataset(prep, res)
+    ds.attrs["timings_s"] = t
+    return ds
+
+
+# --------------------------------------------------------------------------- superpose
+def superpose(S, q):
+    """City exposure ``C = S @ q`` and its split by where the PM2.5 comes from.
+
+    Parameters
+    ----------
+    S : xarray.Dataset from :func:`sr_matrix` (``S(city, source)``)
+    q : xarray.Dataset from :func:`emissions` (``q(scenario, source)``), or a DataArray with
+        a ``source`` dimension and any others (e.g. ``sample``)
+
+    Returns
+    -------
+    xarray.Dataset
+        ``conc_ug_m3`` and its parts ``conc_from_city_ug_m3`` (the city's own emissions),
+        ``conc_from_other_cities_ug_m3`` (other cities of its province),
+        ``conc_from_rop_ug_m3`` (its own rest of province) and
+        ``conc_from_other_provinces_ug_m3`` [ug m-3]; the parts sum to the total.
+    """
+    qa = q["q"] if isinstance(q, xr.Dataset) else q
+    Sa = S["S"]
+    qa = qa.reindex(source=Sa["source"].values, fill_value=0.0)
+    city = Sa["city"].values
+    kind = Sa["source_kind"].values
+    sid = Sa["source_id"].values
+    sprov = Sa["source_province"].values
+    cprov = Sa["city_province"].values
+    own_city = (kind[None, :] == "city") & (sid[None, :] == city[:, None])
+    same_prov = sprov[None, :] == cprov[:, None]
+    parts = {"conc_from_city_ug_m3": own_city,
+             "conc_from_other_cities_ug_m3": (kind[None, :] == "city") & same_prov & ~own_city,
+             "conc_from_rop_ug_m3": (kind[None, :] == "rop") & same_prov,
+             "conc_from_other_provinces_ug_m3": ~same_prov}
+    out = {}
+    S_np = Sa.values
+    names = {"conc_from_city_ug_m3": "from the city's own emissions",
+             "conc_from_other_cities_ug_m3": "from the other cities of its province",
+             "conc_from_rop_ug_m3": "from its own rest of province",
+             "conc_from_other_provinces_ug_m3": "from other provinces' cities and rests of province"}
+    for name, mask in parts.items():
+        m = xr.DataArray(np.where(mask, S_np, 0.0), dims=("city", "source"), coords={"city": city})
+        out[name] = xr.dot(m, qa.drop_vars([c for c in qa.coords if c != "source" and "source" in qa[c].dims]),
+                           dim="source")
+        out[name].attrs = {"long_name": f"primary PM2.5 exposure {names[name]}", "units": "ug m-3"}
+    total = xr.dot(xr.DataArray(S_np, dims=("city", "source"), coords={"city": city}),
+                   qa.drop_vars([c for c in qa.coords if c != "source" and "source" in qa[c].dims]), dim="source")
+    total.attrs = {"long_name": "primary PM2.5 exposure (annual mean)", "units": "ug m-3",
+                   "standard_name": "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"}
+    ds = xr.Dataset({"conc_ug_m3": total, **out})
+    return ds
+
+
+# --------------------------------------------------------------------------- health
+def health(prep, conc, *, health_fn=None, age_population_fn=None):
+    """Attributable and avoided deaths per city and scenario (``[health]`` settings).
+
+    Parameters
+    ----------
+    conc : xarray.Dataset from :func:`superpose` (``conc_ug_m3(city, scenario)``)
+    health_fn : callable(cfg, conc_base, conc_scenario, pop_by_age) -> xarray.Dataset, optional
+        Default :func:`engine.health.health_impact` with ``[health]``.
+    age_population_fn : callable(data, city_ids) -> DataFrame, optional
+        Default :func:`engine.health.age_population` (2010 census).
+
+    Returns
+    -------
+    dict {scenario: xarray.Dataset}  (the health stage's Dataset over ``region`` = city)
+    """
+    cfg = prep.cfg
+    sel = prep.selected
+    if health_fn is None:
+        health_fn = _default_health
+    if age_population_fn is None:
+        from engine.health import age_population
+
+        def age_population_fn(data, ids):
+            return age_population(ids)
+    pop = age_population_fn(prep.data, sel).loc[sel]
+    base = base_scenario(cfg)
+    c = conc["conc_ug_m3"].transpose("scenario", "city")
+    cb = pd.Series(c.sel(scenario=base).values, index=sel)
+    out = {}
+    for s in cfg.scenario_names:
+        cs = None if s == base else pd.Series(c.sel(scenario=s).values, index=sel)
+        out[s] = health_fn(cfg, cb, cs, pop)
+    return out
+
+
+def _default_health(cfg, conc_base, conc_scen, pop):
+    from engine.health import health_impact
+
+    h = cfg.health
+    return health_impact(conc_base, pop, conc_scenario=conc_scen, crf=h.crf, cohort=h.cohort,
+                         rates=h.rates_file or None, draws=h.draws, seed=h.seed, avoided_method=h.avoided_method)
+
+
+def _health_values(ds, var, sel):
+    if var not in ds:
+        return np.full(len(sel), np.nan)
+    da = ds[var]
+    m = dict(zip([int(x) for x in da["region"].values], np.asarray(da.values, dtype=float)))
+    return np.array([m.get(int(c), np.nan) for c in sel])
+
+
+# --------------------------------------------------------------------------- metrics
+def r_squared(x, y):
+    """Coefficient of determination of a least-squares line of y on x (squared Pearson r);
+    NaN with fewer than 3 finite pairs or no spread."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3 or np.var(x[ok]) == 0 or np.var(y[ok]) == 0:
+        return float("nan")
+    r = np.corrcoef(x[ok], y[ok])[0, 1]
+    return float(r * r)
+
+
+def _pct(base, new):
+    base = np.asarray(base, float)
+    new = np.asarray(new, float)
+    return np.divide(100.0 * (base - new), base, out=np.full(base.shape, np.nan), where=base > 0)
+
+
+def metrics(prep, carbon_result, conc, health_results, S=None):
+    """Per-city table, national table and the paper's figures.
+
+    High-High (Ramaswami et al. 2017, Fig. 4): a city whose **percentage** CO2 cut and
+    **percentage** reduction of premature deaths both exceed the means over the cities. R2:
+    of the percentage concentration reduction against the percentage PM2.5 emission-intensity
+    reduction (the paper reports 0.65). The absolute variants are kept, named ``*_absolute``.
+
+    Returns
+    -------
+    cities : pandas.DataFrame   one row per (scenario, city): the carbon columns, exposures and
+                                their parts, shares, deaths and avoided deaths with intervals
+    national : pandas.DataFrame one row per scenario
+    summary : dict              national totals and the paper's figures per scenario
+    """
+    cfg = prep.cfg
+    sel = prep.selected
+    scen = list(cfg.scenario_names)
+    base = base_scenario(cfg)
+    ct = prep.city_table.set_index("city_id")
+    cc = carbon_result.cities
+    cc = cc[cc["city_id"].astype(int).isin(sel) & cc["scenario"].isin(scen)]
+    rows = []
+    for s in scen:
+        hs = health_results[s]
+        dcol = "deaths_scenario" if s != base else "deaths"
+        cs = conc.sel(scenario=s).reindex(city=sel)
+        part = pd.DataFrame({"city_id": sel, "scenario": s})
+        for v in ("conc_ug_m3", "conc_from_city_ug_m3", "conc_from_other_cities_ug_m3", "conc_from_rop_ug_m3",
+                  "conc_from_other_provinces_ug_m3"):
+            part[v] = cs[v].values
+        tot = part.conc_ug_m3.to_numpy()
+        part["rop_share"] = np.divide(part.conc_from_rop_ug_m3, tot, out=np.full(len(sel), np.nan), where=tot > 0)
+        nb = (part.conc_from_other_cities_ug_m3 + part.conc_from_rop_ug_m3 + part.conc_from_other_provinces_ug_m3).to_numpy()
+        part["neighbour_share"] = np.divide(nb, tot, out=np.full(len(sel), np.nan), where=tot > 0)
+        for qn in ("mean", "p2_5", "p97_5"):
+            part[f"deaths_{qn}"] = _health_values(hs, f"{dcol}_all_{qn}", sel)
+            part[f"avoided_deaths_{qn}"] = (_health_values(hs, f"avoided_all_{qn}", sel) if s != base
+                                            else np.zeros(len(sel)))
+        if S is not None:
+            Ssel = S["S"].reindex(city=sel)
+            part["unit_response_city"] = [float(Ssel.sel(city=c, source=f"c{c}")) for c in sel]
+            part["unit_response_rop"] = [float(Ssel.sel(city=c, source=f"r{prep.geometries[c].province_id}"))
+                                         for c in sel]
+            part["exposure"] = S["exposure"].reindex(city=sel).values
+        part["met"] = [prep.met_specs[c].describe() for c in sel]
+        rows.append(part)
+    extra = pd.concat(rows, ignore_index=True)
+    cities_out = cc.merge(extra, on=["scenario", "city_id"], how="right")
+    national, summary = _national(cfg, carbon_result, cities_out, health_results, base, scen, ct, sel)
+    return cities_out, national, summary
+
+
+def _national(cfg, carbon_result, cities_out, health_results, base, scen, ct, sel):
+    from engine.health import national_totals
+
+    rows, summ = [], {"base_scenario": base, "scenarios": {},
+                      "definitions": {
+                          "high_high_cities": "cities whose percentage CO2 cut and percentage reduction of premature "
+                                              "deaths both exceed the means over the cities (Ramaswami et al. 2017 Fig. 4)",
+                          "high_high_cities_absolute": "the same with absolute CO2 cut [t] and avoided deaths",
+                          "r2_conc_reduction_vs_intensity_reduction": "R2 of the percentage concentration reduction "
+                                                                      "against the percentage PM2.5 emission-intensity reduction",
+                          "r2_conc_reduction_vs_intensity_reduction_absolute": "the same with absolute reductions"}}
+    pop = ct.loc[sel, "population"].astype(float)
+    mega = pop.index[pop > MEGACITY_POPULATION]
+    cb = cities_out[cities_out.scenario == base].set_index("city_id").loc[sel]
+    for s in scen:
+        cs = cities_out[cities_out.scenario == s].set_index("city_id").loc[sel]
+        nt = national_totals(health_results[s])
+        dname = "deaths_scenario" if s != base else "deaths"
+        row = {"scenario": s}
+        if carbon_result.national is not None and "item" in carbon_result.national:
+            nat = carbon_result.national[carbon_result.national.scenario == s].set_index("item")["co2_mt"]
+            row["national_co2_mt"] = float(nat.get("national_co2", np.nan))
+            for item, v in nat.items():
+                if item != "national_co2":
+                    row[f"{item}_co2_cut_mt"] = float(v)
+        row["cities_co2_t"] = float(cs["co2_t"].sum()) if "co2_t" in cs else np.nan
+        row["cities_pm25_t"] = float(cs["pm25_t"].sum()) if "pm25_t" in cs else np.nan
+        row["pop_weighted_conc_ug_m3"] = float((cs.conc_ug_m3 * pop).sum() / pop.sum())
+        for qn in ("mean", "p2_5", "p97_5"):
+            v = nt.get(f"{dname}_all_{qn}")
+            row[f"deaths_{qn}"] = float(v) if v is not None else np.nan
+            a = nt.get(f"avoided_all_{qn}")
+            row[f"avoided_deaths_{qn}"] = float(a) if (a is not None and s != base) else 0.0
+        rows.append(row)
+        info = {k: row[k] for k in row if k != "scenario"}
+        info["conc_range_ug_m3"] = [float(cs.conc_ug_m3.min()), float(cs.conc_ug_m3.median()),
+                                    float(cs.conc_ug_m3.max())]
+        for share in ("rop_share", "neighbour_share"):
+            v = cs[share].to_numpy(dtype=float)
+            ok = np.isfinite(v)
+            info[share] = {"median": float(np.median(v[ok])) if ok.any() else float("nan"),
+                           "population_weighted": float((v[ok] * pop.values[ok]).sum() / pop.values[ok].sum())
+                           if ok.any() else float("nan")}
+        if s != base:
+            dco2 = (cb["co2_t"] - cs["co2_t"]) if "co2_t" in cs else pd.Series(np.nan, index=sel)
+            pco2 = pd.Series(_pct(cb["co2_t"], cs["co2_t"]), index=sel) if "co2_t" in cs else dco2 * np.nan
+            avoided = cs["avoided_deaths_mean"]
+            pdeaths = pd.Series(np.divide(100.0 * avoided.to_numpy(float), cb["deaths_mean"].to_numpy(float),
+                                          out=np.full(len(sel), np.nan), where=cb["deaths_mean"].to_numpy(float) > 0),
+                                index=sel)
+            ok = pco2.notna() & pdeaths.notna()
+            info["high_high_cities"] = int(((pco2 > pco2[ok].mean()) & (pdeaths > pdeaths[ok].mean()) & ok).sum())
+            info["high_high_cities_absolute"] = int(((dco2 > dco2.mean()) & (avoided > avoided.mean())).sum())
+            has_q = "pm25_intensity_g_m2_yr" in cs
+            qb = cb["pm25_intensity_g_m2_yr"] if has_q else None
+            qs = cs["pm25_intensity_g_m2_yr"] if has_q else None
+            info["r2_conc_reduction_vs_intensity_reduction"] = (
+                r_squared(_pct(qb, qs), _pct(cb.conc_ug_m3, cs.conc_ug_m3)) if has_q else float("nan"))
+            info["r2_conc_reduction_vs_intensity_reduction_absolute"] = (
+                r_squared(qb - qs, cb.conc_ug_m3 - cs.conc_ug_m3) if has_q else float("nan"))
+            tot_co2 = float(dco2.sum())
+            tot_av = float(avoided.sum())
+            info["megacities"] = {
+                "n": int(len(mega)),
+                "share_of_city_co2_mitigation": float(dco2.loc[mega].sum() / tot_co2) if tot_co2 else float("nan"),
+                "share_of_avoided_deaths": float(avoided.loc[mega].sum() / tot_av) if tot_av else float("nan")}
+        summ["scenarios"][s] = info
+    return pd.DataFrame(rows), summ
+
+
+# --------------------------------------------------------------------------- run
+def run(config=None, *, cities=None, scenarios=None, data=None, use_cache=True, workers=None, scheduler=None,
+        client=None, quiet=False, footprints=None, population=None, population_key="", carbon_fn=None,
+        health_fn=None, age_population_fn=None, kernel_fn=None):
+    """The national run in memory: every stage, nothing written.
+
+    Parameters
+    ----------
+    config : None, path, list of paths or engine.config.Config
+        Scenario TOML files (default: the four shipped scenarios).
+    cities : str, optional
+        ``"all"``, or comma-separated city ids, names or provinces (e.g. ``"Hebei"``).
+    scenarios : str or list, optional
+        Scenario names to run (the base scenario is always included).
+    use_cache : bool
+        Reuse cached transfer kernels and rows of S (False recomputes them).
+    workers, scheduler, client :
+        Local Dask threads (0 = all cores), or a ``dask.distributed`` scheduler address/client.
+    quiet : bool
+        No progress output (progress goes to stderr: a bar on a terminal, log lines otherwise).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimensions ``(scenario, city)``: exposures and their parts [ug m-3], shares, deaths and
+        avoided deaths (mean, 2.5 and 97.5 percentiles), CO2 [t] and PM2.5 [t] and intensity
+        per city; national variables over ``scenario``; ``S(city, source)`` and ``q(scenario,
+        source)``; ``attrs['summary']`` (JSON) with the paper's figures.
+    """
+    import json
+
+    t0 = time.perf_counter()
+    prep = prepare(config, cities=cities, scenarios=scenarios, data=data, footprints=footprints,
+                   population=population, population_key=population_key)
+    t = time.perf_counter()
+    cres = carbon(prep, carbon_fn=carbon_fn)
+    q = emissions(prep, cres)
+    t_carbon = time.perf_counter() - t
+    S = sr_matrix(prep, use_cache=use_cache, workers=workers, scheduler=scheduler, client=client, quiet=quiet,
+                  kernel_fn=kernel_fn)
+    conc = superpose(S, q)
+    t = time.perf_counter()
+    hres = health(prep, conc, health_fn=health_fn, age_population_fn=age_population_fn)
+    t_health = time.perf_counter() - t
+    cities_out, national, summary = metrics(prep, cres, conc, hres, S)
+    ds = to_dataset(prep, cities_out, national, S, q)
+    summary["timings_s"] = {"carbon_s": t_carbon, **S.attrs.get("timings_s", {}), "health_s": t_health,
+                            "total_s": time.perf_counter() - t0}
+    ds.attrs["summary"] = json.dumps(summary, default=float)
+    return ds
+
+
+def to_dataset(prep, cities_out, national, S, q):
+    """The per-city and national tables as one Dataset over ``(scenario, city)``."""
+    sel = prep.selected
+    scen = list(prep.cfg.scenario_names)
+    c = cities_out.set_index(["scenario", "city_id"])
+    vars_ = {}
+    for col in c.columns:
+        if col in ("name", "province", "grid_region", "typology", "met", "exposure"):
+            continue
+        s = c[col]
+        if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+            continue
+        arr = np.full((len(scen), len(sel)), np.nan)
+        for i, sc in enumerate(scen):
+            arr[i] = s.xs(sc, level="scenario").reindex(sel).to_numpy(dtype=float)
+        vars_[col] = (("scenario", "city"), arr, {"units": _units_of(col)})
+    n = national.set_index("scenario").reindex(scen)
+    for col in n.columns:
+        vars_[f"national_{col}" if not col.startswith("national_") else col] = (
+            ("scenario",), n[col].to_numpy(dtype=float), {"units": _units_of(col)})
+    ct = prep.city_table.set_index("city_id").loc[sel]
+    coords = {"scenario": scen, "city": np.array(sel, dtype=np.int64),
+              "city_name": ("city", ct["name"].astype(str).to_numpy()),
+              "province_id": ("city", ct["province_id"].astype(np.int64).to_numpy())}
+    for k in ("centroid_lat", "centroid_lon"):
+        if k in ct:
+            coords[k.replace("centroid_", "")] = ("city", ct[k].astype(float).to_numpy())
+    ds = xr.Dataset(vars_, coords=coords)
+    ds["S"] = S["S"].reindex(city=sel)
+    ds["q"] = q["q"]
+    ds["exposure"] = ("city", S["exposure"].reindex(city=sel).values)
+    ds["met"] = ("city", [prep.met_specs[c_].describe() for c_ in sel])
+    ds.attrs.update({"source_set": prep.cfg.dispersion.source_set, "base_scenario": base_scenario(prep.cfg),
+                     "title": "cobenefits national run (in memory)"})
+    return ds
+
+
+def _units_of(col):
+    if col.endswith("_ug_m3"):
+        return "ug m-3"
+    if col.endswith("_t"):
+        return "t yr-1"
+    if col.endswith("_mt"):
+        return "Mt CO2 yr-1"
+    if col.endswith("_g_m2_yr"):
+        return "g m-2 yr-1"
+    if col.endswith("_g_m2_s"):
+        return "g m-2 s-1"
+    if col.endswith("_pct"):
+        return "%"
+    if col.endswith("_km2"):
+        return "km2"
+    if col.endswith("_twh"):
+        return "TWh yr-1"
+    if col.startswith(("deaths", "avoided_deaths")):
+        return "deaths yr-1"
+    if col.startswith("unit_response"):
+        return SR_UNITS
+    return "1"

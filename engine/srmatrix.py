@@ -1,0 +1,561 @@
+"""The source-receptor matrix S and the forward concentration fields consistent with it.
+
+``S[i, j]`` [ug m-3 per g m-2 s-1] is the exposure-weighted mean over receptor city ``i`` of
+the concentration that a unit area-emission intensity (1 g m-2 s-1) on source ``j`` causes,
+with city ``i``'s met. Sources are every city footprint (``c<city_id>``) and every rest of
+province (``r<province_id>``, the province shape minus all its cities). A scenario's city
+exposure is then ``C = S @ q`` (linearity of the plume model in the emission rate).
+
+Which sources a receptor city sees (``[dispersion] source_set``):
+
+* ``own`` -- the city itself and its rest of province (the model of the first releases);
+* ``province`` -- the city, every other city of its province and its rest of province: the
+  paper's "rest of province" seen from that city (province minus the city);
+* ``nation`` -- also the cities and rests of province of other provinces, for the part of
+  them inside a square of half side ``source_reach_m`` about the city centre.
+
+The adjoint (why one correlation per receptor city gives a whole row)
+----------------------------------------------------------------------
+The forward model of :mod:`engine.fields` is linear: on the fine lattice (spacing h) the field
+of a source raster ``m`` is ``F = K_h * m`` (discrete convolution, ``F(r) = sum_c m(c)
+K_h(r - c)``); beyond the fine grid the source is rasterised on the coarse lattice (spacing H),
+convolved with ``K_H`` and interpolated bilinearly to the fine receptors, ``F = A_y (K_H * m)
+A_x^T`` restricted to the window around the fine grid (``A_y``, ``A_x`` the bilinear weight
+matrices). With ``w`` the receptor weights normalised to sum 1, the exposure mean is
+``<w, F>``; moving the linear maps to the other side of the inner product (their adjoints),
+
+.. math::
+
+    <w, K_h * m> = <K_h \\star w, m>, \\qquad
+    <w, A_y (K_H * m) A_x^T> = <K_H \\star (A_y^T w A_x), m>
+
+where ``*`` is convolution and ``\\star`` correlation (convolution with the kernel flipped in
+both axes). So per receptor city one fine and one coarse correlation give the sensitivity maps
+``G_h = K_h \\star w`` and ``G_H = K_H \\star (A_y^T w A_x)``, and every source costs only
+``S[i, j] = <G_h, m_j^h> + <G_H, m_j^H>`` -- whatever the number of sources. The forward
+fields (written to NetCDF) use the same rasters and kernels, so their exposure mean equals the
+row of ``S @ q`` to round-off (tested), and ``source_set = "own"`` reproduces the per-city
+``F_city``, ``F_rop`` means of :func:`engine.fields.compute_city_field` to round-off.
+
+Units: S [ug m-3 per g m-2 s-1]; q [g m-2 s-1]; concentrations [ug m-3]; lengths [m].
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine import fields as fl
+from engine import geometry as geo
+from engine.constants import SOURCE_SETS
+
+__all__ = [
+    "Source",
+    "source_table",
+    "sources_for_receptor",
+    "receptor_lattices",
+    "sr_kernel_plan",
+    "ReceptorResult",
+    "compute_receptor",
+    "bilinear_matrix",
+    "mosaic_values",
+    "merge_mosaic_values",
+]
+
+SR_ALGORITHM_VERSION = "sr-v1"
+
+
+# --------------------------------------------------------------------------- sources
+@dataclass(frozen=True)
+class Source:
+    """One area source: a city footprint or a rest of province.
+
+    Attributes
+    ----------
+    label : str            ``c<city_id>`` or ``r<province_id>``
+    kind : str             ``city`` or ``rop``
+    id : int               city_id or province_id
+    province_id : int
+    shape : Disc, Polygon or Region
+    lat, lon : float       centre [degrees]
+    extent_m : float       radius of a circle about the centre containing the shape [m]
+    """
+
+    label: str
+    kind: str
+    id: int
+    province_id: int
+    shape: object
+    lat: float
+    lon: float
+    extent_m: float
+
+    def key(self):
+        return (self.label, self.shape.key())
+
+
+def _shape_extent_m(shape, lat, lon):
+    if isinstance(shape, geo.Disc):
+        return float(geo.great_circle_distance_m(lat, lon, shape.lat, shape.lon)) + shape.radius_m
+    x0, x1, y0, y1 = _bbox_xy(shape, lat, lon)
+    return float(max(abs(x0), abs(x1), abs(y0), abs(y1)) * math.sqrt(2.0))
+
+
+def _bbox_xy(shape, lat0, lon0):
+    if isinstance(shape, geo.Region):
+        return shape.include.bbox_xy(lat0, lon0)
+    return shape.bbox_xy(lat0, lon0)
+
+
+def source_table(geometries):
+    """Every source of a data set: its cities (by id), then its rests of province (by id).
+
+    Parameters
+    ----------
+    geometries : dict {city_id: engine.geometry.CityGeometry}
+        Geometries of **all** cities of the data set (a city not in the run still emits).
+
+    Returns
+    -------
+    list of :class:`Source`
+    """
+    out = []
+    provinces = {}
+    for cid in sorted(geometries):
+        g = geometries[cid]
+        fp = g.footprint
+        out.append(Source(f"c{cid}", "city", int(cid), int(g.province_id), fp, g.centre_lat, g.centre_lon,
+                          _shape_extent_m(fp, g.centre_lat, g.centre_lon)))
+        provinces.setdefault(int(g.province_id), g)
+    for pid in sorted(provinces):
+        g = provinces[pid]
+        p = g.province
+        lat, lon = (p.lat, p.lon) if isinstance(p, geo.Disc) else (g.centre_lat, g.centre_lon)
+        out.append(Source(f"r{pid}", "rop", pid, pid, g.rop, lat, lon, _shape_extent_m(p, lat, lon)))
+    return out
+
+
+def sources_for_receptor(geom, sources, source_set="province", source_reach_m=300_000.0):
+    """Indices into ``sources`` that receptor city ``geom`` sees (module docstring)."""
+    if source_set not in SOURCE_SETS:
+        raise ValueError(f"source_set = {source_set!r}; allowed: {', '.join(SOURCE_SETS)}")
+    own_city, own_rop = f"c{geom.city_id}", f"r{geom.province_id}"
+    idx = []
+    for k, s in enumerate(sources):
+        if s.label in (own_city, own_rop):
+            idx.append(k)
+        elif source_set == "own":
+            continue
+        elif s.province_id == geom.province_id and s.kind == "city":
+            idx.append(k)
+        elif source_set == "nation":
+            d = float(geo.great_circle_distance_m(geom.centre_lat, geom.centre_lon, s.lat, s.lon))
+            # the square of half side R about the centre lies inside the circle of radius R*sqrt(2)
+            if d - s.extent_m <= source_reach_m * math.sqrt(2.0):
+                idx.append(k)
+    return idx
+
+
+# --------------------------------------------------------------------------- lattices
+def receptor_lattices(geom, sources=(), *, source_set="own", source_reach_m=300_000.0):
+    """Fine receptor grid and coarse source lattice of a receptor city.
+
+    ``own``: the coarse lattice of :func:`engine.geometry.coarse_grid` (the province's bounding
+    box and one ring beyond the fine grid). ``province`` extends it to the bounding boxes of the
+    province's city footprints (a border city's disc may stick out of the province disc);
+    ``nation`` also to the reach square ``[-R, R]^2`` about the city centre.
+
+    Returns
+    -------
+    fine, coarse : engine.geometry.CityGrid
+    block : (j0, i0, nj, ni)  the fine grid's position in the coarse lattice [coarse cells]
+    """
+    fine = geo.city_grid(geom)
+    coarse = geo.coarse_grid(geom, fine)
+    if source_set != "own":
+        H = geom.coarse_spacing_m
+        x0 = coarse.x_first - 0.5 * H
+        y0 = coarse.y_first - 0.5 * H
+        x1, y1 = x0 + coarse.nx * H, y0 + coarse.ny * H
+        for s in sources:
+            if s.kind == "rop" and s.province_id == geom.province_id:
+                continue  # already covered: the province's bounding box
+            bx0, bx1, by0, by1 = _bbox_xy(s.shape, geom.centre_lat, geom.centre_lon)
+            if source_set == "nation":
+                R = source_reach_m
+                bx0, bx1, by0, by1 = max(bx0, -R), min(bx1, R), max(by0, -R), min(by1, R)
+                if bx0 >= bx1 or by0 >= by1:
+                    continue
+            x0, x1, y0, y1 = min(x0, bx0), max(x1, bx1), min(y0, by0), max(y1, by1)
+        X0, X1 = geo._snap_out(x0, x1, H)
+        Y0, Y1 = geo._snap_out(y0, y1, H)
+        coarse = geo.CityGrid(geom.centre_lat, geom.centre_lon, H, int(round((X1 - X0) / H)),
+                              int(round((Y1 - Y0) / H)), X0 + 0.5 * H, Y0 + 0.5 * H)
+    f = geom.coarse_factor
+    i0 = int(round((fine.x_first - 0.5 * fine.spacing_m - (coarse.x_first - 0.5 * coarse.spacing_m)) / coarse.spacing_m))
+    j0 = int(round((fine.y_first - 0.5 * fine.spacing_m - (coarse.y_first - 0.5 * coarse.spacing_m)) / coarse.spacing_m))
+    return fine, coarse, (j0, i0, fine.ny // f, fine.nx // f)
+
+
+def sr_kernel_plan(geometries, met_digest_of, lattices, *, release_height_m=0.0, initial_sigma_z_m=0.0):
+    """The transfer kernels a set of receptor cities needs, ``{(met_digest, 'fine'|'coarse'): KernelSpec}``.
+
+    Like :func:`engine.fields.kernel_plan`, each kernel as wide as the widest lattice among the
+    cities sharing that met; ``lattices`` maps city_id to :func:`receptor_lattices`' result.
+    """
+    need = {}
+    for cid, g in geometries.items():
+        fine, coarse, _ = lattices[cid]
+        d = met_digest_of[cid]
+        for kind, sp, n in (("fine", g.spacing_m, max(fine.nx, fine.ny) - 1),
+                            ("coarse", g.coarse_spacing_m, max(coarse.nx, coarse.ny) - 1)):
+            k = (d, kind)
+            if k in need and need[k].spacing_m != sp:
+                raise ValueError("cities sharing met must share grid spacings")
+            cur = need[k].n_half if k in need else -1
+            need[k] = fl.KernelSpec(d, float(sp), max(cur, n), float(release_height_m), float(initial_sigma_z_m))
+    return need
+
+
+# --------------------------------------------------------------------------- rasters
+def _window(grid, shape, *, subsamples=5, exclude=None):
+    """Coverage of ``shape`` on the part of ``grid`` its bounding box touches.
+
+    Returns ``(j0, i0, frac)`` with ``frac`` the (nj, ni) coverage (as
+    :func:`engine.geometry.coverage_fraction`), or None when the shape misses the grid.
+    ``exclude`` = (j0, i0, nj, ni) block of cells that get 0 (the fine grid inside the coarse
+    lattice).
+    """
+    h = grid.spacing_m
+    bx0, bx1, by0, by1 = _bbox_xy(shape, grid.lat0, grid.lon0)
+    gx0 = grid.x_first - 0.5 * h
+    gy0 = grid.y_first - 0.5 * h
+    i0 = max(0, int(math.floor((bx0 - gx0) / h)) - 1)
+    i1 = min(grid.nx, int(math.ceil((bx1 - gx0) / h)) + 1)
+    j0 = max(0, int(math.floor((by0 - gy0) / h)) - 1)
+    j1 = min(grid.ny, int(math.ceil((by1 - gy0) / h)) + 1)
+    if i0 >= i1 or j0 >= j1:
+        return None
+    sub = geo.CityGrid(grid.lat0, grid.lon0, h, i1 - i0, j1 - j0, grid.x_first + i0 * h, grid.y_first + j0 * h)
+    mask = None
+    if exclude is not None:
+        ej, ei, enj, eni = exclude
+        mask = np.ones(sub.shape, dtype=bool)
+        a, b = max(ej - j0, 0), min(ej + enj - j0, j1 - j0)
+        c, d = max(ei - i0, 0), min(ei + eni - i0, i1 - i0)
+        if a < b and c < d:
+            mask[a:b, c:d] = False
+        if not mask.any():
+            return None
+    frac = geo.coverage_fraction(sub, shape, subsamples=subsamples, mask=mask)
+    if not frac.any():
+        return None
+    return j0, i0, frac
+
+
+def bilinear_matrix(first, spacing, points, n):
+    """Weights ``A`` (len(points), n) of linear interpolation from a lattice to ``points``.
+
+    Lattice values sit at ``first + k * spacing`` (k = 0..n-1); a point between lattice nodes
+    k and k+1 gets weights (1 - t, t); points beyond the ends extrapolate linearly from the end
+    pair, as :func:`engine.fields._bilinear` does. A 2-D bilinear interpolation of ``V`` is
+    ``A_y @ V @ A_x.T``, whose adjoint maps receptor weights ``w`` to ``A_y.T @ w @ A_x``.
+    """
+    t = (np.asarray(points, dtype=float) - first) / spacing
+    k = np.clip(np.floor(t).astype(int), 0, n - 2)
+    a = t - k
+    A = np.zeros((t.size, n))
+    rows = np.arange(t.size)
+    A[rows, k] = 1.0 - a
+    A[rows, k + 1] = a
+    return A
+
+
+@dataclass
+class ReceptorResult:
+    """One receptor city's row of S, and (when emissions were given) its fields.
+
+    Attributes
+    ----------
+    city_id : int
+    labels : tuple of str           sources of the row
+    row : (n_src,) ndarray          S[i, j] [ug m-3 per g m-2 s-1]
+    exposure : str                  population_weighted | area_mean | area_mean_no_population
+    city_area_km2, rop_area_km2 : float  rasterised areas [km2]
+    grid : CityGrid or None         fine grid of the fields
+    city_fraction : (ny, nx)        footprint fraction of the fine cells
+    exposure_weight : (ny, nx)      receptor weights of the exposure mean
+    unit_city, unit_rop : (ny, nx)  unit-response fields of the city and its own ROP
+    pm25 : (n_scenario, ny, nx)     scenario fields [ug m-3], K * sum_j q_j m_j
+    mosaic : dict                   contribution to the national mosaic (:func:`mosaic_values`)
+    from_cache : bool               whether the row was read from the cache
+    """
+
+    city_id: int
+    labels: tuple
+    row: np.ndarray
+    exposure: str
+    city_area_km2: float
+    rop_area_km2: float
+    grid: object = None
+    city_fraction: object = None
+    exposure_weight: object = None
+    unit_city: object = None
+    unit_rop: object = None
+    pm25: object = None
+    mosaic: object = None
+    from_cache: bool = False
+    timings: dict = None
+
+
+def _row_key(geom, src, lattices, met_digest, options):
+    fine, coarse, _ = lattices
+    s = repr((SR_ALGORITHM_VERSION, geom.key(), fine.key(), coarse.key(), tuple(x.key() for x in src), met_digest,
+              float(options["release_height_m"]), float(options["initial_sigma_z_m"]), options["population_key"],
+              int(options.get("subsamples", 5)), fl.code_fingerprint(), _own_fingerprint()))
+    return hashlib.sha256(s.encode()).hexdigest()[:32]
+
+
+_OWN = None
+
+
+def _own_fingerprint():
+    global _OWN
+    if _OWN is None:
+        _OWN = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    return _OWN
+
+
+def _load_row(path, labels):
+    """The cached row at ``path``, or None when absent, unreadable or for other sources."""
+    try:
+        with np.load(path) as z:
+            out = {k: z[k] for k in ("labels", "row", "exposure", "scalars")}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    if tuple(str(x) for x in out["labels"]) != tuple(labels) or out["row"].shape != (len(labels),) \
+            or not np.isfinite(out["row"]).all():
+        return None
+    return out
+
+
+def _flip(k):
+    return np.ascontiguousarray(k[::-1, ::-1])
+
+
+def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, population=None,
+                     population_key="", q=None, mosaic=None, use_cache=True, subsamples=5,
+                     release_height_m=0.0, initial_sigma_z_m=0.0, met_digest="", source_set="own",
+                     source_reach_m=300_000.0):
+    """Row ``S[i, :]`` of receptor city ``geom`` by the adjoint, and its forward fields.
+
+    Parameters
+    ----------
+    geom : engine.geometry.CityGeometry
+    src : list of Source
+        The sources this city sees (:func:`sources_for_receptor`); must include ``c<city_id>``
+        and ``r<province_id>``.
+    kernel_fine, kernel_coarse : (2n+1, 2n+1) ndarray [ug m-3 per g m-2 s-1]
+        Transfer kernels for cell = spacing = h and = H.
+    population : callable (lat, lon) -> density [km-2], optional
+    q : (n_scenario, n_src) ndarray [g m-2 s-1], optional
+        Emission intensities of ``src`` per scenario; given, the forward fields are computed.
+    mosaic : engine.fields.MosaicSpec, optional
+        With ``q``: also the city's contribution to the national mosaic.
+    use_cache : bool
+        Read/write the row in the cache (``sr/<key>.npz``) when no fields are asked for.
+
+    Returns
+    -------
+    ReceptorResult
+    """
+    t0 = time.perf_counter()
+    lattices = lattices or receptor_lattices(geom, src, source_set=source_set, source_reach_m=source_reach_m)
+    fine, coarse, block = lattices
+    labels = tuple(s.label for s in src)
+    options = {"release_height_m": release_height_m, "initial_sigma_z_m": initial_sigma_z_m,
+               "population_key": population_key if population is not None else "", "subsamples": subsamples}
+    cacheable = use_cache and (population is None or bool(population_key))
+    path = fl.cache_dir("sr") / f"{_row_key(geom, src, lattices, met_digest, options)}.npz"
+    cached = _load_row(path, labels) if cacheable and path.exists() else None
+    if cached is not None and q is None:
+        sc = cached["scalars"]
+        return ReceptorResult(geom.city_id, labels, np.asarray(cached["row"], dtype=float),
+                              str(cached["exposure"][()]), float(sc[0]), float(sc[1]), from_cache=True,
+                              timings={"receptor_s": time.perf_counter() - t0})
+    own_city, own_rop = f"c{geom.city_id}", f"r{geom.province_id}"
+    # ---- source rasters: (fine window or None, coarse window or None) per source
+    city = geo.coverage_fraction(fine, geom.footprint, subsamples=subsamples)
+    rasters = []
+    for s in src:
+        if s.label == own_city:
+            rasters.append(((0, 0, city), None))
+        elif s.label == own_rop:
+            near = geo.coverage_fraction(fine, s.shape, subsamples=subsamples)
+            outside = np.ones(coarse.shape, dtype=bool)
+            j0, i0, nj, ni = block
+            outside[j0:j0 + nj, i0:i0 + ni] = False
+            far = geo.coverage_fraction(coarse, s.shape, subsamples=subsamples, mask=outside)
+            rasters.append(((0, 0, near), (0, 0, far) if far.any() else None))
+        else:
+            rasters.append((_window(fine, s.shape, subsamples=subsamples),
+                            _window(coarse, s.shape, subsamples=subsamples, exclude=block)))
+    t_raster = time.perf_counter() - t0
+    # ---- receptor weights
+    weight = city.copy()
+    exposure = "area_mean"
+    if population is not None:
+        lat, lon = fine.latlon()
+        dens = np.asarray(population(lat, lon), dtype=float)
+        weight = weight * np.where(np.isfinite(dens) & (dens > 0), dens, 0.0)
+        exposure = "population_weighted"
+        if weight.sum() <= 0:
+            weight = city.copy()
+            exposure = "area_mean_no_population"
+    wn = weight / weight.sum()
+    j0, i0, nj, ni = block
+    Ay = bilinear_matrix(coarse.y[j0 - 1], coarse.spacing_m, fine.y, nj + 2)
+    Ax = bilinear_matrix(coarse.x[i0 - 1], coarse.spacing_m, fine.x, ni + 2)
+    any_far = any(r[1] is not None for r in rasters)
+    # ---- the adjoint: sensitivity maps, then one inner product per source
+    if cached is not None:  # the row is known; only the fields are wanted
+        row = np.asarray(cached["row"], dtype=float)
+    else:
+        g_fine = fl.same_convolution(_flip(kernel_fine), wn)
+        g_coarse = None
+        if any_far:
+            wc = np.zeros(coarse.shape)
+            wc[j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1] = Ay.T @ wn @ Ax
+            g_coarse = fl.same_convolution(_flip(kernel_coarse), wc)
+        row = np.zeros(len(src))
+        for k, (rf, rc) in enumerate(rasters):
+            v = 0.0
+            if rf is not None:
+                a, b, m = rf
+                v += float(np.sum(g_fine[a:a + m.shape[0], b:b + m.shape[1]] * m))
+            if rc is not None:
+                a, b, m = rc
+                v += float(np.sum(g_coarse[a:a + m.shape[0], b:b + m.shape[1]] * m))
+            row[k] = v
+    h2 = fine.spacing_m**2 / 1e6
+    H2 = coarse.spacing_m**2 / 1e6
+    k_rop = labels.index(own_rop)
+    rop_f, rop_c = rasters[k_rop]
+    rop_area = float(rop_f[2].sum() * h2 + (rop_c[2].sum() * H2 if rop_c is not None else 0.0))
+    city_area = float(city.sum() * h2)
+    t_adj = time.perf_counter() - t0 - t_raster
+    if cacheable and cached is None:
+        fl._atomic_save_npz(path, labels=np.array(labels), row=row, exposure=np.array(exposure),
+                             scalars=np.array([city_area, rop_area]))
+    res = ReceptorResult(geom.city_id, labels, row, exposure, city_area, rop_area, from_cache=cached is not None,
+                         timings={"raster_s": t_raster, "adjoint_s": t_adj})
+    if q is None:
+        res.timings["receptor_s"] = time.perf_counter() - t0
+        return res
+    # ---- forward fields with the same rasters and kernels
+    q = np.atleast_2d(np.asarray(q, dtype=float))
+
+    def forward(ef, ec):
+        out = fl.same_convolution(kernel_fine, ef)
+        if ec is not None and ec.any():
+            fc = fl.same_convolution(kernel_coarse, ec)
+            out = out + Ay @ fc[j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1] @ Ax.T
+        return out
+
+    def place(r, shape, scale):
+        out = np.zeros(shape)
+        if r is not None:
+            a, b, m = r
+            out[a:a + m.shape[0], b:b + m.shape[1]] += scale * m
+        return out
+
+    pm = np.empty((q.shape[0], fine.ny, fine.nx))
+    for s_i in range(q.shape[0]):
+        ef = np.zeros(fine.shape)
+        ec = np.zeros(coarse.shape)
+        for k, (rf, rc) in enumerate(rasters):
+            if q[s_i, k] == 0.0:
+                continue
+            if rf is not None:
+                a, b, m = rf
+                ef[a:a + m.shape[0], b:b + m.shape[1]] += q[s_i, k] * m
+            if rc is not None:
+                a, b, m = rc
+                ec[a:a + m.shape[0], b:b + m.shape[1]] += q[s_i, k] * m
+        pm[s_i] = forward(ef, ec)
+    res.grid = fine
+    res.city_fraction = city
+    res.exposure_weight = weight
+    res.unit_city = forward(city, None)
+    res.unit_rop = forward(rop_f[2], place(rop_c, coarse.shape, 1.0) if rop_c is not None else None)
+    res.pm25 = pm
+    if mosaic is not None:
+        res.mosaic = mosaic_values(fine, city, pm, mosaic)
+    res.timings["receptor_s"] = time.perf_counter() - t0
+    return res
+
+
+# --------------------------------------------------------------------------- mosaic
+def mosaic_values(grid, city_fraction, values, spec):
+    """A city's fields averaged into the national mosaic cells its grid touches.
+
+    Parameters
+    ----------
+    grid : CityGrid
+    city_fraction : (ny, nx)
+    values : (n, ny, nx)   fields to average (e.g. one per scenario)
+    spec : engine.fields.MosaicSpec
+
+    Returns
+    -------
+    dict with ``index`` (flat mosaic cell index), ``values`` (n, n_cells) means of the fine
+    cells in each mosaic cell, ``coverage`` (mean city fraction) and ``distance_m`` (mosaic
+    cell centre to the city centre).
+    """
+    lat, lon = grid.latlon()
+    j = np.floor((lat - (spec.lat_first - spec.step_deg / 2)) / spec.step_deg).astype(np.int64)
+    i = np.floor((lon - (spec.lon_first - spec.step_deg / 2)) / spec.step_deg).astype(np.int64)
+    ok = (j >= 0) & (j < spec.nlat) & (i >= 0) & (i < spec.nlon)
+    flat = (j * spec.nlon + i)[ok]
+    uniq, inv = np.unique(flat, return_inverse=True)
+    cnt = np.bincount(inv).astype(float)
+    vals = np.stack([np.bincount(inv, weights=v[ok]) / cnt for v in np.asarray(values)])
+    cj, ci = uniq // spec.nlon, uniq % spec.nlon
+    dist = geo.great_circle_distance_m(grid.lat0, grid.lon0, spec.lat[cj], spec.lon[ci])
+    return {"index": uniq, "values": vals, "coverage": np.bincount(inv, weights=city_fraction[ok]) / cnt,
+            "distance_m": dist}
+
+
+def merge_mosaic_values(contributions, spec):
+    """Owner of every mosaic cell and its values (the owner's means), as
+    :func:`engine.fields.merge_mosaic`: largest footprint coverage, then nearest centre, then
+    smallest city_id -- a total order, independent of the order cities finish in.
+
+    Returns
+    -------
+    owner : (nlat, nlon) int64, -1 where no city grid reaches
+    values : (n, nlat, nlon) float, NaN where owner is -1
+    """
+    n = spec.nlat * spec.nlon
+    owner = np.full(n, -1, dtype=np.int64)
+    cov = np.full(n, -np.inf)
+    dist = np.full(n, np.inf)
+    nv = next(iter(contributions.values()))["values"].shape[0] if contributions else 0
+    vals = np.full((nv, n), np.nan)
+    for cid in sorted(contributions):
+        c = contributions[cid]
+        idx = c["index"]
+        better = (c["coverage"] > cov[idx]) | ((c["coverage"] == cov[idx]) & (c["distance_m"] < dist[idx]))
+        better |= (c["coverage"] == cov[idx]) & (c["distance_m"] == dist[idx]) & (cid < owner[idx])
+        sel = idx[better]
+        owner[sel] = cid
+        cov[sel] = c["coverage"][better]
+        dist[sel] = c["distance_m"][better]
+        vals[:, sel] = c["values"][:, better]
+    return owner.reshape(spec.nlat, spec.nlon), vals.reshape(nv, spec.nlat, spec.nlon)
