@@ -24,7 +24,7 @@ from pathlib import Path
 def _one(args, cache, out, extra):
     env = dict(os.environ, COBENEFITS_CACHE_DIR=str(cache))
     cmd = [sys.executable, "-m", "engine", "--quiet", "run", "--out", str(out), "--workers", str(args.workers),
-           "--cities", args.cities] + extra
+           "--cities", args.cities, "--source-set", args.source_set] + extra
     t0 = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -43,16 +43,20 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--cities", default="all")
     p.add_argument("--out", default=None)
+    p.add_argument("--source-set", default="province", choices=("own", "province", "nation"))
+    p.add_argument("--skip-warm", action="store_true", help="only the cold run and the cached re-run")
     args = p.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="cobenefits-bench-"))
     cache = work / "cache"
-    res = {"workers": args.workers, "cities": args.cities, "cpu_count": os.cpu_count()}
+    res = {"workers": args.workers, "cities": args.cities, "source_set": args.source_set,
+           "cpu_count": os.cpu_count()}
     res["cold"] = _one(args, cache, work / "out-cold", [])
-    res["warm_no_cache"] = _one(args, cache, work / "out-warm", ["--no-cache"])
+    if not args.skip_warm:
+        res["warm_no_cache"] = _one(args, cache, work / "out-warm", ["--no-cache"])
     res["rerun_cached"] = _one(args, cache, work / "out-cached", [])
     out = Path(args.out) if args.out else Path(__file__).parent / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_run.json").write_text(json.dumps(res, indent=2) + "\n")
+    (out / f"bench_run_{args.source_set}.json").write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))
 
 

@@ -217,3 +217,21 @@ def test_broken_data_stops_before_work(tmp_path):
     with pytest.raises(InputError, match="Atlantis"):
         run_national(unknown, tmp_path / "o", data=data, carbon_fn=_never, kernel_fn=_never,
                      age_population_fn=sn.age_population_fn, quiet=True)
+
+
+def test_high_high_and_r2_use_percentage_reductions(result):
+    # recomputed here from cities.csv with the paper's (Fig. 4) definitions
+    c = pd.read_csv(result.out_dir / "cities.csv")
+    b = c[c.scenario == "base"].set_index("city_id")
+    s = c[c.scenario == "cut"].set_index("city_id").loc[b.index]
+    pco2 = 100 * (b.co2_t - s.co2_t) / b.co2_t
+    pdeaths = 100 * s.avoided_deaths_mean / b.deaths_mean
+    hh = int(((pco2 > pco2.mean()) & (pdeaths > pdeaths.mean())).sum())
+    summ = result.summary["scenarios"]["cut"]
+    assert summ["high_high_cities"] == hh
+    x = 100 * (b.pm25_intensity_g_m2_yr - s.pm25_intensity_g_m2_yr) / b.pm25_intensity_g_m2_yr
+    y = 100 * (b.conc_ug_m3 - s.conc_ug_m3) / b.conc_ug_m3
+    r = np.corrcoef(x, y)[0, 1]
+    if np.isfinite(r):
+        assert summ["r2_conc_reduction_vs_intensity_reduction"] == pytest.approx(r * r, rel=1e-9)
+    assert "high_high_cities_absolute" in summ and "r2_conc_reduction_vs_intensity_reduction_absolute" in summ

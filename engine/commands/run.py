@@ -54,7 +54,10 @@ def add_arguments(p):
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="local Dask worker threads (default: [run] workers; 0 = all cores)")
     p.add_argument("--no-cache", action="store_true",
-                   help="recompute every field (compiled kernels are still reused)")
+                   help="recompute every transfer kernel, source-receptor row and field (compiled numba "
+                        "kernels are still reused)")
+    p.add_argument("--source-set", choices=("own", "province", "nation"), default=None,
+                   help="sources each city sees (default: [dispersion] source_set, 'province')")
 
 
 def run(args):
@@ -67,6 +70,8 @@ def run(args):
         overrides.setdefault("run", {})["scheduler"] = args.scheduler
     if args.cities is not None:
         overrides.setdefault("data", {})["cities"] = args.cities
+    if args.source_set is not None:
+        overrides.setdefault("dispersion", {})["source_set"] = args.source_set
     cfg = load_config(args.config or None, overrides=overrides)
     res = run_national(cfg, args.out, use_cache=not args.no_cache, quiet=getattr(args, "quiet", False))
     if not getattr(args, "quiet", False):
