@@ -164,12 +164,41 @@ class Disc:
     def from_area(cls, lat, lon, area_km2):
         return cls(float(lat), float(lon), cap_radius_m(area_km2))
 
+    def _near(self, lat, lon, pad_m=0.0):
+        """Points that may lie within ``radius_m + pad_m``: a latitude-longitude box test.
+
+        The cap of angular radius r about latitude phi0 spans latitudes phi0 +- r and, unless it
+        holds a pole, longitudes lambda0 +- asin(sin r / cos phi0) (spherical trigonometry of
+        the tangent great circle); the box is widened by 0.1 % and 1e-9 degrees for round-off.
+        Points outside the box are surely outside the cap, so only the others need the
+        haversine distance: the box test changes no result, only the cost.
+        """
+        r = (self.radius_m + float(pad_m)) / EARTH_RADIUS_M
+        lat = np.asarray(lat, dtype=float)
+        lon = np.asarray(lon, dtype=float)
+        cos0 = math.cos(math.radians(self.lat))
+        if r >= math.pi / 2 or math.sin(r) >= cos0:
+            return np.ones(np.broadcast(lat, lon).shape, dtype=bool)
+        dlat = math.degrees(r) * 1.001 + 1e-9
+        dlon = math.degrees(math.asin(math.sin(r) / cos0)) * 1.001 + 1e-9
+        dl = (lon - self.lon + 180.0) % 360.0 - 180.0
+        return (np.abs(lat - self.lat) <= dlat) & (np.abs(dl) <= dlon)
+
+    def _distance(self, lat, lon, pad_m=0.0):
+        """Great-circle distance [m] from the centre, +inf where :meth:`_near` rules a point out."""
+        lat, lon = np.broadcast_arrays(np.asarray(lat, dtype=float), np.asarray(lon, dtype=float))
+        near = self._near(lat, lon, pad_m)
+        d = np.full(lat.shape, np.inf)
+        if near.any():
+            d[near] = great_circle_distance_m(self.lat, self.lon, lat[near], lon[near])
+        return d
+
     def contains(self, lat, lon):
-        return great_circle_distance_m(self.lat, self.lon, lat, lon) <= self.radius_m
+        return self._distance(lat, lon) <= self.radius_m
 
     def classify(self, lat, lon, half_diag_m):
         """(surely inside, surely outside) for cells of half-diagonal ``half_diag_m`` centred at lat/lon."""
-        d = great_circle_distance_m(self.lat, self.lon, lat, lon)
+        d = self._distance(lat, lon, np.max(half_diag_m))
         return d + half_diag_m <= self.radius_m, d - half_diag_m >= self.radius_m
 
     def bbox_xy(self, lat0, lon0):

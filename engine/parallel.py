@@ -148,7 +148,13 @@ def _run_local(func, items, shared, workers, prog):
 
     nw = workers if workers and workers > 0 else available_cores()
     task = _wrap(func, _threads_per_task(nw))
-    delayed = [dask.delayed(task, pure=True, name=f"city-{k}")(v, shared) for k, v in items]
+
+    def bound(v):
+        # the shared inputs are bound in a closure, not passed as an argument: dask would
+        # otherwise traverse and tokenize them (geometries, source lists) once per task
+        return task(v, shared)
+
+    delayed = [dask.delayed(bound, pure=False, traverse=False)(v, dask_key_name=f"city-{k}") for k, v in items]
     names = {d.key for d in delayed}
 
     class _CB(Callback):

@@ -153,3 +153,18 @@ def test_thin_but_real_ring_is_accepted():
     # 0.2 deg long, 1e-4 deg (about 11 m) wide at 38 N: a genuine sliver, not a line
     ring = [[115.0, 38.0], [115.2, 38.0], [115.2, 38.0001], [115.0, 38.0001]]
     assert geo._ring_array(ring).shape == (4, 2)
+
+
+def test_disc_box_prefilter_changes_no_result(rng):
+    # the latitude-longitude box only skips points that are surely outside: compare with the
+    # plain haversine test everywhere, discs near the poles and across the 180th meridian included
+    for lat0, lon0, radius in [(38.0, 115.0, 30e3), (0.0, 179.9, 400e3), (-75.0, -10.0, 900e3),
+                               (88.0, 40.0, 500e3), (45.0, -179.99, 5e3), (20.0, 100.0, 3000e3)]:
+        d = geo.Disc(lat0, lon0, radius)
+        lat = np.clip(lat0 + rng.normal(0, 2 * radius / 111e3 + 0.1, 20000), -90, 90)
+        lon = (lon0 + rng.normal(0, 4 * radius / 111e3 + 0.1, 20000) + 180) % 360 - 180
+        hd = rng.uniform(0, 2000.0, lat.size)
+        full = geo.great_circle_distance_m(lat0, lon0, lat, lon)
+        assert np.array_equal(d.contains(lat, lon), full <= radius)
+        ins, out = d.classify(lat, lon, hd)
+        assert np.array_equal(ins, full + hd <= radius) and np.array_equal(out, full - hd >= radius)
