@@ -418,53 +418,65 @@ def sr_matrix(prep, *, use_cache=True, workers=None, scheduler=None, client=None
 
 
 # --------------------------------------------------------------------------- superpose
-def superpose(S, q):
+def superpose(S, q, *, parts=True):
     """City exposure ``C = S @ q`` and its split by where the PM2.5 comes from.
+
+    The one place the superposition is written. Any dimensions of ``q`` besides ``source``
+    (``scenario``, ``sample``, ...) are kept; the product is one BLAS matrix multiplication.
 
     Parameters
     ----------
-    S : xarray.Dataset from :func:`sr_matrix` (``S(city, source)``)
-    q : xarray.Dataset from :func:`emissions` (``q(scenario, source)``), or a DataArray with
-        a ``source`` dimension and any others (e.g. ``sample``)
+    S : xarray.Dataset from :func:`sr_matrix` (``S(city, source)`` with coordinates
+        ``city_province``, ``source_kind``, ``source_id``, ``source_province``)
+    q : xarray.Dataset from :func:`emissions` (``q(scenario, source)``) [g m-2 s-1], or a
+        DataArray with a ``source`` dimension and any others (e.g. ``sample``)
+    parts : bool
+        Also the split by origin (four more products); ``False`` gives the total only.
 
     Returns
     -------
     xarray.Dataset
-        ``conc_ug_m3`` and its parts ``conc_from_city_ug_m3`` (the city's own emissions),
-        ``conc_from_other_cities_ug_m3`` (other cities of its province),
+        ``conc_ug_m3`` [ug m-3] and (``parts``) ``conc_from_city_ug_m3`` (the city's own
+        emissions), ``conc_from_other_cities_ug_m3`` (other cities of its province),
         ``conc_from_rop_ug_m3`` (its own rest of province) and
-        ``conc_from_other_provinces_ug_m3`` [ug m-3]; the parts sum to the total.
+        ``conc_from_other_provinces_ug_m3``; the parts sum to the total.
     """
     qa = q["q"] if isinstance(q, xr.Dataset) else q
     Sa = S["S"]
-    qa = qa.reindex(source=Sa["source"].values, fill_value=0.0)
+    labels = Sa["source"].values
+    qa = qa.reindex(source=labels, fill_value=0.0)
+    other = [d for d in qa.dims if d != "source"]
+    qt = qa.transpose(*other, "source")
+    Q2 = np.asarray(qt.values, dtype=float).reshape(-1, len(labels))
+    S_np = np.asarray(Sa.values, dtype=float)
     city = Sa["city"].values
+    out_dims = (*other, "city")
+    out_shape = tuple(qa.sizes[d] for d in other) + (len(city),)
+    coords = {d: qt[d] for d in other if d in qt.coords} | {"city": city}
+
+    def product(M):
+        return xr.DataArray((Q2 @ M.T).reshape(out_shape), dims=out_dims, coords=coords)
+
+    total = product(S_np)
+    total.attrs = {"long_name": "primary PM2.5 exposure (annual mean)", "units": "ug m-3",
+                   "standard_name": "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"}
+    ds = xr.Dataset({"conc_ug_m3": total})
+    if not parts:
+        return ds
     kind = Sa["source_kind"].values
     sid = Sa["source_id"].values
     sprov = Sa["source_province"].values
     cprov = Sa["city_province"].values
     own_city = (kind[None, :] == "city") & (sid[None, :] == city[:, None])
     same_prov = sprov[None, :] == cprov[:, None]
-    parts = {"conc_from_city_ug_m3": own_city,
-             "conc_from_other_cities_ug_m3": (kind[None, :] == "city") & same_prov & ~own_city,
-             "conc_from_rop_ug_m3": (kind[None, :] == "rop") & same_prov,
-             "conc_from_other_provinces_ug_m3": ~same_prov}
-    out = {}
-    S_np = Sa.values
-    names = {"conc_from_city_ug_m3": "from the city's own emissions",
-             "conc_from_other_cities_ug_m3": "from the other cities of its province",
-             "conc_from_rop_ug_m3": "from its own rest of province",
-             "conc_from_other_provinces_ug_m3": "from other provinces' cities and rests of province"}
-    for name, mask in parts.items():
-        m = xr.DataArray(np.where(mask, S_np, 0.0), dims=("city", "source"), coords={"city": city})
-        out[name] = xr.dot(m, qa.drop_vars([c for c in qa.coords if c != "source" and "source" in qa[c].dims]),
-                           dim="source")
-        out[name].attrs = {"long_name": f"primary PM2.5 exposure {names[name]}", "units": "ug m-3"}
-    total = xr.dot(xr.DataArray(S_np, dims=("city", "source"), coords={"city": city}),
-                   qa.drop_vars([c for c in qa.coords if c != "source" and "source" in qa[c].dims]), dim="source")
-    total.attrs = {"long_name": "primary PM2.5 exposure (annual mean)", "units": "ug m-3",
-                   "standard_name": "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"}
-    ds = xr.Dataset({"conc_ug_m3": total, **out})
+    split = {"conc_from_city_ug_m3": (own_city, "from the city's own emissions"),
+             "conc_from_other_cities_ug_m3": ((kind[None, :] == "city") & same_prov & ~own_city,
+                                              "from the other cities of its province"),
+             "conc_from_rop_ug_m3": ((kind[None, :] == "rop") & same_prov, "from its own rest of province"),
+             "conc_from_other_provinces_ug_m3": (~same_prov, "from other provinces' cities and rests of province")}
+    for name, (mask, what) in split.items():
+        ds[name] = product(np.where(mask, S_np, 0.0))
+        ds[name].attrs = {"long_name": f"primary PM2.5 exposure {what}", "units": "ug m-3"}
     return ds
 
 

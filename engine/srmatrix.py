@@ -64,6 +64,7 @@ __all__ = [
     "ReceptorResult",
     "compute_receptor",
     "bilinear_matrix",
+    "same_convolution_batch",
     "mosaic_values",
     "merge_mosaic_values",
 ]
@@ -257,6 +258,41 @@ def _window(grid, shape, *, subsamples=5, exclude=None):
     if not frac.any():
         return None
     return j0, i0, frac
+
+
+def _fast_length(n):
+    """Smallest 2-3-5-smooth integer >= n (fast FFT sizes)."""
+    best = None
+    p2 = 1
+    while p2 < 2 * n:
+        p3 = p2
+        while p3 < 2 * n:
+            p5 = p3
+            while p5 < n:
+                p5 *= 5
+            best = p5 if best is None or p5 < best else best
+            p3 *= 3
+        p2 *= 2
+    return best
+
+
+def same_convolution_batch(kernel, stack):
+    """:func:`engine.fields.same_convolution` of a stack of grids (b, ny, nx) with one kernel.
+
+    Zero-padded linear convolution by real FFTs of a 2-3-5-smooth size >= ny + 2h (h the
+    kernel half width used: min(kernel's, max(ny, nx) - 1), as ``same_convolution`` cuts it), so
+    there is no wrap-around; the kernel is transformed once for the whole stack. Kernel and
+    grids are non-negative, so negative round-off is clipped to 0.
+    """
+    stack = np.asarray(stack, dtype=float)
+    b, ny, nx = stack.shape
+    n = kernel.shape[0] // 2
+    h = min(max(ny, nx) - 1, n)
+    k = kernel[n - h:n + h + 1, n - h:n + h + 1]
+    shape = (_fast_length(ny + 2 * h), _fast_length(nx + 2 * h))
+    spec = np.fft.rfft2(stack, s=shape, axes=(-2, -1)) * np.fft.rfft2(k, s=shape)[None]
+    full = np.fft.irfft2(spec, s=shape, axes=(-2, -1))
+    return np.maximum(full[:, h:h + ny, h:h + nx], 0.0)
 
 
 def bilinear_matrix(first, spacing, points, n):
@@ -458,45 +494,35 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
     if q is None:
         res.timings["receptor_s"] = time.perf_counter() - t0
         return res
-    # ---- forward fields with the same rasters and kernels
+    # ---- forward fields with the same rasters and kernels: the scenarios' emission grids,
+    # the city alone and its ROP alone, convolved in one batch per lattice
     q = np.atleast_2d(np.asarray(q, dtype=float))
-
-    def forward(ef, ec):
-        out = fl.same_convolution(kernel_fine, ef)
-        if ec is not None and ec.any():
-            fc = fl.same_convolution(kernel_coarse, ec)
-            out = out + Ay @ fc[j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1] @ Ax.T
-        return out
-
-    def place(r, shape, scale):
-        out = np.zeros(shape)
-        if r is not None:
-            a, b, m = r
-            out[a:a + m.shape[0], b:b + m.shape[1]] += scale * m
-        return out
-
-    pm = np.empty((q.shape[0], fine.ny, fine.nx))
-    for s_i in range(q.shape[0]):
-        ef = np.zeros(fine.shape)
-        ec = np.zeros(coarse.shape)
-        for k, (rf, rc) in enumerate(rasters):
-            if q[s_i, k] == 0.0:
+    ns = q.shape[0]
+    ef = np.zeros((ns + 2,) + fine.shape)
+    ec = np.zeros((ns + 2,) + coarse.shape)
+    for k, (rf, rc) in enumerate(rasters):
+        for r, stack in ((rf, ef), (rc, ec)):
+            if r is None:
                 continue
-            if rf is not None:
-                a, b, m = rf
-                ef[a:a + m.shape[0], b:b + m.shape[1]] += q[s_i, k] * m
-            if rc is not None:
-                a, b, m = rc
-                ec[a:a + m.shape[0], b:b + m.shape[1]] += q[s_i, k] * m
-        pm[s_i] = forward(ef, ec)
+            a, b, m = r
+            stack[:ns, a:a + m.shape[0], b:b + m.shape[1]] += q[:, k, None, None] * m[None]
+    ef[ns] = city
+    ef[ns + 1] = rop_f[2]
+    if rop_c is not None:
+        a, b, m = rop_c
+        ec[ns + 1, a:a + m.shape[0], b:b + m.shape[1]] = m
+    out = same_convolution_batch(kernel_fine, ef)
+    if ec.any():
+        fc = same_convolution_batch(kernel_coarse, ec)[:, j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1]
+        out += np.einsum("yj,bji,xi->byx", Ay, fc, Ax, optimize=True)
     res.grid = fine
     res.city_fraction = city
     res.exposure_weight = weight
-    res.unit_city = forward(city, None)
-    res.unit_rop = forward(rop_f[2], place(rop_c, coarse.shape, 1.0) if rop_c is not None else None)
-    res.pm25 = pm
+    res.unit_city = out[ns]
+    res.unit_rop = out[ns + 1]
+    res.pm25 = out[:ns]
     if mosaic is not None:
-        res.mosaic = mosaic_values(fine, city, pm, mosaic)
+        res.mosaic = mosaic_values(fine, city, res.pm25, mosaic)
     res.timings["receptor_s"] = time.perf_counter() - t0
     return res
 

@@ -96,6 +96,13 @@ def test_own_reproduces_the_city_and_rop_fields_of_the_previous_model(tmp_path):
         assert float(S.S.sel(city=cid, source=f"c{cid}")) == pytest.approx(cf.mean_city, rel=1e-12)
         assert float(S.S.sel(city=cid, source=f"r{g.province_id}")) == pytest.approx(cf.mean_rop, rel=1e-12)
         assert int(S.seen.sel(city=cid).sum()) == 2
+    # the gridded unit fields too (batched FFT convolution vs the previous per-field one)
+    q = _q(prep, np.random.default_rng(5), n=2)
+    res, _ = pl.receptor_pass(prep, q=q, use_cache=False, quiet=True, workers=1)
+    for cid in prep.selected:
+        cf = fl.compute_city_field(prep.geometries[cid], kern["fine"], kern["coarse"])
+        for new, old in ((res[cid].unit_city, cf.unit_city), (res[cid].unit_rop, cf.unit_rop)):
+            np.testing.assert_allclose(new, old, rtol=0, atol=1e-9 * old.max())
 
 
 def test_source_sets_nest(tmp_path):
