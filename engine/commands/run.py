@@ -150,7 +150,7 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
     timings = {"carbon_s": t_carbon, **tf, "health_s": t_health, "write_s": time.perf_counter() - t,
                "total_s": time.perf_counter() - t_start}
     sel = prep.selected
-    summary.update({"n_cities": len(sel), "n_rows_from_cache": n_cached, "timings_s": timings,
+    summary.update({"n_cities": len(sel), "n_rows_from_cache": n_cached, "n_fields_from_cache": n_cached, "timings_s": timings,
                     "source_set": cfg.dispersion.source_set,
                     "met": sorted({s.describe() for s in prep.met_specs.values()}),
                     "exposure": _exposure_summary(prep, S),
