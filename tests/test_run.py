@@ -16,6 +16,7 @@ import xarray as xr
 
 import synthetic_nation as sn
 from engine import fields as fl
+from engine import io as eio
 from engine import pipeline as pl
 from engine.commands.run import run_national
 from engine.constants import SECONDS_PER_YEAR
@@ -94,16 +95,15 @@ def test_netcdf_is_cf(result):
         assert v.filters()["zlib"]
         assert nc["lat"].units == "degrees_north" and nc["lon"].units == "degrees_east"
         assert nc["lat"].bounds == "lat_bnds"
-    with netCDF4.Dataset(result.out_dir / "cities" / "c130100.nc") as g:
+    with netCDF4.Dataset(result.out_dir / "city_fields.nc") as g:
         assert g.Conventions == "CF-1.8"
-        assert g["crs"].grid_mapping_name == "azimuthal_equidistant"
-        assert g["pm25"].coordinates == "lat lon"
+        assert g["crs"].grid_mapping_name == "latitude_longitude"
+        assert {"lat", "lon", "scenario_name"} <= set(g["pm25"].coordinates.split())
         assert g["pm25"].units == "ug m-3"
-        assert g["x"].standard_name == "projection_x_coordinate"
     ds = xr.open_dataset(path)
     assert ds.pm25.dims == ("scenario", "lat", "lon")
-    assert list(ds.scenario.values) == ["base", "cut"]
-    g = xr.open_dataset(result.out_dir / "cities" / "c130100.nc")
+    assert list(ds.scenario_name.values) == ["base", "cut"]
+    g = eio.open_city(result.out_dir / "city_fields.nc", 130100)
     c = result.cities.set_index(["scenario", "city_id"])
     w = g.city_fraction / g.city_fraction.sum()
     mean = float((g.pm25.sel(scenario="base") * w).sum())

@@ -11,6 +11,7 @@ import pytest
 import synthetic_nation as sn
 from engine import fields as fl
 from engine import geometry as geo
+from engine import io as eio
 from engine import pipeline as pl
 from engine.commands.run import run_national
 from engine.config import load_config
@@ -112,10 +113,8 @@ def test_geojson_footprint_changes_area_and_result(tmp_path, default):
     (tmp_path / "cfg").mkdir()
     _geojson(tmp_path / "cfg" / "fp.geojson", [_feature(_square(LAT0, LON0, 12.0), city_id=CITY, name="A")])
     res = _run(_config(tmp_path / "cfg", footprints_geojson="fp.geojson"), tmp_path / "out")
-    with netCDF4.Dataset(res.out_dir / "cities" / f"c{CITY}.nc") as nc:
-        area = float(nc.city_area_km2)
-    with netCDF4.Dataset(default.out_dir / "cities" / f"c{CITY}.nc") as nc:
-        area_disc = float(nc.city_area_km2)
+    area = float(eio.open_city(res.out_dir / "city_fields.nc", CITY).city_area_km2)
+    area_disc = float(eio.open_city(default.out_dir / "city_fields.nc", CITY).city_area_km2)
     assert area == pytest.approx(576.0, rel=0.02)  # rasterisation of the edges at 1 km
     assert area_disc == pytest.approx(300.0, rel=0.02)
     new = res.cities.set_index(["scenario", "city_id"]).conc_ug_m3
@@ -164,10 +163,10 @@ def test_population_in_one_part_moves_exposure_to_that_part(tmp_path, default):
     # the block's own (area-weighted) mean concentration, from the written city file
     prep = pl.prepare(_config(tmp_path / "again"), data=sn.nation())  # same grid, no work
     lat, lon = geo.city_grid(prep.geometries[CITY]).latlon()
-    with netCDF4.Dataset(res.out_dir / "cities" / f"c{CITY}.nc") as nc:
-        pm = np.asarray(nc["pm25"][:], dtype=float)
-        frac = np.asarray(nc["city_fraction"][:], dtype=float)
-        scen = list(nc["scenario"][:]) if "scenario" in nc.variables else ["base", "cut"]
+    with eio.open_city(res.out_dir / "city_fields.nc", CITY) as nc:
+        pm = np.asarray(nc["pm25"].values, dtype=float)
+        frac = np.asarray(nc["city_fraction"].values, dtype=float)
+        scen = [str(s) for s in nc["scenario"].values]
     w = frac * _block_mask(lat, lon, lat_lo, lat_hi, lon_lo, lon_hi)
     assert w.sum() > 0
     new = res.cities.set_index(["scenario", "city_id"]).conc_ug_m3
