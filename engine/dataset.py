@@ -32,7 +32,8 @@ import pandas as pd
 from engine.errors import InputError, InputErrors
 
 __all__ = ["NationalData", "load_dataset", "validate_dataset", "CITY_COLUMNS", "PROVINCE_COLUMNS",
-           "ACTIVITY_COLUMNS", "select_cities", "default_data_dir"]
+           "ACTIVITY_COLUMNS", "select_cities", "default_data_dir", "city_labels",
+           "add_city_labels"]
 
 #: activity columns carried by cities and provinces (ROP = province - cities), with units
 ACTIVITY_COLUMNS = {
@@ -272,6 +273,78 @@ def load_dataset(path=None):
     return NationalData(cities=cities, provinces=provs, rop=rop, grids=grids, source=str(folder))
 
 
+#: old postal romanisations people still type, for "did you mean" only (never matched silently)
+_ALIASES = {"peking": "Beijing", "canton": "Guangzhou", "nanking": "Nanjing", "tientsin": "Tianjin",
+            "chungking": "Chongqing", "tsingtao": "Qingdao", "sian": "Xi'an", "amoy": "Xiamen",
+            "mukden": "Shenyang", "hangchow": "Hangzhou", "soochow": "Suzhou"}
+
+
+def city_labels(data):
+    """Names and coordinates of every city, for tables people map.
+
+    Returns
+    -------
+    DataFrame indexed by ``city_id`` with ``name`` (Chinese), ``name_en`` (Hanyu Pinyin, see
+    ``engine/data/build_names.py``; the Chinese name where a data set has none), ``province_id``,
+    ``province`` and ``province_en`` (from ``provinces.csv``), ``lat``/``lon`` [degrees] (the
+    city seat; the footprint centroid where a data set has no seat) and ``centroid_lat``/
+    ``centroid_lon`` [degrees].
+    """
+    c = data.cities
+    out = pd.DataFrame(index=c.index)
+    out["name"] = c["name"].astype(str)
+    out["name_en"] = c["name_en"].astype(str) if "name_en" in c else out["name"]
+    out["province_id"] = c["province_id"].astype(int)
+    p = data.provinces
+    out["province"] = (c["province"].astype(str) if "province" in c
+                       else out["province_id"].map(p["name"]).astype(str))
+    out["province_en"] = (out["province_id"].map(p["name_en"]).fillna(out["province"]).astype(str)
+                          if "name_en" in p else out["province"])
+    for col, fallback in (("lat", "centroid_lat"), ("lon", "centroid_lon")):
+        out[col] = (c[col] if col in c else c[fallback]).astype(float)
+    out["centroid_lat"] = c["centroid_lat"].astype(float)
+    out["centroid_lon"] = c["centroid_lon"].astype(float)
+    return out
+
+
+def add_city_labels(table, data, *, after="name"):
+    """``table`` (one row per city and scenario, column ``city_id``) with ``name_en``,
+    ``province_en``, ``lat``, ``lon`` [degrees] (and ``name``, ``province`` when missing) inserted
+    after column ``after``; existing columns are kept as they are."""
+    lab = city_labels(data)
+    out = table.copy()
+    pos = out.columns.get_loc(after) + 1 if after in out.columns else len(out.columns)
+    ids = out["city_id"].astype(int)
+    for col in ("name", "name_en", "province", "province_en", "lat", "lon"):
+        if col not in out.columns:
+            out.insert(pos, col, ids.map(lab[col]).values)
+            pos += 1
+    return out
+
+
+def _suggest(tok, data, n=3):
+    """Up to ``n`` "did you mean" labels for an unmatched ``--cities`` token (difflib, case-blind)."""
+    lab = city_labels(data)
+    cands = {}
+    for cid, r in lab.iterrows():
+        label = f"{r['name_en']} ({r['name']}, {cid})"
+        for key in (r["name"], r["name_en"], r["name_en"].replace("'", "")):
+            cands.setdefault(str(key).lower(), label)
+    for pid, r in data.provinces.iterrows():
+        for key in (r.get("name"), r.get("name_en")):
+            if isinstance(key, str) and key:
+                cands.setdefault(key.lower(), f"{r.get('name_en', key)} (province {r.get('name', '')}, {pid})")
+    for alias, target in _ALIASES.items():
+        if target.lower() in cands:
+            cands.setdefault(alias, cands[target.lower()])
+    t = tok.strip().lower()
+    out = []
+    for key in difflib.get_close_matches(t, list(cands), n=n + 2, cutoff=0.5):
+        if cands[key] not in out:
+            out.append(cands[key])
+    return out[:n]
+
+
 def select_cities(data, selector):
     """Restrict a data set to some cities (their provinces and ROPs are kept whole).
 
@@ -285,14 +358,18 @@ def select_cities(data, selector):
         if not tok:
             continue
         hit = (c["name"] == tok) | (c["province"] == tok) if "province" in c else (c["name"] == tok)
+        hit = hit | (c["name"] == tok + "市")  # Chinese name without its 市 suffix
+        if "name_en" in c:  # English (Pinyin) city names, case-blind, apostrophe optional
+            low = tok.lower().replace("'", "")
+            hit = hit | (c["name_en"].astype(str).str.lower().str.replace("'", "") == low)
         if tok.isdigit():
             hit = hit | (c.index == int(tok)) | (c["province_id"] == int(tok))
         if "name_en" in data.provinces:
             pids = data.provinces.index[data.provinces["name_en"].str.lower() == tok.lower()]
             hit = hit | c["province_id"].isin(pids)
         if not hit.any():
-            close = difflib.get_close_matches(tok, c["name"].tolist(), n=3)
-            raise InputError(f"--cities: '{tok}' matches no city id, city name or province"
-                             + (f"; did you mean {', '.join(close)}?" if close else ""))
+            close = _suggest(tok, data)
+            raise InputError(f"--cities: '{tok}' matches no city id, city name (Chinese or English) or province"
+                             + (f"; did you mean {'; '.join(close)}?" if close else ""))
         keep |= hit.values
     return dataclasses.replace(data, cities=c[keep])

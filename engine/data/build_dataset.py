@@ -338,6 +338,9 @@ def main(argv=None):
     ci, pv, grids = build(shared)
     write(ci, HERE / "cities.csv")
     write(pv, HERE / "provinces.csv")
+    from engine.data.build_names import add_names_en  # English names (pypinyin, build time only)
+
+    add_names_en(HERE / "cities.csv", HERE / "provinces.csv")
     write(grids, HERE / "grids.csv")
     print(f"wrote {len(ci)} cities, {len(pv)} provinces, {len(grids)} grid regions to {HERE}")
 
