@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "engine.commands.validate_data",
     "engine.commands.health",
     "engine.commands.aermod",
+    "engine.commands.report",
 )
 
 log = logging.getLogger("cobenefits")
@@ -42,11 +43,31 @@ class _HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: {action.default})"
 
 
+def version_text():
+    """``cobenefits X.Y.Z`` then the versions of Python and the libraries that shape results."""
+    from engine.io import versions
+
+    v = versions()
+    head = f"cobenefits {v.pop('cobenefits', 'unknown (not installed; running from source)')}"
+    return head + "\n" + "\n".join(f"  {k} {val}" for k, val in v.items())
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="cobenefits",
         description="City energy actions -> CO2 cuts, primary PM2.5 fields and deaths avoided.",
     )
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the version and the versions of the key dependencies, then exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
