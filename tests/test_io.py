@@ -47,8 +47,9 @@ def test_combined_file_sel_city_equals_its_own_file(run):
         np.testing.assert_array_equal(one.pm25.values[:, :ny, :nx], own.pm25.values)
         np.testing.assert_array_equal(one.city_fraction.values[:ny, :nx], own.city_fraction.values)
         lat, lon = g.latlon()
-        np.testing.assert_allclose(one.lat.values[:ny, :nx], lat, rtol=0, atol=1e-12)
-        np.testing.assert_allclose(one.lon.values[:ny, :nx], lon, rtol=0, atol=1e-12)
+        # stored quantised to 1e-5 degree (least_significant_digit=5: error <= 2**-17 degree = 7.6e-6)
+        np.testing.assert_allclose(one.lat.values[:ny, :nx], lat, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(one.lon.values[:ny, :nx], lon, rtol=0, atol=1e-5)
         # fill outside the city's grid
         assert np.isnan(one.pm25.values[:, ny:, :]).all() and np.isnan(one.pm25.values[:, :, nx:]).all()
         assert np.isnan(one.lat.values[ny:, :]).all()
