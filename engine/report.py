@@ -269,7 +269,7 @@ def _fig3(cs, out_dir, formats, scenario):
     fig, axes = _figure(11.0 if has_b else 6.0, 4.8, ncols=2 if has_b else 1)
     ax = axes[0] if has_b else axes
     sc = ax.scatter(cs["lon"], cs["lat"], c=cs["co2_reduction_pct"], cmap="viridis", s=14, edgecolors="none")
-    fig.colorbar(sc, ax=ax, label="city CO$_2$ cut [% of the city's base]")
+    fig.colorbar(sc, ax=ax, label="city CO$_2$ cut [% of the city's base]", shrink=0.8)
     _map_axes(ax)
     ax.set_title(f"a  city CO$_2$ cut, {scenario}", loc="left", fontsize=10)
     if has_b:
@@ -348,12 +348,12 @@ def _concentration_map(run_dir, out_dir, formats, base, scenario):
     # colour scale to the 99th percentile (a few city-centre cells would flatten the rest); "extend" marks it
     m = ax.pcolormesh(lon_e, lat_e, np.ma.masked_invalid(pm[ib]), cmap="viridis", rasterized=True,
                       vmin=0.0, vmax=_p99(pm[ib]))
-    fig.colorbar(m, ax=ax, label="primary PM$_{2.5}$ [µg m$^{-3}$]", extend="max")
+    fig.colorbar(m, ax=ax, label="primary PM$_{2.5}$ [µg m$^{-3}$]", extend="max", shrink=0.8)
     _map_axes(ax)
     ax.set_title(f"a  annual mean, {names[ib]}", loc="left", fontsize=10)
     d = np.ma.masked_invalid(pm[ib] - pm[isc])
     m2 = ax2.pcolormesh(lon_e, lat_e, d, cmap="cividis", rasterized=True, vmax=_p99(d.filled(np.nan)))
-    fig.colorbar(m2, ax=ax2, label="reduction of primary PM$_{2.5}$ [µg m$^{-3}$]", extend="max")
+    fig.colorbar(m2, ax=ax2, label="reduction of primary PM$_{2.5}$ [µg m$^{-3}$]", extend="max", shrink=0.8)
     _map_axes(ax2)
     ax2.set_title(f"b  {names[ib]} minus {names[isc]}", loc="left", fontsize=10)
     return _save(fig, out_dir, "concentration_map", formats)
