@@ -179,7 +179,7 @@ def _fmt(x, digits=3):
         return "0"
     mag = math.floor(math.log10(abs(x)))
     dec = max(0, digits - 1 - mag)
-    return f"{round(x, dec - 0 if dec else -(mag - digits + 1)):,.{dec}f}"
+    return f"{round(x, dec if dec else digits - 1 - mag):,.{dec}f}"
 
 
 def headline_lines(run_dir, report_dir=None):

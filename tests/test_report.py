@@ -225,3 +225,19 @@ def test_browser_check_sees_a_broken_image(report, tmp_path):
     broken = [r for r in seen["images"] if r[1] == 0]
     assert [r[0] for r in broken] == ["city_field.png"]
     assert seen["errors"]
+
+
+@pytest.mark.slow
+def test_report_of_a_real_run(tmp_path):
+    """A real run on the default data set (Beijing and Tianjin), its report, and the browser."""
+    cfg = load_config(None, overrides={"data": {"cities": "Beijing,Tianjin"}})
+    res = run_national(cfg, tmp_path / "out", quiet=True)
+    r = rp.build_report(res.out_dir)
+    assert r.skipped == {}
+    lines = rp.headline_lines(res.out_dir, r.out_dir)
+    assert len(lines) == 4 and lines[-1].endswith("index.html")
+    with xr.open_dataset(res.out_dir / "city_fields.nc") as ds:
+        assert int(ds.sel(city=110000).grid_nx) > 0
+    if any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")):
+        seen = _load_in_browser(r.index, tmp_path)
+        assert seen["errors"] == [] and all(i[1] > 0 and i[3] > 0 for i in seen["images"])
