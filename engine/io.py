@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["atomic_path", "write_csv", "write_json", "write_text", "write_concentration_netcdf", "versions",
-           "write_city_netcdf", "write_city_fields_netcdf", "write_sr_matrix_netcdf", "open_city",
+           "write_city_netcdf", "write_city_fields_netcdf", "write_sr_matrix_netcdf", "write_sr_dataset_netcdf",
+           "open_city",
            "crs_wkt_latlon", "crs_wkt_aeqd", "round_significant", "PM25_STANDARD_NAME", "UNIT_RESPONSE_UNITS"]
 
 
@@ -247,8 +248,9 @@ def _city_met(c, global_met):
     the only one, or the one naming the city's climate region (default climatology and STAR), or
     the one naming its city id (per-city AERMET/STAR files).
     """
-    if c.get("met"):
-        return str(c["met"])
+    given = c.get("met") or (c.get("attrs") or {}).get("met")
+    if given:
+        return str(given)
     entries = [e for e in str(global_met or "").split("; ") if e]
     if len(entries) <= 1:
         return entries[0] if entries else ""
@@ -626,7 +628,7 @@ def write_city_fields_netcdf(path, cities, *, scenarios, global_attrs, earth_rad
             keys = []
             for c in cities:
                 for k in (c.get("attrs") or {}):
-                    if k not in keys:
+                    if k not in keys and k != "met":  # met: below, one per city
                         keys.append(k)
             for k in keys:
                 vals = [(c.get("attrs") or {}).get(k) for c in cities]
@@ -646,7 +648,7 @@ def write_city_fields_netcdf(path, cities, *, scenarios, global_attrs, earth_rad
 
 def _units_from_name(name):
     """Units from a column-style name (``_km2``, ``_ug_m3``); ``1`` when the name carries none."""
-    for suffix, units in (("_km2", "km2"), ("_ug_m3", "ug m-3"), ("_m", "m"), ("_s", "s")):
+    for suffix, units in (("_km2", "km2"), ("_ug_m3", "ug m-3"), ("_km", "km"), ("_m", "m"), ("_s", "s")):
         if name.endswith(suffix):
             return units
     if name.startswith("exposure_unit_response") or name.startswith("unit_response"):
@@ -674,64 +676,76 @@ def open_city(path, city_id):
     return ds
 
 
-def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, receptor_names, source_ids, source_types, source_names,
+def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_types, receptor_names=None,
+                           source_names=None, source_labels=None, seen=None, receptor_vars=None, source_vars=None,
                            global_attrs=None, receptor_names_en=None, source_names_en=None, comment=None,
                            complevel=4):
     """Write the source-receptor matrix ``sr_matrix.nc`` (CF-1.8), atomically.
 
-    ``sr(receptor, source)`` is the exposure concentration of receptor city i per unit emission
-    intensity of source j [ug m-3 per g m-2 s-1 = 1e-6 s m-1], so a scenario's concentration is
-    ``C = sr @ q`` with ``q`` [g m-2 s-1]. Sources are every city and every rest of province (ROP).
+    ``S(city, source)`` is the exposure concentration of receptor city i per unit emission
+    intensity of source j [ug m-3 per g m-2 s-1 = 1e-6 s m-1], stored in float64 (full
+    precision), so a scenario's concentration is ``C = S @ q`` with ``q`` [g m-2 s-1]. Sources are
+    every city and every rest of province (ROP) the run's source set includes.
 
-    Coordinates: ``receptor(receptor)`` = the receptor's city_id; ``source(source)`` an index
-    (city and province codes overlap, 110000 is both Beijing city and Beijing province), with
-    auxiliary coordinates ``source_id`` (city_id, or province_id for a ROP), ``source_type``
-    (0 city, 1 rest of province; CF flags) and ``source_name``; ``receptor_name``.
+    Coordinates: ``city(city)`` = the receptor's city_id (numeric, so ``.sel(city=110000)`` works);
+    ``source(source)`` an index (city and province codes overlap: 110000 is both Beijing city and
+    Beijing province) with auxiliary coordinates ``source_id`` (city_id, or province_id for a ROP),
+    ``source_type`` (0 city, 1 rest of province; CF flags), and when given ``source_label``
+    (``c<id>``/``r<id>``), ``source_name``; ``city_name``. Names of the same layout as
+    :func:`engine.pipeline.sr_matrix`'s Dataset (write that one with :func:`write_sr_dataset_netcdf`).
 
     Parameters
     ----------
-    matrix : (n_receptor, n_source) [ug m-3 per g m-2 s-1], stored in float64 (full precision)
-    receptor_ids : (n_receptor,) int
-    receptor_names : (n_receptor,) str
+    matrix : (n_city, n_source) [ug m-3 per g m-2 s-1]
+    receptor_ids : (n_city,) int
     source_ids : (n_source,) int
     source_types : (n_source,) {"city", "rop"}
-    source_names : (n_source,) str
+    receptor_names, source_names, source_labels : optional sequences of str
+    seen : optional (n_city, n_source) bool, whether the receptor sees the source (S = 0 where not)
+    receptor_vars, source_vars : optional {name: (values, attrs)}: more (city) / (source) variables
+        (numbers, or str as char labels); ``attrs`` should carry ``units`` and ``long_name``
     """
     import netCDF4
 
     m = np.asarray(matrix, dtype=float)
     rid = np.asarray(receptor_ids, dtype=np.int64)
     sid = np.asarray(source_ids, dtype=np.int64)
-    stype = [str(s) for s in source_types]
+    stype = [str(x) for x in source_types]
     if m.shape != (rid.size, sid.size):
         raise ValueError(f"sr matrix shape {m.shape} != (receptors {rid.size}, sources {sid.size})")
     bad = sorted(set(stype) - {"city", "rop"})
     if bad:
         raise ValueError(f"source_types: {bad} not allowed; allowed 'city', 'rop'")
+    if len(stype) != sid.size:
+        raise ValueError(f"source_types: {len(stype)} entries for {sid.size} sources")
     if len(set(rid.tolist())) != rid.size:
         raise ValueError("receptor_ids: duplicate city ids")
     if len(set(zip(sid.tolist(), stype))) != sid.size:
         raise ValueError("sources: duplicate (source_id, source_type) pairs")
-    for name, vals, size in (("receptor_names", receptor_names, rid.size), ("source_names", source_names, sid.size)):
-        if len(vals) != size:
-            raise ValueError(f"{name}: {len(vals)} names for {size} entries")
+    for name, vals, size in (("receptor_names", receptor_names, rid.size), ("source_names", source_names, sid.size),
+                             ("source_labels", source_labels, sid.size)):
+        if vals is not None and len(vals) != size:
+            raise ValueError(f"{name}: {len(vals)} entries for {size}")
+    if seen is not None and np.shape(seen) != m.shape:
+        raise ValueError(f"seen: shape {np.shape(seen)} != {m.shape}")
     with atomic_path(path) as tmp:
         ds = netCDF4.Dataset(tmp, "w", format="NETCDF4")
         try:
             ga = dict(global_attrs or {})
             ga.setdefault("history", f"{_now()} cobenefits sr_matrix")
-            _global(ds, ga, title="Source-receptor matrix of primary PM2.5: city exposure "
-                                                  "per unit emission intensity of every city and rest of province")
-            ds.createDimension("receptor", rid.size)
+            ga["title"] = ("Source-receptor matrix of primary PM2.5: city exposure per unit emission intensity of "
+                           "every city and rest of province")
+            _global(ds, ga)
+            ds.createDimension("city", rid.size)
             ds.createDimension("source", sid.size)
             ds.createDimension("nv", 2)
             _time_coord(ds)
-            r = ds.createVariable("receptor", "i4", ("receptor",))
+            r = ds.createVariable("city", "i4", ("city",))
             r[:] = rid.astype(np.int32)
             _set_attrs(r, long_name="receptor city: 2010 administrative code (city_id)", units="1")
-            s = ds.createVariable("source", "i4", ("source",))
-            s[:] = np.arange(sid.size, dtype=np.int32)
-            _set_attrs(s, long_name="source index (identity in source_id and source_type)", units="1")
+            sv = ds.createVariable("source", "i4", ("source",))
+            sv[:] = np.arange(sid.size, dtype=np.int32)
+            _set_attrs(sv, long_name="source index (identity in source_id and source_type)", units="1")
             si = ds.createVariable("source_id", "i4", ("source",))
             si[:] = sid.astype(np.int32)
             _set_attrs(si, long_name="2010 administrative code of the source: city_id for a city, province_id "
@@ -741,24 +755,73 @@ def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, receptor_names, source
             _set_attrs(st, long_name="kind of source", flag_values=np.array([0, 1], dtype=np.int8),
                        flag_meanings="city rest_of_province")
             aux = ["source_id", "source_type"]
-            _char_var(ds, "receptor_name", "receptor", receptor_names, "receptor city name")
-            aux.append("receptor_name")
-            if receptor_names_en is not None:
-                _char_var(ds, "receptor_name_en", "receptor", receptor_names_en, "receptor city name in English")
-                aux.append("receptor_name_en")
-            _char_var(ds, "source_name", "source", source_names, "source name (city, or province for its ROP)")
-            aux.append("source_name")
-            if source_names_en is not None:
-                _char_var(ds, "source_name_en", "source", source_names_en, "source name in English")
-                aux.append("source_name_en")
-            v = ds.createVariable("sr", "f8", ("receptor", "source"), zlib=True, complevel=complevel, shuffle=True,
+            for name, dim, vals, long in (
+                    ("city_name", "city", receptor_names, "receptor city name"),
+                    ("city_name_en", "city", receptor_names_en, "receptor city name in English"),
+                    ("source_label", "source", source_labels, "source label: c<city_id> or r<province_id>"),
+                    ("source_name", "source", source_names, "source name (city, or province for its ROP)"),
+                    ("source_name_en", "source", source_names_en, "source name in English")):
+                if vals is not None:
+                    _char_var(ds, name, dim, vals, long)
+                    aux.append(name)
+            for dim, extra in (("city", receptor_vars or {}), ("source", source_vars or {})):
+                for name, (vals, attrs) in extra.items():
+                    vals = list(vals)
+                    if len(vals) != ds.dimensions[dim].size:
+                        raise ValueError(f"{dim} variable {name}: {len(vals)} values for {ds.dimensions[dim].size}")
+                    attrs = dict(attrs or {})
+                    if all(isinstance(x, (int, float, np.number, bool, np.bool_)) for x in vals):
+                        arr = np.asarray(vals)
+                        v = ds.createVariable(name, "i4" if arr.dtype.kind in "iub" else "f8", (dim,))
+                        v[:] = arr.astype(np.int32) if arr.dtype.kind in "iub" else arr.astype(float)
+                        attrs.setdefault("units", _units_from_name(name))
+                        _set_attrs(v, **attrs)
+                    else:
+                        _char_var(ds, name, dim, [str(x) for x in vals], attrs.pop("long_name", name), **attrs)
+            v = ds.createVariable("S", "f8", ("city", "source"), zlib=True, complevel=complevel, shuffle=True,
                                   fill_value=np.float64(-9999.0))
             _set_attrs(v, long_name=("annual-mean primary PM2.5 exposure of the receptor city per unit emission "
                                      "intensity of the source"),
                        units=UNIT_RESPONSE_UNITS, coordinates=" ".join(["time"] + aux), cell_methods="time: mean",
-                       comment=comment or ("ug m-3 per g m-2 s-1; a scenario's exposure is C = sr @ q with q the "
+                       comment=comment or ("ug m-3 per g m-2 s-1; a scenario's exposure is C = S @ q with q the "
                                            "sources' emission intensities [g m-2 s-1]"))
             v[:] = m
+            if seen is not None:
+                f = ds.createVariable("seen", "i1", ("city", "source"), zlib=True, complevel=complevel)
+                _set_attrs(f, long_name="whether the receptor city sees the source (source set); S is 0 where not",
+                           flag_values=np.array([0, 1], dtype=np.int8), flag_meanings="not_seen seen",
+                           coordinates=" ".join(aux))
+                f[:] = np.asarray(seen).astype(np.int8)
         finally:
             ds.close()
     return Path(path)
+
+
+def write_sr_dataset_netcdf(path, S, *, global_attrs=None, receptor_names=None, source_names=None):
+    """Write :func:`engine.pipeline.sr_matrix`'s Dataset as a CF ``sr_matrix.nc`` (see
+    :func:`write_sr_matrix_netcdf`): ``S(city, source)``, ``seen``; per-city ``city_province``,
+    ``exposure``, ``city_area_km2``, ``rop_area_km2``, ``met``; per-source ``source_label``,
+    ``source_id``, ``source_type``, ``source_province``. The string ``source`` labels of the
+    Dataset become the numeric index + char ``source_label`` (CF and CDO need numeric coordinates).
+    """
+    skip = {"S", "seen", "city", "source", "source_kind", "source_id"}
+    rvars, svars = {}, {}
+    for name in list(S.coords) + list(S.data_vars):
+        if name in skip:
+            continue
+        da = S[name]
+        attrs = {k: v for k, v in da.attrs.items() if k in ("units", "long_name")}
+        attrs.setdefault("long_name", name.replace("_", " "))
+        if da.dims == ("city",):
+            rvars[name] = (da.values.tolist(), attrs)
+        elif da.dims == ("source",):
+            svars[name] = (da.values.tolist(), attrs)
+    attrs = dict(global_attrs or {})
+    for k in ("source_set", "source_reach_km"):
+        if k in S.attrs:
+            attrs[k] = S.attrs[k]
+    return write_sr_matrix_netcdf(
+        path, S["S"].values, receptor_ids=S["city"].values, source_ids=S["source_id"].values,
+        source_types=[str(k) for k in S["source_kind"].values], source_labels=[str(x) for x in S["source"].values],
+        receptor_names=receptor_names, source_names=source_names,
+        seen=S["seen"].values if "seen" in S else None, receptor_vars=rvars, source_vars=svars, global_attrs=attrs)

@@ -15,6 +15,7 @@ from pathlib import Path
 import netCDF4
 import numpy as np
 import pytest
+import xarray as xr
 
 import synthetic_nation as sn
 from engine import geometry as geo
@@ -38,13 +39,11 @@ def outputs(tmp_path_factory, monkeypatch_module):
     cfg = load_config(sn.write_configs(tmp / "cfg"))
     res = run_national(cfg, tmp / "out", data=sn.nation(), age_population_fn=sn.age_population_fn, quiet=True,
                        carbon_fn=sn.carbon_fn())
-    rng = np.random.default_rng(0)
-    c = sn.CITIES
-    eio.write_sr_matrix_netcdf(
-        res.out_dir / "sr_matrix.nc", rng.uniform(0.0, 1.0, (4, 6)), receptor_ids=c.city_id,
-        receptor_names=list(c.name), source_ids=list(c.city_id) + [130000, 410000],
-        source_types=["city"] * 4 + ["rop"] * 2, source_names=list(c.name) + ["PA", "PB"],
-        global_attrs={"history": "test"})
+    # the run's source-receptor Dataset (engine.pipeline.sr_matrix layout), written by the CF writer
+    with xr.open_dataset(res.out_dir / "sr_matrix.nc") as S:
+        S = S.load()
+    eio.write_sr_dataset_netcdf(res.out_dir / "sr_matrix.nc", S, global_attrs={"history": "test"},
+                                receptor_names=[str(n) for n in sn.CITIES.set_index("city_id").loc[S.city.values, "name"]])
     return res.out_dir
 
 

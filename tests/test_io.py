@@ -12,7 +12,8 @@ import xarray as xr
 import synthetic_nation as sn
 from engine import geometry as geo
 from engine import io as eio
-from engine.commands.run import prepare_run, run_national
+from engine import pipeline as pl
+from engine.commands.run import run_national
 from engine.config import load_config
 
 
@@ -25,7 +26,7 @@ def run(tmp_path_factory):
         cfg = load_config(sn.write_configs(tmp / "cfg"))
         res = run_national(cfg, tmp / "out", data=sn.nation(), age_population_fn=sn.age_population_fn, quiet=True,
                            carbon_fn=sn.carbon_fn())
-        prep = prepare_run(cfg, tmp / "o2", data=sn.nation())
+        prep = pl.prepare(cfg, data=sn.nation())
     finally:
         mp.undo()
     return res, prep
@@ -106,13 +107,16 @@ def test_sr_matrix_roundtrip_and_checks(tmp_path):
     m = np.array([[1.5e-3, 2.0e-4, 3.0e-5], [4.0e-6, 5.0e-4, 6.0e-3]])
     p = eio.write_sr_matrix_netcdf(tmp_path / "sr_matrix.nc", m, receptor_ids=[110000, 120000],
                                    receptor_names=["北京市", "天津市"], source_ids=[110000, 120000, 110000],
-                                   source_types=["city", "city", "rop"], source_names=["北京市", "天津市", "北京市"])
+                                   source_types=["city", "city", "rop"], source_names=["北京市", "天津市", "北京市"],
+                                   seen=m > 1e-5, receptor_vars={"city_area_km2": ([12185.9, 7878.2], {})})
     ds = xr.open_dataset(p)
-    np.testing.assert_array_equal(ds.sr.values, m)  # float64: full precision
-    assert ds.sr.attrs["units"] == "1e-6 s m-1"
-    assert ds.sel(receptor=120000).receptor_name.item() == "天津市"
+    np.testing.assert_array_equal(ds.S.values, m)  # float64: full precision
+    assert ds.S.attrs["units"] == "1e-6 s m-1"
+    assert ds.sel(city=120000).city_name.item() == "天津市"
+    assert ds.city_area_km2.attrs["units"] == "km2"
     rop = ds.source.where(ds.source_type == 1, drop=True)
     assert ds.source_id.sel(source=rop).values.tolist() == [110000]
+    assert ds.seen.values.tolist() == (m > 1e-5).astype(int).tolist()
     with pytest.raises(ValueError, match="shape"):
         eio.write_sr_matrix_netcdf(tmp_path / "x.nc", m[:, :2], receptor_ids=[1, 2], receptor_names=["a", "b"],
                                    source_ids=[1, 2, 3], source_types=["city"] * 3, source_names=list("abc"))
@@ -120,6 +124,19 @@ def test_sr_matrix_roundtrip_and_checks(tmp_path):
         eio.write_sr_matrix_netcdf(tmp_path / "x.nc", m, receptor_ids=[1, 2], receptor_names=["a", "b"],
                                    source_ids=[1, 2, 3], source_types=["city", "town", "rop"], source_names=list("abc"))
     assert not (tmp_path / "x.nc").exists()
+
+
+def test_sr_dataset_adapter_keeps_every_number(run, tmp_path):
+    res, _ = run
+    with xr.open_dataset(res.out_dir / "sr_matrix.nc") as S:  # the pipeline's layout (string source labels)
+        S = S.load()
+    p = eio.write_sr_dataset_netcdf(tmp_path / "sr.nc", S)
+    out = xr.open_dataset(p)
+    np.testing.assert_array_equal(out.S.values, S.S.values)
+    assert [str(x) for x in out.source_label.values] == [str(x) for x in S.source.values]
+    assert out.source_type.values.tolist() == [0 if k == "city" else 1 for k in S.source_kind.values]
+    np.testing.assert_array_equal(out.rop_area_km2.values, S.rop_area_km2.values)
+    assert [str(x) for x in out.met.values] == [str(x) for x in S.met.values]
 
 
 def test_city_fields_option_checked(tmp_path):
