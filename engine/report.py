@@ -398,15 +398,20 @@ def _city_field(run_dir, cs, out_dir, formats, city_id, scenario):
     q_rop = float(row["conc_from_rop_ug_m3"] / row["unit_response_rop"]) if row["unit_response_rop"] else 0.0
     own = q_city * ds["unit_response_city"].values.astype(float)
     rop = q_rop * ds["unit_response_rop"].values.astype(float)
+    # neighbours (other cities, other provinces' sources the run's source set includes) = the rest
+    nb = total - own - rop
     x = ds["xc"].values / 1000.0 if "xc" in ds else ds["x"].values / 1000.0
     y = ds["yc"].values / 1000.0 if "yc" in ds else ds["y"].values / 1000.0
     frac = ds["city_fraction"].values
-    fig, axes = _figure(13.0, 4.2, ncols=3)
     vmax = float(np.nanmax(total))
+    has_nb = bool(np.nanmax(np.abs(nb)) > 1e-3 * vmax)
+    panels = [(total, "a  total"), (own, "b  from the city's own emissions"), (rop, "c  from its rest of province")]
+    if has_nb:
+        panels.append((nb, "d  from neighbouring cities and provinces"))
+    fig, axes = _figure(4.3 * len(panels) + 0.8, 4.7, ncols=len(panels))
     # English name only in the figure: the default fonts have no CJK glyphs
     name = f"{row.get('name_en', 'city')} ({int(city_id)})"
-    for ax, f, t in zip(axes, (total, own, rop), ("a  total", "b  from the city's own emissions",
-                                                  "c  from its rest of province")):
+    for ax, (f, t) in zip(axes, panels):
         m = ax.pcolormesh(x, y, f, cmap="viridis", vmin=0.0, vmax=vmax, shading="nearest", rasterized=True)
         ax.contour(x, y, frac, levels=[0.5], colors="white", linewidths=0.8)
         ax.set_aspect("equal")
@@ -414,8 +419,8 @@ def _city_field(run_dir, cs, out_dir, formats, city_id, scenario):
         ax.set_ylabel("northing from the city centre [km]")
         ax.set_title(t, loc="left", fontsize=10)
     fig.colorbar(m, ax=list(axes), label="primary PM$_{2.5}$ [µg m$^{-3}$]")
-    fig.suptitle(f"{name}, {scenario} (white: city footprint; neighbouring cities are not sources in this run)",
-                 fontsize=10)
+    fig.suptitle(f"{name}, {scenario} (white: city footprint"
+                 + ("" if has_nb else "; no neighbouring source in this run's source set") + ")", fontsize=10)
     return _save(fig, out_dir, "city_field", formats), name
 
 
@@ -602,7 +607,8 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     r = attempt("city_field", lambda: _city_field(run_dir, cs, out_dir, formats, cid, scen))
     if r:
         figures.append(("city_field", f"{r[1]}: annual-mean primary PM2.5 on the city's 1 km grid in {scen}, split "
-                                       "into the parts from the city's own emissions and from its rest of province.",
+                                       "into the parts from the city's own emissions, from its rest of province and from "
+                                       "neighbouring cities and provinces (when the run's source set has them).",
                         r[0]))
     if sweep_dir is not None:
         r = attempt("sweep_indices", lambda: _sweep_indices(sweep_dir, out_dir, formats))
