@@ -51,11 +51,12 @@ def run_dir(tmp_path_factory):
     res = run_national(cfg, tmp / "out", data=sn.nation(), age_population_fn=sn.age_population_fn, quiet=True,
                        carbon_fn=_carbon_fn())
     # what the run writes once it adds the data set's labels (engine.dataset.add_city_labels)
+    # (the synthetic cities are not in the default data set: their own centroids and names)
     c = pd.read_csv(res.out_dir / "cities.csv")
     lab = sn.CITIES.set_index("city_id")
-    c.insert(3, "lat", c.city_id.map(lab.centroid_lat))
-    c.insert(4, "lon", c.city_id.map(lab.centroid_lon))
-    c.insert(5, "name_en", c.city_id.map(lab.name))
+    for k, (col, src) in enumerate((("lat", "centroid_lat"), ("lon", "centroid_lon"), ("name_en", "name"))):
+        c = c.drop(columns=col, errors="ignore")
+        c.insert(3 + k, col, c.city_id.map(lab[src]))
     c.to_csv(res.out_dir / "cities.csv", index=False)
     return res.out_dir
 
