@@ -135,12 +135,24 @@ def test_sweep_figures_and_tolerance(run_dir, tmp_path):
                   "ST": [0.6, 0.3, 0.1], "S1_conf": [0.05] * 3, "ST_conf": [0.05] * 3}).to_csv(sw / "indices.csv",
                                                                                                index=False)
     rng = np.random.default_rng(1)
-    xr.Dataset({"avoided_deaths": (("sample", "city"), rng.normal(100.0, 10.0, (200, 4)), {"units": "deaths yr-1"})}
+    # engine.sweep's layout: national_avoided_deaths(sample), city_avoided_deaths(sample, city)
+    city = rng.normal(100.0, 10.0, (200, 4))
+    xr.Dataset({"city_avoided_deaths": (("sample", "city"), city, {"units": "deaths yr-1"}),
+                "national_avoided_deaths": (("sample",), city.sum(axis=1), {"units": "deaths yr-1"})}
                ).to_netcdf(sw / "sweep.nc")
     r = rp.build_report(run_dir, sw, out_dir=tmp_path / "r1", formats=("png",))
     assert not r.skipped
     assert (tmp_path / "r1" / "sweep_indices.png").exists() and (tmp_path / "r1" / "sweep_avoided_deaths.png").exists()
     assert not (tmp_path / "r1" / "sweep_indices.svg").exists()
+    # the national total was picked (not the per-city variable): its mean is in the page's table
+    assert f"{city.sum(axis=1).mean():,.4g}" in r.index.read_text()
+    # Morris indices (engine.sweep's columns), two outputs: one panel each
+    pd.DataFrame({"output": ["national_avoided_deaths"] * 2 + ["national_co2_cut_mt"] * 2, "parameter": ["a", "b"] * 2,
+                  "mu": [1.0, -2.0, 3.0, 0.1], "mu_star": [1.0, 2.0, 3.0, 0.1], "mu_star_conf": [0.1] * 4,
+                  "sigma": [0.5, 0.2, 0.1, 0.0]}).to_csv(sw / "indices.csv", index=False)
+    r = rp.build_report(run_dir, sw, out_dir=tmp_path / "r3", formats=("png",))
+    assert not r.skipped
+    assert "mu_star" in r.index.read_text()
     # an empty sweep folder: the sweep figures are skipped with the reason, the rest is written
     empty = tmp_path / "empty"
     empty.mkdir()
