@@ -158,3 +158,21 @@ def test_cdo_fldmean_city_file(outputs):
         pm = np.asarray(nc["pm25"][:], float)
     # 1 km cells of an azimuthal-equidistant grid: their areas differ by < 0.1 % over 40 km
     np.testing.assert_allclose(vals, pm.mean(axis=(1, 2)), rtol=2e-3)
+
+
+def test_cdo_remapcon_uses_the_cell_bounds(outputs, tmp_path):
+    # conservative remapping needs every cell's corners; without bounds CDO aborts
+    src = outputs / "cities/c130100.nc"
+    with netCDF4.Dataset(src) as nc:
+        lat, lon = nc["lat"][:], nc["lon"][:]
+        pm = np.asarray(nc["pm25"][0], float)
+    grid = tmp_path / "grid.txt"
+    grid.write_text(f"gridtype = lonlat\nxsize = 8\nysize = 8\nxfirst = {float(lon.mean()) - 0.14}\nxinc = 0.04\n"
+                    f"yfirst = {float(lat.mean()) - 0.105}\nyinc = 0.03\n")  # inside the city's 40 km grid
+    out = tmp_path / "r.nc"
+    _cdo(f"remapcon,{grid}", "-selname,pm25", str(src), str(out))
+    with netCDF4.Dataset(out) as nc:
+        r = np.asarray(nc["pm25"][:], float)[0].ravel()
+    # an area-weighted mean of source cells: inside the source range, never NaN
+    assert np.isfinite(r).all()
+    assert pm.min() - 1e-4 <= r.min() and r.max() <= pm.max() + 1e-4
