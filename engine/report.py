@@ -276,8 +276,10 @@ def _fig3(cs, out_dir, formats, scenario):
         ax2 = axes[1]
         r = cs["heat_source_sink_ratio"].astype(float)
         ok = r > 0
+        fixed = {"commercial": OKABE_ITO[4], "industrial": OKABE_ITO[5], "mixed": OKABE_ITO[2]}
         for k, (typ, g) in enumerate(cs[ok].groupby("typology")):
-            ax2.scatter(g["heat_source_sink_ratio"], g["co2_reduction_pct"], s=12, color=OKABE_ITO[k % 8],
+            colour = fixed.get(str(typ), OKABE_ITO[(k + 6) % 8])  # the same colour for a typology in every run
+            ax2.scatter(g["heat_source_sink_ratio"], g["co2_reduction_pct"], s=12, color=colour,
                         label=f"{typ} (n={len(g)})", alpha=0.8, edgecolors="none")
         ax2.set_xscale("log")
         ax2.axvline(1.0, color="0.5", lw=0.8, ls="--")
