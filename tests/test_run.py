@@ -48,7 +48,7 @@ def test_outputs_and_columns(result):
     assert len(c) == 8
     parts = (c.conc_from_city_ug_m3 + c.conc_from_other_cities_ug_m3 + c.conc_from_rop_ug_m3
              + c.conc_from_other_provinces_ug_m3)
-    np.testing.assert_allclose(c.conc_ug_m3, parts, rtol=1e-12)
+    np.testing.assert_allclose(c.conc_ug_m3, parts, rtol=1e-5)  # cities.csv: 6 significant digits
     assert (c.conc_from_other_cities_ug_m3 > 0).all()  # default source_set 'province': neighbours count
     cut = c[c.scenario == "cut"]
     assert (cut.avoided_deaths_mean > 0).all()
@@ -220,8 +220,9 @@ def test_broken_data_stops_before_work(tmp_path):
 
 
 def test_high_high_and_r2_use_percentage_reductions(result):
-    # recomputed here from cities.csv with the paper's (Fig. 4) definitions
-    c = pd.read_csv(result.out_dir / "cities.csv")
+    # recomputed here from the cities table with the paper's (Fig. 4) definitions (full precision: the
+    # near-constant percentages of the synthetic nation make R2 sensitive to the CSV's 6 digits)
+    c = result.cities
     b = c[c.scenario == "base"].set_index("city_id")
     s = c[c.scenario == "cut"].set_index("city_id").loc[b.index]
     pco2 = 100 * (b.co2_t - s.co2_t) / b.co2_t

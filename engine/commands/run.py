@@ -32,7 +32,8 @@ from engine import geometry as geo
 from engine import io as eio
 from engine import pipeline as pl
 from engine.config import config_to_dict, load_config
-from engine.constants import SECONDS_PER_YEAR, SR_UNITS
+from engine.constants import SECONDS_PER_YEAR
+from engine.dataset import add_city_labels
 from engine.errors import InputError
 
 NAME = "run"
@@ -58,6 +59,9 @@ def add_arguments(p):
                         "kernels are still reused)")
     p.add_argument("--source-set", choices=("own", "province", "nation"), default=None,
                    help="sources each city sees (default: [dispersion] source_set, 'province')")
+    p.add_argument("--city-files", choices=("combined", "per_city", "both"), default="combined",
+                   help="city fields: one city_fields.nc, one cities/c<id>.nc per city (for CDO), or both")
+    p.add_argument("--no-report", action="store_true", help="do not write the figures and report/index.html")
 
 
 def run(args):
@@ -73,9 +77,18 @@ def run(args):
     if args.source_set is not None:
         overrides.setdefault("dispersion", {})["source_set"] = args.source_set
     cfg = load_config(args.config or None, overrides=overrides)
-    res = run_national(cfg, args.out, use_cache=not args.no_cache, quiet=getattr(args, "quiet", False))
+    res = run_national(cfg, args.out, use_cache=not args.no_cache, quiet=getattr(args, "quiet", False),
+                       city_files=args.city_files)
+    report_dir = None
+    if not args.no_report:
+        from engine.report import build_report
+
+        report_dir = build_report(res.out_dir, out_dir=res.out_dir / "report").out_dir
     if not getattr(args, "quiet", False):
+        from engine.report import headline_lines
+
         print(res.message())
+        print("\n".join(headline_lines(res.out_dir, report_dir)))
     return 0
 
 
@@ -112,7 +125,7 @@ def _check_out_dir(out_dir):
 
 def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, scheduler=None, client=None,
                  data=None, footprints=None, province_footprints=None, population=None, population_key="",
-                 carbon_fn=None, health_fn=None, age_population_fn=None, kernel_fn=None):
+                 carbon_fn=None, health_fn=None, age_population_fn=None, kernel_fn=None, city_files="combined"):
     """The national run: :mod:`engine.pipeline`'s stages, then the writers. Returns a :class:`RunResult`.
 
     Integration points (replaceable for tests) are the pipeline's: ``carbon_fn(cfg, data)``,
@@ -142,11 +155,14 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
     t = time.perf_counter()
     attrs = _global_attrs(cfg, prep)
     scen = list(cfg.scenario_names)
-    _write_netcdf(out / "concentration.nc", scen, mosaic, results, prep, attrs)
-    _write_sr_matrix(out / "sr_matrix.nc", S, attrs)
-    eio.write_csv(cities_out, out / "cities.csv")
-    eio.write_csv(national, out / "national.csv")
-    eio.write_csv(carbon.rop[carbon.rop["scenario"].isin(scen)], out / "provinces.csv")
+    _write_netcdf(out / "concentration.nc", scen, mosaic, results, prep, attrs, city_files=city_files)
+    names = prep.city_table.set_index("city_id")["name"]
+    eio.write_sr_dataset_netcdf(out / "sr_matrix.nc", S, global_attrs=attrs,
+                                receptor_names=[str(names.get(int(c), "")) for c in S["city"].values])
+    cities_out = add_city_labels(cities_out, prep.data)
+    eio.write_csv(cities_out, out / "cities.csv", significant_digits=6)
+    eio.write_csv(national, out / "national.csv", significant_digits=6)
+    eio.write_csv(carbon.rop[carbon.rop["scenario"].isin(scen)], out / "provinces.csv", significant_digits=6)
     timings = {"carbon_s": t_carbon, **tf, "health_s": t_health, "write_s": time.perf_counter() - t,
                "total_s": time.perf_counter() - t_start}
     sel = prep.selected
@@ -211,7 +227,7 @@ def _global_attrs(cfg, prep):
     }
 
 
-def _write_netcdf(path, scen, mosaic, results, prep, attrs):
+def _write_netcdf(path, scen, mosaic, results, prep, attrs, city_files="combined"):
     from engine.srmatrix import merge_mosaic_values
 
     sel = prep.selected
@@ -223,6 +239,7 @@ def _write_netcdf(path, scen, mosaic, results, prep, attrs):
             r = results[c]
             row = ct.loc[c]
             yield {"city_id": c, "name": str(row.get("name", "")), "province_id": int(row["province_id"]),
+                   "name_en": str(row.get("name_en", "")), "province_name": str(row.get("province", "")),
                    "grid": r.grid, "pm25": r.pm25, "unit_city": r.unit_city, "unit_rop": r.unit_rop,
                    "city_fraction": r.city_fraction,
                    "attrs": {"exposure_unit_response_city": float(r.row[r.labels.index(f"c{c}")]),
@@ -232,21 +249,4 @@ def _write_netcdf(path, scen, mosaic, results, prep, attrs):
 
     eio.write_concentration_netcdf(path, scenarios=scen, mosaic_lat=mosaic.lat, mosaic_lon=mosaic.lon,
                                    mosaic_pm25=mos, mosaic_owner=owner, cities=city_groups(),
-                                   global_attrs=attrs, earth_radius_m=geo.EARTH_RADIUS_M)
-
-
-def _write_sr_matrix(path, S, attrs):
-    """``sr_matrix.nc``: S(city, source) with the sources and receptors named."""
-    ds = S.copy()
-    ds["seen"] = ds["seen"].astype("i1")
-    ds["seen"].attrs.update({"flag_values": np.array([0, 1], dtype="i1"), "flag_meanings": "not_seen seen"})
-    ds["S"].attrs["units"] = SR_UNITS
-    ds["city"].attrs.update({"long_name": "receptor city: 2010 admin code", "units": "1"})
-    ds["source"].attrs.update({"long_name": "source label: c<city_id> (city footprint) or r<province_id> "
-                                            "(rest of province)"})
-    ds.attrs = {k: v for k, v in attrs.items() if k != "history"} | {
-        "Conventions": "CF-1.8", "title": "Source-receptor matrix of primary PM2.5 (exposure-weighted city means)",
-        "source_set": S.attrs["source_set"], "source_reach_km": float(S.attrs["source_reach_km"]),
-        "history": attrs.get("history", "")}
-    with eio.atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4")
+                                   global_attrs=attrs, earth_radius_m=geo.EARTH_RADIUS_M, city_fields=city_files)
