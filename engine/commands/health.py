@@ -56,6 +56,7 @@ def run(args):
         raise InputError(f"--seed {args.seed}: must be in [0, 2**32)")
     t0 = time.perf_counter()
     base, scen, pop = health.read_exposure_table(args.input)
+    _check_units(args.input, base, scen)
     ds = health.health_impact(base, pop, conc_scenario=scen, crf=args.crf, cohort=args.cohort,
                               rates=args.rates or None, draws=args.draws, seed=args.seed,
                               avoided_method=args.avoided_method, adult_min_age=args.adult_min_age)
@@ -68,3 +69,25 @@ def run(args):
         msg += f", {tot.avoided_central.sum():.6g} avoided (central)"
     log.info("%s; wrote %s in %.2f s", msg, args.out, time.perf_counter() - t0)
     return 0
+
+
+#: an input whose every concentration is below this [ug m-3] is taken to be in mg m-3: ambient
+#: annual means of total PM2.5 are above ~2 ug m-3 even at the cleanest populated sites (WHO
+#: ambient air quality database 2022), and the IER/GEMM counterfactuals are 2.4-5.9 ug m-3
+MIN_MAX_PM25_UG_M3 = 1.0
+
+
+def _check_units(path, base, scen):
+    """Refuse a table that looks like mg m-3 (every value < 1); the upper bound is checked by
+    :func:`engine.health.health_impact` (> 1000 ug m-3)."""
+    top = max(float(base.max()), float(scen.max()) if scen is not None else 0.0)
+    if top < MIN_MAX_PM25_UG_M3:
+        raise InputError(f"input file {path}: every pm25 value is below {MIN_MAX_PM25_UG_M3:g} ug m-3 (largest "
+                         f"{top:g}); annual-mean PM2.5 is given in ug m-3, not mg m-3 (multiply by 1000); the "
+                         f"allowed range is [0, {health_max()}] ug m-3 with at least one value >= "
+                         f"{MIN_MAX_PM25_UG_M3:g}")
+
+
+def health_max():
+    from engine.health import PM25_PLAUSIBLE_MAX_UG_M3
+    return f"{PM25_PLAUSIBLE_MAX_UG_M3:g}"
