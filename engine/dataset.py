@@ -253,9 +253,15 @@ def validate_dataset(path=None):
     if not (ids_ok(cities["city_id"]) and ids_ok(cities["province_id"]) and ids_ok(provs["province_id"])):
         return problems, None  # text or fractions in an id column, already listed above
 
-    grid_names = set(grids["grid_region"].astype(str))
+    def text(col):  # pandas >= 3 keeps NaN through astype(str); an empty cell is ""
+        return col.map(lambda v: "" if pd.isna(v) else str(v))
+
+    blank = text(grids["grid_region"]).str.strip() == ""
+    for i in np.flatnonzero(blank.values)[:5]:
+        problems.append(f"{gp}: row {i + 1}: column 'grid_region' is empty")
+    grid_names = set(text(grids["grid_region"])) - {""}
     for df, p, key in ((cities, cp, "city_id"), (provs, pp, "province_id")):
-        unknown = ~df["grid_region"].astype(str).isin(grid_names)
+        unknown = ~text(df["grid_region"]).isin(grid_names)
         for i in np.flatnonzero(unknown.values)[:10]:
             problems.append(f"{p}: row {i + 1} ({key}={df[key].iloc[i]}): unknown grid_region "
                             f"'{df['grid_region'].iloc[i]}' (known: {', '.join(sorted(grid_names))})")

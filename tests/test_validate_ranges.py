@@ -65,6 +65,13 @@ def test_absurd_values_are_listed_problems(data_copy, capsys, table, col, value,
     assert not (data_copy.parent / "o").exists()
 
 
+def test_empty_grid_region_is_listed(data_copy):
+    """Found by tests/test_fuzz.py: an empty grid name raised TypeError (pandas 3 keeps NaN in astype(str))."""
+    _edit(data_copy / "grids.csv", _set("grid_region", 0, float("nan")))
+    problems, tables = validate_dataset(data_copy)
+    assert tables is None and any("grids.csv: row 1: column 'grid_region' is empty" in p for p in problems)
+
+
 def test_sector_in_wrong_unit_is_an_intensity_outlier(data_copy):
     """Steel of one province entered in kt (x1000): its per-person intensity leaves the 2010 range.
 

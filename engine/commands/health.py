@@ -80,14 +80,11 @@ MIN_MAX_PM25_UG_M3 = 1.0
 def _check_units(path, base, scen):
     """Refuse a table that looks like mg m-3 (every value < 1); the upper bound is checked by
     :func:`engine.health.health_impact` (> 1000 ug m-3)."""
+    from engine.health import PM25_PLAUSIBLE_MAX_UG_M3
+
     top = max(float(base.max()), float(scen.max()) if scen is not None else 0.0)
     if top < MIN_MAX_PM25_UG_M3:
         raise InputError(f"input file {path}: every pm25 value is below {MIN_MAX_PM25_UG_M3:g} ug m-3 (largest "
                          f"{top:g}); annual-mean PM2.5 is given in ug m-3, not mg m-3 (multiply by 1000); the "
-                         f"allowed range is [0, {health_max()}] ug m-3 with at least one value >= "
+                         f"allowed range is [0, {PM25_PLAUSIBLE_MAX_UG_M3:g}] ug m-3 with at least one value >= "
                          f"{MIN_MAX_PM25_UG_M3:g}")
-
-
-def health_max():
-    from engine.health import PM25_PLAUSIBLE_MAX_UG_M3
-    return f"{PM25_PLAUSIBLE_MAX_UG_M3:g}"
