@@ -102,6 +102,11 @@ def code_fingerprint():
     return _FINGERPRINT
 
 
+def _atomic_save_npz(path, **arrays):
+    """Cache entry ``path`` (.npz) written atomically with its SHA-256 sidecar (engine.persist)."""
+    save_verified_npz(path, **arrays)
+
+
 # --------------------------------------------------------------------------- kernels
 @dataclass(frozen=True)
 class KernelSpec:
