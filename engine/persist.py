@@ -384,6 +384,10 @@ class OutputTransaction:
         return p
 
     def __exit__(self, exc_type, exc, tb):
+        if isinstance(exc, OSError) and exc.filename and str(exc.filename).startswith(str(self.staging)):
+            # name the file the user asked for, not its staging copy
+            rel = os.path.relpath(exc.filename, self.staging)
+            exc.filename = str(self.out_dir / rel) + " (staged; --out is unchanged)"
         try:
             if exc_type is None:
                 self._commit()

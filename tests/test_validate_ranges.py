@@ -196,6 +196,24 @@ def test_io_error_is_exit_2_naming_the_file(tmp_path, capsys, monkeypatch):
     assert str(tmp_path / "cache" / "logs") in err
 
 
+def test_write_error_names_the_output_file(tmp_path, capsys, monkeypatch):
+    import engine.commands.carbon as cc
+
+    real = cc.write_csv
+
+    def full(df, path, **kw):
+        if path.name == "provinces.csv":
+            raise OSError(28, "No space left on device", str(path))
+        real(df, path, **kw)
+
+    monkeypatch.setattr(cc, "write_csv", full)
+    monkeypatch.setenv("COBENEFITS_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["--quiet", "carbon", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'o' / 'provinces.csv'} (staged; --out is unchanged): No space left on device" in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_memory_error_is_exit_2(tmp_path, capsys, monkeypatch):
     import engine.commands.carbon as cc
 
