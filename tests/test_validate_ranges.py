@@ -181,6 +181,17 @@ def test_health_concentration_in_wrong_unit(tmp_path, capsys, pm25, message):
     assert not (tmp_path / "o.csv").exists()
 
 
+def test_health_population_beyond_any_nation(tmp_path, capsys):
+    from engine.health import POPULATION_COLUMNS
+
+    row = {"region": "r0", "pm25": 50.0, **{c: 1000.0 for c in POPULATION_COLUMNS}}
+    row["pop_30_34"] = 1e308
+    p = tmp_path / "in.csv"
+    pd.DataFrame([row]).to_csv(p, index=False)
+    assert main(["--quiet", "health", str(p), "--draws", "0", "--out", str(tmp_path / "o.csv")]) == 2
+    assert "has 1e+308 persons in its population columns; the allowed range is [0, 2e+09]" in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- exit codes and logs
 def test_io_error_is_exit_2_naming_the_file(tmp_path, capsys, monkeypatch):
     import engine.commands.carbon as cc

@@ -56,7 +56,7 @@ def run(args):
         raise InputError(f"--seed {args.seed}: must be in [0, 2**32)")
     t0 = time.perf_counter()
     base, scen, pop = health.read_exposure_table(args.input)
-    _check_units(args.input, base, scen)
+    _check_units(args.input, base, scen, pop)
     ds = health.health_impact(base, pop, conc_scenario=scen, crf=args.crf, cohort=args.cohort,
                               rates=args.rates or None, draws=args.draws, seed=args.seed,
                               avoided_method=args.avoided_method, adult_min_age=args.adult_min_age)
@@ -77,10 +77,22 @@ def run(args):
 MIN_MAX_PM25_UG_M3 = 1.0
 
 
-def _check_units(path, base, scen):
-    """Refuse a table that looks like mg m-3 (every value < 1); the upper bound is checked by
+#: largest plausible population of one region [persons]: 1.5x China's 1.34e9 of the 2010 census
+MAX_REGION_POPULATION = 2.0e9
+
+
+def _check_units(path, base, scen, pop):
+    """Refuse a table that looks like mg m-3 (every value < 1) or whose region population exceeds
+    :data:`MAX_REGION_POPULATION`; the concentration upper bound is checked by
     :func:`engine.health.health_impact` (> 1000 ug m-3)."""
     from engine.health import PM25_PLAUSIBLE_MAX_UG_M3
+
+    total = pop.sum(axis=1)
+    big = total[total > MAX_REGION_POPULATION]
+    if len(big):
+        raise InputError(f"input file {path}: region {big.index[0]!r} has {float(big.iloc[0]):.4g} persons in its "
+                         f"population columns; the allowed range is [0, {MAX_REGION_POPULATION:.3g}] persons per "
+                         f"region (more than any nation: a wrong unit or a typo?)")
 
     top = max(float(base.max()), float(scen.max()) if scen is not None else 0.0)
     if top < MIN_MAX_PM25_UG_M3:
