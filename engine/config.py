@@ -46,6 +46,7 @@ __all__ = [
     "default_scenario_paths",
     "config_to_dict",
     "RUN_WIDE_SECTIONS",
+    "input_paths",
 ]
 
 
@@ -436,6 +437,27 @@ def load_config(paths=None, *, overrides=None):
         data=first.data, dispersion=first.dispersion, met=first.met,
         health=first.health, run=first.run, paths=tuple(str(p) for p in paths),
     )
+
+
+def input_paths(cfg):
+    """Every input file or folder a run of ``cfg`` reads: the scenario files, the data folder (the
+    embedded one when ``[data] dir`` is empty), met, rates, footprint and population files.
+
+    For :class:`engine.persist.OutputTransaction`, which refuses an ``--out`` that is, contains or
+    lies in one of them and records them in ``manifest.json``.
+    """
+    from engine.dataset import default_data_dir
+
+    out = [Path(p) for p in cfg.paths]
+    out.append(Path(cfg.data.dir) if cfg.data.dir else default_data_dir())
+    for sec, keys in PATH_KEYS.items():
+        if sec == "data":
+            continue
+        for k in keys:
+            v = getattr(getattr(cfg, sec), k, "")
+            if v:
+                out.append(Path(v))
+    return out
 
 
 def config_to_dict(cfg):

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from engine.carbon.accounting import run_carbon
-from engine.config import config_to_dict, load_config
-from engine.dataset import default_data_dir, load_dataset, select_cities
+from engine.config import config_to_dict, input_paths, load_config
+from engine.dataset import load_dataset, select_cities
 from engine.io import write_csv, write_json
 from engine.persist import OutputTransaction
 
@@ -49,9 +49,8 @@ def run(args):
     res = run_carbon(cfg, data)
     log.info("carbon stage: %d scenarios x %d places in %.3f s", len(res.scenario_names),
              len(data.cities) + len(data.rop), time.perf_counter() - t0)
-    inputs = [Path(cfg.data.dir) if cfg.data.dir else default_data_dir(), *map(Path, cfg.paths)]
     conf = config_to_dict(cfg)
-    with OutputTransaction(args.out, inputs=inputs, config=conf, command="carbon") as tx:
+    with OutputTransaction(args.out, inputs=input_paths(cfg), config=conf, command="carbon") as tx:
         write_csv(res.national, tx.path("national.csv"), float_format="%.6g")
         write_csv(res.cities, tx.path("cities.csv"), float_format="%.6g")
         write_csv(res.rop, tx.path("provinces.csv"), float_format="%.6g")
