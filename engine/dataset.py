@@ -370,7 +370,7 @@ def plausibility_problems(df, path, key, kind):
         if pop is None or col not in rng["per_capita"][kind]:
             continue
         top, at = rng["per_capita"][kind][col]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(all="ignore"):  # an overflow to inf is judged "above the limit"
             per = v / pop.values
         lim = f * top
         add((per > lim) & (v <= cap) & (pop.values > 0),
@@ -380,7 +380,7 @@ def plausibility_problems(df, path, key, kind):
     if pop is not None and "area_km2" in df:
         area = pd.to_numeric(df["area_km2"], errors="coerce").values.astype(float)
         lo, hi = rng["density"][kind]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(all="ignore"):  # an overflow to inf is judged "above the limit"
             dens = pop.values / area
         bad = (area > 0) & (pop.values > 0) & ((dens > f * hi) | (dens < lo / f))
         add(bad, lambda i: (f"population {pop.values[i]:.6g} on area_km2 = {area[i]:.6g} [km2] is "

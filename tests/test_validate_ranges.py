@@ -98,6 +98,16 @@ def test_sector_in_wrong_unit_is_an_intensity_outlier(data_copy):
     assert validate_dataset(data_copy)[0] == []
 
 
+def test_extreme_ratios_do_not_warn(data_copy):
+    """Found by tests/test_fuzz.py: 1e308 / 5e-324 overflowed with a RuntimeWarning (an error in the tests)."""
+    _edit(data_copy / "cities.csv", _set("population", 0, 5e-324))
+    _edit(data_copy / "cities.csv", _set("steel_mt", 0, 1e308))
+    _edit(data_copy / "cities.csv", _set("area_km2", 1, 5e-324))
+    problems, _ = validate_dataset(data_copy)
+    assert any("row 1 (city_id=110000): column 'steel_mt' = 1e+308" in p for p in problems)
+    assert any("row 2" in p and "persons per km2" in p for p in problems), problems
+
+
 def test_area_in_m2_is_a_density_outlier(data_copy):
     _edit(data_copy / "cities.csv", lambda df: df.assign(area_km2=df.area_km2.where(df.index != 9, df.area_km2 * 1e6)))
     problems, _ = validate_dataset(data_copy)
