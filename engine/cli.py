@@ -3,8 +3,10 @@
 Each subcommand lives in ``engine/commands/<name>.py`` and defines ``NAME``, ``HELP``,
 ``add_arguments(parser)`` and ``run(args) -> int``.
 
-Exit codes: 0 success; 2 bad input or usage (one-paragraph message, no traceback);
-1 internal error (traceback written to the log file, shown on screen only with ``--debug``).
+Exit codes: 0 success; 2 bad input or usage, and expected failures of the environment (I/O and
+encoding errors, out of memory, an unreachable scheduler): a one-paragraph message, no traceback;
+1 internal error (a bug). Tracebacks go to ``<cache folder>/logs/error-*.log`` (the last
+:data:`KEEP_ERROR_LOGS` are kept), shown on screen only with ``--debug``.
 """
 
 import argparse
@@ -95,6 +97,54 @@ def _setup_logging(quiet):
                         datefmt="%H:%M:%S", stream=sys.stderr)
 
 
+#: error logs kept in the cache folder's ``logs/`` (older ones are deleted)
+KEEP_ERROR_LOGS = 20
+
+
+def _error_log(text):
+    """Write ``text`` to a new log in ``<cache>/logs`` (else the temp folder); prune old logs."""
+    import time
+
+    try:
+        from engine.fields import cache_dir
+
+        folder = cache_dir("logs")
+        fd, path = tempfile.mkstemp(prefix=time.strftime("error-%Y%m%dT%H%M%S-"), suffix=".log", dir=folder)
+    except OSError:
+        folder = None
+        fd, path = tempfile.mkstemp(prefix="cobenefits-error-", suffix=".log")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    if folder is not None:
+        logs = sorted(folder.glob("error-*.log"), key=lambda p: (p.stat().st_mtime, p.name))
+        for old in logs[:-KEEP_ERROR_LOGS]:
+            try:
+                old.unlink()
+            except OSError:
+                pass
+    return path
+
+
+def _expected_failure(exc):
+    """The one-paragraph message of an expected failure that is not an InputError, or None."""
+    if isinstance(exc, MemoryError):
+        return ("not enough memory for this run; use fewer workers (--workers), fewer cities (--cities), "
+                "or a coarser grid ([dispersion] city_resolution_m in [100, 20000] m, smaller city_margin_m)")
+    if isinstance(exc, UnicodeError):
+        obj = getattr(exc, "object", b"")
+        return (f"a file is not UTF-8 text ({exc.reason if hasattr(exc, 'reason') else exc}; "
+                f"{len(obj)} bytes read); save it as UTF-8")
+    if isinstance(exc, OSError):
+        name = exc.filename if exc.filename is not None else ""
+        if exc.filename2 is not None:
+            name = f"{name} -> {exc.filename2}"
+        what = exc.strerror or str(exc) or type(exc).__name__
+        if name:
+            return f"{name}: {what} (file-system error; check the path, its permissions and the free space)"
+        return f"{type(exc).__name__}: {what} (I/O or network error)"
+    return None
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -107,13 +157,15 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("cobenefits: interrupted; finished work is kept and a re-run resumes", file=sys.stderr)
         return 130
-    except Exception:  # internal error: keep the traceback in a log file
+    except Exception as exc:  # MemoryError is an Exception too
         tb = traceback.format_exc()
         if getattr(args, "debug", False):
             print(tb, file=sys.stderr)
-        fd, path = tempfile.mkstemp(prefix="cobenefits-error-", suffix=".log")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(tb)
+        path = _error_log(tb)
+        expected = _expected_failure(exc)
+        if expected is not None:  # I/O, encoding, memory: the user's environment, not a bug
+            print(f"cobenefits {args.command}: error: {expected}\n(details in {path})", file=sys.stderr)
+            return 2
         print(f"cobenefits {args.command}: internal error: {tb.strip().splitlines()[-1]}\n"
               f"(traceback in {path}; re-run with --debug to show it)", file=sys.stderr)
         return 1

@@ -46,6 +46,7 @@ __all__ = [
     "default_scenario_paths",
     "config_to_dict",
     "RUN_WIDE_SECTIONS",
+    "input_paths",
 ]
 
 
@@ -314,13 +315,41 @@ def parse_config(table, *, source="<config>"):
     return sf
 
 
+#: largest configuration file accepted [bytes]; a scenario file is a few hundred bytes
+MAX_CONFIG_BYTES = 1_000_000
+
+
 def _read_toml(path):
+    """Parse one TOML file; every failure is an :class:`InputError` naming the file.
+
+    UTF-8 with or without a byte-order mark is accepted (TOML 1.0 is UTF-8); UTF-16/32 (what
+    some Windows editors save) is refused with a hint, as are folders, unreadable and binary files.
+    """
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        if path.is_dir():
+            raise InputError(f"configuration file {path} is a folder; give a scenario .toml file")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise InputError(f"configuration file {path} is {size} bytes; a scenario file is at most "
+                             f"{MAX_CONFIG_BYTES} bytes (is it the right file?)")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"configuration file {path} does not exist") from None
+    except OSError as exc:
+        raise InputError(f"configuration file {path}: cannot be read ({exc.strerror or exc})") from None
+    for bom, enc in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                     (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if raw.startswith(bom):
+            raise InputError(f"configuration file {path} is {enc} encoded; TOML files must be UTF-8 "
+                             "(save it as UTF-8)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"configuration file {path}: byte {exc.start} is not UTF-8 ({exc.reason}); TOML "
+                         "files must be UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML: {exc}") from None
 
@@ -378,6 +407,11 @@ def load_config(paths=None, *, overrides=None):
     files = []
     for p in paths:
         table = _read_toml(p)
+        name = table.get("scenario", {}).get("name") if isinstance(table.get("scenario"), dict) else None
+        if name is None:
+            what = "is empty (comments only)" if not table else "has no [scenario] name"
+            raise InputError(f"{p}: {what}; a scenario file must set [scenario] name = \"...\" (an empty or "
+                             "truncated file is refused rather than run as the Base-Case)")
         _resolve_paths(table, Path(p).resolve().parent)
         over = {sec: dict(kv) for sec, kv in (overrides or {}).items()}
         _resolve_paths(over, Path.cwd())
@@ -403,6 +437,27 @@ def load_config(paths=None, *, overrides=None):
         data=first.data, dispersion=first.dispersion, met=first.met,
         health=first.health, run=first.run, paths=tuple(str(p) for p in paths),
     )
+
+
+def input_paths(cfg):
+    """Every input file or folder a run of ``cfg`` reads: the scenario files, the data folder (the
+    embedded one when ``[data] dir`` is empty), met, rates, footprint and population files.
+
+    For :class:`engine.persist.OutputTransaction`, which refuses an ``--out`` that is, contains or
+    lies in one of them and records them in ``manifest.json``.
+    """
+    from engine.dataset import default_data_dir
+
+    out = [Path(p) for p in cfg.paths]
+    out.append(Path(cfg.data.dir) if cfg.data.dir else default_data_dir())
+    for sec, keys in PATH_KEYS.items():
+        if sec == "data":
+            continue
+        for k in keys:
+            v = getattr(getattr(cfg, sec), k, "")
+            if v:
+                out.append(Path(v))
+    return out
 
 
 def config_to_dict(cfg):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from engine.errors import InputError, InputErrors
 
 __all__ = ["NationalData", "load_dataset", "validate_dataset", "CITY_COLUMNS", "PROVINCE_COLUMNS",
            "ACTIVITY_COLUMNS", "select_cities", "default_data_dir", "city_labels",
-           "add_city_labels"]
+           "add_city_labels", "plausible_ranges", "plausibility_problems", "PLAUSIBILITY_FACTOR"]
 
 #: activity columns carried by cities and provinces (ROP = province - cities), with units
 ACTIVITY_COLUMNS = {
@@ -89,6 +90,13 @@ _PROVINCE_ONLY = {
 CITY_COLUMNS = {**_CITY_ONLY, **{k: ("float", 0.0, None) for k in ACTIVITY_COLUMNS}}
 PROVINCE_COLUMNS = {**_PROVINCE_ONLY, **{k: ("float", 0.0, None) for k in ACTIVITY_COLUMNS}}
 CITY_COLUMNS["area_km2"] = PROVINCE_COLUMNS["area_km2"] = ("float", 0.0, None)
+# a place with no area or nobody in it cannot carry per-area emissions or per-person exposure
+#: columns whose values must be strictly above their minimum
+_OPEN_LOW = ("area_km2", "population")
+#: 6-digit 2010 administrative codes (GB/T 2260); other positive integers are accepted
+_ID_RANGE = (1, 999_999_999)
+#: plausibility margin: a value may be this many times the extreme of the embedded 2010 data set
+PLAUSIBILITY_FACTOR = 10.0
 _NOT_SUMMED = ("centroid_lat", "centroid_lon", "hdd_k_day", "heating_zone")
 # relative slack for "cities exceed their province" (CSV rounding to 6 significant digits)
 _SUM_RTOL = 1e-4
@@ -143,6 +151,13 @@ def _read(path, problems):
         return None
 
 
+def _shown(value):
+    """A cell as the user typed it: text quoted, a missing cell as 'empty'."""
+    if isinstance(value, str):
+        return repr(value)
+    return "empty" if pd.isna(value) else str(value)
+
+
 def _check_columns(df, spec, path, key, problems):
     """Schema, type and range checks; every problem is appended, none raised."""
     cols = list(df.columns)
@@ -157,30 +172,45 @@ def _check_columns(df, spec, path, key, problems):
             continue
         s = df[col]
         if kind in ("int", "float"):
+            unit = f" [{ACTIVITY_COLUMNS[col]}]" if col in ACTIVITY_COLUMNS else ""
             num = pd.to_numeric(s, errors="coerce")
             bad = num.isna()
             for i in np.flatnonzero(bad.values)[:5]:
                 problems.append(f"{path}: row {i + 1} ({key}={df[key].iloc[i] if key in df else '?'}): "
-                                f"column '{col}' = {s.iloc[i]!r} is not a number")
+                                f"column '{col}' = {_shown(s.iloc[i])} is not a number")
             if bad.sum() > 5:
                 problems.append(f"{path}: column '{col}': {bad.sum() - 5} more non-numeric values")
+            inf = ~bad & ~np.isfinite(num.astype(float))
+            for i in np.flatnonzero(inf.values)[:5]:
+                problems.append(f"{path}: row {i + 1} ({key}={df[key].iloc[i] if key in df else '?'}): "
+                                f"column '{col}' = {num.iloc[i]} is not finite{unit}")
+            num = num.where(~inf)
+            if kind == "int":
+                lo, hi = _ID_RANGE
+                frac = num.notna() & (num != np.round(num))
+                for i in np.flatnonzero(frac.values)[:5]:
+                    problems.append(f"{path}: row {i + 1}: column '{col}' = {num.iloc[i]:g} is not an integer")
             if lo is not None:
-                low = num < lo
+                open_low = col in _OPEN_LOW
+                low = (num <= lo) if open_low else (num < lo)
                 for i in np.flatnonzero(low.values)[:5]:
-                    neg = " (negative energy/activity)" if lo == 0.0 else ""
+                    neg = " (negative energy/activity)" if lo == 0.0 and num.iloc[i] < 0 else ""
+                    what = f"must be above {lo:g}" if open_low else f"is below the allowed minimum {lo:g}"
                     problems.append(f"{path}: row {i + 1} ({key}={df[key].iloc[i] if key in df else '?'}): "
-                                    f"column '{col}' = {num.iloc[i]:g} is below the allowed minimum {lo:g}{neg}")
+                                    f"column '{col}' = {num.iloc[i]:g}{unit} {what}{neg}")
                 if low.sum() > 5:
                     problems.append(f"{path}: column '{col}': {low.sum() - 5} more values below {lo:g}")
             if hi is not None:
                 high = num > hi
                 for i in np.flatnonzero(high.values)[:5]:
                     problems.append(f"{path}: row {i + 1} ({key}={df[key].iloc[i] if key in df else '?'}): "
-                                    f"column '{col}' = {num.iloc[i]:g} is above the allowed maximum {hi:g}")
+                                    f"column '{col}' = {num.iloc[i]:g}{unit} is above the allowed maximum {hi:g}")
         elif kind == "str":
             blank = s.isna() | (s.astype(str).str.strip() == "")
             for i in np.flatnonzero(blank.values)[:5]:
                 problems.append(f"{path}: row {i + 1}: column '{col}' is empty")
+    if len(df) == 0:
+        problems.append(f"{path}: no data rows")
     if key in df.columns:
         dup = df[key][df[key].duplicated(keep=False)]
         for v in sorted(set(dup.tolist()))[:10]:
@@ -213,10 +243,25 @@ def validate_dataset(path=None):
     if not needed <= set(cities.columns) or not {"province_id", "grid_region"} <= set(provs.columns) \
             or "grid_region" not in grids.columns:
         return problems, None  # keys missing: cross-table checks would only repeat errors
+    problems += plausibility_problems(cities, cp, "city_id", "city")
+    problems += plausibility_problems(provs, pp, "province_id", "province")
 
-    grid_names = set(grids["grid_region"].astype(str))
+    def ids_ok(col):
+        v = pd.to_numeric(col, errors="coerce")
+        return bool(v.notna().all() and np.isfinite(v).all() and (v == np.round(v)).all())
+
+    if not (ids_ok(cities["city_id"]) and ids_ok(cities["province_id"]) and ids_ok(provs["province_id"])):
+        return problems, None  # text or fractions in an id column, already listed above
+
+    def text(col):  # pandas >= 3 keeps NaN through astype(str); an empty cell is ""
+        return col.map(lambda v: "" if pd.isna(v) else str(v))
+
+    blank = text(grids["grid_region"]).str.strip() == ""
+    for i in np.flatnonzero(blank.values)[:5]:
+        problems.append(f"{gp}: row {i + 1}: column 'grid_region' is empty")
+    grid_names = set(text(grids["grid_region"])) - {""}
     for df, p, key in ((cities, cp, "city_id"), (provs, pp, "province_id")):
-        unknown = ~df["grid_region"].astype(str).isin(grid_names)
+        unknown = ~text(df["grid_region"]).isin(grid_names)
         for i in np.flatnonzero(unknown.values)[:10]:
             problems.append(f"{p}: row {i + 1} ({key}={df[key].iloc[i]}): unknown grid_region "
                             f"'{df['grid_region'].iloc[i]}' (known: {', '.join(sorted(grid_names))})")
@@ -244,6 +289,105 @@ def validate_dataset(path=None):
                 problems.append(f"{cp}: cities of province_id {pid} sum to {tot.loc[pid, col]:.6g} in "
                                 f"'{col}', more than the province total {pv.loc[pid, col]:.6g} in {pp}")
     return problems, (None if problems else (cities, provs, grids))
+
+
+@functools.lru_cache(maxsize=1)
+def plausible_ranges():
+    """Plausibility limits derived from the embedded 2010 data set (``engine/data``).
+
+    Returns
+    -------
+    dict with
+        ``per_capita`` : {kind: {column: (max value per person in the 2010 data, row id)}} for
+            kind ``city`` and ``province`` and every activity column but area and population
+            [column unit per person]
+        ``density`` : {kind: (min, max)} population density of the 2010 data [persons km-2]
+        ``national`` : {column: national 2010 total (sum of the provinces)} [column unit]
+
+    A value is implausible when it exceeds :data:`PLAUSIBILITY_FACTOR` times the 2010 national
+    total, its per-person intensity exceeds that factor times the highest of any 2010 place of
+    its kind, or its density lies outside the 2010 range widened by that factor. Intensities,
+    not levels, are compared so that a large province is not flagged while a sector entered in
+    the wrong unit (steel in kt in ``steel_mt``: x1000) is.
+    """
+    d = default_data_dir()
+    tabs = {"city": pd.read_csv(d / "cities.csv", comment="#"),
+            "province": pd.read_csv(d / "provinces.csv", comment="#")}
+    keys = {"city": "city_id", "province": "province_id"}
+    out = {"per_capita": {}, "density": {}, "national": {}}
+    for kind, df in tabs.items():
+        pc = {}
+        for col in ACTIVITY_COLUMNS:
+            if col in ("area_km2", "population") or col not in df:
+                continue
+            v = df[col] / df["population"]
+            i = int(np.nanargmax(v.values))
+            pc[col] = (float(v.iloc[i]), int(df[keys[kind]].iloc[i]))
+        out["per_capita"][kind] = pc
+        dens = df["population"] / df["area_km2"]
+        out["density"][kind] = (float(dens.min()), float(dens.max()))
+    out["national"] = {col: float(tabs["province"][col].sum()) for col in ACTIVITY_COLUMNS
+                       if col in tabs["province"]}
+    return out
+
+
+def plausibility_problems(df, path, key, kind):
+    """Values that pass the schema but are implausible against the 2010 data (see :func:`plausible_ranges`).
+
+    Parameters
+    ----------
+    df : DataFrame with numeric activity columns and ``population``, ``area_km2``
+    path : file name used in the messages
+    key : id column (``city_id`` / ``province_id``)
+    kind : ``"city"`` or ``"province"``
+
+    Returns
+    -------
+    list of str, one per problem (at most 5 per column), each naming the row, id, column, the
+    value with its unit, and the allowed limit with its source.
+    """
+    f = PLAUSIBILITY_FACTOR
+    rng = plausible_ranges()
+    problems = []
+    ids = df[key].values if key in df else np.full(len(df), "?")
+    pop = pd.to_numeric(df["population"], errors="coerce").astype(float) if "population" in df else None
+
+    def add(mask, msg):
+        idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+        for i in idx[:5]:
+            problems.append(f"{path}: row {i + 1} ({key}={ids[i]}): " + msg(i))
+        if idx.size > 5:
+            problems.append(f"{path}: {idx.size - 5} more such rows")
+
+    for col, unit in ACTIVITY_COLUMNS.items():
+        if col not in df or col not in rng["national"]:
+            continue
+        v = pd.to_numeric(df[col], errors="coerce").values.astype(float)
+        v = np.where(np.isfinite(v), v, np.nan)  # non-numbers and inf are reported by the schema check
+        cap = f * rng["national"][col]
+        add(v > cap, lambda i: (f"column '{col}' = {v[i]:.6g} [{unit}] is more than {f:g}x the national 2010 "
+                                f"total {rng['national'][col]:.6g} (limit {cap:.6g}); wrong unit or a typo?"))
+        if pop is None or col not in rng["per_capita"][kind]:
+            continue
+        top, at = rng["per_capita"][kind][col]
+        with np.errstate(all="ignore"):  # an overflow to inf is judged "above the limit"
+            per = v / pop.values
+        lim = f * top
+        add((per > lim) & (v <= cap) & (pop.values > 0),
+            lambda i: (f"column '{col}' = {v[i]:.6g} [{unit}] is {per[i]:.3g} {unit} per person, more than "
+                       f"{f:g}x the highest of any {kind} in the 2010 data ({top:.3g} per person, {at}; "
+                       f"limit {lim:.3g}); wrong unit (e.g. thousands instead of millions)?"))
+    if pop is not None and "area_km2" in df:
+        area = pd.to_numeric(df["area_km2"], errors="coerce").values.astype(float)
+        lo, hi = rng["density"][kind]
+        with np.errstate(all="ignore"):  # an overflow to inf is judged "above the limit"
+            dens = pop.values / area
+        bad = (area > 0) & (pop.values > 0) & ((dens > f * hi) | (dens < lo / f))
+        add(bad, lambda i: (f"population {pop.values[i]:.6g} on area_km2 = {area[i]:.6g} [km2] is "
+                            f"{dens[i]:.4g} persons per km2, outside {f:g}x the 2010 range of {kind} densities "
+                            f"[{lo:.3g}, {hi:.4g}] -> allowed [{lo / f:.3g}, {f * hi:.4g}]; area in m2 or ha, "
+                            "or population in thousands?"))
+    return problems
 
 
 def load_dataset(path=None):
@@ -350,8 +494,11 @@ def select_cities(data, selector):
 
     ``selector``: ``"all"``, or comma-separated city ids, city names or province names/ids.
     """
-    if selector in (None, "", "all"):
+    if selector is None or selector == "all":
         return data
+    if not any(t.strip() for t in str(selector).split(",")):
+        raise InputError(f"--cities / [data] cities = {selector!r} selects no city; give 'all' or comma-separated "
+                         "city ids, city names or provinces (an empty value is refused, not read as 'all')")
     keep = np.zeros(len(data.cities), bool)
     c = data.cities
     for tok in (t.strip() for t in str(selector).split(",")):

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import geometry as geo
+from engine.persist import load_verified_npz, save_verified_npz
 
 __all__ = [
     "FIELD_ALGORITHM_VERSION",
@@ -102,13 +103,8 @@ def code_fingerprint():
 
 
 def _atomic_save_npz(path, **arrays):
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(arrays)}.tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Cache entry ``path`` (.npz) written atomically with its SHA-256 sidecar (engine.persist)."""
+    save_verified_npz(path, **arrays)
 
 
 # --------------------------------------------------------------------------- kernels
@@ -177,7 +173,7 @@ def _interp_coarse_kernel(kc, ratio, n_half):
 
 
 def compute_kernel(spec, met, *, kernel_fn=None, use_cache=True, exact_half_width=None, ratio=LEVEL_RATIO):
-    """Period-average transfer kernel of ``spec`` (cached as ``kernels/<key>.npy``).
+    """Period-average transfer kernel of ``spec`` (cached as ``kernels/<key>.npz`` with a SHA-256 sidecar).
 
     Multi-level ("pyramid") evaluation: offsets within ``exact_half_width`` cells (default
     :data:`EXACT_HALF_WIDTH`) of the cell are computed exactly by ``engine.dispersion.period_kernel``;
@@ -187,14 +183,11 @@ def compute_kernel(spec, met, *, kernel_fn=None, use_cache=True, exact_half_widt
     ``exact_half_width >= n_half`` computes everything exactly.
     """
     ex = EXACT_HALF_WIDTH if exact_half_width is None else int(exact_half_width)
-    path = cache_dir("kernels") / f"{spec.key()}-x{ex}-r{ratio}.npy"
-    if use_cache and path.exists():
-        try:
-            k = np.load(path)
-            if k.shape == (2 * spec.n_half + 1,) * 2:
-                return k
-        except (OSError, ValueError):
-            pass
+    path = cache_dir("kernels") / f"{spec.key()}-x{ex}-r{ratio}.npz"
+    if use_cache:
+        z = load_verified_npz(path, ("kernel",))  # None if absent; corrupt entries are deleted
+        if z is not None and z["kernel"].shape == (2 * spec.n_half + 1,) * 2:
+            return z["kernel"]
     if kernel_fn is None:
         from engine.dispersion import period_kernel as kernel_fn
 
@@ -212,10 +205,7 @@ def compute_kernel(spec, met, *, kernel_fn=None, use_cache=True, exact_half_widt
         return k
 
     k = build(spec.spacing_m, spec.n_half)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, k)
-    os.replace(tmp, path)
+    save_verified_npz(path, kernel=k)
     return k
 
 
@@ -374,21 +364,17 @@ def load_or_compute_city_field(geom, met_digest, kernel_fine, kernel_coarse, *, 
     key = city_field_key(geom, met_digest, release_height_m=release_height_m,
                          initial_sigma_z_m=initial_sigma_z_m, population_key=population_key)
     path = cache_dir("fields") / f"{key}.npz"
-    if use_cache and path.exists():
-        try:
-            with np.load(path) as z:
-                g = geo.CityGrid(*[t(v) for t, v in zip((float, float, float, int, int, float, float), z["grid"])])
-                arrays = {k: z[k] for k in _FIELD_ARRAYS}
-                scal = z["scalars"]
-                exposure = str(z["exposure"][()])
-            return CityField(geom.city_id, g, **arrays, mean_city=float(scal[0]), mean_rop=float(scal[1]),
-                             city_area_km2=float(scal[2]), rop_area_km2=float(scal[3]), from_cache=True,
-                             exposure=exposure)
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable entry: recompute
+    # verified read: a truncated or corrupt entry (or one without its checksum) is deleted and recomputed
+    z = load_verified_npz(path, ("grid", "scalars", "exposure") + _FIELD_ARRAYS) if use_cache else None
+    if z is not None:
+        g = geo.CityGrid(*[t(v) for t, v in zip((float, float, float, int, int, float, float), z["grid"])])
+        scal = z["scalars"]
+        return CityField(geom.city_id, g, **{k: z[k] for k in _FIELD_ARRAYS}, mean_city=float(scal[0]),
+                         mean_rop=float(scal[1]), city_area_km2=float(scal[2]), rop_area_km2=float(scal[3]),
+                         from_cache=True, exposure=str(z["exposure"][()]))
     cf = compute_city_field(geom, kernel_fine, kernel_coarse, population=population, convolve_fn=convolve_fn)
     g = cf.grid
-    _atomic_save_npz(path, grid=np.array([g.lat0, g.lon0, g.spacing_m, g.nx, g.ny, g.x_first, g.y_first]),
+    save_verified_npz(path, grid=np.array([g.lat0, g.lon0, g.spacing_m, g.nx, g.ny, g.x_first, g.y_first]),
                      scalars=np.array([cf.mean_city, cf.mean_rop, cf.city_area_km2, cf.rop_area_km2]),
                      exposure=np.array(cf.exposure),
                      **{k: getattr(cf, k) for k in _FIELD_ARRAYS})

@@ -64,6 +64,8 @@ __all__ = [
     "POPULATION_DENSITY_UNITS",
     "solve_province_radius",
     "build_city_geometries",
+    "check_grid_sizes",
+    "MAX_GRID_SIDE_CELLS",
     "city_grid",
     "coarse_grid",
     "coverage_fraction",
@@ -889,7 +891,53 @@ def build_city_geometries(cities, provinces, *, city_resolution_m=1000.0, rop_re
             province_cities=tuple(shapes[c] for c in sorted(by_prov[pid])),
             spacing_m=float(city_resolution_m), coarse_factor=factor, margin_m=float(city_margin_m),
             centre_lat=clat, centre_lon=clon)
+    check_grid_sizes(out)
     return out
+
+
+#: most cells along one side of a city's fine grid or its province's coarse lattice. A city task
+#: holds a kernel of (2n-1)^2 and an FFT convolution of about (3n)^2 complex values for side n,
+#: ~330 n^2 bytes: 2048 cells -> ~1.4 GB per task (the default 1 km grid of the largest 2010 city
+#: has ~350 cells, its province's 5 km lattice ~300)
+MAX_GRID_SIDE_CELLS = 2048
+_BYTES_PER_SIDE2 = 330
+
+
+def check_grid_sizes(geometries, *, max_side=None):
+    """Refuse grids too large to allocate, before any work starts.
+
+    Raises
+    ------
+    InputError
+        naming the city, the grid size and memory estimate, and the smallest
+        ``city_resolution_m`` / ``rop_resolution_m`` (or the largest ``city_margin_m``) that fits.
+    """
+    max_side = int(max_side or MAX_GRID_SIDE_CELLS)
+    worst = {}
+    for cid, g in geometries.items():
+        fine = city_grid(g)
+        coarse = coarse_grid(g, fine)
+        for kind, grid in (("fine", fine), ("coarse", coarse)):
+            side = max(grid.nx, grid.ny)
+            if side > max_side and side > worst.get(kind, (0,))[0]:
+                worst[kind] = (side, cid, g, grid)
+    if not worst:
+        return
+    msgs = []
+    if "fine" in worst:
+        side, cid, g, grid = worst["fine"]
+        extent = side * g.spacing_m
+        msgs.append(f"city {cid}: its grid would be {grid.nx} x {grid.ny} cells at [dispersion] city_resolution_m = "
+                    f"{g.spacing_m:g} with city_margin_m = {g.margin_m:g} (~{_BYTES_PER_SIDE2 * side**2 / 2**30:.1f} GiB "
+                    f"per city task); at most {max_side} cells per side are allowed: use city_resolution_m >= "
+                    f"{math.ceil(extent / max_side):g} m (allowed range [100, 20000]) or a smaller city_margin_m")
+    if "coarse" in worst:
+        side, cid, g, grid = worst["coarse"]
+        msgs.append(f"city {cid}: its province lattice would be {grid.nx} x {grid.ny} cells at [dispersion] "
+                    f"rop_resolution_m = {g.coarse_spacing_m:g} (~{_BYTES_PER_SIDE2 * side**2 / 2**30:.1f} GiB per "
+                    f"city task); at most {max_side} cells per side are allowed: use rop_resolution_m >= "
+                    f"{math.ceil(side * g.coarse_spacing_m / max_side):g} m (allowed range [500, 50000])")
+    raise InputError("grid too large to compute: " + "; ".join(msgs))
 
 
 def _snap_out(lo, hi, step):

@@ -390,12 +390,18 @@ def _as_float_array(x, name):
     return np.atleast_1d(a).ravel()
 
 
+#: highest plausible annual-mean PM2.5 [ug m-3]: about 4x the highest annual means measured (Delhi,
+#: ~200-250 ug m-3; WHO ambient air quality database 2022); above it the input is in the wrong unit
+PM25_PLAUSIBLE_MAX_UG_M3 = 1000.0
+
+
 def _check_concentration(z, labels, name):
-    bad = ~np.isfinite(z) | (z < 0)
+    bad = ~np.isfinite(z) | (z < 0) | (z > PM25_PLAUSIBLE_MAX_UG_M3)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{name} of region {labels[i]!r} is {float(z[i]):g}; expected a finite concentration "
-                         f">= 0 ug m-3 ({int(bad.sum())} region(s) affected)")
+        unit = " (more than any annual mean measured: wrong unit, e.g. ng m-3?)" if z[i] > PM25_PLAUSIBLE_MAX_UG_M3 else ""
+        raise InputError(f"{name} of region {labels[i]!r} is {float(z[i]):g} ug m-3{unit}; expected a finite annual-mean "
+                         f"concentration in [0, {PM25_PLAUSIBLE_MAX_UG_M3:g}] ug m-3 ({int(bad.sum())} region(s) affected)")
 
 
 def _population_matrix(pop, where="pop_by_age"):

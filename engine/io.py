@@ -4,44 +4,18 @@ half-written file that looks complete (STYLE.md 24)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+# the one atomic-file primitive lives in engine.persist (re-exported here for the writers)
+from engine.persist import atomic_path
 
 __all__ = ["atomic_path", "write_csv", "write_json", "write_text", "write_concentration_netcdf", "versions",
            "write_city_netcdf", "write_city_fields_netcdf", "write_sr_matrix_netcdf", "write_sr_dataset_netcdf",
            "open_city",
            "crs_wkt_latlon", "crs_wkt_aeqd", "round_significant", "PM25_STANDARD_NAME", "UNIT_RESPONSE_UNITS"]
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
-
-    On an exception the temporary file is removed and ``path`` is left untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are for other tools too
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def write_csv(df, path, *, significant_digits=None, **kwargs):

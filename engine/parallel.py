@@ -80,6 +80,9 @@ def connect(address, *, timeout="10s"):
     except (OSError, TimeoutError) as exc:
         raise InputError(f"--scheduler {address}: cannot connect to a dask.distributed scheduler "
                          f"({exc})") from None
+    except ValueError as exc:  # malformed address: no port, unknown scheme
+        raise InputError(f"--scheduler {address}: not a scheduler address ({exc}); expected "
+                         "tcp://HOST:PORT") from None
 
 
 def _threads_per_task(workers):

@@ -69,3 +69,16 @@ def test_missing_or_broken_toml(tmp_path):
     bad.write_text("[scenario\nname=")
     with pytest.raises(InputError, match="not valid TOML"):
         load_config([bad])
+
+
+def test_input_paths_lists_every_input(tmp_path):
+    from engine.config import input_paths
+    from engine.dataset import default_data_dir
+
+    f = tmp_path / "s.toml"
+    f.write_text('[scenario]\nname = "s"\n[data]\ndir = "d"\n[met]\nsfc_file = "m/x.sfc"\n[health]\nrates_file = "r.csv"\n')
+    got = input_paths(load_config([f]))
+    assert got == [f, tmp_path / "d", tmp_path / "m" / "x.sfc", tmp_path / "r.csv"]
+    g = tmp_path / "t.toml"
+    g.write_text('[scenario]\nname = "t"\n')
+    assert input_paths(load_config([g])) == [g, default_data_dir()]

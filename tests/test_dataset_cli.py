@@ -49,7 +49,7 @@ def test_validate_data_reports_all_problems(data_copy, capsys):
     assert rc == 2
     assert "Traceback" not in err
     assert "missing column 'cement_mt'; found 'cement_kt' - wrong unit or name?" in err
-    assert "row 1 (city_id=110000): column 'heating_mtce' = -2 is below the allowed minimum 0 (negative energy/activity)" in err
+    assert "row 1 (city_id=110000): column 'heating_mtce' = -2 [Mtce] is below the allowed minimum 0 (negative energy/activity)" in err
     assert "duplicate city_id 120000 in rows [2, 3]" in err
     assert "column 'lat' = 95 is above the allowed maximum 55" in err
     assert "unknown grid_region 'Mars Grid'" in err

@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 from engine.carbon.accounting import run_carbon
-from engine.config import config_to_dict, load_config
+from engine.config import config_to_dict, input_paths, load_config
 from engine.dataset import load_dataset, select_cities
 from engine.io import write_csv, write_json
+from engine.persist import OutputTransaction
 
 NAME = "carbon"
 HELP = ("CO2 and primary PM2.5 by city and rest of province for each scenario "
@@ -21,7 +22,9 @@ log = logging.getLogger("cobenefits")
 def add_arguments(p):
     p.add_argument("configs", nargs="*", metavar="CONFIG",
                    help="scenario TOML files (default: the four shipped in config/)")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="output folder, replaced as a whole when the run succeeds (staged beside it, with "
+                        "manifest.json); must be new, empty or a previous output, and apart from the inputs")
     p.add_argument("--data", type=Path, metavar="DIR", default=None,
                    help="data folder with cities.csv, provinces.csv, grids.csv (default: embedded 2010 data set)")
     p.add_argument("--seasonality", type=float, default=None, metavar="FRACTION",
@@ -46,12 +49,14 @@ def run(args):
     res = run_carbon(cfg, data)
     log.info("carbon stage: %d scenarios x %d places in %.3f s", len(res.scenario_names),
              len(data.cities) + len(data.rop), time.perf_counter() - t0)
-    out = Path(args.out)
-    write_csv(res.national, out / "national.csv", float_format="%.6g")
-    write_csv(res.cities, out / "cities.csv", float_format="%.6g")
-    write_csv(res.rop, out / "provinces.csv", float_format="%.6g")
-    write_json({"config": config_to_dict(cfg), "data": data.source,
-                "versions": _versions()}, out / "carbon_config.json")
+    conf = config_to_dict(cfg)
+    with OutputTransaction(args.out, inputs=input_paths(cfg), config=conf, command="carbon") as tx:
+        write_csv(res.national, tx.path("national.csv"), float_format="%.6g")
+        write_csv(res.cities, tx.path("cities.csv"), float_format="%.6g")
+        write_csv(res.rop, tx.path("provinces.csv"), float_format="%.6g")
+        write_json({"config": conf, "data": data.source, "versions": _versions()},
+                   tx.path("carbon_config.json"))
+    out = tx.out_dir
     nat = res.national.pivot(index="item", columns="scenario", values="co2_mt")
     for name in res.scenario_names:
         log.info("%-26s single-sector %7.1f Mt  symbiosis %6.1f Mt  total %8.1f Mt", name,

@@ -56,6 +56,7 @@ def run(args):
         raise InputError(f"--seed {args.seed}: must be in [0, 2**32)")
     t0 = time.perf_counter()
     base, scen, pop = health.read_exposure_table(args.input)
+    _check_units(args.input, base, scen, pop)
     ds = health.health_impact(base, pop, conc_scenario=scen, crf=args.crf, cohort=args.cohort,
                               rates=args.rates or None, draws=args.draws, seed=args.seed,
                               avoided_method=args.avoided_method, adult_min_age=args.adult_min_age)
@@ -68,3 +69,34 @@ def run(args):
         msg += f", {tot.avoided_central.sum():.6g} avoided (central)"
     log.info("%s; wrote %s in %.2f s", msg, args.out, time.perf_counter() - t0)
     return 0
+
+
+#: an input whose every concentration is below this [ug m-3] is taken to be in mg m-3: ambient
+#: annual means of total PM2.5 are above ~2 ug m-3 even at the cleanest populated sites (WHO
+#: ambient air quality database 2022), and the IER/GEMM counterfactuals are 2.4-5.9 ug m-3
+MIN_MAX_PM25_UG_M3 = 1.0
+
+
+#: largest plausible population of one region [persons]: 1.5x China's 1.34e9 of the 2010 census
+MAX_REGION_POPULATION = 2.0e9
+
+
+def _check_units(path, base, scen, pop):
+    """Refuse a table that looks like mg m-3 (every value < 1) or whose region population exceeds
+    :data:`MAX_REGION_POPULATION`; the concentration upper bound is checked by
+    :func:`engine.health.health_impact` (> 1000 ug m-3)."""
+    from engine.health import PM25_PLAUSIBLE_MAX_UG_M3
+
+    total = pop.sum(axis=1)
+    big = total[total > MAX_REGION_POPULATION]
+    if len(big):
+        raise InputError(f"input file {path}: region {big.index[0]!r} has {float(big.iloc[0]):.4g} persons in its "
+                         f"population columns; the allowed range is [0, {MAX_REGION_POPULATION:.3g}] persons per "
+                         f"region (more than any nation: a wrong unit or a typo?)")
+
+    top = max(float(base.max()), float(scen.max()) if scen is not None else 0.0)
+    if top < MIN_MAX_PM25_UG_M3:
+        raise InputError(f"input file {path}: every pm25 value is below {MIN_MAX_PM25_UG_M3:g} ug m-3 (largest "
+                         f"{top:g}); annual-mean PM2.5 is given in ug m-3, not mg m-3 (multiply by 1000); the "
+                         f"allowed range is [0, {PM25_PLAUSIBLE_MAX_UG_M3:g}] ug m-3 with at least one value >= "
+                         f"{MIN_MAX_PM25_UG_M3:g}")

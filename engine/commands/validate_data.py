@@ -9,8 +9,9 @@ from engine.errors import InputErrors
 
 NAME = "validate-data"
 HELP = ("check cities.csv, provinces.csv and grids.csv in DIR (schema, units in column names, "
-        "negative energy, unknown province/grid, duplicate ids, cities exceeding their province); "
-        "lists all problems at once")
+        "negative energy, unknown province/grid, duplicate ids, cities exceeding their province, "
+        "implausible values: inf, zero area, > 10x the 2010 national total, per-person intensity or "
+        "density beyond 10x the 2010 range, e.g. a sector in kt instead of Mt); lists all problems at once")
 
 
 def add_arguments(p):
