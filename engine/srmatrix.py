@@ -45,7 +45,6 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +53,7 @@ import numpy as np
 from engine import fields as fl
 from engine import geometry as geo
 from engine.constants import SOURCE_SETS
+from engine.persist import load_verified_npz, save_verified_npz
 
 __all__ = [
     "Source",
@@ -369,11 +369,9 @@ def _own_fingerprint():
 
 
 def _load_row(path, labels):
-    """The cached row at ``path``, or None when absent, unreadable or for other sources."""
-    try:
-        with np.load(path) as z:
-            out = {k: z[k] for k in ("labels", "row", "exposure", "scalars")}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    """The cached row at ``path`` (checksum-verified), or None when absent, corrupt or for other sources."""
+    out = load_verified_npz(path, ("labels", "row", "exposure", "scalars"))
+    if out is None:
         return None
     if tuple(str(x) for x in out["labels"]) != tuple(labels) or out["row"].shape != (len(labels),) \
             or not np.isfinite(out["row"]).all():
@@ -487,7 +485,7 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
     city_area = float(city.sum() * h2)
     t_adj = time.perf_counter() - t0 - t_raster
     if cacheable and cached is None:
-        fl._atomic_save_npz(path, labels=np.array(labels), row=row, exposure=np.array(exposure),
+        save_verified_npz(path, labels=np.array(labels), row=row, exposure=np.array(exposure),
                              scalars=np.array([city_area, rop_area]))
     res = ReceptorResult(geom.city_id, labels, row, exposure, city_area, rop_area, from_cache=cached is not None,
                          timings={"raster_s": t_raster, "adjoint_s": t_adj})

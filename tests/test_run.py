@@ -236,3 +236,56 @@ def test_high_high_and_r2_use_percentage_reductions(result):
     if np.isfinite(r):
         assert summ["r2_conc_reduction_vs_intensity_reduction"] == pytest.approx(r * r, rel=1e-9)
     assert "high_high_cities_absolute" in summ and "r2_conc_reduction_vs_intensity_reduction_absolute" in summ
+
+
+_KILL_CHILD = """
+import os, sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+os.environ["COBENEFITS_CACHE_DIR"] = {cache!r}
+import synthetic_nation as sn
+import engine.io
+from engine.commands.run import run_national
+from engine.config import load_config
+marker, scale, slow = Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "slow"
+orig = engine.io.write_csv
+def write_csv(df, path, **kw):
+    orig(df, path, **kw)
+    if slow and Path(path).name == "cities.csv":
+        marker.write_text("writing")
+        time.sleep(60)
+engine.io.write_csv = write_csv
+cfg = load_config(sn.write_configs(Path({cfg!r})))
+run_national(cfg, {out!r}, data=sn.nation(), carbon_fn=sn.carbon_fn(scale=scale),
+             age_population_fn=sn.age_population_fn, workers=1, quiet=True)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_run_killed_while_writing_keeps_the_previous_output(tmp_path, sig):
+    from engine.persist import read_manifest, verify_output
+
+    out = tmp_path / "out"
+    script = tmp_path / "child.py"
+    script.write_text(_KILL_CHILD.format(tests=str(Path(__file__).parent), cache=str(tmp_path / "cache"),
+                                         cfg=str(tmp_path / "cfg"), out=str(out)))
+    marker = tmp_path / "marker"
+    subprocess.run([sys.executable, str(script), str(marker), "1.0", "fast"], check=True)
+    previous = {p: (out / p).read_bytes() for p in ("cities.csv", "national.csv", "concentration.nc")}
+    manifest = read_manifest(out)
+    proc = subprocess.Popen([sys.executable, str(script), str(marker), "2.0", "slow"])
+    t0 = time.time()
+    while not marker.exists():
+        assert proc.poll() is None and time.time() - t0 < 120
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    # the previous complete set, untouched: nothing half-new, and the manifest still verifies
+    assert {p: (out / p).read_bytes() for p in previous} == previous
+    assert read_manifest(out) == manifest and verify_output(out) == []
+    # a re-run completes and matches a clean run of the same inputs
+    subprocess.run([sys.executable, str(script), str(marker), "2.0", "fast"], check=True)
+    clean = _run(tmp_path / "clean", carbon_fn=sn.carbon_fn(scale=2.0), use_cache=False)
+    again = pd.read_csv(out / "cities.csv")
+    np.testing.assert_allclose(again.conc_ug_m3, clean.cities.conc_ug_m3, rtol=1e-5)
+    assert verify_output(out) == []

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -31,10 +30,11 @@ from engine import fields as fl
 from engine import geometry as geo
 from engine import io as eio
 from engine import pipeline as pl
-from engine.config import config_to_dict, load_config
+from engine.config import config_to_dict, input_paths, load_config
 from engine.constants import SECONDS_PER_YEAR
 from engine.dataset import add_city_labels
 from engine.errors import InputError
+from engine.persist import OutputTransaction
 
 NAME = "run"
 HELP = "national run: CO2, PM2.5 fields (NetCDF) and avoided deaths for every city and scenario"
@@ -78,15 +78,11 @@ def run(args):
         overrides.setdefault("dispersion", {})["source_set"] = args.source_set
     cfg = load_config(args.config or None, overrides=overrides)
     res = run_national(cfg, args.out, use_cache=not args.no_cache, quiet=getattr(args, "quiet", False),
-                       city_files=args.city_files)
-    report_dir = None
-    if not args.no_report:
-        from engine.report import build_report
-
-        report_dir = build_report(res.out_dir, out_dir=res.out_dir / "report").out_dir
+                       city_files=args.city_files, report=not args.no_report)
     if not getattr(args, "quiet", False):
         from engine.report import headline_lines
 
+        report_dir = res.out_dir / "report" if not args.no_report else None
         print(res.message())
         print("\n".join(headline_lines(res.out_dir, report_dir)))
     return 0
@@ -109,23 +105,10 @@ class RunResult:
                 f"{self.timings.get('total_s', 0):.1f} s)")
 
 
-def _check_out_dir(out_dir):
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir}: exists and is not a folder")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise InputError(f"--out {out_dir}: cannot write there ({exc.strerror})") from None
-    return out_dir
-
-
 def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, scheduler=None, client=None,
                  data=None, footprints=None, province_footprints=None, population=None, population_key="",
-                 carbon_fn=None, health_fn=None, age_population_fn=None, kernel_fn=None, city_files="combined"):
+                 carbon_fn=None, health_fn=None, age_population_fn=None, kernel_fn=None, city_files="combined",
+                 report=False):
     """The national run: :mod:`engine.pipeline`'s stages, then the writers. Returns a :class:`RunResult`.
 
     Integration points (replaceable for tests) are the pipeline's: ``carbon_fn(cfg, data)``,
@@ -133,47 +116,56 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
     ``kernel_fn`` (the period-kernel function).
     """
     t_start = time.perf_counter()
-    out = _check_out_dir(out_dir)
-    prep = pl.prepare(cfg, data=data, footprints=footprints, province_footprints=province_footprints,
-                      population=population, population_key=population_key)
-    cfg = prep.cfg
-    t = time.perf_counter()
-    carbon = pl.carbon(prep, carbon_fn=carbon_fn)
-    q = pl.emissions(prep, carbon)
-    t_carbon = time.perf_counter() - t
-    mosaic = _mosaic_spec(prep, cfg.dispersion.mosaic_resolution_deg)
-    results, tf = pl.receptor_pass(prep, q=q, mosaic=mosaic, use_cache=use_cache, workers=workers,
-                                   scheduler=scheduler, client=client, quiet=quiet, kernel_fn=kernel_fn)
-    S = pl._sr_dataset(prep, results)
-    conc = pl.superpose(S, q)
-    t = time.perf_counter()
-    health = pl.health(prep, conc, health_fn=health_fn, age_population_fn=age_population_fn)
-    t_health = time.perf_counter() - t
-    cities_out, national, summary = pl.metrics(prep, carbon, conc, health, S)
-    n_cached = int(S.attrs["n_from_cache"])
-    # ---- outputs
-    t = time.perf_counter()
-    attrs = _global_attrs(cfg, prep)
-    scen = list(cfg.scenario_names)
-    _write_netcdf(out / "concentration.nc", scen, mosaic, results, prep, attrs, city_files=city_files)
-    names = prep.city_table.set_index("city_id")["name"]
-    eio.write_sr_dataset_netcdf(out / "sr_matrix.nc", S, global_attrs=attrs,
-                                receptor_names=[str(names.get(int(c), "")) for c in S["city"].values])
-    cities_out = add_city_labels(cities_out, prep.data)
-    eio.write_csv(cities_out, out / "cities.csv", significant_digits=6)
-    eio.write_csv(national, out / "national.csv", significant_digits=6)
-    eio.write_csv(carbon.rop[carbon.rop["scenario"].isin(scen)], out / "provinces.csv", significant_digits=6)
-    timings = {"carbon_s": t_carbon, **tf, "health_s": t_health, "write_s": time.perf_counter() - t,
-               "total_s": time.perf_counter() - t_start}
-    sel = prep.selected
-    summary.update({"n_cities": len(sel), "n_rows_from_cache": n_cached, "n_fields_from_cache": n_cached, "timings_s": timings,
-                    "source_set": cfg.dispersion.source_set,
-                    "met": sorted({s.describe() for s in prep.met_specs.values()}),
-                    "exposure": _exposure_summary(prep, S),
-                    "footprints": _footprint_summary(prep),
-                    "config": config_to_dict(cfg), "versions": eio.versions()})
-    eio.write_json(summary, out / "summary.json")
-    return RunResult(out, cities_out, national, summary, len(sel), n_cached, timings)
+    # the output transaction first: lock, --out/input overlap and foreign-folder errors come in
+    # seconds; everything is written into a staging folder and swapped in at the end, with
+    # manifest.json, so an interrupted run leaves the previous output as it was
+    with OutputTransaction(out_dir, inputs=input_paths(cfg), config=config_to_dict(cfg), command="run") as tx:
+        prep = pl.prepare(cfg, data=data, footprints=footprints, province_footprints=province_footprints,
+                          population=population, population_key=population_key)
+        cfg = prep.cfg
+        t = time.perf_counter()
+        carbon = pl.carbon(prep, carbon_fn=carbon_fn)
+        q = pl.emissions(prep, carbon)
+        t_carbon = time.perf_counter() - t
+        mosaic = _mosaic_spec(prep, cfg.dispersion.mosaic_resolution_deg)
+        results, tf = pl.receptor_pass(prep, q=q, mosaic=mosaic, use_cache=use_cache, workers=workers,
+                                       scheduler=scheduler, client=client, quiet=quiet, kernel_fn=kernel_fn)
+        S = pl._sr_dataset(prep, results)
+        conc = pl.superpose(S, q)
+        t = time.perf_counter()
+        health = pl.health(prep, conc, health_fn=health_fn, age_population_fn=age_population_fn)
+        t_health = time.perf_counter() - t
+        cities_out, national, summary = pl.metrics(prep, carbon, conc, health, S)
+        n_cached = int(S.attrs["n_from_cache"])
+        # ---- outputs
+        t = time.perf_counter()
+        attrs = _global_attrs(cfg, prep)
+        scen = list(cfg.scenario_names)
+        _write_netcdf(tx.path("concentration.nc"), scen, mosaic, results, prep, attrs, city_files=city_files)
+        names = prep.city_table.set_index("city_id")["name"]
+        eio.write_sr_dataset_netcdf(tx.path("sr_matrix.nc"), S, global_attrs=attrs,
+                                    receptor_names=[str(names.get(int(c), "")) for c in S["city"].values])
+        cities_out = add_city_labels(cities_out, prep.data)
+        eio.write_csv(cities_out, tx.path("cities.csv"), significant_digits=6)
+        eio.write_csv(national, tx.path("national.csv"), significant_digits=6)
+        eio.write_csv(carbon.rop[carbon.rop["scenario"].isin(scen)], tx.path("provinces.csv"), significant_digits=6)
+        timings = {"carbon_s": t_carbon, **tf, "health_s": t_health, "write_s": time.perf_counter() - t}
+        sel = prep.selected
+        summary.update({"n_cities": len(sel), "n_rows_from_cache": n_cached, "n_fields_from_cache": n_cached,
+                        "timings_s": timings, "source_set": cfg.dispersion.source_set,
+                        "met": sorted({s.describe() for s in prep.met_specs.values()}),
+                        "exposure": _exposure_summary(prep, S),
+                        "footprints": _footprint_summary(prep),
+                        "config": config_to_dict(cfg), "versions": eio.versions()})
+        timings["total_s"] = time.perf_counter() - t_start
+        eio.write_json(summary, tx.path("summary.json"))
+        if report:
+            from engine.report import build_report
+
+            t = time.perf_counter()
+            build_report(tx.staging, out_dir=tx.path("report"))
+            timings["report_s"] = time.perf_counter() - t
+    return RunResult(tx.out_dir, cities_out, national, summary, len(sel), n_cached, timings)
 
 
 def _exposure_summary(prep, S):
