@@ -27,7 +27,12 @@ def test_default_national_run(tmp_path, monkeypatch):
         s["fyp_efficiency"]["avoided_deaths_mean"] > 0
     with netCDF4.Dataset(out / "concentration.nc") as nc:
         assert nc.Conventions == "CF-1.8" and nc["pm25"].units == "ug m-3"
-    assert len(list((out / "cities").glob("c*.nc"))) == 654
+    with netCDF4.Dataset(out / "city_fields.nc") as nc:
+        assert nc.dimensions["city"].size == 654
+    assert (out / "report" / "index.html").exists() and (out / "sr_matrix.nc").exists()
+    from engine.persist import verify_output
+
+    assert verify_output(out) == []
     # a re-run reuses every field
     assert main(["--quiet", "run", "--out", str(out)]) == 0
     assert json.loads((out / "summary.json").read_text())["n_rows_from_cache"] == 654
