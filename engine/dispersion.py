@@ -146,7 +146,7 @@ def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0):
     hours, prof = met.kernel_arrays()
     n = hours.shape[0]
     lng = np.empty((n, plume.NX))
-    lnsy = np.empty((n, plume.NX))
+    lnsy = np.empty((n, plume.NX + 2))
     wd = np.empty(n)
     plume.build_hour_tables(hours, *prof, float(release_height_m), float(initial_sigma_z_m), lng, lnsy, wd)
     if len(_TABLE_CACHE) > 32:

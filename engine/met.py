@@ -2,8 +2,8 @@
 
 AERMET surface (``.SFC``) and profile (``.PFL``) files are read once and normalised at the
 boundary: AERMET's missing-value codes become NaN, degrees Celsius become kelvin, and the
-profile's sigma-theta becomes sigma-v (sigma-v = sigma-theta [rad] x wind speed at that level,
-as AERMOD's METEXT does). The engine never sees a foreign convention.
+profile's sigma-theta becomes sigma-v as AERMOD's PFLCNV does (see
+:func:`sigma_v_from_sigma_theta`). The engine never sees a foreign convention.
 
 Calm and missing hours follow AERMOD: an hour is *calm* when the reference wind speed is 0;
 it is *missing* when any of the reference wind speed, wind direction, u*, L, the mechanical
@@ -30,7 +30,7 @@ import numpy as np
 
 from engine.errors import InputError
 
-__all__ = ["MetHours", "read_sfc", "read_pfl", "read_aermet"]
+__all__ = ["MetHours", "read_sfc", "read_pfl", "read_aermet", "sigma_v_from_sigma_theta"]
 
 _PROFILE_FIELDS = (
     "profile_height_m",
@@ -348,11 +348,36 @@ _PFL_COLUMNS = [
 ]
 
 
+#: AERMOD's lower limits on observed turbulence (modules.f SVMIN, SWMIN) [m s-1]
+SVMIN_M_S = 0.2
+SWMIN_M_S = 0.02
+#: coefficient of the sigma-theta correction in AERMOD's PFLCNV (modules.f GSIGV) [rad-1]
+GSIGV = 0.073864
+
+
+def sigma_v_from_sigma_theta(sigma_theta_deg, wind_speed_m_s):
+    """Lateral turbulence sigma-v [m s-1] from observed sigma-theta [deg], as AERMOD's PFLCNV.
+
+    AERMOD (metext.f ``PFLCNV``): with s = sigma-theta in radians,
+    eps = sin(s) (1 - GSIGV s), the mean along-wind component is
+    U_v = U sqrt(1 - eps^2) and sigma-v = max(SVMIN, s U_v), SVMIN = 0.2 m s-1. NaN when
+    sigma-theta is missing or the wind speed is missing or not > 0 (AERMOD: -99).
+    """
+    st = float(sigma_theta_deg)
+    u = float(wind_speed_m_s)
+    if np.isnan(st) or np.isnan(u) or not u > 0.0 or st < 0.0:
+        return np.nan
+    s = np.deg2rad(st)
+    eps = np.sin(s) * (1.0 - GSIGV * s)
+    return max(SVMIN_M_S, s * u * np.sqrt(1.0 - eps * eps))
+
+
 def read_pfl(path):
     """Read an AERMET profile file. Returns ``{date: list of level dicts}`` in file order.
 
     Each level dict holds ``height_m, wind_from_deg, wind_speed_m_s, temperature_k,
-    sigma_v_m_s, sigma_w_m_s`` (NaN when missing; sigma-v from sigma-theta x wind speed).
+    sigma_v_m_s, sigma_w_m_s`` (NaN when missing; sigma-v from sigma-theta and the wind
+    speed by :func:`sigma_v_from_sigma_theta`; sigma-w floored at SWMIN, as AERMOD PFLCNV).
     """
     path = Path(path)
     try:
@@ -384,14 +409,21 @@ def read_pfl(path):
                              f"range; expected 0..9000 m")
         date = (int(vals["year"]) % 100) * 1000000 + mo * 10000 + dd * 100 + hh
         ws = vals["wind_speed_m_s"]
-        st = vals["sigma_theta_deg"]
+        wd = vals["wind_from_deg"]
+        # AERMOD PFLCNV (metext.f): a calm level (speed 0 and direction 0) is missing; a
+        # direction of 0 with a non-zero speed means north (360)
+        if ws == 0.0 and wd == 0.0:
+            ws = wd = np.nan
+        elif ws > 0.0 and wd == 0.0:
+            wd = 360.0
+        sw = vals["sigma_w_m_s"]
         level = dict(
             height_m=vals["height_m"],
-            wind_from_deg=vals["wind_from_deg"],
+            wind_from_deg=wd,
             wind_speed_m_s=ws,
             temperature_k=vals["temperature_c"] + 273.15,
-            sigma_v_m_s=np.deg2rad(st) * ws if not (np.isnan(st) or np.isnan(ws)) else np.nan,
-            sigma_w_m_s=vals["sigma_w_m_s"],
+            sigma_v_m_s=sigma_v_from_sigma_theta(vals["sigma_theta_deg"], ws),
+            sigma_w_m_s=max(sw, SWMIN_M_S) if not np.isnan(sw) else np.nan,
         )
         prof.setdefault(date, []).append(level)
     return prof

@@ -452,6 +452,100 @@ def _grid_profile(kind, p, obs_z, obs_v, out):
         out[g] = v
 
 
+@njit(**_JIT)
+def _residual_sigma_w(obs_z, obs_sw, zi, u_zi):
+    """SWRMAX [m s-1], the residual sigma-w of REFSWM (metext.f SET_METDATA, before GRDSW).
+
+    The mean of the observed sigma-w at profile levels at or above zi when there are any,
+    else 0.02 u(zi).
+    """
+    nsw = 0
+    sumsw = 0.0
+    for k in range(obs_z.shape[0]):
+        if obs_z[k] >= zi and not math.isnan(obs_sw[k]):
+            nsw += 1
+            sumsw += obs_sw[k]
+    return sumsw / nsw if nsw > 0 else 0.02 * u_zi
+
+
+@njit(**_JIT)
+def _wrap_deg(w):
+    """Direction into (0, 360] degrees (AERMOD keeps 360 for north)."""
+    if w > 360.0:
+        return w - 360.0
+    if w <= 0.0:
+        return w + 360.0
+    return w
+
+
+@njit(**_JIT)
+def _grid_wd(obs_z, obs_wd, wdref, out):
+    """GRDWD (windgrid.f): gridded wind direction [deg from] from the observed profile.
+
+    At a grid level within 0.1 m of an observation the observation is used; between two
+    observed levels the direction is interpolated linearly across the shorter arc (NTRPWD,
+    whose reference-profile ratio is 1 because AERMOD's reference direction does not turn
+    with height); below the lowest and above the highest observation that observation is
+    persisted (XTRPWD); with no observation, the ``.SFC`` reference direction.
+    """
+    n = obs_z.shape[0]
+    nv = 0
+    for k in range(n):
+        if not (math.isnan(obs_wd[k]) or math.isnan(obs_z[k])):
+            nv += 1
+    zs = np.empty(nv)
+    ws = np.empty(nv)
+    j = 0
+    for k in range(n):
+        if not (math.isnan(obs_wd[k]) or math.isnan(obs_z[k])):
+            zs[j] = obs_z[k]
+            ws[j] = obs_wd[k]
+            j += 1
+    for g in range(NLEV):
+        zg = GRID_HEIGHTS[g]
+        if nv == 0:
+            out[g] = wdref
+            continue
+        match = -1
+        for k in range(nv):
+            if abs(zs[k] - zg) <= 0.1:
+                match = k
+                break
+        if match >= 0:
+            v = ws[match]
+        elif zg < zs[0]:
+            v = ws[0]
+        elif zg > zs[nv - 1]:
+            v = ws[nv - 1]
+        else:
+            k = 0
+            while zs[k + 1] < zg:
+                k += 1
+            below = ws[k]
+            above = ws[k + 1]
+            if above - below < -180.0:
+                above += 360.0
+            elif above - below > 180.0:
+                above -= 360.0
+            v = _interp(zs[k], below, zs[k + 1], above, zg)
+        out[g] = _wrap_deg(v)
+
+
+@njit(**_JIT)
+def _wd_at(gwd, z):
+    """METINI: gridded direction interpolated to height z across the shorter arc."""
+    i = _locate(z)
+    below = gwd[i]
+    above = gwd[i + 1]
+    if above - below < -180.0:
+        above += 360.0
+    elif above - below > 180.0:
+        above -= 360.0
+    if below == above:
+        return _wrap_deg(below)
+    return _wrap_deg(_interp(GRID_HEIGHTS[i], below, GRID_HEIGHTS[i + 1], above, z))
+
+
 # ----------------------------------------------------------------------------------------
 # Dispersion at one downwind distance
 # ----------------------------------------------------------------------------------------
@@ -703,7 +797,7 @@ def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, sz
     p[14] = tg4xtr
     gws = np.empty(NLEV)
     _grid_profile(0, p, prof_z, prof_ws, gws)
-    p[10] = 0.02 * _grid_value(gws, zi)  # SWRMAX = 0.02 u(zi) (metext.f)
+    p[10] = _residual_sigma_w(prof_z, prof_sw, zi, _grid_value(gws, zi))
     gsv = np.empty(NLEV)
     _grid_profile(1, p, prof_z, prof_sv, gsv)
     gsw = np.empty(NLEV)
@@ -726,15 +820,24 @@ def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, sz
         gpt[g] = gpt[g + 1] - 0.5 * (gtg[g + 1] + gtg[g]) * (GRID_HEIGHTS[g + 1] - GRID_HEIGHTS[g])
     for g in range(nb + 1, NLEV):
         gpt[g] = gpt[g - 1] + 0.5 * (gtg[g] + gtg[g - 1]) * (GRID_HEIGHTS[g] - GRID_HEIGHTS[g - 1])
-    # wind direction at the release height: lowest observed direction, else the reference
-    wd = wdref
-    best = 1e30
-    for k in range(nl):
-        if not math.isnan(prof_wd[k]) and not math.isnan(prof_z[k]):
-            d = abs(prof_z[k] - hs)
-            if d < best:
-                best = d
-                wd = prof_wd[k]
+    # transport direction: the gridded direction profile (GRDWD) interpolated to the release
+    # height (METINI); below the lowest observed level the lowest observation holds
+    gwd = np.empty(NLEV)
+    _grid_wd(prof_z, prof_wd, wdref, gwd)
+    wd = _wd_at(gwd, hs)
+    # stack-height values (METINI, with its floors): AERMOD's lateral cutoff test in ACALC
+    # evaluates sigma-y at XMAXR with these initial effective parameters (ADISY -> SIGY)
+    us = _grid_value(gws, hs)
+    svs = _grid_value(gsv, hs)
+    us, svs, sws = _eff_floor(us, svs, 0.0)
+    svovru_s = max(SVUMIN, svs / us)
+    if stable or hs >= zi:
+        tys = (zim / (156.0 * svs)) * (max(hs, 0.46) / 0.46)
+        cut_b = 1.0 / (2.0 * us * tys)
+    else:
+        cut_b = max(78.0 * (0.46 / max(hs, 0.46)), 0.7) * svovru_s / zi
+    out_lnsy[NX] = svovru_s
+    out_lnsy[NX + 1] = cut_b
     if stable or hs >= zi:
         u_he = max(_grid_value(gws, hs), WSMIN)
         for k in range(NX):
@@ -771,8 +874,12 @@ def build_hour_tables(hours, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t,
         [m]
     initial_sigma_z : float
         [m]
-    out_lng, out_lnsy : float64 (n, NX)
-        Output tables.
+    out_lng : float64 (n, NX)
+        Output table of ln g.
+    out_lnsy : float64 (n, NX + 2)
+        Output table of ln sigma-y; columns NX and NX + 1 hold the coefficients (a, b) of
+        sigma-y = a x / (1 + b x)^0.3 with the release-height parameters (AERMOD's lateral
+        cutoff test, :func:`cell_concentration`).
     out_wd : float64 (n,)
         Output wind direction at the release height [deg from].
     """
@@ -782,6 +889,8 @@ def build_hour_tables(hours, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t,
             for k in range(NX):
                 out_lng[h, k] = LN_FLOOR
                 out_lnsy[h, k] = 0.0
+            out_lnsy[h, NX] = 0.0
+            out_lnsy[h, NX + 1] = 0.0
             out_wd[h] = np.nan
             continue
         out_wd[h] = _hour_setup(hours[h], prof_z[h], prof_ws[h], prof_wd[h], prof_sv[h],
@@ -1059,6 +1168,39 @@ def _piece_edges(a, b, pu, pv):
 
 
 @njit(**_JIT)
+def _outside_plume(pu, pv, lnsy):
+    """AERMOD's vertex test (pitarea.f AREAIN, ``QGO``): True when the source gives 0.
+
+    The polygon is clipped at UCRIT upwind of the receptor (vertices at or beyond UCRIT plus
+    the points where a side crosses UCRIT). If fewer than three such vertices remain, or
+    every one of them lies beyond +3.9 or every one beyond -3.9 sigma-y (v / sigma_y(u),
+    AERMOD PWIDTH), AERMOD skips the integral and the source contributes exactly 0.
+    """
+    n = pu.shape[0]
+    kside = 0
+    vnmin = GA_LIMIT
+    vnmax = -GA_LIMIT
+    for k in range(n):
+        k2 = (k + 1) % n
+        ua = pu[k]
+        ub = pu[k2]
+        if ua >= UCRIT:
+            kside += 1
+            vn = pv[k] / math.exp(table_lookup(lnsy, ua))
+            vnmin = min(vnmin, vn)
+            vnmax = max(vnmax, vn)
+        if (ua >= UCRIT > ub) or (ua < UCRIT <= ub):
+            kside += 1
+            vc = pv[k] + (UCRIT - ua) * (pv[k2] - pv[k]) / (ub - ua)
+            vn = vc / math.exp(table_lookup(lnsy, UCRIT))
+            vnmin = min(vnmin, vn)
+            vnmax = max(vnmax, vn)
+    if kside <= 2:
+        return True
+    return vnmin >= GA_LIMIT or vnmax <= -GA_LIMIT
+
+
+@njit(**_JIT)
 def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
                        lateral_cdf=LATERAL_CDF_EXACT):
     """Concentration [ug m-3] at a receptor from one rectangular cell emitting 1 g m-2 s-1.
@@ -1107,15 +1249,23 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
         vmax = max(vmax, v)
     if umax < XMAXR_MIN:
         return 0.0
-    # lateral cutoff at XMAXR (calc1.f)
+    # lateral cutoff at XMAXR (calc1.f ACALC): AERMOD evaluates sigma-y there with the
+    # release-height parameters of METINI (ADISY -> SIGY with UEFF = US, SVEFF = SVS), whose
+    # two coefficients the hour table carries after its NX entries; the exact-CDF path (the
+    # national run) keeps sigma-y of the effective parameters
     vc = cx * cosw - cy * sinw
     width = vmax - vmin
-    symax = math.exp(table_lookup(lnsy, umax))
+    if lateral_cdf == LATERAL_CDF_AERMOD_TABLE:
+        symax = lnsy[NX] * umax / (1.0 + lnsy[NX + 1] * umax) ** 0.3
+    else:
+        symax = math.exp(table_lookup(lnsy, umax))
     if abs(vc) - 0.5 * width >= LATERAL_CUTOFF * symax:
         return 0.0
     ua = max(umin, UCRIT)
     ub = umax
     if ub <= ua:
+        return 0.0
+    if lateral_cdf == LATERAL_CDF_AERMOD_TABLE and _outside_plume(pu, pv, lnsy):
         return 0.0
     # breakpoints: vertices and zero crossings of edges
     bp = np.empty(10)

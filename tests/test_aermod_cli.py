@@ -330,3 +330,83 @@ def test_direct_and_auto_paths_agree_through_cli(tmp_path):
         b = _conc(_data_lines(out["auto"] / fname))
         big = a > 1e-9 * a.max()
         np.testing.assert_allclose(b[big], a[big], rtol=2e-6)  # 1e-6 + E13.6 rounding
+
+
+# --------------------------------------------------------------------------- real-met cases
+#: issue 11's reference cases: real met with observed turbulence (D), AREAPOLY / AREACIRC /
+#: rotated AREA / flagpole receptors / source groups (E), URBANOPT (F)
+REAL_CASES = ["caseD_observed_turbulence"]
+
+
+def _read_post(path):
+    """CONC and DATE columns of an AERMOD PLOT file (plain or gzipped)."""
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as fh:
+        lines = [ln for ln in fh if ln.strip() and not ln.startswith("*")]
+    return (np.array([float(ln[28:42]) for ln in lines]),
+            np.array([int(ln[89:97]) for ln in lines]))
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory):
+    """Run every real-met reference case once through the CLI, unmodified control files."""
+    pytest.importorskip("engine.dispersion", reason="physics module not in this build")
+    runs = {}
+    for case in REAL_CASES:
+        out = tmp_path_factory.mktemp(case)
+        rc = main(["aermod", str(DATA / case / "aermod.inp"), "--outdir", str(out), "--quiet"])
+        runs[case] = (rc, out)
+    return runs
+
+
+def _period_errors(ref_path, mine_path):
+    ref, _ = _read_post(ref_path)
+    mine, _ = _read_post(mine_path)
+    assert ref.shape == mine.shape
+    sel = ref > 0.01 * ref.max()
+    return np.abs(mine[sel] / ref[sel] - 1.0)
+
+
+@pytest.mark.parametrize("case", REAL_CASES)
+def test_real_period_accuracy(case, real_runs):
+    """Issue 11: PERIOD within 2 % at >= 99 % of the receptors above 1 % of the maximum and
+    none beyond 5 % (caseD measured: 100 %, max 0.39 %)."""
+    rc, out = real_runs[case]
+    assert rc == 0
+    rel = _period_errors(DATA / case / "period_all.pst", out / "period_all.pst")
+    assert np.mean(rel <= 0.02) >= 0.99, (np.mean(rel <= 0.02), rel.max())
+    assert rel.max() <= 0.05, rel.max()
+
+
+#: AERMOD decides a source's zero from sigma-y at the polygon's vertices (AREAIN's QGO
+#: test: all beyond +-3.9 sigma-y); where a vertex lies within 1e-4 sigma-y of the limit the
+#: two programs' sigma-y (interpolated table here, direct formula in AERMOD) may fall on
+#: different sides. Such values are at most 1e-9 of the hour's maximum (caseD: 7 of the
+#: 116,640 receptor-hours, all <= 2e-10 of the hour's maximum; every other AERMOD zero is 0)
+ZERO_BORDER = 1e-9
+
+
+@pytest.mark.parametrize("case", REAL_CASES)
+def test_real_hourly_accuracy(case, real_runs):
+    """Issue 11: >= 97 % of receptor-hours above 1 % of the hour's maximum within 2 % (caseD
+    measured: 99.65 % of 41,913, max 15 %); where AERMOD gives 0 (missing hours, upwind,
+    beyond its +-3.9 sigma-y table) so do we, up to ZERO_BORDER."""
+    rc, out = real_runs[case]
+    assert rc == 0
+    ref, dates = _read_post(DATA / case / "hourly_all.pst.gz")
+    mine, mdates = _read_post(out / "hourly_all.pst")
+    np.testing.assert_array_equal(dates, mdates)
+    n_hours = np.unique(dates).size
+    ref = ref.reshape(n_hours, -1)
+    mine = mine.reshape(n_hours, -1)
+    hmax = ref.max(axis=1, keepdims=True)
+    sel = (ref > 0.01 * hmax) & (hmax > 0)
+    rel = np.abs(mine[sel] / ref[sel] - 1.0)
+    assert np.mean(rel <= 0.02) >= 0.97, (np.mean(rel <= 0.02), rel.max())
+    zero = ref == 0.0
+    assert np.all(mine[zero] <= ZERO_BORDER * np.broadcast_to(hmax, ref.shape)[zero])
+    assert np.count_nonzero(mine[zero]) <= 1e-4 * ref.size
+    # the whole hour is 0 where AERMOD flags the hour missing (caseD: 16 hours, I460)
+    assert np.all(mine[hmax[:, 0] == 0.0] == 0.0)

@@ -131,3 +131,32 @@ def test_observed_turbulence_and_multilevel_profile_are_used():
     assert np.all(np.abs(c1[:, 0] / c0[:, 0] - 1.0) > 0.05)
     # stable hours: observed sigma-v/sigma-w exceed similarity values, so the plume is diluted
     assert np.all(c1[:3, 0] < 0.95 * c0[:3, 0])
+
+
+def test_sigma_v_from_sigma_theta_as_aermod_pflcnv():
+    """AERMOD PFLCNV: sigma-v = s U sqrt(1 - eps^2), eps = sin(s) (1 - 0.073864 s), s in rad,
+    floored at SVMIN = 0.2 m/s. Hand derivation for the LOVETT 10 m level of 1988-06-27 01
+    (sigma-theta 31.30 deg, U 1.40 m/s): s = 0.546288 rad, sin s = 0.519519,
+    eps = 0.519519 x 0.959649 = 0.498556, sqrt(1 - eps^2) = 0.866858,
+    sigma-v = 0.546288 x 1.40 x 0.866858 = 0.66297 m/s (sigma-theta x U alone: 0.7648)."""
+    from engine.met import sigma_v_from_sigma_theta
+
+    assert sigma_v_from_sigma_theta(31.30, 1.40) == pytest.approx(0.66297, rel=2e-5)
+    # 5 deg at 1 m/s: 0.0873 x 0.9997 m/s < SVMIN -> 0.2
+    assert sigma_v_from_sigma_theta(5.0, 1.0) == 0.2
+    # missing sigma-theta, missing or zero wind speed -> missing
+    assert np.isnan(sigma_v_from_sigma_theta(np.nan, 1.0))
+    assert np.isnan(sigma_v_from_sigma_theta(10.0, np.nan))
+    assert np.isnan(sigma_v_from_sigma_theta(10.0, 0.0))
+
+
+def test_read_pfl_observed_turbulence_levels():
+    """Three-level LOVETT profile: sigma-v from sigma-theta (PFLCNV), sigma-w floored at
+    SWMIN = 0.02 m/s, 99 (missing) sigma-w at 50 m stays missing."""
+    p = read_pfl(MET / "lovett1988_0627_0701.pfl")
+    lv = p[88062701]
+    assert [round(x["height_m"]) for x in lv] == [10, 50, 100]
+    assert lv[0]["sigma_v_m_s"] == pytest.approx(0.66297, rel=2e-5)
+    assert lv[0]["sigma_w_m_s"] == pytest.approx(0.34)
+    assert np.isnan(lv[1]["sigma_w_m_s"])
+    assert lv[0]["wind_from_deg"] == 321.0
