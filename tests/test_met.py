@@ -160,3 +160,86 @@ def test_read_pfl_observed_turbulence_levels():
     assert lv[0]["sigma_w_m_s"] == pytest.approx(0.34)
     assert np.isnan(lv[1]["sigma_w_m_s"])
     assert lv[0]["wind_from_deg"] == 321.0
+
+
+# --------------------------------------------------------------------------- completeness
+def _broken_met(tmp_path, kind):
+    """synth5 copied into tmp_path/met with one completeness defect; returns the message
+    each entry point must give."""
+    met = tmp_path / "met"
+    met.mkdir(exist_ok=True)
+    sfc = (MET / "synth5.sfc").read_text().splitlines()
+    pfl = (MET / "synth5.pfl").read_text().splitlines()
+    s, p = met / "synth5.sfc", met / "synth5.pfl"
+    if kind == "gap":  # hour 3 dropped from both files
+        del sfc[3]
+        del pfl[2]
+        msg = f"{s}, line 4: 1-hour gap between 23070102 (line 3) and 23070104"
+    elif kind == "duplicate":  # hour 2 written twice
+        sfc.insert(3, sfc[2])
+        pfl.insert(2, pfl[1])
+        msg = f"{s}, line 4: hour 23070102 repeats line 3"
+    elif kind == "pfl_date":  # profile hour 3 stamped as hour 6
+        pfl[2] = pfl[2].replace("23  7  1  3", "23  7  1  6")
+        msg = f"{p}, line 3: profile hour 23070106 does not match surface hour 23070103 ({s}, line 4)"
+    elif kind == "pfl_short":
+        del pfl[4]
+        msg = f"{p}: profile file ends before surface hour 23070105 ({s}, line 6)"
+    elif kind == "all_missing":  # u* coded missing (-9.000) in every hour
+        sfc = [sfc[0]] + [ln[:25] + "  -9.000" + ln[33:] for ln in sfc[1:]]
+        msg = f"{s}: no usable hour: all 5 hours (lines 2-6) are missing (5) or calm (0); e.g. line 2: u* missing"
+    else:
+        raise ValueError(kind)
+    s.write_text("\n".join(sfc) + "\n")
+    p.write_text("\n".join(pfl) + "\n")
+    return s, p, msg
+
+
+KINDS = ["gap", "duplicate", "pfl_date", "pfl_short", "all_missing"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_met_completeness_read_aermet(tmp_path, kind):
+    s, p, msg = _broken_met(tmp_path, kind)
+    with pytest.raises(InputError) as ex:
+        read_aermet(s, p)
+    assert msg in str(ex.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_met_completeness_via_cobenefits_aermod(tmp_path, capsys, kind):
+    """The same message through ``cobenefits aermod`` (exit 2, no traceback)."""
+    import shutil
+
+    from engine.cli import main
+
+    _, _, msg = _broken_met(tmp_path, kind)
+    case = tmp_path / "caseA_single"
+    case.mkdir()
+    shutil.copy(MET.parent / "caseA_single" / "aermod.inp", case / "aermod.inp")
+    assert main(["aermod", str(case / "aermod.inp"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err
+    assert not (case / "period_all.pst").exists()
+
+
+@pytest.mark.parametrize("kind", ["gap", "pfl_date", "all_missing"])
+def test_met_completeness_via_cobenefits_run(tmp_path, kind):
+    """The same message through the national run with ``[met] sfc_file``/``pfl_file``, before
+    any work starts."""
+    import synthetic_nation as sn
+
+    from engine.commands.run import run_national
+    from engine.config import load_config
+
+    s, p, msg = _broken_met(tmp_path, kind)
+
+    def never(*a, **k):
+        raise AssertionError("work started before the met was checked")
+
+    cfg = load_config(sn.write_configs(tmp_path / "cfg",
+                                       extra_met=f'sfc_file = "{s}"\npfl_file = "{p}"'))
+    with pytest.raises(InputError) as ex:
+        run_national(cfg, tmp_path / "out", data=sn.nation(), carbon_fn=never, kernel_fn=never,
+                     age_population_fn=sn.age_population_fn, quiet=True)
+    assert msg in str(ex.value)
