@@ -85,6 +85,8 @@ __all__ = [
     "build_hour_tables",
     "cell_concentration",
     "direct_hourly",
+    "direct_hourly_polygons",
+    "polygon_concentration",
     "offset_kernels",
     "weighted_offset_kernel",
     "table_lookup",
@@ -610,11 +612,16 @@ def _eff_floor(u, sv, sw):
 
 
 @njit(**_JIT)
-def _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_he):
-    """(g, sigma_y) for a stable hour (or a release at/above zi)."""
+def _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_he, zr):
+    """(g, sigma_y) for a stable hour (or a release at/above zi), receptor height zr [m].
+
+    Effective parameters over IBLVAL's layer: 0..min(5 m, zi) when the plume and the
+    receptor are both within 5 m of the ground, else between the plume height and 2.15
+    sigma-z towards the receptor (clipped at the receptor height).
+    """
     he = hs
     ptp = _grid_value(gpt, he)
-    if he <= SURFACE_LAYER_TOP:
+    if he <= SURFACE_LAYER_TOP and zr <= SURFACE_LAYER_TOP:
         ztop = min(SURFACE_LAYER_TOP, zi)
         ue = _layer_average(gws, 0.0, ztop)
         sv = _layer_average(gsv, 0.0, ztop)
@@ -629,17 +636,30 @@ def _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_h
         ue, sv, sw = _eff_floor(ue, sv, sw)
         for _ in range(N_FIXED_POINT):
             sy, sz = _stable_sigmas(x, hs, he, zi, zim, ustar, L, ue, sv, sw, tg, ptp, szinit)
-            zlo = max(he - SZCOEF * sz, 0.0)
-            ue = _layer_average(gws, zlo, he)
-            sv = _layer_average(gsv, zlo, he)
-            sw = _layer_average(gsw, zlo, he)
-            tg = _layer_average(gtg, zlo, he)
+            if he > zr:
+                zlo = max(he - SZCOEF * sz, zr)
+                zhi = he
+            else:
+                zlo = he
+                zhi = min(he + SZCOEF * sz, zr)
+            ue = _layer_average(gws, zlo, zhi)
+            sv = _layer_average(gsv, zlo, zhi)
+            sw = _layer_average(gsw, zlo, zhi)
+            tg = _layer_average(gtg, zlo, zhi)
             ue, sv, sw = _eff_floor(ue, sv, sw)
     sy, sz = _stable_sigmas(x, hs, he, zi, zim, ustar, L, ue, sv, sw, tg, ptp, szinit)
     # REFL_HT: reflecting surface from sigma-z evaluated with the wind at HE
     syr, szr = _stable_sigmas(x, hs, he, zi, zim, ustar, L, u_he, sv, sw, tg, ptp, szinit)
     hsbl = max(zi, he + SZCOEF * szr)
-    fz = 2.0 * _image_sum(he, sz, hsbl) / (SQRT_2PI * sz)
+    if zr == 0.0:
+        fz = 2.0 * _image_sum(he, sz, hsbl) / (SQRT_2PI * sz)
+    elif zr <= hsbl:
+        # VRTSBL: ground and HSBL images
+        fz = (_image_sum(zr - he, sz, hsbl) + _image_sum(zr + he, sz, hsbl)) / (SQRT_2PI * sz)
+    else:
+        # VRTSBN: receptor above HSBL, ground image only
+        fz = (math.exp(-0.5 * ((zr - he) / sz) ** 2)
+              + math.exp(-0.5 * ((zr + he) / sz) ** 2)) / (SQRT_2PI * sz)
     return fz / ue, sy
 
 
@@ -681,8 +701,9 @@ def _cbl_sigmas(x, hs, zi, ustar, wstar, L, ue, sv, sw, center, surfac, szinit):
 
 
 @njit(**_JIT)
-def _cbl_point(x, hs, szinit, zi, ustar, wstar, L, xmixed, gws, gsv, gsw):
-    """(g, sigma_y) for a convective hour, release below zi (Weil PDF model)."""
+def _cbl_point(x, hs, szinit, zi, ustar, wstar, L, xmixed, gws, gsv, gsw, zr):
+    """(g, sigma_y) for a convective hour, release below zi (Weil PDF model), receptor
+    height zr [m] (0 above zi, VRTCBL)."""
     if hs < 0.5 * zi:
         center = min(hs + (x / xmixed) * (0.5 * zi - hs), 0.5 * zi)
     else:
@@ -696,12 +717,15 @@ def _cbl_point(x, hs, szinit, zi, ustar, wstar, L, xmixed, gws, gsv, gsw):
         sy, sz1, sz2, h1, h2, lam1, lam2 = _cbl_sigmas(x, hs, zi, ustar, wstar, L, ue, sv, sw,
                                                        center, surfac, szinit)
         szd = 0.5 * (sz1 + sz2)
-        if center <= SURFACE_LAYER_TOP:
+        if center <= SURFACE_LAYER_TOP and zr <= SURFACE_LAYER_TOP:
             zhi = min(SURFACE_LAYER_TOP, zi)
             zlo = 0.0
-        else:
+        elif center > zr:
             zhi = min(center, zi)
-            zlo = max(center - SZCOEF * szd, 0.0)
+            zlo = max(center - SZCOEF * szd, zr)
+        else:
+            zhi = min(center + SZCOEF * szd, zr, zi)
+            zlo = center
         if zhi > zlo:
             ue = _layer_average(gws, zlo, zhi)
             sv = _layer_average(gsv, zlo, zhi)
@@ -713,13 +737,21 @@ def _cbl_point(x, hs, szinit, zi, ustar, wstar, L, xmixed, gws, gsv, gsw):
         ue, sv, sw = _eff_floor(ue, sv, sw)
     sy, sz1, sz2, h1, h2, lam1, lam2 = _cbl_sigmas(x, hs, zi, ustar, wstar, L, ue, sv, sw,
                                                    center, surfac, szinit)
-    fz = (lam1 * 2.0 * _image_sum(h1, sz1, zi) / (SQRT_2PI * sz1)
-          + lam2 * 2.0 * _image_sum(h2, sz2, zi) / (SQRT_2PI * sz2))
+    if zr == 0.0:
+        fz = (lam1 * 2.0 * _image_sum(h1, sz1, zi) / (SQRT_2PI * sz1)
+              + lam2 * 2.0 * _image_sum(h2, sz2, zi) / (SQRT_2PI * sz2))
+    elif zr <= zi:
+        # VRTCBL direct (i >= 0) and indirect (i <= -1) images together: every 2 i zi
+        fz = (lam1 * (_image_sum(zr - h1, sz1, zi) + _image_sum(zr + h1, sz1, zi)) / (SQRT_2PI * sz1)
+              + lam2 * (_image_sum(zr - h2, sz2, zi) + _image_sum(zr + h2, sz2, zi))
+              / (SQRT_2PI * sz2))
+    else:
+        fz = 0.0
     return fz / ue, sy
 
 
 @njit(**_JIT)
-def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, szinit,
+def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, szinit, zr,
                 out_lng, out_lnsy):
     """Build the gridded profiles of one hour and fill its ln g / ln sigma-y tables.
 
@@ -842,7 +874,8 @@ def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, sz
         u_he = max(_grid_value(gws, hs), WSMIN)
         for k in range(NX):
             x = X_MIN * math.exp(k * DLNX)
-            gv, sy = _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_he)
+            gv, sy = _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_he,
+                                   zr)
             out_lng[k] = math.log(gv) if gv > 0.0 else LN_FLOOR
             out_lnsy[k] = math.log(sy)
     else:
@@ -851,7 +884,7 @@ def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, sz
         xmixed = zi * uavg / swavg
         for k in range(NX):
             x = X_MIN * math.exp(k * DLNX)
-            gv, sy = _cbl_point(x, hs, szinit, zi, ustar, wstar, L, xmixed, gws, gsv, gsw)
+            gv, sy = _cbl_point(x, hs, szinit, zi, ustar, wstar, L, xmixed, gws, gsv, gsw, zr)
             out_lng[k] = math.log(gv) if gv > 0.0 else LN_FLOOR
             out_lnsy[k] = math.log(sy)
     return wd
@@ -859,7 +892,8 @@ def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, sz
 
 @njit(parallel=True, **_JIT)
 def build_hour_tables(hours, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t,
-                      release_height, initial_sigma_z, out_lng, out_lnsy, out_wd):
+                      release_height, initial_sigma_z, receptor_height, out_lng, out_lnsy,
+                      out_wd):
     """Fill per-hour tables of ln g(x) and ln sigma_y(x) on the ``x`` grid.
 
     Parameters
@@ -874,6 +908,8 @@ def build_hour_tables(hours, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t,
         [m]
     initial_sigma_z : float
         [m]
+    receptor_height : float
+        Receptor height above ground (AERMOD flagpole height, ZRT in flat terrain) [m].
     out_lng : float64 (n, NX)
         Output table of ln g.
     out_lnsy : float64 (n, NX + 2)
@@ -895,7 +931,7 @@ def build_hour_tables(hours, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t,
             continue
         out_wd[h] = _hour_setup(hours[h], prof_z[h], prof_ws[h], prof_wd[h], prof_sv[h],
                                 prof_sw[h], prof_t[h], release_height, initial_sigma_z,
-                                out_lng[h], out_lnsy[h])
+                                receptor_height, out_lng[h], out_lnsy[h])
 
 
 # ----------------------------------------------------------------------------------------
@@ -1319,6 +1355,148 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
     return total * 1.0e6
 
 
+@njit(**_JIT)
+def _chord_integral(a, b, alo, slo, ahi, shi, lng, lnsy, stack, cdf, far):
+    """int_a^b u g(u) [P(v_hi/sy) - P(v_lo/sy)] d(ln u) for one chord with linear edges
+    v_lo = alo + slo u, v_hi = ahi + shi u (P the chosen lateral CDF); split at the
+    +-3.9 sigma-y crossings on the AERMOD-table path."""
+    ta = math.log(a)
+    tb = math.log(b)
+    total = 0.0
+    if cdf == LATERAL_CDF_AERMOD_TABLE:
+        if ahi - alo + (shi - slo) * (0.5 * (a + b)) <= 0.0:
+            return 0.0
+        cuts = np.empty(2 + 4 * N_CROSS_SAMPLES)
+        nc = _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts)
+        for j in range(nc - 1):
+            t0 = cuts[j]
+            t1 = cuts[j + 1]
+            if t1 <= t0:
+                continue
+            if far:
+                total += _fixed_gl(t0, t1, alo, slo, ahi, shi, lng, lnsy, cdf)
+            else:
+                total += _adaptive(t0, t1, alo, slo, ahi, shi, lng, lnsy, stack, cdf)
+    elif far:
+        total += _fixed_gl(ta, tb, alo, slo, ahi, shi, lng, lnsy, cdf)
+    else:
+        total += _adaptive(ta, tb, alo, slo, ahi, shi, lng, lnsy, stack, cdf)
+    return total
+
+
+@njit(**_JIT)
+def polygon_concentration(vx, vy, ccx, ccy, sinw, cosw, lng, lnsy, stack,
+                          lateral_cdf=LATERAL_CDF_AERMOD_TABLE):
+    """Concentration [ug m-3] at a receptor from one polygon emitting 1 g m-2 s-1.
+
+    AERMOD ``AREAPOLY`` (and ``AREACIRC``, ``AREA`` as their polygons): the area integral of
+    ``pitarea.f`` AREAIN/PSIDE, written as a sum over crosswind chords. Between consecutive
+    breakpoints in the upwind distance u (vertices, the UCRIT clip, the points where a side
+    crosses the plume axis) the sides spanning that range are sorted by their crosswind
+    offset and paired (even-odd rule), so a non-convex polygon gives several chords at one
+    u; each chord is integrated as in :func:`cell_concentration`. AERMOD's zeros are kept:
+    XMAXR < 1 m, the lateral cutoff |Y| - WIDTH/2 >= 5 sigma-y(XMAXR) about the area
+    centroid (ACALC, ARDIST) and, on the AERMOD-table path, AREAIN's vertex test.
+
+    Parameters
+    ----------
+    vx, vy : float64 (n,)
+        Vertices minus the receptor position [m], in order (either orientation); the polygon
+        closes back to the first vertex.
+    ccx, ccy : float
+        Area centroid minus the receptor position [m] (AERMOD AXCNTR, AYCNTR).
+    sinw, cosw, lng, lnsy, stack, lateral_cdf
+        As :func:`cell_concentration`.
+    """
+    n = vx.shape[0]
+    pu = np.empty(n)
+    pv = np.empty(n)
+    umin = 1e300
+    umax = -1e300
+    vmin = 1e300
+    vmax = -1e300
+    for k in range(n):
+        u = vx[k] * sinw + vy[k] * cosw
+        v = vx[k] * cosw - vy[k] * sinw
+        pu[k] = u
+        pv[k] = v
+        umin = min(umin, u)
+        umax = max(umax, u)
+        vmin = min(vmin, v)
+        vmax = max(vmax, v)
+    if umax < XMAXR_MIN:
+        return 0.0
+    vc = ccx * cosw - ccy * sinw
+    width = vmax - vmin
+    if lateral_cdf == LATERAL_CDF_AERMOD_TABLE:
+        symax = lnsy[NX] * umax / (1.0 + lnsy[NX + 1] * umax) ** 0.3
+    else:
+        symax = math.exp(table_lookup(lnsy, umax))
+    if abs(vc) - 0.5 * width >= LATERAL_CUTOFF * symax:
+        return 0.0
+    ua = max(umin, UCRIT)
+    ub = umax
+    if ub <= ua:
+        return 0.0
+    if lateral_cdf == LATERAL_CDF_AERMOD_TABLE and _outside_plume(pu, pv, lnsy):
+        return 0.0
+    bp = np.empty(2 + 2 * n)
+    nb = 0
+    bp[nb] = ua
+    nb += 1
+    bp[nb] = ub
+    nb += 1
+    for k in range(n):
+        k2 = (k + 1) % n
+        if pu[k] > ua and pu[k] < ub:
+            bp[nb] = pu[k]
+            nb += 1
+        if (pv[k] < 0.0 < pv[k2]) or (pv[k2] < 0.0 < pv[k]):
+            uc = pu[k] + (0.0 - pv[k]) * (pu[k2] - pu[k]) / (pv[k2] - pv[k])
+            if uc > ua and uc < ub:
+                bp[nb] = uc
+                nb += 1
+    bps = np.sort(bp[:nb])
+    far = (ua >= FAR_RATIO * (umax - umin)
+           and math.exp(table_lookup(lnsy, ua)) >= FAR_SIGMA_RATIO * width)
+    ics = np.empty(n)
+    sls = np.empty(n)
+    vms = np.empty(n)
+    total = 0.0
+    for i in range(nb - 1):
+        a = bps[i]
+        b = bps[i + 1]
+        if b - a <= 1e-9 * b:
+            continue
+        mid = 0.5 * (a + b)
+        m = 0
+        for k in range(n):
+            k2 = (k + 1) % n
+            u1 = pu[k]
+            u2 = pu[k2]
+            du = u2 - u1
+            if abs(du) < 1e-9 or mid <= min(u1, u2) or mid >= max(u1, u2):
+                continue
+            sl = (pv[k2] - pv[k]) / du
+            ic = pv[k] - sl * u1
+            vm = ic + sl * mid
+            # insertion by crosswind offset at mid
+            j = m - 1
+            while j >= 0 and vms[j] > vm:
+                vms[j + 1] = vms[j]
+                ics[j + 1] = ics[j]
+                sls[j + 1] = sls[j]
+                j -= 1
+            vms[j + 1] = vm
+            ics[j + 1] = ic
+            sls[j + 1] = sl
+            m += 1
+        for j in range(0, m - 1, 2):
+            total += _chord_integral(a, b, ics[j], sls[j], ics[j + 1], sls[j + 1], lng, lnsy,
+                                     stack, lateral_cdf, far)
+    return total * 1.0e6
+
+
 # ----------------------------------------------------------------------------------------
 # Evaluation paths
 # ----------------------------------------------------------------------------------------
@@ -1406,3 +1584,39 @@ def weighted_offset_kernel(cell_x, cell_y, dx, dy, nx_half, ny_half, weights, ln
                 out[iy, ix] += weights[h] * cell_concentration(-ox, -oy, 1.0, 0.0, hx, hy, sw, cw,
                                                                lng[h], lnsy[h], stack,
                                                                lateral_cdf)
+
+
+@njit(parallel=True, **_JIT)
+def direct_hourly_polygons(rec_x, rec_y, vert_x, vert_y, vert_start, src_ccx, src_ccy,
+                           src_rate, src_group, lng, lnsy, wd, out,
+                           lateral_cdf=LATERAL_CDF_AERMOD_TABLE):
+    """Hourly concentrations at arbitrary receptors from polygon sources (adds into ``out``).
+
+    Source i has the vertices ``vert_x[vert_start[i]:vert_start[i + 1]]`` (absolute [m]),
+    area centroid (src_ccx[i], src_ccy[i]), rate src_rate[i] [g m-2 s-1] and table group
+    src_group[i] (``lng[group, hour, :]``). ``prange`` over receptors.
+
+    out : float64 (n_hours, n_receptors) [ug m-3], accumulated
+    """
+    nr = rec_x.shape[0]
+    ns = src_rate.shape[0]
+    nh = lng.shape[1]
+    for r in prange(nr):
+        stack = np.empty((2, MAX_STACK))
+        for s in range(ns):
+            if src_rate[s] == 0.0:
+                continue
+            v0 = vert_start[s]
+            v1 = vert_start[s + 1]
+            vx = vert_x[v0:v1] - rec_x[r]
+            vy = vert_y[v0:v1] - rec_y[r]
+            grp = src_group[s]
+            for h in range(nh):
+                w = wd[grp, h]
+                if math.isnan(w):
+                    continue
+                wr = math.radians(w)
+                c = polygon_concentration(vx, vy, src_ccx[s] - rec_x[r], src_ccy[s] - rec_y[r],
+                                          math.sin(wr), math.cos(wr), lng[grp, h], lnsy[grp, h],
+                                          stack, lateral_cdf)
+                out[h, r] += src_rate[s] * c
