@@ -244,11 +244,11 @@ class PolygonSources:
 
 def polygon_concentrations(sources: PolygonSources, receptor_x_m, receptor_y_m, met: MetHours, *,
                            lateral_cdf: Literal["exact", "aermod_table"] = "aermod_table",
-                           receptor_z_m=None):
+                           receptor_z_m=None, urban_population=0.0, urban_roughness_m=1.0):
     """Hourly concentrations [ug m-3] from polygon sources (direct path), AERMOD v24142 physics.
 
     Same conventions as :func:`area_concentrations` (calm and missing hours 0; receptor
-    heights above ground in ``receptor_z_m``); the integral follows AERMOD's AREAIN for
+    heights above ground in ``receptor_z_m``; urban sources as there); the integral follows AERMOD's AREAIN for
     AREAPOLY sources (:func:`kernels.plume.polygon_concentration`).
 
     Returns
@@ -265,10 +265,11 @@ def polygon_concentrations(sources: PolygonSources, receptor_x_m, receptor_y_m, 
     out = np.zeros((len(met), rx.shape[0]))
     if len(sources) == 0 or rx.shape[0] == 0:
         return out
+    urban = _urban(urban_population, urban_roughness_m)
     uniq, grp = _groups(sources)
     for z in np.unique(rz):
         sel = np.flatnonzero(rz == z)
-        lng, lnsy, wd = _stacked_tables(met, uniq, float(z))
+        lng, lnsy, wd = _stacked_tables(met, uniq, float(z), urban)
         part = np.zeros((len(met), sel.size))
         plume.direct_hourly_polygons(rx[sel], ry[sel], sources.vertex_x_m, sources.vertex_y_m,
                                      sources.vertex_start, sources.centroid_x_m, sources.centroid_y_m,
@@ -283,14 +284,18 @@ def polygon_concentrations(sources: PolygonSources, receptor_x_m, receptor_y_m, 
 _TABLE_CACHE = {}
 
 
-def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0, receptor_height_m=0.0):
+def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0, receptor_height_m=0.0,
+                urban_population=0.0, urban_roughness_m=1.0):
     """Per-hour ``(ln g, ln sigma_y, wind_from_at_release)`` tables for the kernels (cached).
 
-    ``receptor_height_m`` is the receptor's height above ground (AERMOD flagpole) [m].
+    ``receptor_height_m`` is the receptor's height above ground (AERMOD flagpole) [m];
+    ``urban_population`` > 0 selects AERMOD's urban boundary layer (URBANOPT population,
+    urban roughness ``urban_roughness_m`` [m]) for stable and morning-transition hours.
     """
     if not isinstance(met, MetHours):
         raise InputError(f"met must be an engine.met.MetHours, got {type(met).__name__}")
-    key = (met.digest(), float(release_height_m), float(initial_sigma_z_m), float(receptor_height_m))
+    key = (met.digest(), float(release_height_m), float(initial_sigma_z_m), float(receptor_height_m),
+           float(urban_population), float(urban_roughness_m))
     hit = _TABLE_CACHE.get(key)
     if hit is not None:
         return hit
@@ -300,7 +305,8 @@ def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0, rece
     lnsy = np.empty((n, plume.NX + 2))
     wd = np.empty(n)
     plume.build_hour_tables(hours, *prof, float(release_height_m), float(initial_sigma_z_m),
-                            float(receptor_height_m), lng, lnsy, wd)
+                            float(receptor_height_m), float(urban_population), float(urban_roughness_m),
+                            lng, lnsy, wd)
     if len(_TABLE_CACHE) > 32:
         _TABLE_CACHE.clear()
     _TABLE_CACHE[key] = (lng, lnsy, wd)
@@ -313,8 +319,8 @@ def _groups(sources):
     return uniq, inv.astype(np.int64).ravel()
 
 
-def _stacked_tables(met, uniq, zr=0.0):
-    t = [hour_tables(met, hs, sz, zr) for hs, sz in uniq]
+def _stacked_tables(met, uniq, zr=0.0, urban=(0.0, 1.0)):
+    t = [hour_tables(met, hs, sz, zr, *urban) for hs, sz in uniq]
     return (np.stack([a[0] for a in t]), np.stack([a[1] for a in t]), np.stack([a[2] for a in t]))
 
 
@@ -399,7 +405,7 @@ def _receptors(receptor_x_m, receptor_y_m):
 def area_concentrations(sources: AreaSources, receptor_x_m, receptor_y_m, met: MetHours, *,
                         method: Literal["auto", "direct", "gridded"] = "auto",
                         lateral_cdf: Literal["exact", "aermod_table"] = "exact",
-                        receptor_z_m=None):
+                        receptor_z_m=None, urban_population=0.0, urban_roughness_m=1.0):
     """Hourly ground-level concentrations from AREA sources, AERMOD v24142 physics.
 
     Parameters
@@ -418,6 +424,11 @@ def area_concentrations(sources: AreaSources, receptor_x_m, receptor_y_m, met: M
     receptor_z_m : array (n_receptors,) [m], optional
         Receptor heights above ground (AERMOD flagpole heights), >= 0; default 0. Each
         distinct height gets its own per-hour tables.
+    urban_population : float
+        > 0: the sources are AERMOD urban sources (URBANSRC) of an urban area of this
+        population (URBANOPT); 0 (default): rural.
+    urban_roughness_m : float
+        URBANOPT urban roughness length [m] (1 m in the regulatory default).
 
     Returns
     -------
@@ -444,12 +455,23 @@ def area_concentrations(sources: AreaSources, receptor_x_m, receptor_y_m, met: M
     out = np.zeros((nh, rx.shape[0]))
     if len(sources) == 0 or rx.shape[0] == 0:
         return out
+    urban = _urban(urban_population, urban_roughness_m)
     for z in np.unique(rz):
         sel = rz == z
         if sel.all():
-            return _area_concentrations_z(sources, rx, ry, met, method, flag, float(z))
-        out[:, sel] = _area_concentrations_z(sources, rx[sel], ry[sel], met, method, flag, float(z))
+            return _area_concentrations_z(sources, rx, ry, met, method, flag, float(z), urban)
+        out[:, sel] = _area_concentrations_z(sources, rx[sel], ry[sel], met, method, flag, float(z),
+                                             urban)
     return out
+
+
+def _urban(population, roughness):
+    pop, z0 = float(population), float(roughness)
+    if not (np.isfinite(pop) and pop >= 0):
+        raise InputError(f"urban_population = {population!r}; allowed: finite and >= 0 (0 = rural)")
+    if not (np.isfinite(z0) and z0 > 0):
+        raise InputError(f"urban_roughness_m = {roughness!r}; allowed: > 0 m")
+    return (pop, z0)
 
 
 def _receptor_heights(receptor_z_m, n):
@@ -467,7 +489,7 @@ def _receptor_heights(receptor_z_m, n):
     return rz
 
 
-def _area_concentrations_z(sources, rx, ry, met, method, flag, zr):
+def _area_concentrations_z(sources, rx, ry, met, method, flag, zr, urban=(0.0, 1.0)):
     """area_concentrations for receptors that all have the height zr [m]."""
     nh = len(met)
     out = np.zeros((nh, rx.shape[0]))
@@ -477,7 +499,7 @@ def _area_concentrations_z(sources, rx, ry, met, method, flag, zr):
                          "release height and initial sigma-z, and receptors on a lattice whose spacing "
                          "divides the cell size; use method='direct' or 'auto'")
     if layout is not None:
-        tables = hour_tables(met, sources.release_height_m[0], sources.initial_sigma_z_m[0], zr)
+        tables = hour_tables(met, sources.release_height_m[0], sources.initial_sigma_z_m[0], zr, *urban)
         kern = _kernel_stack(tables, layout, flag=flag)
         s = layout["stride"]
         si0, sj0 = layout["si"].min(), layout["sj"].min()
@@ -495,14 +517,14 @@ def _area_concentrations_z(sources, rx, ry, met, method, flag, zr):
             out[h, on] = field[oy, ox]
         rest = ~on
         if rest.any():
-            out[:, rest] = _direct(sources, rx[rest], ry[rest], met, flag, zr)
+            out[:, rest] = _direct(sources, rx[rest], ry[rest], met, flag, zr, urban)
         return out
-    return _direct(sources, rx, ry, met, flag, zr)
+    return _direct(sources, rx, ry, met, flag, zr, urban)
 
 
-def _direct(sources, rx, ry, met, flag, zr=0.0):
+def _direct(sources, rx, ry, met, flag, zr=0.0, urban=(0.0, 1.0)):
     uniq, grp = _groups(sources)
-    lng, lnsy, wd = _stacked_tables(met, uniq, zr)
+    lng, lnsy, wd = _stacked_tables(met, uniq, zr, urban)
     cx, cy, e1x, e1y, hx, hy = sources.geometry()
     out = np.zeros((len(met), rx.shape[0]))
     plume.direct_hourly(rx, ry, cx, cy, e1x, e1y, hx, hy, sources.rate_g_m2_s, grp, lng, lnsy, wd, out,

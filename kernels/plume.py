@@ -583,11 +583,17 @@ def _image_sum(h, s, H):
 
 
 @njit(**_JIT)
-def _stable_sigmas(x, hs, he, zi, zim, ustar, L, ueff, sveff, sweff, tgeff, ptp, szinit):
-    """Stable sigma-y (SIGY) and sigma-z (SIGZ, SZSFCL, RMSSIG) at distance x."""
+def _stable_sigmas(x, hs, he, zi, zim, ustar, L, ueff, sveff, sweff, tgeff, ptp, szinit,
+                   urbstab=False):
+    """Stable sigma-y (SIGY) and sigma-z (SIGZ, SZSFCL, RMSSIG) at distance x.
+
+    ``urbstab``: urban stable boundary layer, where SIGZ drops the Brunt-Vaisala term.
+    """
     t = x / ueff
     bvf = math.sqrt(GRAVITY * tgeff / ptp) if tgeff > 0.0 else 1e-10
     bvf = max(bvf, 1e-10)
+    if urbstab:
+        bvf = 0.0
     ztmp = max(hs, he, 1e-4)
     szamb = sweff * t / math.sqrt(1.0 + sweff * t * (1.0 / (0.72 * ztmp) + bvf / (0.54 * sweff)))
     if he < zi:
@@ -612,7 +618,8 @@ def _eff_floor(u, sv, sw):
 
 
 @njit(**_JIT)
-def _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_he, zr):
+def _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_he, zr,
+                  urbstab=False):
     """(g, sigma_y) for a stable hour (or a release at/above zi), receptor height zr [m].
 
     Effective parameters over IBLVAL's layer: 0..min(5 m, zi) when the plume and the
@@ -635,7 +642,7 @@ def _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_h
         tg = _grid_value(gtg, he)
         ue, sv, sw = _eff_floor(ue, sv, sw)
         for _ in range(N_FIXED_POINT):
-            sy, sz = _stable_sigmas(x, hs, he, zi, zim, ustar, L, ue, sv, sw, tg, ptp, szinit)
+            sy, sz = _stable_sigmas(x, hs, he, zi, zim, ustar, L, ue, sv, sw, tg, ptp, szinit, urbstab)
             if he > zr:
                 zlo = max(he - SZCOEF * sz, zr)
                 zhi = he
@@ -647,9 +654,9 @@ def _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_h
             sw = _layer_average(gsw, zlo, zhi)
             tg = _layer_average(gtg, zlo, zhi)
             ue, sv, sw = _eff_floor(ue, sv, sw)
-    sy, sz = _stable_sigmas(x, hs, he, zi, zim, ustar, L, ue, sv, sw, tg, ptp, szinit)
+    sy, sz = _stable_sigmas(x, hs, he, zi, zim, ustar, L, ue, sv, sw, tg, ptp, szinit, urbstab)
     # REFL_HT: reflecting surface from sigma-z evaluated with the wind at HE
-    syr, szr = _stable_sigmas(x, hs, he, zi, zim, ustar, L, u_he, sv, sw, tg, ptp, szinit)
+    syr, szr = _stable_sigmas(x, hs, he, zi, zim, ustar, L, u_he, sv, sw, tg, ptp, szinit, urbstab)
     hsbl = max(zi, he + SZCOEF * szr)
     if zr == 0.0:
         fz = 2.0 * _image_sum(he, sz, hsbl) / (SQRT_2PI * sz)
@@ -752,7 +759,7 @@ def _cbl_point(x, hs, szinit, zi, ustar, wstar, L, xmixed, gws, gsv, gsw, zr):
 
 @njit(**_JIT)
 def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, szinit, zr,
-                out_lng, out_lnsy):
+                urban_pop, urban_z0, out_lng, out_lnsy):
     """Build the gridded profiles of one hour and fill its ln g / ln sigma-y tables.
 
     Returns the wind direction [deg from] at the release height.
@@ -852,6 +859,13 @@ def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, sz
         gpt[g] = gpt[g + 1] - 0.5 * (gtg[g + 1] + gtg[g]) * (GRID_HEIGHTS[g + 1] - GRID_HEIGHTS[g])
     for g in range(nb + 1, NLEV):
         gpt[g] = gpt[g - 1] + 0.5 * (gtg[g] + gtg[g - 1]) * (GRID_HEIGHTS[g] - GRID_HEIGHTS[g - 1])
+    # mixed-layer averages (METEXT ZIAVER, rural zi) for XMIXED
+    uavg = _layer_average(gws, 0.0, zi)
+    swavg = _layer_average(gsw, 0.0, zi)
+    urbstab = False
+    if urban_pop > 0.0:
+        urbstab, zi, ustar, L = _urban_boundary_layer(urban_pop, urban_z0, stable, zic, zim, zi,
+                                                      ustar, L, z0, ta, gsv, gsw)
     # transport direction: the gridded direction profile (GRDWD) interpolated to the release
     # height (METINI); below the lowest observed level the lowest observation holds
     gwd = np.empty(NLEV)
@@ -875,12 +889,10 @@ def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, sz
         for k in range(NX):
             x = X_MIN * math.exp(k * DLNX)
             gv, sy = _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_he,
-                                   zr)
+                                   zr, urbstab)
             out_lng[k] = math.log(gv) if gv > 0.0 else LN_FLOOR
             out_lnsy[k] = math.log(sy)
     else:
-        uavg = _layer_average(gws, 0.0, zi)
-        swavg = _layer_average(gsw, 0.0, zi)
         xmixed = zi * uavg / swavg
         for k in range(NX):
             x = X_MIN * math.exp(k * DLNX)
@@ -890,10 +902,70 @@ def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, sz
     return wd
 
 
+#: AERMOD urban parameters (modules.f REFPOP, DELTRUR; metext.f URBCALC REFZI, CP)
+URBAN_REF_POPULATION = 2.0e6
+URBAN_REF_DELTA_T = 12.0     # K, urban-rural temperature difference at the reference population
+URBAN_REF_ZI = 400.0         # m, urban mixing height at the reference population
+URBAN_CP = 1004.0            # J kg-1 K-1
+
+
+@njit(**_JIT)
+def _urban_boundary_layer(pop, urban_z0, stable, zic, zim, zi, ustar, L, z0, ta, gsv, gsw):
+    """AERMOD's urban boundary layer for an urban source (metext.f URBCALC, GRDURBAN; calc1.f
+    ACALC). Modifies ``gsv``/``gsw`` in place for urban hours; returns
+    (urbstab, zi, u*, L).
+
+    Urban hours are the stable ones and the convective ones of the morning transition (zic
+    at most the urban mixing height; on by default in v24142). Then: ZIURB = 400 m
+    (P / 2e6)^0.25, dT = 12 K (0.1 ln(P / 2e6) + 1), urban heat flux 0.03 dT u* rho cp,
+    urban w*, urban u* from the equality of convective and mechanical sigma-w at 7 max(z0
+    urban, z0), an equivalent Obukhov length (the more neutral of urban and rural at night,
+    the more convective in the morning transition, used by magnitude); sigma-v and sigma-w
+    get the urban convective part in quadrature; zi = max(ZIURB, zim). The wind profile
+    stays rural. The urban temperature-gradient profile only enters the Brunt-Vaisala term,
+    which AERMOD drops in the urban stable layer (SIGZ with URBSTAB), so it is not built.
+    """
+    ziurb = URBAN_REF_ZI * (pop / URBAN_REF_POPULATION) ** 0.25
+    morning = (not stable) and zic <= ziurb
+    if not (stable or morning):
+        return False, zi, ustar, L
+    deltur = URBAN_REF_DELTA_T * (0.1 * math.log(pop / URBAN_REF_POPULATION) + 1.0)
+    rho = 101325.0 / (287.04 * ta)
+    urbhf = 0.03 * deltur * ustar * rho * URBAN_CP
+    urbwstr = ((GRAVITY / ta / rho / URBAN_CP) * urbhf * ziurb) ** (1.0 / 3.0)
+    ht7z0 = 7.0 * max(urban_z0, z0)
+    urbustr = max(ustar, urbwstr * math.sqrt(1.6 * (ht7z0 / ziurb) ** (2.0 / 3.0))
+                  / (1.3 * math.sqrt(1.0 - ht7z0 / max(ziurb, zim))))
+    urbl = -(rho * URBAN_CP * ta * urbustr ** 3) / (VON_KARMAN * GRAVITY * urbhf)
+    if morning:
+        urbl = max(urbl, L)
+    else:
+        urbl = max(abs(urbl), L)
+    sv2 = 0.35 * urbwstr * urbwstr
+    zdcrs = AT1PT2 * ziurb
+    for g in range(NLEV):
+        z = GRID_HEIGHTS[g]
+        if z <= ziurb:
+            svu = math.sqrt(sv2)
+        elif z <= zdcrs:
+            svu = math.sqrt(_interp(ziurb, sv2, zdcrs, min(sv2, 0.25), z))
+        else:
+            svu = min(math.sqrt(sv2), 0.5)
+        if z <= 0.1 * ziurb:
+            swu = math.sqrt(1.6 * (z / ziurb) ** (2.0 / 3.0) * urbwstr * urbwstr)
+        elif z <= ziurb:
+            swu = math.sqrt(sv2)
+        else:
+            swu = math.sqrt(sv2 * math.exp(-6.0 * (z - ziurb) / ziurb))
+        gsv[g] = math.sqrt(gsv[g] * gsv[g] + svu * svu)
+        gsw[g] = math.sqrt(gsw[g] * gsw[g] + swu * swu)
+    return True, max(ziurb, zim), urbustr, abs(urbl)
+
+
 @njit(parallel=True, **_JIT)
 def build_hour_tables(hours, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t,
-                      release_height, initial_sigma_z, receptor_height, out_lng, out_lnsy,
-                      out_wd):
+                      release_height, initial_sigma_z, receptor_height, urban_population,
+                      urban_z0, out_lng, out_lnsy, out_wd):
     """Fill per-hour tables of ln g(x) and ln sigma_y(x) on the ``x`` grid.
 
     Parameters
@@ -910,6 +982,10 @@ def build_hour_tables(hours, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t,
         [m]
     receptor_height : float
         Receptor height above ground (AERMOD flagpole height, ZRT in flat terrain) [m].
+    urban_population : float
+        AERMOD URBANOPT population for an urban source, 0 for a rural one.
+    urban_z0 : float
+        Urban roughness length [m] (URBANOPT; 1 m in the regulatory default).
     out_lng : float64 (n, NX)
         Output table of ln g.
     out_lnsy : float64 (n, NX + 2)
@@ -931,7 +1007,8 @@ def build_hour_tables(hours, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t,
             continue
         out_wd[h] = _hour_setup(hours[h], prof_z[h], prof_ws[h], prof_wd[h], prof_sv[h],
                                 prof_sw[h], prof_t[h], release_height, initial_sigma_z,
-                                receptor_height, out_lng[h], out_lnsy[h])
+                                receptor_height, urban_population, urban_z0, out_lng[h],
+                                out_lnsy[h])
 
 
 # ----------------------------------------------------------------------------------------

@@ -335,7 +335,7 @@ def test_direct_and_auto_paths_agree_through_cli(tmp_path):
 # --------------------------------------------------------------------------- real-met cases
 #: issue 11's reference cases: real met with observed turbulence (D), AREAPOLY / AREACIRC /
 #: rotated AREA / flagpole receptors / source groups (E), URBANOPT (F)
-REAL_CASES = ["caseD_observed_turbulence", "caseE_polygon_circle_flagpole"]
+REAL_CASES = ["caseD_observed_turbulence", "caseE_polygon_circle_flagpole", "caseF_urban"]
 
 
 def _read_post(path):
@@ -374,7 +374,7 @@ def test_real_period_accuracy(case, real_runs):
     """Issue 11: PERIOD within 2 % at >= 99 % of the receptors above 1 % of the maximum and
     none beyond 5 %, for ALL and for every source group AERMOD wrote (caseD measured: 100 %,
     max 0.39 %; caseE ALL 99.92 % max 3.7 % (the 30 m flagpole inside POLY1), POLY 99.88 %,
-    CIRC 100 % max 0.86 %, RECT 100 % max 0.17 %)."""
+    CIRC 100 % max 0.86 %, RECT 100 % max 0.17 %; caseF 100 %, max 0.15 %)."""
     rc, out = real_runs[case]
     assert rc == 0
     files = sorted(p.name for p in (DATA / case).glob("period_*.pst"))
@@ -397,7 +397,7 @@ def test_caseE_groups_add_up(real_runs):
 
 def test_real_options_line(real_runs):
     """The options line as AERMOD prints it: observed turbulence (caseD, SigA&SigW from the
-    .PFL) and flagpole receptors (caseE, FLGPOL)."""
+    .PFL), flagpole receptors (caseE, FLGPOL), urban sources (caseF, URBAN)."""
     for case in REAL_CASES:
         rc, out = real_runs[case]
         mine = (out / "period_all.pst").read_text().splitlines()[2]

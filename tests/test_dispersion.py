@@ -284,3 +284,31 @@ def test_flagpole_heights_vertical_profile():
     assert c[0] == pytest.approx(c0[0], rel=1e-12)
     with pytest.raises(InputError, match="receptor_z_m"):
         area_concentrations(src, [0.0], [0.0], met, receptor_z_m=[-1.0])
+
+
+def test_urban_boundary_layer_hand_values():
+    """URBCALC for the reference population (P = 2e6, so ZIURB = 400 m and dT = 12 K) in
+    synth24 hour 01 (stable: u* 0.205, L 50, zim 213.3, z0 0.5, T 288.15 K), derived by hand:
+    rho = 101325 / (287.04 x 288.15) = 1.22505 kg/m3; H_urb = 0.03 x 12 x 0.205 x 1.22505 x
+    1004 = 90.771 W/m2; w*_urb = (9.80616 / 288.15 / 1.22505 / 1004 x 90.771 x 400)^(1/3)
+    = 1.00153 m/s; 7 max(z0_urb, z0) = 7 m; u*_urb = max(0.205, 1.00153 sqrt(1.6 (7/400)^(2/3))
+    / (1.3 sqrt(1 - 7/400))) = 0.25525 m/s; L_urb = -(1.22505 x 1004 x 288.15 x 0.25525^3)
+    / (0.4 x 9.80616 x 90.771) = -16.55 m -> max(16.55, 50) = 50 m; zi = max(400, 213.3) =
+    400 m. Urban sigma-w at 20 m (<= 0.1 ZIURB): sqrt(1.6 (20/400)^(2/3)) x 1.00153 =
+    0.46671 m/s, sigma-v sqrt(0.35) x 1.00153, each added in quadrature."""
+    from kernels import plume
+
+    gsv = np.zeros(plume.NLEV)
+    gsw = np.zeros(plume.NLEV)
+    urbstab, zi, ustar, L = plume._urban_boundary_layer(2.0e6, 1.0, True, np.nan, 213.3, 213.3,
+                                                        0.205, 50.0, 0.5, 288.15, gsv, gsw)
+    assert urbstab and zi == 400.0 and L == 50.0
+    assert ustar == pytest.approx(0.25525, rel=1e-4)
+    k = int(np.flatnonzero(plume.GRID_HEIGHTS == 20.0)[0])
+    assert gsw[k] == pytest.approx(0.46671, rel=1e-4)
+    assert gsv[k] == pytest.approx(np.sqrt(0.35) * 1.00153, rel=1e-4)
+    # convective hour with zic above ZIURB: rural (no morning transition), profiles untouched
+    gsw[:] = 0.0
+    urbstab, zi, _, _ = plume._urban_boundary_layer(2.0e6, 1.0, False, 500.0, 686.9, 686.9, 0.447,
+                                                    -80.0, 0.5, 298.15, gsv, gsw)
+    assert not urbstab and zi == 686.9 and np.all(gsw == 0.0)

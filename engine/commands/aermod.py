@@ -177,27 +177,25 @@ def _group_concentrations(ctl, met, method, n_hours):
     for (groups, urban), cards in parts.items():
         if not groups:
             continue
-        pmet = _urban_met(ctl, met) if urban else met
+        kw = dict(height)
+        if urban:  # AERMOD urban boundary layer for URBANSRC sources (URBANOPT)
+            kw.update(urban_population=ctl.urban_option[0], urban_roughness_m=ctl.urban_option[2])
         conc = np.zeros((n_hours, len(rec)))
         rect = [c for c in cards if c.source_type == "AREA"]
         poly = [c for c in cards if c.source_type != "AREA"]
         if rect:
             from engine.dispersion import area_concentrations
 
-            conc += area_concentrations(_area_sources(ctl, rect), rec.x_m, rec.y_m, pmet,
-                                        method=method, lateral_cdf=LATERAL_CDF, **height)
+            conc += area_concentrations(_area_sources(ctl, rect), rec.x_m, rec.y_m, met,
+                                        method=method, lateral_cdf=LATERAL_CDF, **kw)
         if poly:
             from engine.dispersion import polygon_concentrations
 
-            conc += polygon_concentrations(_polygon_sources(ctl, poly), rec.x_m, rec.y_m, pmet,
-                                           lateral_cdf=LATERAL_CDF, **height)
+            conc += polygon_concentrations(_polygon_sources(ctl, poly), rec.x_m, rec.y_m, met,
+                                           lateral_cdf=LATERAL_CDF, **kw)
         for g in groups:
             out[g] += conc
     return out
-
-
-def _urban_met(ctl, met):
-    raise InputError(f"{ctl.path}: URBANSRC sources are not supported yet")
 
 
 def _polygon_sources(ctl, cards):
