@@ -488,7 +488,8 @@ def _grid_wd(obs_z, obs_wd, wdref, out):
     observed levels the direction is interpolated linearly across the shorter arc (NTRPWD,
     whose reference-profile ratio is 1 because AERMOD's reference direction does not turn
     with height); below the lowest and above the highest observation that observation is
-    persisted (XTRPWD); with no observation, the ``.SFC`` reference direction.
+    persisted (XTRPWD); with no observation, the ``.SFC`` reference direction. Interpolated
+    values are wrapped into (0, 360]; others are kept as given.
     """
     n = obs_z.shape[0]
     nv = 0
@@ -514,11 +515,11 @@ def _grid_wd(obs_z, obs_wd, wdref, out):
                 match = k
                 break
         if match >= 0:
-            v = ws[match]
+            out[g] = ws[match]
         elif zg < zs[0]:
-            v = ws[0]
+            out[g] = ws[0]
         elif zg > zs[nv - 1]:
-            v = ws[nv - 1]
+            out[g] = ws[nv - 1]
         else:
             k = 0
             while zs[k + 1] < zg:
@@ -529,8 +530,7 @@ def _grid_wd(obs_z, obs_wd, wdref, out):
                 above += 360.0
             elif above - below > 180.0:
                 above -= 360.0
-            v = _interp(zs[k], below, zs[k + 1], above, zg)
-        out[g] = _wrap_deg(v)
+            out[g] = _wrap_deg(_interp(zs[k], below, zs[k + 1], above, zg))
 
 
 @njit(**_JIT)
@@ -544,7 +544,7 @@ def _wd_at(gwd, z):
     elif above - below > 180.0:
         above -= 360.0
     if below == above:
-        return _wrap_deg(below)
+        return below  # as observed (or the .SFC direction); 0 and 360 are both north
     return _wrap_deg(_interp(GRID_HEIGHTS[i], below, GRID_HEIGHTS[i + 1], above, z))
 
 
