@@ -1432,3 +1432,129 @@ def write_plotfile_period(path, conc, receptors, n_hours, header, *, n_years=0, 
     """
     _write_period(path, "period_plot", conc, receptors, n_hours, header, group, n_years)
 
+
+
+# --------------------------------------------------------------------------- summary listing
+def _ordinal(n):
+    suffix = "TH" if 10 <= n % 100 <= 20 else {1: "ST", 2: "ND", 3: "RD"}.get(n % 10, "TH")
+    return f"{n}{suffix}"
+
+
+def _receptor_text(receptors, i):
+    """'(  XR,  YR, ZELEV, ZHILL, ZFLAG)  GC  CG1     ' as AERMOD's summary tables print it."""
+    net = receptors.net_id[i]
+    kind = "GC" if net else "DC"
+    return (f"({receptors.x_m[i]:11.2f},{receptors.y_m[i]:12.2f},{receptors.elevation_m[i]:9.2f},"
+            f"{receptors.hill_height_m[i]:9.2f},{receptors.flagpole_m[i]:8.2f})  {kind}  "
+            f"{net[:8]:<8s}")
+
+
+def write_summary_listing(path, ctl, *, model_options, period_by_group, hourly_by_group, dates,
+                          n_hours, n_missing, n_calm, program_version="", run_time=None):
+    """Write the summary tables of AERMOD's listing file (``aermod.out``), atomically.
+
+    Holds what the RECTABLE and PERIOD summaries of AERMOD's listing hold (``output.f``
+    ``PRTSUM``), in AERMOD's column layout: for every source group the ten highest PERIOD
+    values with their receptors ("THE SUMMARY OF MAXIMUM PERIOD ... RESULTS"), and for each
+    RECTABLE rank n the highest n-th-highest 1-hour value over the receptors with its hour and
+    receptor ("THE SUMMARY OF HIGHEST 1-HR RESULTS"). The source-data, receptor and
+    receptor-by-receptor pages of AERMOD's listing are not written.
+
+    Parameters
+    ----------
+    path : str or Path
+    ctl : ControlFile
+    model_options : str
+        The options text (:meth:`ControlFile.modops_string`).
+    period_by_group, hourly_by_group : dict
+        Group ID -> PERIOD (n_receptors,) and hourly (n_hours, n_receptors) values [ug m-3].
+    dates : array of int
+        YYMMDDHH of each hour.
+    n_hours, n_missing, n_calm : int
+        Hours processed, missing and calm (AERMOD's PERIOD label counts all hours).
+    """
+    run_time = run_time or _dt.datetime.now()
+    ver = program_version or _program_version()
+    rec = ctl.receptors
+    lines = [f" *** COBENEFITS - VERSION {ver[:8]:<8s} ***   *** {ctl.title_one[:68]:<68s} ***"
+             f"        {run_time.strftime('%m/%d/%y')}",
+             f" *** cobenefits aermod summary of {ctl.path.name}"
+             f"{'':<30s}{run_time.strftime('%H:%M:%S')}",
+             "",
+             f" *** MODELOPTs:  {model_options}",
+             "",
+             f" ***  {n_hours} hours processed; {n_missing} missing and {n_calm} calm hours "
+             "(excluded from the PERIOD divisor, EPA calms policy)",
+             ""]
+    unit = f"** CONC OF {ctl.pollutant_id[:8]:<8s} IN MICROGRAMS/M**3"
+    dash = "- " * 60
+    if "PERIOD" in ctl.averaging_times:
+        lines += [f"{'':40s}*** THE SUMMARY OF MAXIMUM PERIOD ({n_hours:6d} HRS) RESULTS ***",
+                  "", "", f"{'':36s}{unit:<64s}**", "",
+                  f"{'':109s}NETWORK",
+                  "GROUP ID                       AVERAGE CONC                RECEPTOR  "
+                  "(XR, YR, ZELEV, ZHILL, ZFLAG)  OF TYPE  GRID-ID",
+                  dash, ""]
+        for g, _ in ctl.groups:
+            vals = period_by_group[g]
+            order = np.argsort(-vals, kind="stable")[:10]
+            for k, i in enumerate(order, 1):
+                gid = g if k == 1 else ""
+                lines.append(f"{gid[:8]:<8s} {_ordinal(k):>4s} HIGHEST VALUE IS{vals[i]:14.5f} AT "
+                             + _receptor_text(rec, i))
+            lines.append("")
+        lines += ["", " *** RECEPTOR TYPES:  GC = GRIDCART", "                      DC = DISCCART", ""]
+    for ave, ranks in ctl.rectables:
+        if ave != "1" or not ranks:
+            continue
+        lines += [f"{'':48s}*** THE SUMMARY OF HIGHEST  1-HR RESULTS ***", "", "",
+                  f"{'':36s}{unit:<64s}**", "",
+                  f"{'':54s}DATE{'':68s}NETWORK",
+                  "GROUP ID                          AVERAGE CONC     (YYMMDDHH)             "
+                  "RECEPTOR  (XR, YR, ZELEV, ZHILL, ZFLAG)    OF TYPE  GRID-ID",
+                  dash + "- - - - - ", "  "]
+        for g, _ in ctl.groups:
+            h = hourly_by_group[g]
+            # n-th highest hour at every receptor (AERMOD keeps the earlier hour on ties)
+            order = np.argsort(-h, axis=0, kind="stable")
+            for k, n in enumerate(ranks):
+                if n > h.shape[0]:
+                    continue
+                idx = order[n - 1]
+                nth = h[idx, np.arange(h.shape[1])]
+                i = int(np.argmax(nth))
+                gid = g if k == 0 else ""
+                lines.append(f"{gid[:8]:<8s} HIGH {_ordinal(n):>4s} HIGH VALUE IS{nth[i]:14.5f}  ON "
+                             f"{int(dates[idx[i]]):08d}: AT " + _receptor_text(rec, i))
+            lines.append("  ")
+        lines += ["", " *** RECEPTOR TYPES:  GC = GRIDCART", "                      DC = DISCCART", ""]
+    from engine.io import write_text
+
+    write_text("\n".join(lines) + "\n", path)
+
+
+def read_summary_values(path):
+    """(group, kind, rank, value) rows of the summary tables of an AERMOD listing file
+    (``aermod.out``) or of :func:`write_summary_listing` output; kind is "PERIOD" or "1-HR".
+    For comparing the two programs' summaries."""
+    rows = []
+    group = ""
+    kind = None
+    for line in Path(path).read_text(errors="replace").splitlines():
+        if "THE SUMMARY OF MAXIMUM PERIOD" in line:
+            kind = "PERIOD"
+        elif "THE SUMMARY OF HIGHEST  1-HR" in line:
+            kind = "1-HR"
+        elif "RECEPTOR TYPES" in line:
+            kind = None
+        if kind is None or "VALUE IS" not in line:
+            continue
+        if line[:8].strip():
+            group = line[:8].strip()
+        head, _, rest = line.partition("VALUE IS")
+        rank = int("".join(ch for ch in head.split("HIGH")[-2 if kind == "1-HR" else 0][-5:]
+                           if ch.isdigit()) or 0)
+        value = float(rest.split()[0])
+        at = rest.split("AT (", 1)[1].split(")", 1)[0]
+        rows.append((group, kind, rank, value, tuple(float(v) for v in at.split(","))))
+    return rows

@@ -25,6 +25,7 @@ from engine.aermod_io import (
     write_plotfile_period,
     write_postfile_hourly,
     write_postfile_period,
+    write_summary_listing,
 )
 from engine.errors import InputError
 from engine.io import write_text
@@ -57,14 +58,20 @@ def add_arguments(parser):
         help="evaluation path: direct sums every source for every receptor; gridded uses the "
              "offset kernel and FFT convolution (sources on a regular grid of equal cells, "
              "receptors on an aligned grid); auto picks gridded when it applies")
+    parser.add_argument(
+        "listing", metavar="LISTING.out", nargs="?", default=None,
+        help="also write the summary tables of AERMOD's listing file here (the PERIOD "
+             "highest values per source group and the RECTABLE high 1-hour values), like "
+             "'aermod CONTROL.inp LISTING.out'; relative to the current folder")
 
 
 def run(args):
-    run_control_file(args.control, outdir=getattr(args, "outdir", None), method=args.method)
+    run_control_file(args.control, outdir=getattr(args, "outdir", None), method=args.method,
+                     listing=getattr(args, "listing", None))
     return 0
 
 
-def run_control_file(control, *, outdir=None, method="auto"):
+def run_control_file(control, *, outdir=None, method="auto", listing=None):
     """Run one AERMOD control file; return a dict of timings and output paths.
 
     Parameters
@@ -75,6 +82,9 @@ def run_control_file(control, *, outdir=None, method="auto"):
         Where relative output file names are resolved (default: the control file's folder).
     method : {"auto", "direct", "gridded"}
         Passed to :func:`engine.dispersion.area_concentrations`.
+    listing : str or Path, optional
+        Where to write the summary tables of AERMOD's listing file
+        (:func:`engine.aermod_io.write_summary_listing`).
     """
     t0 = time.perf_counter()
     ctl = read_aermod_inp(control)
@@ -117,9 +127,9 @@ def run_control_file(control, *, outdir=None, method="auto"):
         period_by_group[g] = np.asarray(period_average(hourly, met), dtype=np.float64)
     t_compute = time.perf_counter()
 
+    modops = ctl.modops_string(_turbulence_label(met))
     header = PlotHeader(title=ctl.title_one, met_version=read_sfc_header(ctl.surface_file),
-                        model_options=ctl.modops_string(_turbulence_label(met)),
-                        file_form=ctl.file_form)
+                        model_options=modops, file_form=ctl.file_form)
     n_years = count_complete_years(dates)
     for o in ctl.outputs:
         target = Path(o.filename)
@@ -135,6 +145,14 @@ def run_control_file(control, *, outdir=None, method="auto"):
                                   n_years=n_years, group=o.group)
         info["outputs"].append(str(target))
         log.info("wrote %s (%s %s)", target, o.keyword, o.averaging)
+    if listing is not None:
+        n_miss = int(np.sum(np.asarray(getattr(met, "missing", np.zeros(n_hours, bool)))))
+        n_calm = int(np.sum(np.asarray(getattr(met, "calm", np.zeros(n_hours, bool)))))
+        write_summary_listing(listing, ctl, model_options=modops, period_by_group=period_by_group,
+                              hourly_by_group=hourly_by_group, dates=dates, n_hours=n_hours,
+                              n_missing=n_miss, n_calm=n_calm)
+        info["outputs"].append(str(listing))
+        log.info("wrote %s (summary listing)", listing)
     _write_error_file(ctl, base, [])
     t_end = time.perf_counter()
     evals = len(ctl.sources) * len(rec) * n_hours
