@@ -644,7 +644,9 @@ def _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_h
         sw = _grid_value(gsw, he)
         tg = _grid_value(gtg, he)
         ue, sv, sw = _eff_floor(ue, sv, sw)
-        for _ in range(N_FIXED_POINT):
+        # one pass, as IBLVAL: sigma-z from the values at the plume height sets the layer
+        # (IBLVAL re-initialises from HE on every call, so repeated calls give the same layer)
+        for _ in range(1):
             sy, sz = _stable_sigmas(x, hs, he, zi, zim, ustar, L, ue, sv, sw, tg, ptp, szinit, urbstab)
             if he > zr:
                 zlo = max(he - SZCOEF * sz, zr)
