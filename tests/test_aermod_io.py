@@ -540,3 +540,26 @@ def test_areapoly_vertex_count_checked(mini):
                  "SRCPARAM A1 1.0 0.0 4 0.0\n   AREAVERT A1 -500.0 -500.0 500.0 -500.0 500.0 500.0")
     with pytest.raises(InputError, match="has 3 AREAVERT vertices; SRCPARAM says 4"):
         aio.read_aermod_inp(mini(text))
+
+
+def test_urbanopt_and_urbansrc(mini):
+    """URBANOPT population [name [z0]] and URBANSRC; under DFAULT a roughness other than 1 m is
+    reset to 1 m (AERMOD W206); URBANSRC names sources that must exist."""
+    text = _edit(MINI, "   RUNORNOT RUN", "   URBANOPT 2000000 SynthCity 0.8\n   RUNORNOT RUN")
+    text = _edit(text, "   SRCGROUP ALL", "   URBANSRC A1\n   SRCGROUP ALL")
+    ctl = aio.read_aermod_inp(mini(text))
+    assert ctl.urban_option == (2000000.0, "SynthCity", 1.0)
+    assert any("W206" in m for m in ctl.messages)
+    assert ctl.sources[0].urban
+    assert ctl.modops_string() == "  RegDFAULT  CONC  ELEV  URBAN"
+    bad = _edit(text, "URBANSRC A1", "URBANSRC Z9")
+    with pytest.raises(InputError, match="URBANSRC: source 'Z9'"):
+        aio.read_aermod_inp(mini(bad))
+
+
+def test_rectable_ranks(mini):
+    text = _edit(MINI, "   POSTFILE", "   RECTABLE 1 FIRST-THIRD 5\n   POSTFILE")
+    ctl = aio.read_aermod_inp(mini(text))
+    assert ctl.rectables == (("1", (1, 2, 3, 5)),)
+    with pytest.raises(InputError, match="rank 'TWELFTH'"):
+        aio.read_aermod_inp(mini(_edit(MINI, "   POSTFILE", "   RECTABLE 1 TWELFTH\n   POSTFILE")))
