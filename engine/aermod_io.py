@@ -1,8 +1,9 @@
 """AERMOD control-file subset reader and POSTFILE/PLOTFILE writers.
 
-``cobenefits aermod CONTROL.inp`` runs an existing AERMOD control file for ground-level and
-near-surface AREA sources and writes the POSTFILE and PLOTFILE outputs it names, in AERMOD's
-own column layout, so existing post-processing keeps working. This module is the adapter at
+``cobenefits aermod CONTROL.inp [LISTING.out]`` runs an existing AERMOD control file for
+ground-level and near-surface AREA, AREAPOLY and AREACIRC sources and writes the POSTFILE and
+PLOTFILE outputs it names, in AERMOD's own column layout, so existing post-processing keeps
+working, and optionally the summary tables of AERMOD's listing file. This module is the adapter at
 that boundary (STYLE.md 3): it maps AERMOD's keyword language onto frozen dataclasses in SI
 units, and writes AERMOD's fixed-column text files. The physics lives in
 :mod:`engine.dispersion`.
@@ -26,11 +27,13 @@ the file and the line):
 
 ====  =====================================================================================
 CO    STARTING TITLEONE TITLETWO MODELOPT(DFAULT CONC FLAT ELEV) AVERTIME(1 PERIOD) POLLUTID
-      RUNORNOT ERRORFIL FINISHED
-SO    STARTING ELEVUNIT LOCATION(AREA) SRCPARAM SRCGROUP(ALL) FINISHED
-RE    STARTING ELEVUNIT GRIDCART(STA XYINC XPNTS YPNTS END) DISCCART FINISHED
+      RUNORNOT ERRORFIL FLAGPOLE URBANOPT FINISHED
+SO    STARTING ELEVUNIT LOCATION(AREA AREAPOLY AREACIRC) SRCPARAM AREAVERT URBANSRC
+      SRCGROUP(ALL, IDs, ranges) FINISHED
+RE    STARTING ELEVUNIT GRIDCART(STA XYINC XPNTS YPNTS FLAG END) DISCCART FINISHED
 ME    STARTING SURFFILE PROFFILE SURFDATA UAIRDATA PROFBASE FINISHED
-OU    STARTING RECTABLE FILEFORM(EXP FIX) POSTFILE(1 PERIOD; PLOT) PLOTFILE(PERIOD) FINISHED
+OU    STARTING RECTABLE FILEFORM(EXP FIX) POSTFILE(1 PERIOD; PLOT; any group)
+      PLOTFILE(PERIOD) FINISHED
 ====  =====================================================================================
 
 Glossary (names used here, with units):

@@ -1,10 +1,12 @@
-"""``cobenefits aermod CONTROL.inp``: run an AERMOD control file for AREA sources.
+"""``cobenefits aermod CONTROL.inp [LISTING.out]``: run an AERMOD control file for area sources.
 
 Reads the subset of AERMOD's keyword language that area-source studies use
-(:mod:`engine.aermod_io`), computes hourly concentrations with AERMOD's area-source
+(:mod:`engine.aermod_io`: AREA, AREAPOLY and AREACIRC sources, source groups, flagpole
+receptors, URBANOPT/URBANSRC), computes hourly concentrations with AERMOD's area-source
 formulation (:mod:`engine.dispersion` with AERMOD's tabulated lateral normal CDF,
-``lateral_cdf="aermod_table"``; met from :mod:`engine.met`), and writes the POSTFILE
-and PLOTFILE outputs the control file names, in AERMOD's column layout.
+``lateral_cdf="aermod_table"``; met from :mod:`engine.met`, observed turbulence included),
+and writes the POSTFILE and PLOTFILE outputs the control file names, per source group, in
+AERMOD's column layout, and optionally the summary tables of AERMOD's listing file.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from engine.io import write_text
 __all__ = ["NAME", "HELP", "add_arguments", "run", "run_control_file"]
 
 NAME = "aermod"
-HELP = ("run an AERMOD control file (AREA sources, rural, flat terrain) and write the "
-        "POSTFILE/PLOTFILE outputs it names, in AERMOD's layout")
+HELP = ("run an AERMOD control file (AREA/AREAPOLY/AREACIRC sources, rural or urban, flat "
+        "terrain) and write the POSTFILE/PLOTFILE outputs it names, in AERMOD's layout")
 
 log = logging.getLogger("cobenefits.aermod")
 
