@@ -349,6 +349,9 @@ _PFL_COLUMNS = [
 ]
 
 
+#: AERMOD's upper limit on the convective and mechanical mixing heights (SET_METDATA) [m]
+MAX_MIXING_HEIGHT_M = 4000.0
+
 #: AERMOD's lower limits on observed turbulence (modules.f SVMIN, SWMIN) [m s-1]
 SVMIN_M_S = 0.2
 SWMIN_M_S = 0.02
@@ -524,6 +527,10 @@ def read_aermet(sfc, pfl=None):
     s = read_sfc(sfc)
     n = s["date"].shape[0]
     check_hour_sequence(s["date"], s["line"], sfc)
+    # AERMOD SET_METDATA: mixing heights below 1 m are raised to 1 m and limited to 4000 m
+    for key in ("conv_mixing_height_m", "mech_mixing_height_m"):
+        zi = s[key]
+        s[key] = np.where((zi >= 0.0) & (zi < 1.0), 1.0, np.minimum(zi, MAX_MIXING_HEIGHT_M))
     profiles = {}
     if pfl is not None:
         pfl_lines = {}

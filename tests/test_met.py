@@ -243,3 +243,15 @@ def test_met_completeness_via_cobenefits_run(tmp_path, kind):
         run_national(cfg, tmp_path / "out", data=sn.nation(), carbon_fn=never, kernel_fn=never,
                      age_population_fn=sn.age_population_fn, quiet=True)
     assert msg in str(ex.value)
+
+
+def test_mixing_heights_limited_as_aermod(tmp_path):
+    """SET_METDATA: zic and zim below 1 m become 1 m, above 4000 m become 4000 m."""
+    sfc = (MET / "synth5.sfc").read_text().splitlines()
+    # hour 5 (convective): zic 1500 -> 5000; hour 1: zim 1225.8 -> 0.5
+    sfc[5] = sfc[5].replace("  1500.0   800.7", "  5000.0   800.7")
+    sfc[1] = sfc[1].replace("  -999.0  1225.8", "  -999.0     0.5")
+    (tmp_path / "m.sfc").write_text("\n".join(sfc) + "\n")
+    met = read_aermet(tmp_path / "m.sfc", MET / "synth5.pfl")
+    assert met.conv_mixing_height_m[4] == 4000.0
+    assert met.mech_mixing_height_m[0] == 1.0
