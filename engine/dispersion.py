@@ -558,7 +558,8 @@ def period_average(hourly, met: MetHours):
 
 
 def period_kernel(met: MetHours, *, cell_size_m, spacing_m, n_half, release_height_m=0.0,
-                  initial_sigma_z_m=0.0, lateral_cdf: Literal["exact", "aermod_table"] = "exact"):
+                  initial_sigma_z_m=0.0, lateral_cdf: Literal["exact", "aermod_table"] = "exact",
+                  urban_population=0.0, urban_roughness_m=1.0):
     """Weighted period-mean transfer kernel of one square cell over receptor offsets.
 
     ``K[iy, ix]`` [ug m-3] is the period-mean concentration at offset
@@ -569,7 +570,9 @@ def period_kernel(met: MetHours, *, cell_size_m, spacing_m, n_half, release_heig
 
     Far field: see :mod:`kernels.plume` (fixed 6-point Gauss-Legendre beyond
     ``FAR_RATIO`` cell extents once sigma-y exceeds half the cell, error < 1e-3 relative).
-    ``lateral_cdf`` as in :func:`area_concentrations`.
+    ``lateral_cdf``, ``urban_population`` and ``urban_roughness_m`` as in
+    :func:`area_concentrations` (``urban_population`` > 0: AERMOD's urban boundary layer for a
+    city of that population; 0, the default: rural, unchanged).
     """
     flag = _lateral_flag(lateral_cdf)
     for name, v, ok, rng in (("cell_size_m", cell_size_m, cell_size_m > 0, "> 0 m"),
@@ -580,7 +583,11 @@ def period_kernel(met: MetHours, *, cell_size_m, spacing_m, n_half, release_heig
             raise InputError(f"period_kernel: {name} = {v!r}; allowed range {rng}")
     if int(n_half) != n_half or n_half < 0:
         raise InputError(f"period_kernel: n_half = {n_half!r}; allowed: integer >= 0")
-    lng, lnsy, wd = hour_tables(met, release_height_m, initial_sigma_z_m)
+    pop, z0u = _urban(urban_population, urban_roughness_m)
+    if pop > 0.0:
+        lng, lnsy, wd = hour_tables(met, release_height_m, initial_sigma_z_m, 0.0, pop, z0u)
+    else:
+        lng, lnsy, wd = hour_tables(met, release_height_m, initial_sigma_z_m)
     w = np.where(met.valid, met.weight, 0.0)
     tot = w.sum()
     n = 2 * int(n_half) + 1
