@@ -363,6 +363,23 @@ def _grid_layout(sources, rx, ry, max_stride=16, max_points=4_000_000):
     rj = np.round((ry - y0) / dy).astype(np.int64)
     si = np.round(mi).astype(np.int64) * s
     sj = np.round(mj).astype(np.int64) * s
+    # Cost model in cell integrations: the kernel costs one per offset, a receptor left to the
+    # direct path one per source. Lattice receptors far from the sources (e.g. a few distant
+    # discrete receptors) would enlarge the kernel for every hour; keep the cheapest prefix of
+    # the receptors ordered by the kernel half-width they need, the rest go direct.
+    idx = np.flatnonzero(on)
+    ex = np.maximum(np.abs(ri[idx] - si.min()), np.abs(ri[idx] - si.max()))
+    ey = np.maximum(np.abs(rj[idx] - sj.min()), np.abs(rj[idx] - sj.max()))
+    order = np.argsort(np.maximum(ex, ey), kind="stable")
+    mx = np.maximum.accumulate(ex[order])
+    my = np.maximum.accumulate(ey[order])
+    k = np.arange(1, idx.size + 1)
+    cost = (2 * mx + 1) * (2 * my + 1) + (idx.size - k) * len(sources)
+    kbest = int(np.argmin(cost)) + 1
+    if cost[kbest - 1] >= idx.size * len(sources):
+        return None  # the direct path is cheaper for every receptor
+    on = np.zeros_like(on)
+    on[idx[order[:kbest]]] = True
     # kernel half-widths covering every (lattice receptor - cell) offset
     nxh = int(max(np.abs(ri[on].max() - si.min()), np.abs(ri[on].min() - si.max())))
     nyh = int(max(np.abs(rj[on].max() - sj.min()), np.abs(rj[on].min() - sj.max())))
