@@ -331,8 +331,13 @@ def _integer_like(a, tol=1e-6):
     return np.abs(a - np.round(a)) <= tol
 
 
-def _grid_layout(sources, rx, ry, max_stride=16, max_points=4_000_000):
-    """Return the gridded layout or None: (cell_x, cell_y, origin, stride, src idx, rec idx, mask)."""
+def _grid_layout(sources, rx, ry, max_stride=16, max_points=4_000_000, economical=True):
+    """Return the gridded layout or None: (cell_x, cell_y, origin, stride, src idx, rec idx, mask).
+
+    ``economical`` (method "auto"): lattice receptors are put through the kernel only where
+    that costs fewer cell integrations than the direct path; otherwise every lattice
+    receptor is (method "gridded").
+    """
     if len(sources) == 0:
         return None
     if not (np.all(sources.angle_deg == 0.0)
@@ -368,18 +373,21 @@ def _grid_layout(sources, rx, ry, max_stride=16, max_points=4_000_000):
     # discrete receptors) would enlarge the kernel for every hour; keep the cheapest prefix of
     # the receptors ordered by the kernel half-width they need, the rest go direct.
     idx = np.flatnonzero(on)
+    if not economical:
+        idx = idx[:0]
     ex = np.maximum(np.abs(ri[idx] - si.min()), np.abs(ri[idx] - si.max()))
     ey = np.maximum(np.abs(rj[idx] - sj.min()), np.abs(rj[idx] - sj.max()))
     order = np.argsort(np.maximum(ex, ey), kind="stable")
     mx = np.maximum.accumulate(ex[order])
     my = np.maximum.accumulate(ey[order])
-    k = np.arange(1, idx.size + 1)
-    cost = (2 * mx + 1) * (2 * my + 1) + (idx.size - k) * len(sources)
-    kbest = int(np.argmin(cost)) + 1
-    if cost[kbest - 1] >= idx.size * len(sources):
-        return None  # the direct path is cheaper for every receptor
-    on = np.zeros_like(on)
-    on[idx[order[:kbest]]] = True
+    if idx.size:
+        k = np.arange(1, idx.size + 1)
+        cost = (2 * mx + 1) * (2 * my + 1) + (idx.size - k) * len(sources)
+        kbest = int(np.argmin(cost)) + 1
+        if cost[kbest - 1] >= idx.size * len(sources):
+            return None  # the direct path is cheaper for every receptor
+        on = np.zeros_like(on)
+        on[idx[order[:kbest]]] = True
     # kernel half-widths covering every (lattice receptor - cell) offset
     nxh = int(max(np.abs(ri[on].max() - si.min()), np.abs(ri[on].min() - si.max())))
     nyh = int(max(np.abs(rj[on].max() - sj.min()), np.abs(rj[on].min() - sj.max())))
@@ -510,7 +518,8 @@ def _area_concentrations_z(sources, rx, ry, met, method, flag, zr, urban=(0.0, 1
     """area_concentrations for receptors that all have the height zr [m]."""
     nh = len(met)
     out = np.zeros((nh, rx.shape[0]))
-    layout = _grid_layout(sources, rx, ry) if method in ("auto", "gridded") else None
+    layout = (_grid_layout(sources, rx, ry, economical=(method == "auto"))
+              if method in ("auto", "gridded") else None)
     if method == "gridded" and layout is None:
         raise InputError("method='gridded' needs equal, axis-aligned cells on a regular grid with one "
                          "release height and initial sigma-z, and receptors on a lattice whose spacing "
