@@ -11,7 +11,14 @@ Two evaluation paths share ONE cell-integrated transfer function
   flat terrain the transfer function depends only on the offset, so this is exact up to
   round-off. Receptors off the lattice are computed by the direct path.
 
-``method="auto"`` picks ``gridded`` when it applies.
+``method="auto"`` picks ``gridded`` when it applies, for the lattice receptors whose offsets
+cost less than computing them directly (distant discrete receptors go direct).
+
+Polygon sources (:class:`PolygonSources`: AERMOD AREAPOLY, AREACIRC as its equal-area polygon,
+rotated AREA) go through :func:`polygon_concentrations` (direct path,
+:func:`kernels.plume.polygon_concentration`). Receptor heights above ground (flagpoles,
+``receptor_z_m``) and AERMOD's urban boundary layer (``urban_population``) select their own
+per-hour tables.
 
 Lateral (crosswind) CDF, keyword ``lateral_cdf`` (see :mod:`kernels.plume`):
 
