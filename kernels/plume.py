@@ -1200,16 +1200,24 @@ def _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts):
     cuts[n] = ta
     n += 1
     dt = (tb - ta) / N_CROSS_SAMPLES
+    # the samples' u and sigma-y are shared by the four (edge, level) searches
+    us = np.empty(N_CROSS_SAMPLES + 1)
+    sys_ = np.empty(N_CROSS_SAMPLES + 1)
+    for k in range(N_CROSS_SAMPLES + 1):
+        tk = tb if k == N_CROSS_SAMPLES else ta + k * dt
+        i, f = _table_position(tk)
+        us[k] = math.exp(tk)
+        sys_[k] = math.exp(lnsy[i] + f * (lnsy[i + 1] - lnsy[i]))
     for e in range(2):
         a0 = alo if e == 0 else ahi
         s0 = slo if e == 0 else shi
         for lv in range(2):
             level = -GA_LIMIT if lv == 0 else GA_LIMIT
             t0 = ta
-            q0 = _edge_ratio(t0, a0, s0, level, lnsy)
+            q0 = (a0 + s0 * us[0]) / sys_[0] - level
             for k in range(N_CROSS_SAMPLES):
                 t1 = tb if k == N_CROSS_SAMPLES - 1 else ta + (k + 1) * dt
-                q1 = _edge_ratio(t1, a0, s0, level, lnsy)
+                q1 = (a0 + s0 * us[k + 1]) / sys_[k + 1] - level
                 if (q0 < 0.0 < q1) or (q1 < 0.0 < q0):
                     # Illinois false position on [lo, hi] with f(lo), f(hi) of opposite sign
                     lo = t0
