@@ -1186,7 +1186,7 @@ def _edge_ratio(t, a0, s0, level, lnsy):
 
 
 @njit(**_JIT)
-def _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts):
+def _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts, work):
     """Split [ta, tb] (t = ln u) where a chord edge crosses v / sigma_y = +-3.9 (AERMOD ZBRENT).
 
     Beyond +-3.9 sigma-y the tabulated CDF is flat (0 or 1), so the integrand has a kink
@@ -1200,9 +1200,10 @@ def _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts):
     cuts[n] = ta
     n += 1
     dt = (tb - ta) / N_CROSS_SAMPLES
-    # the samples' u and sigma-y are shared by the four (edge, level) searches
-    us = np.empty(N_CROSS_SAMPLES + 1)
-    sys_ = np.empty(N_CROSS_SAMPLES + 1)
+    # the samples' u and sigma-y are shared by the four (edge, level) searches; they live in
+    # the caller's work buffer (2, >= N_CROSS_SAMPLES + 1), free before the integration
+    us = work[0]
+    sys_ = work[1]
     for k in range(N_CROSS_SAMPLES + 1):
         tk = tb if k == N_CROSS_SAMPLES else ta + k * dt
         i, f = _table_position(tk)
@@ -1415,6 +1416,8 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
     far = (ua >= FAR_RATIO * (umax - umin)
            and math.exp(table_lookup(lnsy, ua)) >= FAR_SIGMA_RATIO * width)
     cdf = lateral_cdf
+    # work array of the +-3.9 sigma-y crossing search (AERMOD-table path only)
+    cuts = np.empty(2 + 4 * N_CROSS_SAMPLES if cdf == LATERAL_CDF_AERMOD_TABLE else 0)
     total = 0.0
     for i in range(nb - 1):
         a = bps[i]
@@ -1428,8 +1431,7 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
             if ahi - alo + (shi - slo) * (0.5 * (a + b)) <= 0.0:
                 continue  # empty chord
             # sub-pieces between the +-3.9 sigma-y crossings (allocated only on this path)
-            cuts = np.empty(2 + 4 * N_CROSS_SAMPLES)
-            nc = _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts)
+            nc = _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts, stack)
             for j in range(nc - 1):
                 t0 = cuts[j]
                 t1 = cuts[j + 1]
@@ -1447,7 +1449,7 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
 
 
 @njit(**_JIT)
-def _chord_integral(a, b, alo, slo, ahi, shi, lng, lnsy, stack, cdf, far):
+def _chord_integral(a, b, alo, slo, ahi, shi, lng, lnsy, stack, cdf, far, cuts):
     """int_a^b u g(u) [P(v_hi/sy) - P(v_lo/sy)] d(ln u) for one chord with linear edges
     v_lo = alo + slo u, v_hi = ahi + shi u (P the chosen lateral CDF); split at the
     +-3.9 sigma-y crossings on the AERMOD-table path."""
@@ -1457,8 +1459,7 @@ def _chord_integral(a, b, alo, slo, ahi, shi, lng, lnsy, stack, cdf, far):
     if cdf == LATERAL_CDF_AERMOD_TABLE:
         if ahi - alo + (shi - slo) * (0.5 * (a + b)) <= 0.0:
             return 0.0
-        cuts = np.empty(2 + 4 * N_CROSS_SAMPLES)
-        nc = _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts)
+        nc = _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts, stack)
         for j in range(nc - 1):
             t0 = cuts[j]
             t1 = cuts[j + 1]
@@ -1553,6 +1554,7 @@ def polygon_concentration(vx, vy, ccx, ccy, sinw, cosw, lng, lnsy, stack,
     ics = np.empty(n)
     sls = np.empty(n)
     vms = np.empty(n)
+    cuts = np.empty(2 + 4 * N_CROSS_SAMPLES)
     total = 0.0
     for i in range(nb - 1):
         a = bps[i]
@@ -1584,7 +1586,7 @@ def polygon_concentration(vx, vy, ccx, ccy, sinw, cosw, lng, lnsy, stack,
             m += 1
         for j in range(0, m - 1, 2):
             total += _chord_integral(a, b, ics[j], sls[j], ics[j + 1], sls[j + 1], lng, lnsy,
-                                     stack, lateral_cdf, far)
+                                     stack, lateral_cdf, far, cuts)
     return total * 1.0e6
 
 
