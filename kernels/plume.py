@@ -1432,6 +1432,8 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
                 continue  # empty chord
             # sub-pieces between the +-3.9 sigma-y crossings (allocated only on this path)
             nc = _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts, stack)
+            if nc == 2 and _outside_whole_piece(ta, tb, alo, slo, ahi, shi, lnsy):
+                continue
             for j in range(nc - 1):
                 t0 = cuts[j]
                 t1 = cuts[j + 1]
@@ -1449,6 +1451,19 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
 
 
 @njit(**_JIT)
+def _outside_whole_piece(ta, tb, alo, slo, ahi, shi, lnsy):
+    """True when, on a piece with no +-3.9 sigma-y crossing, both chord edges lie beyond the
+    same limit (so the tabulated-CDF integrand is exactly 0 on the whole piece)."""
+    tm = 0.5 * (ta + tb)
+    i, f = _table_position(tm)
+    sy = math.exp(lnsy[i] + f * (lnsy[i + 1] - lnsy[i]))
+    u = math.exp(tm)
+    lo = (alo + slo * u) / sy
+    hi = (ahi + shi * u) / sy
+    return (lo <= -GA_LIMIT and hi <= -GA_LIMIT) or (lo >= GA_LIMIT and hi >= GA_LIMIT)
+
+
+@njit(**_JIT)
 def _chord_integral(a, b, alo, slo, ahi, shi, lng, lnsy, stack, cdf, far, cuts):
     """int_a^b u g(u) [P(v_hi/sy) - P(v_lo/sy)] d(ln u) for one chord with linear edges
     v_lo = alo + slo u, v_hi = ahi + shi u (P the chosen lateral CDF); split at the
@@ -1460,6 +1475,8 @@ def _chord_integral(a, b, alo, slo, ahi, shi, lng, lnsy, stack, cdf, far, cuts):
         if ahi - alo + (shi - slo) * (0.5 * (a + b)) <= 0.0:
             return 0.0
         nc = _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts, stack)
+        if nc == 2 and _outside_whole_piece(ta, tb, alo, slo, ahi, shi, lnsy):
+            return 0.0
         for j in range(nc - 1):
             t0 = cuts[j]
             t1 = cuts[j + 1]
