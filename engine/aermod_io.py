@@ -1,8 +1,9 @@
 """AERMOD control-file subset reader and POSTFILE/PLOTFILE writers.
 
-``cobenefits aermod CONTROL.inp`` runs an existing AERMOD control file for ground-level and
-near-surface AREA sources and writes the POSTFILE and PLOTFILE outputs it names, in AERMOD's
-own column layout, so existing post-processing keeps working. This module is the adapter at
+``cobenefits aermod CONTROL.inp [LISTING.out]`` runs an existing AERMOD control file for
+ground-level and near-surface AREA, AREAPOLY and AREACIRC sources and writes the POSTFILE and
+PLOTFILE outputs it names, in AERMOD's own column layout, so existing post-processing keeps
+working, and optionally the summary tables of AERMOD's listing file. This module is the adapter at
 that boundary (STYLE.md 3): it maps AERMOD's keyword language onto frozen dataclasses in SI
 units, and writes AERMOD's fixed-column text files. The physics lives in
 :mod:`engine.dispersion`.
@@ -26,11 +27,13 @@ the file and the line):
 
 ====  =====================================================================================
 CO    STARTING TITLEONE TITLETWO MODELOPT(DFAULT CONC FLAT ELEV) AVERTIME(1 PERIOD) POLLUTID
-      RUNORNOT ERRORFIL FINISHED
-SO    STARTING ELEVUNIT LOCATION(AREA) SRCPARAM SRCGROUP(ALL) FINISHED
-RE    STARTING ELEVUNIT GRIDCART(STA XYINC XPNTS YPNTS END) DISCCART FINISHED
+      RUNORNOT ERRORFIL FLAGPOLE URBANOPT FINISHED
+SO    STARTING ELEVUNIT LOCATION(AREA AREAPOLY AREACIRC) SRCPARAM AREAVERT URBANSRC
+      SRCGROUP(ALL, IDs, ranges) FINISHED
+RE    STARTING ELEVUNIT GRIDCART(STA XYINC XPNTS YPNTS FLAG END) DISCCART FINISHED
 ME    STARTING SURFFILE PROFFILE SURFDATA UAIRDATA PROFBASE FINISHED
-OU    STARTING RECTABLE FILEFORM(EXP FIX) POSTFILE(1 PERIOD; PLOT) PLOTFILE(PERIOD) FINISHED
+OU    STARTING RECTABLE FILEFORM(EXP FIX) POSTFILE(1 PERIOD; PLOT; any group)
+      PLOTFILE(PERIOD) FINISHED
 ====  =====================================================================================
 
 Glossary (names used here, with units):
@@ -51,7 +54,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -84,8 +87,9 @@ __all__ = [
 #: keywords read on each pathway, in AERMOD's pathway order
 SUPPORTED_KEYWORDS = {
     "CO": ("STARTING", "TITLEONE", "TITLETWO", "MODELOPT", "AVERTIME", "POLLUTID", "RUNORNOT",
-           "ERRORFIL", "FINISHED"),
-    "SO": ("STARTING", "ELEVUNIT", "LOCATION", "SRCPARAM", "SRCGROUP", "FINISHED"),
+           "ERRORFIL", "FLAGPOLE", "URBANOPT", "FINISHED"),
+    "SO": ("STARTING", "ELEVUNIT", "LOCATION", "SRCPARAM", "AREAVERT", "URBANSRC", "SRCGROUP",
+           "FINISHED"),
     "RE": ("STARTING", "ELEVUNIT", "GRIDCART", "DISCCART", "FINISHED"),
     "ME": ("STARTING", "SURFFILE", "PROFFILE", "SURFDATA", "UAIRDATA", "PROFBASE", "FINISHED"),
     "OU": ("STARTING", "RECTABLE", "FILEFORM", "POSTFILE", "PLOTFILE", "FINISHED"),
@@ -96,7 +100,8 @@ _PATHWAYS = tuple(SUPPORTED_KEYWORDS)
 SUPPORTED_MODEL_OPTIONS = ("DFAULT", "CONC", "FLAT", "ELEV")
 
 #: keywords that may appear more than once (all others: once per file)
-_REPEATABLE = {("SO", "LOCATION"), ("SO", "SRCPARAM"), ("RE", "GRIDCART"), ("RE", "DISCCART"),
+_REPEATABLE = {("SO", "LOCATION"), ("SO", "SRCPARAM"), ("SO", "AREAVERT"), ("SO", "SRCGROUP"),
+               ("SO", "URBANSRC"), ("RE", "GRIDCART"), ("RE", "DISCCART"),
                ("OU", "RECTABLE"), ("OU", "POSTFILE"), ("OU", "PLOTFILE")}
 
 #: cards AERMOD requires; missing ones are reported at the pathway's FINISHED card
@@ -135,6 +140,16 @@ class AreaSourceCard:
     angle_deg: float
     initial_sigma_z_m: float
     line: int  #: line of the SRCPARAM card
+    #: AERMOD source type: "AREA", "AREAPOLY" or "AREACIRC"
+    source_type: str = "AREA"
+    #: AREAPOLY: the vertices ((x, y), ...) [m] from LOCATION and AREAVERT
+    vertices: tuple = ()
+    #: AREAPOLY and AREACIRC: number of vertices (AREACIRC: of AERMOD's equal-area polygon)
+    n_vertices: int = 0
+    #: AREACIRC: radius [m]; LOCATION gives the centre (x_sw_m, y_sw_m)
+    radius_m: float = 0.0
+    #: URBANSRC: the source is modelled with the urban boundary layer
+    urban: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,6 +204,13 @@ class ControlFile:
     file_form: Literal["EXP", "FIX"]
     outputs: tuple  #: OutputRequest, in card order
     messages: tuple = ()  #: warnings and notes, one line each, with the line number
+    #: source groups in definition order: ((group id, (source ids...)), ...)
+    groups: tuple = (("ALL", ()),)
+    flagpole: bool = False  #: CO FLAGPOLE given (receptor heights above ground read)
+    #: CO URBANOPT: (population, name, urban roughness length [m]) or None (rural)
+    urban_option: tuple = None
+    #: OU RECTABLE: ((averaging "1" | "PERIOD", (ranks...)), ...)
+    rectables: tuple = ()
 
     @property
     def regulatory_default(self):
@@ -201,10 +223,19 @@ class ControlFile:
             return "FLAT"
         return "ELEV"
 
-    def modops_string(self):
-        """The ``MODELING OPTIONS USED`` text AERMOD writes in its file headers."""
-        ops = ["RegDFAULT" if self.regulatory_default else "NonDFAULT", "CONC", self.terrain,
-               "RURAL"]
+    def modops_string(self, turbulence=""):
+        """The ``MODELING OPTIONS USED`` text AERMOD writes in its file headers.
+
+        ``turbulence`` is AERMOD's observed-turbulence label from the profile file
+        (``"SigA&SigW"``, ``"SigA Data"``, ``"SigW Data"`` or ``""``; metext.f PFLCNV), printed
+        last as AERMOD does (MODOPS(26)).
+        """
+        ops = ["RegDFAULT" if self.regulatory_default else "NonDFAULT", "CONC", self.terrain]
+        if self.flagpole:
+            ops.append("FLGPOL")
+        ops.append("URBAN" if self.urban_option is not None else "RURAL")
+        if turbulence:
+            ops.append(turbulence)
         return "  " + "  ".join(ops)
 
 
@@ -349,13 +380,28 @@ def _unsupported_keyword(card):
         raise InputError(
             f"{card.where()}: receptors given as {kw} are not supported by cobenefits aermod "
             f"(use GRIDCART with XYINC/XPNTS/YPNTS, or DISCCART)")
-    if pw == "SO" and kw == "URBANSRC":
-        raise InputError(f"{card.where()}: URBANSRC (urban dispersion) is not supported; "
-                         "cobenefits aermod models rural dispersion only")
     supported = " ".join(k for k in SUPPORTED_KEYWORDS[pw] if k not in ("STARTING", "FINISHED"))
     raise InputError(
         f"{card.where()}: keyword {kw!r} on pathway {pw} is not supported by cobenefits aermod "
         f"(supported on {pw}: {supported}, plus STARTING and FINISHED)")
+
+
+def _split_id(sid):
+    """(prefix, number) of a source ID whose tail is digits, else (sid, None)."""
+    i = len(sid)
+    while i > 0 and sid[i - 1].isdigit():
+        i -= 1
+    return (sid[:i], int(sid[i:])) if i < len(sid) else (sid, None)
+
+
+def _in_range(sid, lo, hi):
+    """AERMOD source range 'lo-hi': same prefix, numeric part within [lo, hi]."""
+    p, n = _split_id(sid)
+    plo, nlo = _split_id(lo)
+    phi, nhi = _split_id(hi)
+    if n is None or nlo is None or nhi is None or not (p == plo == phi):
+        return False
+    return nlo <= n <= nhi
 
 
 # --------------------------------------------------------------------------- the reader
@@ -380,6 +426,15 @@ class _Builder:
         self.locations = {}  # id -> (x, y, z, line)
         self.params = {}  # id -> AreaSourceCard
         self.group_seen = False
+        self.verts = {}  # AREAPOLY id -> [(x, y), ...]
+        self.groups = {}  # group id -> [source ids] (None = ALL), definition order
+        self.group_lines = {}
+        self.urban_sources = set()
+        self.urbansrc_line = None
+        self.flagpole = False
+        self.flagpole_default_m = 0.0
+        self.urban_option = None
+        self.rectables = []
         # RE
         self.re_feet = False
         self.rec = {"x": [], "y": [], "z": [], "h": [], "f": [], "net": []}
@@ -456,6 +511,26 @@ class _Builder:
         _max_fields(c, 1, "expected one file name")
         self.error_file = c.raw[0] if c.raw else "ERRORS.LST"  # AERMOD's default name
 
+    def co_FLAGPOLE(self, c):
+        _max_fields(c, 1, "expected 'FLAGPOLE [default height]'")
+        self.flagpole = True
+        self.flagpole_default_m = _number(c, 0, "default flagpole height [m]", lo=0.0,
+                                          default=0.0)
+
+    def co_URBANOPT(self, c):
+        if not c.fields:
+            c.fail("expected 'URBANOPT population [name [roughness length]]'")
+        _max_fields(c, 3, "expected 'URBANOPT population [name [roughness length]]' (one "
+                          "urban area; several urban areas are not supported)")
+        pop = _number(c, 0, "urban population", lo=0.0, lo_open=True)
+        name = c.raw[1] if len(c.fields) > 1 else ""
+        z0 = _number(c, 2, "urban roughness length [m]", lo=0.0, lo_open=True, default=1.0)
+        if z0 != 1.0 and "DFAULT" in self.model_options:
+            self.messages.append(f"{c.where()}: urban roughness length {z0:g} m is not allowed "
+                                 "with DFAULT; 1.0 m used (AERMOD W206)")
+            z0 = 1.0
+        self.urban_option = (pop, name, z0)
+
     # ----- SO
     def so_ELEVUNIT(self, c):
         self.so_feet = self._elevunit(c)
@@ -467,13 +542,13 @@ class _Builder:
 
     def so_LOCATION(self, c):
         if len(c.fields) < 4:
-            c.fail("expected 'LOCATION srcid AREA x y [z]'")
+            c.fail("expected 'LOCATION srcid AREA|AREAPOLY|AREACIRC x y [z]'")
         sid, stype = c.fields[0], c.fields[1]
         if len(sid) > 12:
             c.fail(f"source ID {c.raw[0]!r} is longer than 12 characters")
-        if stype != "AREA":
+        if stype not in ("AREA", "AREAPOLY", "AREACIRC"):
             c.fail(f"source {c.raw[0]!r}: source type {c.raw[1]!r} is not supported "
-                   "(cobenefits aermod models AREA sources only)")
+                   "(cobenefits aermod models AREA, AREAPOLY and AREACIRC sources only)")
         if sid in self.locations:
             c.fail(f"source {c.raw[0]!r} is defined twice (first on line "
                    f"{self.locations[sid][3]})")
@@ -484,7 +559,7 @@ class _Builder:
         if z != 0.0:
             c.fail(f"source {c.raw[0]!r}: base elevation {c.raw[4]!r} is not 0; terrain "
                    "is not supported (flat terrain only)")
-        self.locations[sid] = (x, y, z * (_FEET if self.so_feet else 1.0), c.lineno)
+        self.locations[sid] = (x, y, z * (_FEET if self.so_feet else 1.0), c.lineno, stype)
 
     def so_SRCPARAM(self, c):
         if not c.fields:
@@ -495,6 +570,13 @@ class _Builder:
         if sid in self.params:
             c.fail(f"source {c.raw[0]!r} has a second SRCPARAM card (first on line "
                    f"{self.params[sid].line})")
+        stype = self.locations[sid][4]
+        if stype == "AREAPOLY":
+            self._srcparam_poly(c, sid)
+            return
+        if stype == "AREACIRC":
+            self._srcparam_circ(c, sid)
+            return
         _max_fields(c, 7, "expected 'SRCPARAM srcid rate relhgt xinit [yinit [angle "
                           "[szinit]]]'")
         rate = _number(c, 1, "emission rate [g/s/m2]", lo=0.0)
@@ -505,16 +587,116 @@ class _Builder:
         szinit = _number(c, 6, "initial sigma-z [m]", lo=0.0, default=0.0)
         if abs(angle) > 180.0:
             c.fail(f"angle [deg] (field 8) = {c.raw[5]!r} must be within -180..180")
-        x, y, z, _ = self.locations[sid]
+        x, y, z, _, _ = self.locations[sid]
         self.params[sid] = AreaSourceCard(
             source_id=c.raw[0], x_sw_m=x, y_sw_m=y, base_elevation_m=z, rate_g_m2_s=rate,
             release_height_m=relhgt, x_len_m=xinit, y_len_m=yinit, angle_deg=angle,
             initial_sigma_z_m=szinit, line=c.lineno)
 
+    def _srcparam_poly(self, c, sid):
+        """AREAPOLY: 'SRCPARAM srcid rate relhgt nverts [szinit]' (soset.f APPARM)."""
+        _max_fields(c, 5, "expected 'SRCPARAM srcid rate relhgt nverts [szinit]' for AREAPOLY")
+        rate = _number(c, 1, "emission rate [g/s/m2]", lo=0.0)
+        relhgt = _number(c, 2, "release height [m]", lo=0.0)
+        nv = _number(c, 3, "number of vertices", integer=True, lo=3)
+        szinit = _number(c, 4, "initial sigma-z [m]", lo=0.0, default=0.0)
+        x, y, z, _, _ = self.locations[sid]
+        self.params[sid] = AreaSourceCard(
+            source_id=c.raw[0], x_sw_m=x, y_sw_m=y, base_elevation_m=z, rate_g_m2_s=rate,
+            release_height_m=relhgt, x_len_m=0.0, y_len_m=0.0, angle_deg=0.0,
+            initial_sigma_z_m=szinit, line=c.lineno, source_type="AREAPOLY", n_vertices=nv)
+
+    def _srcparam_circ(self, c, sid):
+        """AREACIRC: 'SRCPARAM srcid rate relhgt radius [nverts [szinit]]' (soset.f ACPARM);
+        20 vertices by default."""
+        _max_fields(c, 6, "expected 'SRCPARAM srcid rate relhgt radius [nverts [szinit]]' for "
+                          "AREACIRC")
+        rate = _number(c, 1, "emission rate [g/s/m2]", lo=0.0)
+        relhgt = _number(c, 2, "release height [m]", lo=0.0)
+        radius = _number(c, 3, "radius [m]", lo=0.0, lo_open=True)
+        nv = _number(c, 4, "number of vertices", integer=True, lo=3, default=20)
+        szinit = _number(c, 5, "initial sigma-z [m]", lo=0.0, default=0.0)
+        x, y, z, _, _ = self.locations[sid]
+        self.params[sid] = AreaSourceCard(
+            source_id=c.raw[0], x_sw_m=x, y_sw_m=y, base_elevation_m=z, rate_g_m2_s=rate,
+            release_height_m=relhgt, x_len_m=0.0, y_len_m=0.0, angle_deg=0.0,
+            initial_sigma_z_m=szinit, line=c.lineno, source_type="AREACIRC", n_vertices=nv,
+            radius_m=radius)
+
+    def so_AREAVERT(self, c):
+        """'AREAVERT srcid x1 y1 [x2 y2 ...]', repeated until every vertex is given."""
+        if not c.fields:
+            c.fail("expected 'AREAVERT srcid x1 y1 x2 y2 ...'")
+        sid = c.fields[0]
+        if sid not in self.locations or self.locations[sid][4] != "AREAPOLY":
+            c.fail(f"source {c.raw[0]!r} is not an AREAPOLY source defined by a LOCATION card")
+        if sid not in self.params:
+            c.fail(f"source {c.raw[0]!r}: AREAVERT before its SRCPARAM card (AERMOD needs the "
+                   "number of vertices first)")
+        vals = [_number(c, i, "x" if i % 2 else "y") for i in range(1, len(c.fields))]
+        if len(vals) % 2:
+            c.fail("vertex coordinates come in x y pairs; an odd number was given")
+        v = self.verts.setdefault(sid, [])
+        v.extend(zip(vals[0::2], vals[1::2]))
+        if len(v) > self.params[sid].n_vertices:
+            c.fail(f"source {c.raw[0]!r}: {len(v)} vertices given, but SRCPARAM (line "
+                   f"{self.params[sid].line}) says {self.params[sid].n_vertices}")
+
+    def _source_list(self, c, fields_from, what):
+        """Source IDs and 'first-last' ranges (AERMOD: same prefix, numeric suffix range)."""
+        ids = []
+        known = list(self.locations)
+        for i in range(fields_from, len(c.fields)):
+            tok = c.fields[i]
+            if tok in self.locations:
+                ids.append(tok)
+                continue
+            if "-" in tok:
+                lo, hi = tok.split("-", 1)
+                got = [s for s in known if _in_range(s, lo, hi)]
+                if got:
+                    ids.extend(got)
+                    continue
+            c.fail(f"{what}: source {c.raw[i]!r} (field {i + 3}) is not defined by a LOCATION "
+                   "card")
+        return ids
+
     def so_SRCGROUP(self, c):
-        if not c.fields or c.fields[0] != "ALL" or len(c.fields) > 1:
-            c.fail(f"only 'SRCGROUP ALL' is supported (found {' '.join(c.raw) or 'nothing'!r})")
+        if not c.fields:
+            c.fail("expected 'SRCGROUP grpid srcid|srcrange ...' or 'SRCGROUP ALL'")
+        gid = c.fields[0]
+        if len(gid) > 8:
+            c.fail(f"group ID {c.raw[0]!r} is longer than 8 characters")
+        if gid == "ALL":
+            if len(c.fields) > 1:
+                c.fail("SRCGROUP ALL takes no source list (it holds every source)")
+            members = None
+        else:
+            if len(c.fields) < 2:
+                c.fail(f"group {c.raw[0]!r} has no sources")
+            members = self._source_list(c, 1, f"group {c.raw[0]}")
+        if gid in self.groups:
+            if members is None or self.groups[gid] is None:
+                c.fail(f"group {c.raw[0]!r} is defined twice (first on line "
+                       f"{self.group_lines[gid]})")
+            # AERMOD continues a group's source list on further cards with the same ID
+            self.groups[gid] = list(dict.fromkeys(self.groups[gid] + members))
+        else:
+            self.groups[gid] = members
+            self.group_lines[gid] = c.lineno
         self.group_seen = True
+
+    def so_URBANSRC(self, c):
+        if self.urban_option is None:
+            c.fail("URBANSRC needs CO URBANOPT (the urban population) first")
+        if not c.fields:
+            c.fail("expected 'URBANSRC ALL' or 'URBANSRC srcid|srcrange ...'")
+        if c.fields == ["ALL"]:
+            self.urban_sources.update(self.locations)
+            self._urban_all = True
+        else:
+            self.urban_sources.update(self._source_list(c, 0, "URBANSRC"))
+        self.urbansrc_line = c.lineno
 
     # ----- RE
     def re_ELEVUNIT(self, c):
@@ -524,23 +706,27 @@ class _Builder:
         if z != 0.0 or h != 0.0:
             c.fail("receptor elevations and hill heights must be 0: terrain is not supported "
                    "(flat terrain only)")
-        if f != 0.0:
-            c.fail("flagpole receptor heights are not supported (receptors at ground level)")
+        if f < 0.0:
+            c.fail(f"flagpole height {f:g} m must be >= 0")
         r = self.rec
         r["x"].append(x), r["y"].append(y), r["z"].append(z), r["h"].append(h)
         r["f"].append(f), r["net"].append(net)
 
     def re_DISCCART(self, c):
         if len(c.fields) < 2:
-            c.fail("expected 'DISCCART x y [zelev [zhill]]'")
-        _max_fields(c, 4, "expected 'DISCCART x y [zelev [zhill]]'; flagpole heights "
-                          "(CO FLAGPOLE) are not supported")
+            c.fail("expected 'DISCCART x y [zelev [zhill [zflag]]]'")
+        if self.flagpole:
+            _max_fields(c, 5, "expected 'DISCCART x y [zelev [zhill [zflag]]]'")
+        else:
+            _max_fields(c, 4, "expected 'DISCCART x y [zelev [zhill]]'; a flagpole height needs "
+                              "CO FLAGPOLE")
         x = _number(c, 0, "x [m]")
         y = _number(c, 1, "y [m]")
         z = _number(c, 2, "receptor elevation", default=0.0)
         h = _number(c, 3, "hill height", default=z)
+        f = _number(c, 4, "flagpole height [m]", lo=0.0, default=self.flagpole_default_m)
         k = _FEET if self.re_feet else 1.0
-        self._add_receptor(c, x, y, z * k, h * k, 0.0, "")
+        self._add_receptor(c, x, y, z * k, h * k, f, "")
 
     def re_GRIDCART(self, c):
         if not c.fields:
@@ -568,9 +754,17 @@ class _Builder:
             c.fail(f"{sub} card for network {netid!r}, which is not open (needs "
                    f"'GRIDCART {netid} STA' first)")
         g = self.grid
-        if sub in ("ELEV", "HILL", "FLAG"):
-            c.fail(f"GRIDCART {sub} rows are not supported (terrain and flagpole receptors "
-                   "are not modelled; flat terrain at ground level only)")
+        if sub in ("ELEV", "HILL"):
+            c.fail(f"GRIDCART {sub} rows are not supported (terrain is not modelled; flat "
+                   "terrain only)")
+        if sub == "FLAG":
+            if not self.flagpole:
+                c.fail("GRIDCART FLAG rows need CO FLAGPOLE")
+            row = _number(c, args, "row number", integer=True, lo=1)
+            vals = [_number(c, i, "flagpole height [m]", lo=0.0)
+                    for i in range(args + 1, len(c.fields))]
+            g.setdefault("flag", {}).setdefault(row, []).extend(vals)
+            return
         if sub == "XYINC":
             if g["x"] is not None or g["xy"] is not None:
                 c.fail(f"network {netid!r} already has its receptor coordinates")
@@ -603,10 +797,21 @@ class _Builder:
         else:
             c.fail(f"network {netid!r} (opened on line {g['line']}) has no XYINC, or lacks "
                    "XPNTS or YPNTS")
+        flags = g.get("flag")
+        if flags is None and self.flagpole:
+            self.messages.append(f"{self.path}, line {g['line']}: GRIDCART {netid}: no FLAG rows; "
+                                 f"every receptor gets the default flagpole height "
+                                 f"{self.flagpole_default_m:g} m (AERMOD W216)")
+        if flags is not None:
+            for row in range(1, len(ys) + 1):
+                if len(flags.get(row, [])) != len(xs):
+                    c.fail(f"network {netid!r}: FLAG row {row} has {len(flags.get(row, []))} "
+                           f"values, expected {len(xs)} (one per x point)")
         # AERMOD order: rows of constant y in the order given, x varying fastest
-        for yv in ys:
-            for xv in xs:
-                self._add_receptor(c, float(xv), float(yv), 0.0, 0.0, 0.0, netid)
+        for j, yv in enumerate(ys):
+            for i, xv in enumerate(xs):
+                f = flags[j + 1][i] if flags is not None else self.flagpole_default_m
+                self._add_receptor(c, float(xv), float(yv), 0.0, 0.0, f, netid)
         self.grid_ids.add(netid)
         self.grid = None
 
@@ -656,12 +861,36 @@ class _Builder:
 
     # ----- OU
     def ou_RECTABLE(self, c):
-        if not c.fields:
-            c.fail("expected 'RECTABLE aveper ranks'")
-        if ("OU", "RECTABLE") not in self._noted:
-            self._noted.add(("OU", "RECTABLE"))
-            self.messages.append(f"{c.where()}: RECTABLE affects only AERMOD's printed summary "
-                                 "tables (aermod.out), which cobenefits aermod does not write")
+        """'RECTABLE aveper|ALLAVE FIRST|SECOND|...|n ...': the high values per receptor in
+        the summary listing (AERMOD's aermod.out)."""
+        if len(c.fields) < 2:
+            c.fail("expected 'RECTABLE aveper|ALLAVE ranks' (e.g. 'RECTABLE ALLAVE FIRST')")
+        names = {"FIRST": 1, "SECOND": 2, "THIRD": 3, "FOURTH": 4, "FIFTH": 5, "SIXTH": 6,
+                 "SEVENTH": 7, "EIGHTH": 8, "NINTH": 9, "TENTH": 10}
+        ranks = []
+        for i in range(1, len(c.fields)):
+            tok = c.fields[i]
+            if tok in names:
+                ranks.append(names[tok])
+            elif "-" in tok:
+                a, _, b = tok.partition("-")
+                lo, hi = names.get(a), names.get(b)
+                if lo is None or hi is None or hi < lo:
+                    c.fail(f"rank range {c.raw[i]!r} (field {i + 3}) is not valid")
+                ranks.extend(range(lo, hi + 1))
+            else:
+                try:
+                    ranks.append(int(tok))
+                except ValueError:
+                    c.fail(f"rank {c.raw[i]!r} (field {i + 3}) must be FIRST..TENTH or a number")
+        if c.fields[0] == "ALLAVE":
+            aves = [a for a in self.averaging_times if a != "PERIOD"]
+        else:
+            aves = [self._aveper(c, 0)]
+            if aves == ["PERIOD"]:
+                c.fail("RECTABLE is for short-term averages (PERIOD values are always listed)")
+        for a in aves:
+            self.rectables.append((a, tuple(sorted(set(ranks)))))
 
     def ou_FILEFORM(self, c):
         if len(c.fields) != 1 or c.fields[0] not in ("EXP", "FIX"):
@@ -686,35 +915,35 @@ class _Builder:
         return ave
 
     def _group(self, c, i):
-        if c.fields[i] != "ALL":
-            c.fail(f"source group {c.raw[i]!r} (field {i + 3}) is not defined; only ALL is "
-                   "supported")
-        return "ALL"
+        if c.fields[i] not in self.groups:
+            c.fail(f"source group {c.raw[i]!r} (field {i + 3}) is not defined on the SO "
+                   f"pathway (groups: {', '.join(self.groups) or 'none'})")
+        return c.fields[i]
 
     def _unit(self, c, i):
         if i < len(c.fields):
             _number(c, i, "file unit", integer=True, lo=31)
 
-    def _add_output(self, c, kw, ave, filename):
+    def _add_output(self, c, kw, ave, filename, group="ALL"):
         for o in self.outputs:
-            if o.keyword == kw and o.averaging == ave:
+            if o.keyword == kw and o.averaging == ave and o.group == group:
                 c.fail(f"a second {kw} for averaging period {ave} (first on line {o.line})")
             if o.filename == filename:
                 c.fail(f"file {filename!r} is already written by the {o.keyword} card on line "
                        f"{o.line}; writing two outputs into one file is not supported")
-        self.outputs.append(OutputRequest(kw, ave, "ALL", filename, c.lineno))
+        self.outputs.append(OutputRequest(kw, ave, group, filename, c.lineno))
 
     def ou_POSTFILE(self, c):
         if len(c.fields) < 4:
             c.fail("expected 'POSTFILE aveper ALL PLOT filename [unit]'")
         _max_fields(c, 5, "expected 'POSTFILE aveper ALL PLOT filename [unit]'")
         ave = self._aveper(c, 0)
-        self._group(c, 1)
+        group = self._group(c, 1)
         if c.fields[2] != "PLOT":
             c.fail(f"POSTFILE format {c.raw[2]!r} (field 5) is not supported (only PLOT; "
                    "UNFORM binary files are not written)")
         self._unit(c, 4)
-        self._add_output(c, "POSTFILE", ave, c.raw[3])
+        self._add_output(c, "POSTFILE", ave, c.raw[3], group)
 
     def ou_PLOTFILE(self, c):
         if len(c.fields) < 3:
@@ -724,9 +953,9 @@ class _Builder:
                    "short-term high-value plot files are not written)")
         _max_fields(c, 4, "expected 'PLOTFILE PERIOD ALL filename [unit]'")
         ave = self._aveper(c, 0)
-        self._group(c, 1)
+        group = self._group(c, 1)
         self._unit(c, 3)
-        self._add_output(c, "PLOTFILE", ave, c.raw[2])
+        self._add_output(c, "PLOTFILE", ave, c.raw[2], group)
 
     # ----- pathway completion checks
     def finish(self, pathway, card):
@@ -738,6 +967,25 @@ class _Builder:
                 line = self.locations[missing[0]][3]
                 raise InputError(f"{self.path}, line {line}: source {missing[0]!r} has a "
                                  "LOCATION card but no SRCPARAM card")
+            for sid, card_ in list(self.params.items()):
+                if card_.source_type == "AREAPOLY":
+                    v = self.verts.get(sid, [])
+                    if len(v) != card_.n_vertices:
+                        raise InputError(f"{self.path}, line {card_.line}: AREAPOLY source "
+                                         f"{card_.source_id!r} has {len(v)} AREAVERT vertices; "
+                                         f"SRCPARAM says {card_.n_vertices}")
+                    x0, y0 = self.locations[sid][:2]
+                    if abs(v[0][0] - x0) > 1e-6 or abs(v[0][1] - y0) > 1e-6:
+                        self.messages.append(
+                            f"{self.path}, line {card_.line}: AREAPOLY {card_.source_id}: the first "
+                            "AREAVERT vertex differs from the LOCATION coordinates; the AREAVERT "
+                            "vertices are used")
+                    self.params[sid] = replace(card_, vertices=tuple(v))
+                if sid in self.urban_sources:
+                    self.params[sid] = replace(self.params[sid], urban=True)
+            if self.urban_option is not None and not self.urban_sources:
+                self.messages.append(f"{card.where()}: URBANOPT without URBANSRC: every source "
+                                     "is modelled as rural")
         if pathway == "RE":
             if self.grid is not None:
                 raise InputError(f"{self.path}, line {self.grid['line']}: GRIDCART network "
@@ -768,7 +1016,12 @@ class _Builder:
             surface_file=self.surface_file, profile_file=self.profile_file,
             surface_station=self.surface_station, upper_air_station=self.upper_air_station,
             profile_base_m=self.profile_base_m, file_form=self.file_form,
-            outputs=tuple(self.outputs), messages=tuple(self.messages))
+            outputs=tuple(self.outputs), messages=tuple(self.messages),
+            groups=tuple((g, tuple(self.params[s].source_id for s in
+                                   (m if m is not None else list(self.locations))))
+                         for g, m in self.groups.items()),
+            flagpole=self.flagpole, urban_option=self.urban_option,
+            rectables=tuple(self.rectables))
 
 
 def read_aermod_inp(path):
@@ -1182,3 +1435,129 @@ def write_plotfile_period(path, conc, receptors, n_hours, header, *, n_years=0, 
     """
     _write_period(path, "period_plot", conc, receptors, n_hours, header, group, n_years)
 
+
+
+# --------------------------------------------------------------------------- summary listing
+def _ordinal(n):
+    suffix = "TH" if 10 <= n % 100 <= 20 else {1: "ST", 2: "ND", 3: "RD"}.get(n % 10, "TH")
+    return f"{n}{suffix}"
+
+
+def _receptor_text(receptors, i):
+    """'(  XR,  YR, ZELEV, ZHILL, ZFLAG)  GC  CG1     ' as AERMOD's summary tables print it."""
+    net = receptors.net_id[i]
+    kind = "GC" if net else "DC"
+    return (f"({receptors.x_m[i]:11.2f},{receptors.y_m[i]:12.2f},{receptors.elevation_m[i]:9.2f},"
+            f"{receptors.hill_height_m[i]:9.2f},{receptors.flagpole_m[i]:8.2f})  {kind}  "
+            f"{net[:8]:<8s}")
+
+
+def write_summary_listing(path, ctl, *, model_options, period_by_group, hourly_by_group, dates,
+                          n_hours, n_missing, n_calm, program_version="", run_time=None):
+    """Write the summary tables of AERMOD's listing file (``aermod.out``), atomically.
+
+    Holds what the RECTABLE and PERIOD summaries of AERMOD's listing hold (``output.f``
+    ``PRTSUM``), in AERMOD's column layout: for every source group the ten highest PERIOD
+    values with their receptors ("THE SUMMARY OF MAXIMUM PERIOD ... RESULTS"), and for each
+    RECTABLE rank n the highest n-th-highest 1-hour value over the receptors with its hour and
+    receptor ("THE SUMMARY OF HIGHEST 1-HR RESULTS"). The source-data, receptor and
+    receptor-by-receptor pages of AERMOD's listing are not written.
+
+    Parameters
+    ----------
+    path : str or Path
+    ctl : ControlFile
+    model_options : str
+        The options text (:meth:`ControlFile.modops_string`).
+    period_by_group, hourly_by_group : dict
+        Group ID -> PERIOD (n_receptors,) and hourly (n_hours, n_receptors) values [ug m-3].
+    dates : array of int
+        YYMMDDHH of each hour.
+    n_hours, n_missing, n_calm : int
+        Hours processed, missing and calm (AERMOD's PERIOD label counts all hours).
+    """
+    run_time = run_time or _dt.datetime.now()
+    ver = program_version or _program_version()
+    rec = ctl.receptors
+    lines = [f" *** COBENEFITS - VERSION {ver[:8]:<8s} ***   *** {ctl.title_one[:68]:<68s} ***"
+             f"        {run_time.strftime('%m/%d/%y')}",
+             f" *** cobenefits aermod summary of {ctl.path.name}"
+             f"{'':<30s}{run_time.strftime('%H:%M:%S')}",
+             "",
+             f" *** MODELOPTs:  {model_options}",
+             "",
+             f" ***  {n_hours} hours processed; {n_missing} missing and {n_calm} calm hours "
+             "(excluded from the PERIOD divisor, EPA calms policy)",
+             ""]
+    unit = f"** CONC OF {ctl.pollutant_id[:8]:<8s} IN MICROGRAMS/M**3"
+    dash = "- " * 60
+    if "PERIOD" in ctl.averaging_times:
+        lines += [f"{'':40s}*** THE SUMMARY OF MAXIMUM PERIOD ({n_hours:6d} HRS) RESULTS ***",
+                  "", "", f"{'':36s}{unit:<64s}**", "",
+                  f"{'':109s}NETWORK",
+                  "GROUP ID                       AVERAGE CONC                RECEPTOR  "
+                  "(XR, YR, ZELEV, ZHILL, ZFLAG)  OF TYPE  GRID-ID",
+                  dash, ""]
+        for g, _ in ctl.groups:
+            vals = period_by_group[g]
+            order = np.argsort(-vals, kind="stable")[:10]
+            for k, i in enumerate(order, 1):
+                gid = g if k == 1 else ""
+                lines.append(f"{gid[:8]:<8s} {_ordinal(k):>4s} HIGHEST VALUE IS{vals[i]:14.5f} AT "
+                             + _receptor_text(rec, i))
+            lines.append("")
+        lines += ["", " *** RECEPTOR TYPES:  GC = GRIDCART", "                      DC = DISCCART", ""]
+    for ave, ranks in ctl.rectables:
+        if ave != "1" or not ranks:
+            continue
+        lines += [f"{'':48s}*** THE SUMMARY OF HIGHEST  1-HR RESULTS ***", "", "",
+                  f"{'':36s}{unit:<64s}**", "",
+                  f"{'':54s}DATE{'':68s}NETWORK",
+                  "GROUP ID                          AVERAGE CONC     (YYMMDDHH)             "
+                  "RECEPTOR  (XR, YR, ZELEV, ZHILL, ZFLAG)    OF TYPE  GRID-ID",
+                  dash + "- - - - - ", "  "]
+        for g, _ in ctl.groups:
+            h = hourly_by_group[g]
+            # n-th highest hour at every receptor (AERMOD keeps the earlier hour on ties)
+            order = np.argsort(-h, axis=0, kind="stable")
+            for k, n in enumerate(ranks):
+                if n > h.shape[0]:
+                    continue
+                idx = order[n - 1]
+                nth = h[idx, np.arange(h.shape[1])]
+                i = int(np.argmax(nth))
+                gid = g if k == 0 else ""
+                lines.append(f"{gid[:8]:<8s} HIGH {_ordinal(n):>4s} HIGH VALUE IS{nth[i]:14.5f}  ON "
+                             f"{int(dates[idx[i]]):08d}: AT " + _receptor_text(rec, i))
+            lines.append("  ")
+        lines += ["", " *** RECEPTOR TYPES:  GC = GRIDCART", "                      DC = DISCCART", ""]
+    from engine.io import write_text
+
+    write_text("\n".join(lines) + "\n", path)
+
+
+def read_summary_values(path):
+    """(group, kind, rank, value) rows of the summary tables of an AERMOD listing file
+    (``aermod.out``) or of :func:`write_summary_listing` output; kind is "PERIOD" or "1-HR".
+    For comparing the two programs' summaries."""
+    rows = []
+    group = ""
+    kind = None
+    for line in Path(path).read_text(errors="replace").splitlines():
+        if "THE SUMMARY OF MAXIMUM PERIOD" in line:
+            kind = "PERIOD"
+        elif "THE SUMMARY OF HIGHEST  1-HR" in line:
+            kind = "1-HR"
+        elif "RECEPTOR TYPES" in line:
+            kind = None
+        if kind is None or "VALUE IS" not in line:
+            continue
+        if line[:8].strip():
+            group = line[:8].strip()
+        head, _, rest = line.partition("VALUE IS")
+        rank = int("".join(ch for ch in head.split("HIGH")[-2 if kind == "1-HR" else 0][-5:]
+                           if ch.isdigit()) or 0)
+        value = float(rest.split()[0])
+        at = rest.split("AT (", 1)[1].split(")", 1)[0]
+        rows.append((group, kind, rank, value, tuple(float(v) for v in at.split(","))))
+    return rows

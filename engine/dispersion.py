@@ -11,7 +11,14 @@ Two evaluation paths share ONE cell-integrated transfer function
   flat terrain the transfer function depends only on the offset, so this is exact up to
   round-off. Receptors off the lattice are computed by the direct path.
 
-``method="auto"`` picks ``gridded`` when it applies.
+``method="auto"`` picks ``gridded`` when it applies, for the lattice receptors whose offsets
+cost less than computing them directly (distant discrete receptors go direct).
+
+Polygon sources (:class:`PolygonSources`: AERMOD AREAPOLY, AREACIRC as its equal-area polygon,
+rotated AREA) go through :func:`polygon_concentrations` (direct path,
+:func:`kernels.plume.polygon_concentration`). Receptor heights above ground (flagpoles,
+``receptor_z_m``) and AERMOD's urban boundary layer (``urban_population``) select their own
+per-hour tables.
 
 Lateral (crosswind) CDF, keyword ``lateral_cdf`` (see :mod:`kernels.plume`):
 
@@ -34,7 +41,8 @@ from engine.met import MetHours
 from kernels import plume
 from kernels.convolve import convolve as _convolve
 
-__all__ = ["AreaSources", "LATERAL_CDF", "area_concentrations", "period_average", "period_kernel",
+__all__ = ["AreaSources", "PolygonSources", "LATERAL_CDF", "area_concentrations", "polygon_concentrations",
+           "polygon_area_centroid", "regular_polygon_vertices", "rectangle_vertices", "period_average", "period_kernel",
            "convolve", "hour_tables"]
 
 #: lateral CDF choices -> kernel flag
@@ -129,26 +137,183 @@ class AreaSources:
         return cx, cy, e1x, e1y, hx, hy
 
 
+def polygon_area_centroid(x, y):
+    """Signed area [m2] and area centroid [m] of a closed polygon (shoelace formula, the
+    centroid AERMOD's SOSET computes for AREAPOLY, AXCNTR/AYCNTR)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    x0, y0 = x.mean(), y.mean()  # centred for round-off
+    xs, ys = x - x0, y - y0
+    xn, yn = np.roll(xs, -1), np.roll(ys, -1)
+    cross = xs * yn - xn * ys
+    area = 0.5 * cross.sum()
+    if area == 0.0:
+        return 0.0, x0, y0
+    cx = ((xs + xn) * cross).sum() / (6.0 * area)
+    cy = ((ys + yn) * cross).sum() / (6.0 * area)
+    return area, cx + x0, cy + y0
+
+
+def regular_polygon_vertices(x_centre_m, y_centre_m, radius_m, n_vertices):
+    """AERMOD AREACIRC as AERMOD builds it (``GENCIR``): the regular ``n``-gon of the circle's
+    area, first vertex due north of the centre, then clockwise in steps of 360/n degrees.
+
+    Its circumradius is R' = R sqrt(2 pi / (n sin(2 pi / n))) (equal area: n R'^2 sin(2pi/n)/2
+    = pi R^2). Returns (x, y) arrays [m].
+    """
+    n = int(n_vertices)
+    rp = radius_m * np.sqrt(2.0 * np.pi / (n * np.sin(2.0 * np.pi / n)))
+    ang = np.deg2rad(np.arange(n) * 360.0 / n)  # clockwise from north
+    return x_centre_m + rp * np.sin(ang), y_centre_m + rp * np.cos(ang)
+
+
+def rectangle_vertices(x_sw_m, y_sw_m, x_len_m, y_len_m, angle_deg=0.0):
+    """The four vertices of an AERMOD ``AREA`` source [m]: the LOCATION corner, then along the
+    Xinit side, the far corner and along the Yinit side; rotated clockwise by ``angle_deg``
+    about the LOCATION corner (AERMOD APARM)."""
+    th = np.deg2rad(angle_deg)
+    e1 = np.array([np.cos(th), -np.sin(th)])
+    e2 = np.array([np.sin(th), np.cos(th)])
+    p0 = np.array([x_sw_m, y_sw_m], dtype=np.float64)
+    pts = [p0, p0 + x_len_m * e1, p0 + x_len_m * e1 + y_len_m * e2, p0 + y_len_m * e2]
+    return np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
+
+
+@dataclass(frozen=True, eq=False)
+class PolygonSources:
+    """Polygon area sources (AERMOD ``AREAPOLY``; ``AREACIRC`` and ``AREA`` through
+    :func:`regular_polygon_vertices` and :func:`rectangle_vertices`).
+
+    Parameters
+    ----------
+    vertices : sequence of (x, y) array pairs [m]
+        Each source's vertices in order (either orientation, not repeated at the end), >= 3,
+        a simple polygon (it may be non-convex).
+    rate_g_m2_s, release_height_m, initial_sigma_z_m : array
+        As :class:`AreaSources`.
+    """
+
+    vertex_x_m: np.ndarray  #: all vertices, source after source
+    vertex_y_m: np.ndarray
+    vertex_start: np.ndarray  #: source i: vertex_x_m[vertex_start[i]:vertex_start[i + 1]]
+    centroid_x_m: np.ndarray
+    centroid_y_m: np.ndarray
+    area_m2: np.ndarray
+    rate_g_m2_s: np.ndarray
+    release_height_m: np.ndarray
+    initial_sigma_z_m: np.ndarray
+
+    def __init__(self, vertices, rate_g_m2_s=1.0, release_height_m=0.0, initial_sigma_z_m=0.0):
+        vx, vy, start, cx, cy, area = [], [], [0], [], [], []
+        for i, (x, y) in enumerate(vertices):
+            x = np.asarray(x, dtype=np.float64).ravel()
+            y = np.asarray(y, dtype=np.float64).ravel()
+            if x.shape != y.shape or x.size < 3:
+                raise InputError(f"PolygonSources: source {i} needs >= 3 vertices with x and y "
+                                 f"of equal length, got {x.size} and {y.size}")
+            if not (np.isfinite(x).all() and np.isfinite(y).all()):
+                raise InputError(f"PolygonSources: source {i} has a non-finite vertex")
+            a, gx, gy = polygon_area_centroid(x, y)
+            ext = max(np.ptp(x), np.ptp(y), 1e-30)
+            if abs(a) <= 1e-10 * ext * ext:
+                raise InputError(f"PolygonSources: source {i} has zero area (collinear or repeated "
+                                 "vertices; AERMOD error E266)")
+            vx.append(x)
+            vy.append(y)
+            start.append(start[-1] + x.size)
+            cx.append(gx)
+            cy.append(gy)
+            area.append(abs(a))
+        n = len(cx)
+        vals = dict(rate_g_m2_s=_vec("rate_g_m2_s", rate_g_m2_s, n),
+                    release_height_m=_vec("release_height_m", release_height_m, n),
+                    initial_sigma_z_m=_vec("initial_sigma_z_m", initial_sigma_z_m, n))
+        rules = [("rate_g_m2_s", lambda a: np.isfinite(a) & (a >= 0), "finite and >= 0 g m-2 s-1"),
+                 ("release_height_m", lambda a: np.isfinite(a) & (a >= 0) & (a <= 100), "0..100 m"),
+                 ("initial_sigma_z_m", lambda a: np.isfinite(a) & (a >= 0), "finite and >= 0 m")]
+        for name, test, rng in rules:
+            bad = ~test(vals[name])
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise InputError(f"PolygonSources: {name}[{i}] = {vals[name][i]!r}; allowed range {rng}")
+        object.__setattr__(self, "vertex_x_m", np.concatenate(vx) if vx else np.zeros(0))
+        object.__setattr__(self, "vertex_y_m", np.concatenate(vy) if vy else np.zeros(0))
+        object.__setattr__(self, "vertex_start", np.asarray(start, dtype=np.int64))
+        object.__setattr__(self, "centroid_x_m", np.asarray(cx, dtype=np.float64))
+        object.__setattr__(self, "centroid_y_m", np.asarray(cy, dtype=np.float64))
+        object.__setattr__(self, "area_m2", np.asarray(area, dtype=np.float64))
+        for k, v in vals.items():
+            object.__setattr__(self, k, v)
+
+    def __len__(self):
+        return int(self.centroid_x_m.shape[0])
+
+
+def polygon_concentrations(sources: PolygonSources, receptor_x_m, receptor_y_m, met: MetHours, *,
+                           lateral_cdf: Literal["exact", "aermod_table"] = "aermod_table",
+                           receptor_z_m=None, urban_population=0.0, urban_roughness_m=1.0):
+    """Hourly concentrations [ug m-3] from polygon sources (direct path), AERMOD v24142 physics.
+
+    Same conventions as :func:`area_concentrations` (calm and missing hours 0; receptor
+    heights above ground in ``receptor_z_m``; urban sources as there); the integral follows AERMOD's AREAIN for
+    AREAPOLY sources (:func:`kernels.plume.polygon_concentration`).
+
+    Returns
+    -------
+    ndarray (n_hours, n_receptors) [ug m-3]
+    """
+    if not isinstance(sources, PolygonSources):
+        raise InputError(f"sources must be an engine.dispersion.PolygonSources, got {type(sources).__name__}")
+    if not isinstance(met, MetHours):
+        raise InputError(f"met must be an engine.met.MetHours, got {type(met).__name__}")
+    flag = _lateral_flag(lateral_cdf)
+    rx, ry = _receptors(receptor_x_m, receptor_y_m)
+    rz = _receptor_heights(receptor_z_m, rx.shape[0])
+    out = np.zeros((len(met), rx.shape[0]))
+    if len(sources) == 0 or rx.shape[0] == 0:
+        return out
+    urban = _urban(urban_population, urban_roughness_m)
+    uniq, grp = _groups(sources)
+    for z in np.unique(rz):
+        sel = np.flatnonzero(rz == z)
+        lng, lnsy, wd = _stacked_tables(met, uniq, float(z), urban)
+        part = np.zeros((len(met), sel.size))
+        plume.direct_hourly_polygons(rx[sel], ry[sel], sources.vertex_x_m, sources.vertex_y_m,
+                                     sources.vertex_start, sources.centroid_x_m, sources.centroid_y_m,
+                                     sources.rate_g_m2_s, grp, lng, lnsy, wd, part, flag)
+        out[:, sel] = part
+    return out
+
+
 # ----------------------------------------------------------------------------------------
 # per-hour tables (cached)
 # ----------------------------------------------------------------------------------------
 _TABLE_CACHE = {}
 
 
-def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0):
-    """Per-hour ``(ln g, ln sigma_y, wind_from_at_release)`` tables for the kernels (cached)."""
+def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0, receptor_height_m=0.0,
+                urban_population=0.0, urban_roughness_m=1.0):
+    """Per-hour ``(ln g, ln sigma_y, wind_from_at_release)`` tables for the kernels (cached).
+
+    ``receptor_height_m`` is the receptor's height above ground (AERMOD flagpole) [m];
+    ``urban_population`` > 0 selects AERMOD's urban boundary layer (URBANOPT population,
+    urban roughness ``urban_roughness_m`` [m]) for stable and morning-transition hours.
+    """
     if not isinstance(met, MetHours):
         raise InputError(f"met must be an engine.met.MetHours, got {type(met).__name__}")
-    key = (met.digest(), float(release_height_m), float(initial_sigma_z_m))
+    key = (met.digest(), float(release_height_m), float(initial_sigma_z_m), float(receptor_height_m),
+           float(urban_population), float(urban_roughness_m))
     hit = _TABLE_CACHE.get(key)
     if hit is not None:
         return hit
     hours, prof = met.kernel_arrays()
     n = hours.shape[0]
     lng = np.empty((n, plume.NX))
-    lnsy = np.empty((n, plume.NX))
+    lnsy = np.empty((n, plume.NX + 2))
     wd = np.empty(n)
-    plume.build_hour_tables(hours, *prof, float(release_height_m), float(initial_sigma_z_m), lng, lnsy, wd)
+    plume.build_hour_tables(hours, *prof, float(release_height_m), float(initial_sigma_z_m),
+                            float(receptor_height_m), float(urban_population), float(urban_roughness_m),
+                            lng, lnsy, wd)
     if len(_TABLE_CACHE) > 32:
         _TABLE_CACHE.clear()
     _TABLE_CACHE[key] = (lng, lnsy, wd)
@@ -161,8 +326,8 @@ def _groups(sources):
     return uniq, inv.astype(np.int64).ravel()
 
 
-def _stacked_tables(met, uniq):
-    t = [hour_tables(met, hs, sz) for hs, sz in uniq]
+def _stacked_tables(met, uniq, zr=0.0, urban=(0.0, 1.0)):
+    t = [hour_tables(met, hs, sz, zr, *urban) for hs, sz in uniq]
     return (np.stack([a[0] for a in t]), np.stack([a[1] for a in t]), np.stack([a[2] for a in t]))
 
 
@@ -173,8 +338,13 @@ def _integer_like(a, tol=1e-6):
     return np.abs(a - np.round(a)) <= tol
 
 
-def _grid_layout(sources, rx, ry, max_stride=16, max_points=4_000_000):
-    """Return the gridded layout or None: (cell_x, cell_y, origin, stride, src idx, rec idx, mask)."""
+def _grid_layout(sources, rx, ry, max_stride=16, max_points=4_000_000, economical=True):
+    """Return the gridded layout or None: (cell_x, cell_y, origin, stride, src idx, rec idx, mask).
+
+    ``economical`` (method "auto"): lattice receptors are put through the kernel only where
+    that costs fewer cell integrations than the direct path; otherwise every lattice
+    receptor is (method "gridded").
+    """
     if len(sources) == 0:
         return None
     if not (np.all(sources.angle_deg == 0.0)
@@ -205,6 +375,26 @@ def _grid_layout(sources, rx, ry, max_stride=16, max_points=4_000_000):
     rj = np.round((ry - y0) / dy).astype(np.int64)
     si = np.round(mi).astype(np.int64) * s
     sj = np.round(mj).astype(np.int64) * s
+    # Cost model in cell integrations: the kernel costs one per offset, a receptor left to the
+    # direct path one per source. Lattice receptors far from the sources (e.g. a few distant
+    # discrete receptors) would enlarge the kernel for every hour; keep the cheapest prefix of
+    # the receptors ordered by the kernel half-width they need, the rest go direct.
+    idx = np.flatnonzero(on)
+    if not economical:
+        idx = idx[:0]
+    ex = np.maximum(np.abs(ri[idx] - si.min()), np.abs(ri[idx] - si.max()))
+    ey = np.maximum(np.abs(rj[idx] - sj.min()), np.abs(rj[idx] - sj.max()))
+    order = np.argsort(np.maximum(ex, ey), kind="stable")
+    mx = np.maximum.accumulate(ex[order])
+    my = np.maximum.accumulate(ey[order])
+    if idx.size:
+        k = np.arange(1, idx.size + 1)
+        cost = (2 * mx + 1) * (2 * my + 1) + (idx.size - k) * len(sources)
+        kbest = int(np.argmin(cost)) + 1
+        if cost[kbest - 1] >= idx.size * len(sources):
+            return None  # the direct path is cheaper for every receptor
+        on = np.zeros_like(on)
+        on[idx[order[:kbest]]] = True
     # kernel half-widths covering every (lattice receptor - cell) offset
     nxh = int(max(np.abs(ri[on].max() - si.min()), np.abs(ri[on].min() - si.max())))
     nyh = int(max(np.abs(rj[on].max() - sj.min()), np.abs(rj[on].min() - sj.max())))
@@ -246,7 +436,8 @@ def _receptors(receptor_x_m, receptor_y_m):
 
 def area_concentrations(sources: AreaSources, receptor_x_m, receptor_y_m, met: MetHours, *,
                         method: Literal["auto", "direct", "gridded"] = "auto",
-                        lateral_cdf: Literal["exact", "aermod_table"] = "exact"):
+                        lateral_cdf: Literal["exact", "aermod_table"] = "exact",
+                        receptor_z_m=None, urban_population=0.0, urban_roughness_m=1.0):
     """Hourly ground-level concentrations from AREA sources, AERMOD v24142 physics.
 
     Parameters
@@ -262,6 +453,14 @@ def area_concentrations(sources: AreaSources, receptor_x_m, receptor_y_m, met: M
     lateral_cdf : {"exact", "aermod_table"}
         Normal CDF of the crosswind integral: exact, or AERMOD's 4-decimal table cut off at
         +-3.9 sigma-y (reproduces AERMOD's far-lateral tail; see the module docstring).
+    receptor_z_m : array (n_receptors,) [m], optional
+        Receptor heights above ground (AERMOD flagpole heights), >= 0; default 0. Each
+        distinct height gets its own per-hour tables.
+    urban_population : float
+        > 0: the sources are AERMOD urban sources (URBANSRC) of an urban area of this
+        population (URBANOPT); 0 (default): rural.
+    urban_roughness_m : float
+        URBANOPT urban roughness length [m] (1 m in the regulatory default).
 
     Returns
     -------
@@ -283,17 +482,57 @@ def area_concentrations(sources: AreaSources, receptor_x_m, receptor_y_m, met: M
         raise InputError(f"met must be an engine.met.MetHours, got {type(met).__name__}")
     flag = _lateral_flag(lateral_cdf)
     rx, ry = _receptors(receptor_x_m, receptor_y_m)
+    rz = _receptor_heights(receptor_z_m, rx.shape[0])
     nh = len(met)
     out = np.zeros((nh, rx.shape[0]))
     if len(sources) == 0 or rx.shape[0] == 0:
         return out
-    layout = _grid_layout(sources, rx, ry) if method in ("auto", "gridded") else None
+    urban = _urban(urban_population, urban_roughness_m)
+    for z in np.unique(rz):
+        sel = rz == z
+        if sel.all():
+            return _area_concentrations_z(sources, rx, ry, met, method, flag, float(z), urban)
+        out[:, sel] = _area_concentrations_z(sources, rx[sel], ry[sel], met, method, flag, float(z),
+                                             urban)
+    return out
+
+
+def _urban(population, roughness):
+    pop, z0 = float(population), float(roughness)
+    if not (np.isfinite(pop) and pop >= 0):
+        raise InputError(f"urban_population = {population!r}; allowed: finite and >= 0 (0 = rural)")
+    if not (np.isfinite(z0) and z0 > 0):
+        raise InputError(f"urban_roughness_m = {roughness!r}; allowed: > 0 m")
+    return (pop, z0)
+
+
+def _receptor_heights(receptor_z_m, n):
+    if receptor_z_m is None:
+        return np.zeros(n)
+    rz = np.atleast_1d(np.asarray(receptor_z_m, dtype=np.float64))
+    if rz.shape == (1,) and n != 1:
+        rz = np.full(n, rz[0])
+    if rz.shape != (n,):
+        raise InputError(f"receptor_z_m must have one height per receptor ({n}), got shape {rz.shape}")
+    bad = ~(np.isfinite(rz) & (rz >= 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"receptor_z_m[{i}] = {rz[i]!r}; allowed range: finite and >= 0 m")
+    return rz
+
+
+def _area_concentrations_z(sources, rx, ry, met, method, flag, zr, urban=(0.0, 1.0)):
+    """area_concentrations for receptors that all have the height zr [m]."""
+    nh = len(met)
+    out = np.zeros((nh, rx.shape[0]))
+    layout = (_grid_layout(sources, rx, ry, economical=(method == "auto"))
+              if method in ("auto", "gridded") else None)
     if method == "gridded" and layout is None:
         raise InputError("method='gridded' needs equal, axis-aligned cells on a regular grid with one "
                          "release height and initial sigma-z, and receptors on a lattice whose spacing "
                          "divides the cell size; use method='direct' or 'auto'")
     if layout is not None:
-        tables = hour_tables(met, sources.release_height_m[0], sources.initial_sigma_z_m[0])
+        tables = hour_tables(met, sources.release_height_m[0], sources.initial_sigma_z_m[0], zr, *urban)
         kern = _kernel_stack(tables, layout, flag=flag)
         s = layout["stride"]
         si0, sj0 = layout["si"].min(), layout["sj"].min()
@@ -311,14 +550,14 @@ def area_concentrations(sources: AreaSources, receptor_x_m, receptor_y_m, met: M
             out[h, on] = field[oy, ox]
         rest = ~on
         if rest.any():
-            out[:, rest] = _direct(sources, rx[rest], ry[rest], met, flag)
+            out[:, rest] = _direct(sources, rx[rest], ry[rest], met, flag, zr, urban)
         return out
-    return _direct(sources, rx, ry, met, flag)
+    return _direct(sources, rx, ry, met, flag, zr, urban)
 
 
-def _direct(sources, rx, ry, met, flag):
+def _direct(sources, rx, ry, met, flag, zr=0.0, urban=(0.0, 1.0)):
     uniq, grp = _groups(sources)
-    lng, lnsy, wd = _stacked_tables(met, uniq)
+    lng, lnsy, wd = _stacked_tables(met, uniq, zr, urban)
     cx, cy, e1x, e1y, hx, hy = sources.geometry()
     out = np.zeros((len(met), rx.shape[0]))
     plume.direct_hourly(rx, ry, cx, cy, e1x, e1y, hx, hy, sources.rate_g_m2_s, grp, lng, lnsy, wd, out,
@@ -352,7 +591,8 @@ def period_average(hourly, met: MetHours):
 
 
 def period_kernel(met: MetHours, *, cell_size_m, spacing_m, n_half, release_height_m=0.0,
-                  initial_sigma_z_m=0.0, lateral_cdf: Literal["exact", "aermod_table"] = "exact"):
+                  initial_sigma_z_m=0.0, lateral_cdf: Literal["exact", "aermod_table"] = "exact",
+                  urban_population=0.0, urban_roughness_m=1.0):
     """Weighted period-mean transfer kernel of one square cell over receptor offsets.
 
     ``K[iy, ix]`` [ug m-3] is the period-mean concentration at offset
@@ -363,7 +603,9 @@ def period_kernel(met: MetHours, *, cell_size_m, spacing_m, n_half, release_heig
 
     Far field: see :mod:`kernels.plume` (fixed 6-point Gauss-Legendre beyond
     ``FAR_RATIO`` cell extents once sigma-y exceeds half the cell, error < 1e-3 relative).
-    ``lateral_cdf`` as in :func:`area_concentrations`.
+    ``lateral_cdf``, ``urban_population`` and ``urban_roughness_m`` as in
+    :func:`area_concentrations` (``urban_population`` > 0: AERMOD's urban boundary layer for a
+    city of that population; 0, the default: rural, unchanged).
     """
     flag = _lateral_flag(lateral_cdf)
     for name, v, ok, rng in (("cell_size_m", cell_size_m, cell_size_m > 0, "> 0 m"),
@@ -374,7 +616,11 @@ def period_kernel(met: MetHours, *, cell_size_m, spacing_m, n_half, release_heig
             raise InputError(f"period_kernel: {name} = {v!r}; allowed range {rng}")
     if int(n_half) != n_half or n_half < 0:
         raise InputError(f"period_kernel: n_half = {n_half!r}; allowed: integer >= 0")
-    lng, lnsy, wd = hour_tables(met, release_height_m, initial_sigma_z_m)
+    pop, z0u = _urban(urban_population, urban_roughness_m)
+    if pop > 0.0:
+        lng, lnsy, wd = hour_tables(met, release_height_m, initial_sigma_z_m, 0.0, pop, z0u)
+    else:
+        lng, lnsy, wd = hour_tables(met, release_height_m, initial_sigma_z_m)
     w = np.where(met.valid, met.weight, 0.0)
     tot = w.sum()
     n = 2 * int(n_half) + 1

@@ -2,8 +2,8 @@
 
 AERMET surface (``.SFC``) and profile (``.PFL``) files are read once and normalised at the
 boundary: AERMET's missing-value codes become NaN, degrees Celsius become kelvin, and the
-profile's sigma-theta becomes sigma-v (sigma-v = sigma-theta [rad] x wind speed at that level,
-as AERMOD's METEXT does). The engine never sees a foreign convention.
+profile's sigma-theta becomes sigma-v as AERMOD's PFLCNV does (see
+:func:`sigma_v_from_sigma_theta`). The engine never sees a foreign convention.
 
 Calm and missing hours follow AERMOD: an hour is *calm* when the reference wind speed is 0;
 it is *missing* when any of the reference wind speed, wind direction, u*, L, the mechanical
@@ -30,7 +30,8 @@ import numpy as np
 
 from engine.errors import InputError
 
-__all__ = ["MetHours", "read_sfc", "read_pfl", "read_aermet"]
+__all__ = ["MetHours", "read_sfc", "read_pfl", "read_aermet", "sigma_v_from_sigma_theta",
+           "check_hour_sequence"]
 
 _PROFILE_FIELDS = (
     "profile_height_m",
@@ -348,11 +349,41 @@ _PFL_COLUMNS = [
 ]
 
 
-def read_pfl(path):
+#: AERMOD's upper limit on the convective and mechanical mixing heights (SET_METDATA) [m]
+MAX_MIXING_HEIGHT_M = 4000.0
+
+#: AERMOD's lower limits on observed turbulence (modules.f SVMIN, SWMIN) [m s-1]
+SVMIN_M_S = 0.2
+SWMIN_M_S = 0.02
+#: coefficient of the sigma-theta correction in AERMOD's PFLCNV (modules.f GSIGV) [rad-1]
+GSIGV = 0.073864
+
+
+def sigma_v_from_sigma_theta(sigma_theta_deg, wind_speed_m_s):
+    """Lateral turbulence sigma-v [m s-1] from observed sigma-theta [deg], as AERMOD's PFLCNV.
+
+    AERMOD (metext.f ``PFLCNV``): with s = sigma-theta in radians,
+    eps = sin(s) (1 - GSIGV s), the mean along-wind component is
+    U_v = U sqrt(1 - eps^2) and sigma-v = max(SVMIN, s U_v), SVMIN = 0.2 m s-1. NaN when
+    sigma-theta is missing or the wind speed is missing or not > 0 (AERMOD: -99).
+    """
+    st = float(sigma_theta_deg)
+    u = float(wind_speed_m_s)
+    if np.isnan(st) or np.isnan(u) or not u > 0.0 or st < 0.0:
+        return np.nan
+    s = np.deg2rad(st)
+    eps = np.sin(s) * (1.0 - GSIGV * s)
+    return max(SVMIN_M_S, s * u * np.sqrt(1.0 - eps * eps))
+
+
+def read_pfl(path, lines_out=None):
     """Read an AERMET profile file. Returns ``{date: list of level dicts}`` in file order.
 
+    ``lines_out``, when a dict, receives ``{date: line of the hour's first record}``.
+
     Each level dict holds ``height_m, wind_from_deg, wind_speed_m_s, temperature_k,
-    sigma_v_m_s, sigma_w_m_s`` (NaN when missing; sigma-v from sigma-theta x wind speed).
+    sigma_v_m_s, sigma_w_m_s`` (NaN when missing; sigma-v from sigma-theta and the wind
+    speed by :func:`sigma_v_from_sigma_theta`; sigma-w floored at SWMIN, as AERMOD PFLCNV).
     """
     path = Path(path)
     try:
@@ -360,6 +391,8 @@ def read_pfl(path):
     except OSError as exc:
         raise InputError(f"{path}: cannot read AERMET profile file ({exc.strerror})") from None
     prof = {}
+    first_line = {}
+    last_date = None
     ncol = len(_PFL_COLUMNS)
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -384,17 +417,105 @@ def read_pfl(path):
                              f"range; expected 0..9000 m")
         date = (int(vals["year"]) % 100) * 1000000 + mo * 10000 + dd * 100 + hh
         ws = vals["wind_speed_m_s"]
-        st = vals["sigma_theta_deg"]
+        wd = vals["wind_from_deg"]
+        # AERMOD PFLCNV (metext.f): a calm level (speed 0 and direction 0) is missing; a
+        # direction of 0 with a non-zero speed means north (360)
+        if ws == 0.0 and wd == 0.0:
+            ws = wd = np.nan
+        elif ws > 0.0 and wd == 0.0:
+            wd = 360.0
+        sw = vals["sigma_w_m_s"]
+        if date not in prof:
+            first_line[date] = lineno
         level = dict(
             height_m=vals["height_m"],
-            wind_from_deg=vals["wind_from_deg"],
+            wind_from_deg=wd,
             wind_speed_m_s=ws,
             temperature_k=vals["temperature_c"] + 273.15,
-            sigma_v_m_s=np.deg2rad(st) * ws if not (np.isnan(st) or np.isnan(ws)) else np.nan,
-            sigma_w_m_s=vals["sigma_w_m_s"],
+            sigma_v_m_s=sigma_v_from_sigma_theta(vals["sigma_theta_deg"], ws),
+            sigma_w_m_s=max(sw, SWMIN_M_S) if not np.isnan(sw) else np.nan,
         )
+        if date in prof and last_date != date:
+            raise InputError(f"{path}, line {lineno}: profile hour {date:08d} appears again "
+                             f"(first on line {first_line[date]}); each hour's levels must be "
+                             "consecutive records (AERMOD E450: record out of sequence)")
         prof.setdefault(date, []).append(level)
+        last_date = date
+    if lines_out is not None:
+        lines_out.update(first_line)
     return prof
+
+
+def _hour_index(date):
+    """Hours since 1900-01-01 00:00 of an AERMOD stamp YYMMDDHH (hour ending 1..24);
+    None for an impossible calendar date. Two-digit years: 50-99 -> 19xx, else 20xx (AERMOD's
+    window)."""
+    import datetime as _dt
+
+    yy, rest = divmod(int(date), 1_000_000)
+    mm, rest = divmod(rest, 10_000)
+    dd, hh = divmod(rest, 100)
+    year = 1900 + yy if yy >= 50 else 2000 + yy
+    try:
+        day = _dt.date(year, mm, dd)
+    except ValueError:
+        return None
+    return (day - _dt.date(1900, 1, 1)).days * 24 + hh
+
+
+def check_hour_sequence(dates, lines, path):
+    """AERMOD's record-sequence check (metext.f ``CHKDAT``, error E450) on a surface file.
+
+    Every hour must follow the previous one by exactly one hour. The only gap AERMOD accepts
+    (with a warning) is one of whole calendar years: hour 24 of 31 December followed by hour
+    01 of 1 January of a later year.
+
+    Raises
+    ------
+    InputError
+        An impossible date, a repeated hour, an hour out of order or a gap, naming the file,
+        the line and the previous record's line.
+    """
+    prev = None
+    for i, d in enumerate(np.asarray(dates)):
+        t = _hour_index(d)
+        if t is None:
+            raise InputError(f"{path}, line {int(lines[i])}: date {int(d):08d} (YYMMDDHH) is not a "
+                             "calendar date")
+        if prev is not None:
+            tp, dp, lp = prev
+            step = t - tp
+            if step == 0:
+                raise InputError(f"{path}, line {int(lines[i])}: hour {int(d):08d} repeats line {lp} "
+                                 "(AERMOD E450: record out of sequence; each hour once, in order)")
+            if step < 0:
+                raise InputError(f"{path}, line {int(lines[i])}: hour {int(d):08d} comes after "
+                                 f"{dp:08d} (line {lp}) (AERMOD E450: record out of sequence)")
+            whole_years = (dp % 1_000_000 == 123124 and int(d) % 1_000_000 == 10101)
+            if step > 1 and not whole_years:
+                raise InputError(f"{path}, line {int(lines[i])}: {step - 1}-hour gap between "
+                                 f"{dp:08d} (line {lp}) and {int(d):08d} (AERMOD E450: record out "
+                                 "of sequence; AERMET files must list every hour, with missing "
+                                 "values coded as missing)")
+        prev = (t, int(d), int(lines[i]))
+
+
+_ESSENTIAL_SFC = (("wind_speed_m_s", "reference wind speed"), ("wind_from_deg", "wind direction"),
+                  ("friction_velocity_m_s", "u*"), ("monin_obukhov_length_m", "L"),
+                  ("mech_mixing_height_m", "mechanical mixing height"),
+                  ("roughness_length_m", "z0"), ("temperature_k", "temperature"),
+                  ("reference_height_m", "reference height"))
+
+
+def _why_missing(s, i):
+    names = [label for key, label in _ESSENTIAL_SFC if np.isnan(s[key][i])]
+    if not names and s["monin_obukhov_length_m"][i] < 0:
+        names = [label for key, label in (("conv_mixing_height_m", "convective mixing height"),
+                                          ("convective_velocity_m_s", "w*"))
+                 if np.isnan(s[key][i])]
+    if names:
+        return ", ".join(names) + " missing or out of range"
+    return "calm (reference wind speed 0)"
 
 
 def read_aermet(sfc, pfl=None):
@@ -405,9 +526,32 @@ def read_aermet(sfc, pfl=None):
     """
     s = read_sfc(sfc)
     n = s["date"].shape[0]
+    check_hour_sequence(s["date"], s["line"], sfc)
+    # AERMOD SET_METDATA: mixing heights below 1 m are raised to 1 m and limited to 4000 m
+    for key in ("conv_mixing_height_m", "mech_mixing_height_m"):
+        zi = s[key]
+        s[key] = np.where((zi >= 0.0) & (zi < 1.0), 1.0, np.minimum(zi, MAX_MIXING_HEIGHT_M))
     profiles = {}
     if pfl is not None:
-        p = read_pfl(pfl)
+        pfl_lines = {}
+        p = read_pfl(pfl, lines_out=pfl_lines)
+        # METEXT reads one .PFL hour per .SFC hour and stops on a date mismatch
+        pdates = list(p)
+        for i, d in enumerate(s["date"]):
+            d = int(d)
+            if i >= len(pdates):
+                raise InputError(f"{pfl}: profile file ends before surface hour {d:08d} ({sfc}, line "
+                                 f"{int(s['line'][i])}); the two files must cover the same hours")
+            if pdates[i] != d:
+                raise InputError(f"{pfl}, line {pfl_lines[pdates[i]]}: profile hour {pdates[i]:08d} "
+                                 f"does not match surface hour {d:08d} ({sfc}, line "
+                                 f"{int(s['line'][i])}); the two files must list the same hours "
+                                 "in the same order (AERMOD stops on this)")
+        if len(pdates) > n:
+            extra = pdates[n]
+            raise InputError(f"{pfl}, line {pfl_lines[extra]}: profile hour {extra:08d} has no "
+                             f"surface record ({sfc} ends at {int(s['date'][-1]):08d}, line "
+                             f"{int(s['line'][-1])})")
         nl = max((len(v) for v in p.values()), default=1)
         arrays = {k: np.full((n, nl), np.nan) for k in _PROFILE_FIELDS}
         keymap = dict(profile_height_m="height_m", profile_wind_speed_m_s="wind_speed_m_s",
@@ -421,7 +565,7 @@ def read_aermet(sfc, pfl=None):
                     arrays[k][i, j] = lv[src]
         profiles = arrays
     ws = s["wind_speed_m_s"]
-    return MetHours.from_arrays(
+    met = MetHours.from_arrays(
         wind_speed_m_s=ws,
         wind_from_deg=s["wind_from_deg"],
         reference_height_m=s["reference_height_m"],
@@ -438,3 +582,9 @@ def read_aermet(sfc, pfl=None):
         source=str(sfc),
         **profiles,
     )
+    if not met.valid.any():
+        n_miss = int(met.missing.sum())
+        raise InputError(f"{sfc}: no usable hour: all {n} hours (lines {int(s['line'][0])}-"
+                         f"{int(s['line'][-1])}) are missing ({n_miss}) or calm ({n - n_miss}); "
+                         f"e.g. line {int(s['line'][0])}: {_why_missing(s, 0)}")
+    return met

@@ -330,3 +330,133 @@ def test_direct_and_auto_paths_agree_through_cli(tmp_path):
         b = _conc(_data_lines(out["auto"] / fname))
         big = a > 1e-9 * a.max()
         np.testing.assert_allclose(b[big], a[big], rtol=2e-6)  # 1e-6 + E13.6 rounding
+
+
+# --------------------------------------------------------------------------- real-met cases
+#: issue 11's reference cases: real met with observed turbulence (D), AREAPOLY / AREACIRC /
+#: rotated AREA / flagpole receptors / source groups (E), URBANOPT (F)
+REAL_CASES = ["caseD_observed_turbulence", "caseE_polygon_circle_flagpole", "caseF_urban"]
+
+
+def _read_post(path):
+    """CONC and DATE columns of an AERMOD PLOT file (plain or gzipped)."""
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as fh:
+        lines = [ln for ln in fh if ln.strip() and not ln.startswith("*")]
+    return (np.array([float(ln[28:42]) for ln in lines]),
+            np.array([int(ln[89:97]) for ln in lines]))
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory):
+    """Run every real-met reference case once through the CLI, unmodified control files, with
+    a summary listing (the second argument, as ``aermod CONTROL.inp LISTING.out``)."""
+    pytest.importorskip("engine.dispersion", reason="physics module not in this build")
+    runs = {}
+    for case in REAL_CASES:
+        out = tmp_path_factory.mktemp(case)
+        rc = main(["aermod", str(DATA / case / "aermod.inp"), str(out / "listing.out"),
+                   "--outdir", str(out), "--quiet"])
+        runs[case] = (rc, out)
+    return runs
+
+
+@pytest.mark.parametrize("case", REAL_CASES)
+def test_real_summary_listing(case, real_runs):
+    """The summary tables of AERMOD's listing (RECTABLE ALLAVE FIRST and the PERIOD top ten
+    per group; ``aermod_summary.out`` is that part of AERMOD's aermod.out): same groups,
+    ranks and receptors, values within 2 % (PERIOD) and 5 % (highest 1-hour value; caseE
+    CIRC: -0.7 %). Where two receptors' PERIOD values are within 0.2 % of each other their
+    order may differ, so receptors are compared where the neighbours are further apart."""
+    from engine.aermod_io import read_summary_values
+
+    rc, out = real_runs[case]
+    assert rc == 0
+    theirs = read_summary_values(DATA / case / "aermod_summary.out")
+    mine = read_summary_values(out / "listing.out")
+    assert [r[:3] for r in mine] == [r[:3] for r in theirs]
+    for k, (m, t) in enumerate(zip(mine, theirs)):
+        tol = 0.02 if t[1] == "PERIOD" else 0.05
+        assert abs(m[3] / t[3] - 1.0) <= tol, (m, t)
+        near = [theirs[j][3] for j in (k - 1, k + 1)
+                if 0 <= j < len(theirs) and theirs[j][:2] == t[:2]]
+        if all(abs(v / t[3] - 1.0) > 0.002 for v in near):
+            assert m[4] == t[4], (m, t)
+
+
+def _period_errors(ref_path, mine_path):
+    ref, _ = _read_post(ref_path)
+    mine, _ = _read_post(mine_path)
+    assert ref.shape == mine.shape
+    sel = ref > 0.01 * ref.max()
+    return np.abs(mine[sel] / ref[sel] - 1.0)
+
+
+@pytest.mark.parametrize("case", REAL_CASES)
+def test_real_period_accuracy(case, real_runs):
+    """Issue 11: PERIOD within 2 % at >= 99 % of the receptors above 1 % of the maximum and
+    none beyond 5 %, for ALL and for every source group AERMOD wrote (caseD measured: 100 %,
+    max 0.39 %; caseE ALL 100 % max 0.77 %, POLY, CIRC, RECT 100 %; caseF 100 %, max 0.15 %)."""
+    rc, out = real_runs[case]
+    assert rc == 0
+    files = sorted(p.name for p in (DATA / case).glob("period_*.pst"))
+    assert files
+    for name in files:
+        rel = _period_errors(DATA / case / name, out / name)
+        assert np.mean(rel <= 0.02) >= 0.99, (name, np.mean(rel <= 0.02), rel.max())
+        assert rel.max() <= 0.05, (name, rel.max())
+
+
+def test_caseE_groups_add_up(real_runs):
+    """SUMVAL: every source adds to each group that holds it, so POLY + CIRC + RECT = ALL
+    (AERMOD's own files: within 7e-6 relative)."""
+    rc, out = real_runs["caseE_polygon_circle_flagpole"]
+    assert rc == 0
+    parts = sum(_read_post(out / f"period_{g}.pst")[0] for g in ("poly", "circ", "rect"))
+    total = _read_post(out / "period_all.pst")[0]
+    np.testing.assert_allclose(parts, total, rtol=1e-5, atol=1e-12)  # E13.6 rounding of 4 files
+
+
+def test_real_options_line(real_runs):
+    """The options line as AERMOD prints it: observed turbulence (caseD, SigA&SigW from the
+    .PFL), flagpole receptors (caseE, FLGPOL), urban sources (caseF, URBAN)."""
+    for case in REAL_CASES:
+        rc, out = real_runs[case]
+        mine = (out / "period_all.pst").read_text().splitlines()[2]
+        ref = (DATA / case / "period_all.pst").read_text().splitlines()[2]
+        assert mine == ref, (case, mine, ref)
+
+
+#: AERMOD decides a source's zero from sigma-y at the polygon's vertices (AREAIN's QGO
+#: test: all beyond +-3.9 sigma-y); where a vertex lies within 1e-4 sigma-y of the limit the
+#: two programs' sigma-y (interpolated table here, direct formula in AERMOD) may fall on
+#: different sides. Such values are at most 1e-9 of the hour's maximum (caseD: 7 of the
+#: 116,640 receptor-hours, all <= 2e-10 of the hour's maximum; caseE: 6 of 40,680, all
+#: <= 5e-10; every other AERMOD zero is 0)
+ZERO_BORDER = 1e-9
+
+
+@pytest.mark.parametrize("case", REAL_CASES)
+def test_real_hourly_accuracy(case, real_runs):
+    """Issue 11: >= 97 % of receptor-hours above 1 % of the hour's maximum within 2 % (caseD
+    measured: 99.65 % of 41,913, max 15 %); where AERMOD gives 0 (missing hours, upwind,
+    beyond its +-3.9 sigma-y table) so do we, up to ZERO_BORDER."""
+    rc, out = real_runs[case]
+    assert rc == 0
+    ref, dates = _read_post(DATA / case / "hourly_all.pst.gz")
+    mine, mdates = _read_post(out / "hourly_all.pst")
+    np.testing.assert_array_equal(dates, mdates)
+    n_hours = np.unique(dates).size
+    ref = ref.reshape(n_hours, -1)
+    mine = mine.reshape(n_hours, -1)
+    hmax = ref.max(axis=1, keepdims=True)
+    sel = (ref > 0.01 * hmax) & (hmax > 0)
+    rel = np.abs(mine[sel] / ref[sel] - 1.0)
+    assert np.mean(rel <= 0.02) >= 0.97, (np.mean(rel <= 0.02), rel.max())
+    zero = ref == 0.0
+    assert np.all(mine[zero] <= ZERO_BORDER * np.broadcast_to(hmax, ref.shape)[zero])
+    assert np.count_nonzero(mine[zero]) <= 2e-4 * ref.size
+    # the whole hour is 0 where AERMOD flags the hour missing (caseD: 16 hours, I460)
+    assert np.all(mine[hmax[:, 0] == 0.0] == 0.0)

@@ -338,7 +338,7 @@ def test_feet_units(mini):
 # --------------------------------------------------------------------------- error paths
 # (old text, new text, the line to be named (a substring of it), words the message must hold)
 ERRORS = [
-    ("   RUNORNOT RUN", "   RUNORNOT RUN\n   FLAGPOLE 1.0", "FLAGPOLE", ["'FLAGPOLE'", "CO"]),
+    ("   RUNORNOT RUN", "   RUNORNOT RUN\n   EVENTFIL ev.inp", "EVENTFIL", ["'EVENTFIL'", "CO"]),
     ("DFAULT CONC", "DFAULT CONC FASTAREA", "MODELOPT", ["FASTAREA", "field 5", "supported"]),
     ("DFAULT CONC", "CONC FLAT ELEV", "MODELOPT", ["FLAT and ELEV"]),
     ("AVERTIME 1 PERIOD", "AVERTIME 1 24 PERIOD", "AVERTIME", ["'24'", "field 4"]),
@@ -347,7 +347,7 @@ ERRORS = [
     ("   POLLUTID OTHER\n", "", "CO FINISHED", ["POLLUTID", "requires"]),
     ("MODELOPT DFAULT CONC", "MODELOPT DFAULT CONC\n   MODELOPT CONC", "MODELOPT CONC",
      ["only once", "first on line 3"]),
-    ("A1 AREA -500.0", "A1 POINT -500.0", "LOCATION", ["POINT", "AREA sources only"]),
+    ("A1 AREA -500.0", "A1 POINT -500.0", "LOCATION", ["POINT", "AREA, AREAPOLY and AREACIRC"]),
     ("A1 AREA -500.0 -500.0 0.0", "A1 AREA -500.0 abc 0.0", "LOCATION",
      ["y (south-west corner)", "field 6", "'abc'"]),
     ("A1 AREA -500.0 -500.0 0.0", "A1 AREA -500.0 -500.0 12.0", "LOCATION",
@@ -371,8 +371,9 @@ ERRORS = [
      ["'A1'", "no SRCPARAM"]),
     ("   LOCATION A1 AREA -500.0 -500.0 0.0", "   LOCATION A1 AREA -500.0 -500.0 0.0\n"
      "   LOCATION A1 AREA 0.0 0.0", "LOCATION A1 AREA 0.0 0.0", ["defined twice"]),
-    ("SRCGROUP ALL", "SRCGROUP G1 A1", "SRCGROUP", ["only 'SRCGROUP ALL'"]),
-    ("   SRCGROUP ALL", "   URBANSRC A1", "URBANSRC", ["rural"]),
+    ("SRCGROUP ALL", "SRCGROUP G1 B9", "SRCGROUP", ["'B9'", "not defined by a LOCATION"]),
+    ("SRCGROUP ALL", "SRCGROUP ALL\n   SRCGROUP ALL", ("SRCGROUP ALL", -1), ["defined twice"]),
+    ("   SRCGROUP ALL", "   URBANSRC A1", "URBANSRC", ["URBANOPT"]),
     ("   DISCCART 600.0 0.0", "   GRIDPOLR POL1 STA", "GRIDPOLR", ["GRIDPOLR", "not supported"]),
     ("   DISCCART 600.0 0.0", "   EVALCART 600.0 0.0 0.0 0.0 1 N01", "EVALCART",
      ["EVALCART", "not supported"]),
@@ -398,7 +399,7 @@ ERRORS = [
      "STARTEND", ["'STARTEND'", "ME"]),
     ("PERIOD ALL PLOT", "PERIOD ALL UNFORM", "POSTFILE", ["UNFORM", "only PLOT"]),
     ("PERIOD ALL PLOT", "24 ALL PLOT", "POSTFILE", ["'24'", "1 or PERIOD"]),
-    ("PERIOD ALL PLOT", "PERIOD G1 PLOT", "POSTFILE", ["'G1'", "only ALL"]),
+    ("PERIOD ALL PLOT", "PERIOD G1 PLOT", "POSTFILE", ["'G1'", "not defined"]),
     ("AVERTIME 1 PERIOD", "AVERTIME 1", "POSTFILE", ["PERIOD is not on the CO AVERTIME"]),
     ("POSTFILE PERIOD ALL PLOT period.pst", "PLOTFILE 1 ALL FIRST p.plt", "PLOTFILE",
      ["PLOTFILE", "only PERIOD"]),
@@ -505,3 +506,60 @@ def test_round_trip_of_generated_control_files(mini, sources, discrete, upper):
     np.testing.assert_array_equal(ctl.receptors.x_m[6:], [x for x, _ in discrete])
     np.testing.assert_array_equal(ctl.receptors.y_m[6:], [y for _, y in discrete])
     assert ctl.receptors.net_id == ("CG1",) * 6 + ("",) * len(discrete)
+
+
+def test_case_e_sources_groups_and_flagpoles():
+    """caseE's control file: AREAPOLY with 8 AREAVERT vertices, AREACIRC (radius, 20
+    vertices), rotated AREA, four source groups, CO FLAGPOLE with DISCCART flagpole heights
+    and a grid without FLAG rows (AERMOD W216: default height)."""
+    ctl = aio.read_aermod_inp(DATA / "caseE_polygon_circle_flagpole" / "aermod.inp")
+    poly, circ, rect = ctl.sources
+    assert (poly.source_type, poly.n_vertices, len(poly.vertices)) == ("AREAPOLY", 8, 8)
+    assert poly.vertices[3] == (-1200.0, -200.0)
+    assert (circ.source_type, circ.radius_m, circ.n_vertices, circ.release_height_m) == \
+        ("AREACIRC", 800.0, 20, 1.0)
+    assert (rect.source_type, rect.angle_deg) == ("AREA", 30.0)
+    assert ctl.groups == (("ALL", ("POLY1", "CIRC1", "RECT1")), ("POLY", ("POLY1",)),
+                          ("CIRC", ("CIRC1",)), ("RECT", ("RECT1",)))
+    assert ctl.flagpole and ctl.receptors.flagpole_m[-14:-10].tolist() == [0.0, 2.0, 10.0, 30.0]
+    assert np.all(ctl.receptors.flagpole_m[:1681] == 0.0)
+    assert any("W216" in m for m in ctl.messages)
+    assert ctl.modops_string() == "  RegDFAULT  CONC  ELEV  FLGPOL  RURAL"
+    assert ctl.rectables == (("1", (1,)),)
+
+
+def test_srcgroup_ranges_and_continuation(mini):
+    text = _edit(MINI, "   SRCGROUP ALL", "   SRCGROUP ALL\n   SRCGROUP G1 A1-A3\n   SRCGROUP G1 A1")
+    ctl = aio.read_aermod_inp(mini(text))
+    assert ctl.groups == (("ALL", ("A1",)), ("G1", ("A1",)))
+
+
+def test_areapoly_vertex_count_checked(mini):
+    text = _edit(MINI, "A1 AREA -500.0 -500.0 0.0", "A1 AREAPOLY -500.0 -500.0 0.0")
+    text = _edit(text, "SRCPARAM A1 1.0 0.0 1000.0 1000.0 0.0 0.0",
+                 "SRCPARAM A1 1.0 0.0 4 0.0\n   AREAVERT A1 -500.0 -500.0 500.0 -500.0 500.0 500.0")
+    with pytest.raises(InputError, match="has 3 AREAVERT vertices; SRCPARAM says 4"):
+        aio.read_aermod_inp(mini(text))
+
+
+def test_urbanopt_and_urbansrc(mini):
+    """URBANOPT population [name [z0]] and URBANSRC; under DFAULT a roughness other than 1 m is
+    reset to 1 m (AERMOD W206); URBANSRC names sources that must exist."""
+    text = _edit(MINI, "   RUNORNOT RUN", "   URBANOPT 2000000 SynthCity 0.8\n   RUNORNOT RUN")
+    text = _edit(text, "   SRCGROUP ALL", "   URBANSRC A1\n   SRCGROUP ALL")
+    ctl = aio.read_aermod_inp(mini(text))
+    assert ctl.urban_option == (2000000.0, "SynthCity", 1.0)
+    assert any("W206" in m for m in ctl.messages)
+    assert ctl.sources[0].urban
+    assert ctl.modops_string() == "  RegDFAULT  CONC  ELEV  URBAN"
+    bad = _edit(text, "URBANSRC A1", "URBANSRC Z9")
+    with pytest.raises(InputError, match="URBANSRC: source 'Z9'"):
+        aio.read_aermod_inp(mini(bad))
+
+
+def test_rectable_ranks(mini):
+    text = _edit(MINI, "   POSTFILE", "   RECTABLE 1 FIRST-THIRD 5\n   POSTFILE")
+    ctl = aio.read_aermod_inp(mini(text))
+    assert ctl.rectables == (("1", (1, 2, 3, 5)),)
+    with pytest.raises(InputError, match="rank 'TWELFTH'"):
+        aio.read_aermod_inp(mini(_edit(MINI, "   POSTFILE", "   RECTABLE 1 TWELFTH\n   POSTFILE")))

@@ -209,3 +209,120 @@ def test_bad_method_and_receptors():
         area_concentrations(src, [1.0], [1.0], met, lateral_cdf="table")
     with pytest.raises(InputError, match="lateral_cdf"):
         period_kernel(met, cell_size_m=1.0, spacing_m=1.0, n_half=2, lateral_cdf=None)
+
+
+# --------------------------------------------------------------------------- polygon sources
+def test_areacirc_as_aermod_builds_it():
+    """GENCIR: the 20-gon of the circle's area, first vertex due north, clockwise. caseE's
+    CIRC1 (R = 800 m at (2000, 1800)): R' = 800 sqrt(2 pi / (20 sin 18 deg)) = 806.63 m
+    (data README), first vertex (2000, 2606.63), second at 18 deg east of north."""
+    from engine.dispersion import polygon_area_centroid, regular_polygon_vertices
+
+    x, y = regular_polygon_vertices(2000.0, 1800.0, 800.0, 20)
+    assert (x[0], y[0]) == pytest.approx((2000.0, 2606.63), abs=0.01)
+    assert x[1] > 2000.0 and (x[1] - 2000.0) == pytest.approx(806.63 * np.sin(np.radians(18)), abs=0.01)
+    area, cx, cy = polygon_area_centroid(x, y)
+    assert abs(area) == pytest.approx(np.pi * 800.0**2, rel=1e-12)
+    assert (cx, cy) == pytest.approx((2000.0, 1800.0), abs=1e-9)
+
+
+def test_rotated_area_vertices_as_aermod_aparm():
+    """RECT1 of caseE (SW corner (1000, -3000), 500 x 1500 m, angle 30 deg clockwise): AERMOD's
+    vertices (1000, -3000), (1750.0, -1701.0), (2183.0, -1951.0), (1433.0, -3250.0) as printed
+    to 0.1 m in the data README; the Yinit side points 30 deg east of north."""
+    from engine.dispersion import rectangle_vertices
+
+    x, y = rectangle_vertices(1000.0, -3000.0, 500.0, 1500.0, 30.0)
+    got = sorted(zip(np.round(x, 0), np.round(y, 0)))
+    assert got == sorted([(1000.0, -3000.0), (1750.0, -1701.0), (2183.0, -1951.0), (1433.0, -3250.0)])
+
+
+def test_polygon_equals_rectangle_and_l_shape_equals_two_cells():
+    """The polygon integral reproduces the rectangle kernel for a rotated square (either vertex
+    orientation) and, for a non-convex L, the sum of the two rectangles it is made of."""
+    from engine.dispersion import PolygonSources, polygon_concentrations, rectangle_vertices
+
+    met = read_aermet(DATA / "met" / "synth24.sfc", DATA / "met" / "synth24.pfl")
+    rx = np.array([600.0, -300.0, 0.0, 1500.0, 3000.0, 200.0])
+    ry = np.array([0.0, 100.0, 0.0, 500.0, -1000.0, 2000.0])
+    rect = area_concentrations(AreaSources([-500.0], [-500.0], [1000.0], [1000.0], angle_deg=[20.0]),
+                               rx, ry, met, lateral_cdf="aermod_table", method="direct")
+    x, y = rectangle_vertices(-500.0, -500.0, 1000.0, 1000.0, 20.0)
+    for xs, ys in ((x, y), (x[::-1], y[::-1])):
+        poly = polygon_concentrations(PolygonSources([(xs, ys)]), rx, ry, met)
+        np.testing.assert_allclose(poly, rect, rtol=1e-9, atol=1e-12 * rect.max())
+    lx = np.array([0.0, 2000.0, 2000.0, 1000.0, 1000.0, 0.0])
+    ly = np.array([0.0, 0.0, 1000.0, 1000.0, 2000.0, 2000.0])
+    ell = polygon_concentrations(PolygonSources([(lx, ly)]), rx, ry, met)
+    two = area_concentrations(AreaSources([0.0, 0.0], [0.0, 1000.0], [2000.0, 1000.0], [1000.0, 1000.0]),
+                              rx, ry, met, lateral_cdf="aermod_table", method="direct")
+    big = two > 1e-4 * two.max()
+    np.testing.assert_allclose(ell[big], two[big], rtol=1e-4)
+
+
+def test_polygon_sources_reject_degenerate_input():
+    from engine.dispersion import PolygonSources
+
+    with pytest.raises(InputError, match="zero area"):
+        PolygonSources([([0.0, 1.0, 2.0], [0.0, 1.0, 2.0])])
+    with pytest.raises(InputError, match=">= 3 vertices"):
+        PolygonSources([([0.0, 1.0], [0.0, 1.0])])
+    with pytest.raises(InputError, match="rate_g_m2_s"):
+        PolygonSources([([0.0, 1.0, 0.0], [0.0, 0.0, 1.0])], rate_g_m2_s=[-1.0])
+
+
+def test_flagpole_heights_vertical_profile():
+    """A ground-level source seen from flagpole receptors: the concentration falls with height
+    inside the source (caseE POLY1 PERIOD, AERMOD: 39.26 at 0 m, 29.55 at 2 m, 16.46 at 10 m,
+    3.14 at 30 m, data README); z = 0 through receptor_z_m equals the default."""
+    met = read_aermet(DATA / "met" / "synth24.sfc", DATA / "met" / "synth24.pfl")
+    src = AreaSources([-500.0], [-500.0], [1000.0], [1000.0])
+    z = np.array([0.0, 2.0, 10.0, 30.0])
+    c = period_average(area_concentrations(src, np.zeros(4), np.zeros(4), met, receptor_z_m=z), met)
+    assert np.all(np.diff(c) < 0)
+    c0 = period_average(area_concentrations(src, np.zeros(1), np.zeros(1), met), met)
+    assert c[0] == pytest.approx(c0[0], rel=1e-12)
+    with pytest.raises(InputError, match="receptor_z_m"):
+        area_concentrations(src, [0.0], [0.0], met, receptor_z_m=[-1.0])
+
+
+def test_urban_boundary_layer_hand_values():
+    """URBCALC for the reference population (P = 2e6, so ZIURB = 400 m and dT = 12 K) in
+    synth24 hour 01 (stable: u* 0.205, L 50, zim 213.3, z0 0.5, T 288.15 K), derived by hand:
+    rho = 101325 / (287.04 x 288.15) = 1.22505 kg/m3; H_urb = 0.03 x 12 x 0.205 x 1.22505 x
+    1004 = 90.771 W/m2; w*_urb = (9.80616 / 288.15 / 1.22505 / 1004 x 90.771 x 400)^(1/3)
+    = 1.00153 m/s; 7 max(z0_urb, z0) = 7 m; u*_urb = max(0.205, 1.00153 sqrt(1.6 (7/400)^(2/3))
+    / (1.3 sqrt(1 - 7/400))) = 0.25525 m/s; L_urb = -(1.22505 x 1004 x 288.15 x 0.25525^3)
+    / (0.4 x 9.80616 x 90.771) = -16.55 m -> max(16.55, 50) = 50 m; zi = max(400, 213.3) =
+    400 m. Urban sigma-w at 20 m (<= 0.1 ZIURB): sqrt(1.6 (20/400)^(2/3)) x 1.00153 =
+    0.46671 m/s, sigma-v sqrt(0.35) x 1.00153, each added in quadrature."""
+    from kernels import plume
+
+    gsv = np.zeros(plume.NLEV)
+    gsw = np.zeros(plume.NLEV)
+    urbstab, zi, ustar, L = plume._urban_boundary_layer(2.0e6, 1.0, True, np.nan, 213.3, 213.3,
+                                                        0.205, 50.0, 0.5, 288.15, gsv, gsw)
+    assert urbstab and zi == 400.0 and L == 50.0
+    assert ustar == pytest.approx(0.25525, rel=1e-4)
+    k = int(np.flatnonzero(plume.GRID_HEIGHTS == 20.0)[0])
+    assert gsw[k] == pytest.approx(0.46671, rel=1e-4)
+    assert gsv[k] == pytest.approx(np.sqrt(0.35) * 1.00153, rel=1e-4)
+    # convective hour with zic above ZIURB: rural (no morning transition), profiles untouched
+    gsw[:] = 0.0
+    urbstab, zi, _, _ = plume._urban_boundary_layer(2.0e6, 1.0, False, 500.0, 686.9, 686.9, 0.447,
+                                                    -80.0, 0.5, 298.15, gsv, gsw)
+    assert not urbstab and zi == 686.9 and np.all(gsw == 0.0)
+
+
+def test_period_kernel_urban_option():
+    """period_kernel(urban_population=...) for the national run's urban option: 0 is the
+    rural kernel exactly; a city of 2 million lowers the near-field period kernel of a
+    stable-hour mix (the urban boundary layer is deeper and more turbulent at night)."""
+    met = read_aermet(DATA / "met" / "synth24.sfc", DATA / "met" / "synth24.pfl")
+    kw = dict(cell_size_m=1000.0, spacing_m=500.0, n_half=6)
+    rural = period_kernel(met, **kw)
+    np.testing.assert_array_equal(period_kernel(met, urban_population=0.0, **kw), rural)
+    urban = period_kernel(met, urban_population=2.0e6, **kw)
+    assert urban[6, 6] < 0.95 * rural[6, 6]
+    with pytest.raises(InputError, match="urban_population"):
+        period_kernel(met, urban_population=-1.0, **kw)

@@ -131,3 +131,127 @@ def test_observed_turbulence_and_multilevel_profile_are_used():
     assert np.all(np.abs(c1[:, 0] / c0[:, 0] - 1.0) > 0.05)
     # stable hours: observed sigma-v/sigma-w exceed similarity values, so the plume is diluted
     assert np.all(c1[:3, 0] < 0.95 * c0[:3, 0])
+
+
+def test_sigma_v_from_sigma_theta_as_aermod_pflcnv():
+    """AERMOD PFLCNV: sigma-v = s U sqrt(1 - eps^2), eps = sin(s) (1 - 0.073864 s), s in rad,
+    floored at SVMIN = 0.2 m/s. Hand derivation for the LOVETT 10 m level of 1988-06-27 01
+    (sigma-theta 31.30 deg, U 1.40 m/s): s = 0.546288 rad, sin s = 0.519519,
+    eps = 0.519519 x 0.959649 = 0.498556, sqrt(1 - eps^2) = 0.866858,
+    sigma-v = 0.546288 x 1.40 x 0.866858 = 0.66297 m/s (sigma-theta x U alone: 0.7648)."""
+    from engine.met import sigma_v_from_sigma_theta
+
+    assert sigma_v_from_sigma_theta(31.30, 1.40) == pytest.approx(0.66297, rel=2e-5)
+    # 5 deg at 1 m/s: 0.0873 x 0.9997 m/s < SVMIN -> 0.2
+    assert sigma_v_from_sigma_theta(5.0, 1.0) == 0.2
+    # missing sigma-theta, missing or zero wind speed -> missing
+    assert np.isnan(sigma_v_from_sigma_theta(np.nan, 1.0))
+    assert np.isnan(sigma_v_from_sigma_theta(10.0, np.nan))
+    assert np.isnan(sigma_v_from_sigma_theta(10.0, 0.0))
+
+
+def test_read_pfl_observed_turbulence_levels():
+    """Three-level LOVETT profile: sigma-v from sigma-theta (PFLCNV), sigma-w floored at
+    SWMIN = 0.02 m/s, 99 (missing) sigma-w at 50 m stays missing."""
+    p = read_pfl(MET / "lovett1988_0627_0701.pfl")
+    lv = p[88062701]
+    assert [round(x["height_m"]) for x in lv] == [10, 50, 100]
+    assert lv[0]["sigma_v_m_s"] == pytest.approx(0.66297, rel=2e-5)
+    assert lv[0]["sigma_w_m_s"] == pytest.approx(0.34)
+    assert np.isnan(lv[1]["sigma_w_m_s"])
+    assert lv[0]["wind_from_deg"] == 321.0
+
+
+# --------------------------------------------------------------------------- completeness
+def _broken_met(tmp_path, kind):
+    """synth5 copied into tmp_path/met with one completeness defect; returns the message
+    each entry point must give."""
+    met = tmp_path / "met"
+    met.mkdir(exist_ok=True)
+    sfc = (MET / "synth5.sfc").read_text().splitlines()
+    pfl = (MET / "synth5.pfl").read_text().splitlines()
+    s, p = met / "synth5.sfc", met / "synth5.pfl"
+    if kind == "gap":  # hour 3 dropped from both files
+        del sfc[3]
+        del pfl[2]
+        msg = f"{s}, line 4: 1-hour gap between 23070102 (line 3) and 23070104"
+    elif kind == "duplicate":  # hour 2 written twice
+        sfc.insert(3, sfc[2])
+        pfl.insert(2, pfl[1])
+        msg = f"{s}, line 4: hour 23070102 repeats line 3"
+    elif kind == "pfl_date":  # profile hour 3 stamped as hour 6
+        pfl[2] = pfl[2].replace("23  7  1  3", "23  7  1  6")
+        msg = f"{p}, line 3: profile hour 23070106 does not match surface hour 23070103 ({s}, line 4)"
+    elif kind == "pfl_short":
+        del pfl[4]
+        msg = f"{p}: profile file ends before surface hour 23070105 ({s}, line 6)"
+    elif kind == "all_missing":  # u* coded missing (-9.000) in every hour
+        sfc = [sfc[0]] + [ln[:25] + "  -9.000" + ln[33:] for ln in sfc[1:]]
+        msg = f"{s}: no usable hour: all 5 hours (lines 2-6) are missing (5) or calm (0); e.g. line 2: u* missing"
+    else:
+        raise ValueError(kind)
+    s.write_text("\n".join(sfc) + "\n")
+    p.write_text("\n".join(pfl) + "\n")
+    return s, p, msg
+
+
+KINDS = ["gap", "duplicate", "pfl_date", "pfl_short", "all_missing"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_met_completeness_read_aermet(tmp_path, kind):
+    s, p, msg = _broken_met(tmp_path, kind)
+    with pytest.raises(InputError) as ex:
+        read_aermet(s, p)
+    assert msg in str(ex.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_met_completeness_via_cobenefits_aermod(tmp_path, capsys, kind):
+    """The same message through ``cobenefits aermod`` (exit 2, no traceback)."""
+    import shutil
+
+    from engine.cli import main
+
+    _, _, msg = _broken_met(tmp_path, kind)
+    case = tmp_path / "caseA_single"
+    case.mkdir()
+    shutil.copy(MET.parent / "caseA_single" / "aermod.inp", case / "aermod.inp")
+    assert main(["aermod", str(case / "aermod.inp"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err
+    assert not (case / "period_all.pst").exists()
+
+
+@pytest.mark.parametrize("kind", ["gap", "pfl_date", "all_missing"])
+def test_met_completeness_via_cobenefits_run(tmp_path, kind):
+    """The same message through the national run with ``[met] sfc_file``/``pfl_file``, before
+    any work starts."""
+    import synthetic_nation as sn
+
+    from engine.commands.run import run_national
+    from engine.config import load_config
+
+    s, p, msg = _broken_met(tmp_path, kind)
+
+    def never(*a, **k):
+        raise AssertionError("work started before the met was checked")
+
+    cfg = load_config(sn.write_configs(tmp_path / "cfg",
+                                       extra_met=f'sfc_file = "{s}"\npfl_file = "{p}"'))
+    with pytest.raises(InputError) as ex:
+        run_national(cfg, tmp_path / "out", data=sn.nation(), carbon_fn=never, kernel_fn=never,
+                     age_population_fn=sn.age_population_fn, quiet=True)
+    assert msg in str(ex.value)
+
+
+def test_mixing_heights_limited_as_aermod(tmp_path):
+    """SET_METDATA: zic and zim below 1 m become 1 m, above 4000 m become 4000 m."""
+    sfc = (MET / "synth5.sfc").read_text().splitlines()
+    # hour 5 (convective): zic 1500 -> 5000; hour 1: zim 1225.8 -> 0.5
+    sfc[5] = sfc[5].replace("  1500.0   800.7", "  5000.0   800.7")
+    sfc[1] = sfc[1].replace("  -999.0  1225.8", "  -999.0     0.5")
+    (tmp_path / "m.sfc").write_text("\n".join(sfc) + "\n")
+    met = read_aermet(tmp_path / "m.sfc", MET / "synth5.pfl")
+    assert met.conv_mixing_height_m[4] == 4000.0
+    assert met.mech_mixing_height_m[0] == 1.0

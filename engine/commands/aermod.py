@@ -1,10 +1,12 @@
-"""``cobenefits aermod CONTROL.inp``: run an AERMOD control file for AREA sources.
+"""``cobenefits aermod CONTROL.inp [LISTING.out]``: run an AERMOD control file for area sources.
 
 Reads the subset of AERMOD's keyword language that area-source studies use
-(:mod:`engine.aermod_io`), computes hourly concentrations with AERMOD's area-source
+(:mod:`engine.aermod_io`: AREA, AREAPOLY and AREACIRC sources, source groups, flagpole
+receptors, URBANOPT/URBANSRC), computes hourly concentrations with AERMOD's area-source
 formulation (:mod:`engine.dispersion` with AERMOD's tabulated lateral normal CDF,
-``lateral_cdf="aermod_table"``; met from :mod:`engine.met`), and writes the POSTFILE
-and PLOTFILE outputs the control file names, in AERMOD's column layout.
+``lateral_cdf="aermod_table"``; met from :mod:`engine.met`, observed turbulence included),
+and writes the POSTFILE and PLOTFILE outputs the control file names, per source group, in
+AERMOD's column layout, and optionally the summary tables of AERMOD's listing file.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from engine.aermod_io import (
     write_plotfile_period,
     write_postfile_hourly,
     write_postfile_period,
+    write_summary_listing,
 )
 from engine.errors import InputError
 from engine.io import write_text
@@ -32,8 +35,8 @@ from engine.io import write_text
 __all__ = ["NAME", "HELP", "add_arguments", "run", "run_control_file"]
 
 NAME = "aermod"
-HELP = ("run an AERMOD control file (AREA sources, rural, flat terrain) and write the "
-        "POSTFILE/PLOTFILE outputs it names, in AERMOD's layout")
+HELP = ("run an AERMOD control file (AREA/AREAPOLY/AREACIRC sources, rural or urban, flat "
+        "terrain) and write the POSTFILE/PLOTFILE outputs it names, in AERMOD's layout")
 
 log = logging.getLogger("cobenefits.aermod")
 
@@ -57,14 +60,20 @@ def add_arguments(parser):
         help="evaluation path: direct sums every source for every receptor; gridded uses the "
              "offset kernel and FFT convolution (sources on a regular grid of equal cells, "
              "receptors on an aligned grid); auto picks gridded when it applies")
+    parser.add_argument(
+        "listing", metavar="LISTING.out", nargs="?", default=None,
+        help="also write the summary tables of AERMOD's listing file here (the PERIOD "
+             "highest values per source group and the RECTABLE high 1-hour values), like "
+             "'aermod CONTROL.inp LISTING.out'; relative to the current folder")
 
 
 def run(args):
-    run_control_file(args.control, outdir=getattr(args, "outdir", None), method=args.method)
+    run_control_file(args.control, outdir=getattr(args, "outdir", None), method=args.method,
+                     listing=getattr(args, "listing", None))
     return 0
 
 
-def run_control_file(control, *, outdir=None, method="auto"):
+def run_control_file(control, *, outdir=None, method="auto", listing=None):
     """Run one AERMOD control file; return a dict of timings and output paths.
 
     Parameters
@@ -75,6 +84,9 @@ def run_control_file(control, *, outdir=None, method="auto"):
         Where relative output file names are resolved (default: the control file's folder).
     method : {"auto", "direct", "gridded"}
         Passed to :func:`engine.dispersion.area_concentrations`.
+    listing : str or Path, optional
+        Where to write the summary tables of AERMOD's listing file
+        (:func:`engine.aermod_io.write_summary_listing`).
     """
     t0 = time.perf_counter()
     ctl = read_aermod_inp(control)
@@ -89,7 +101,7 @@ def run_control_file(control, *, outdir=None, method="auto"):
         _write_error_file(ctl, base, ["RUNORNOT NOT: setup checked only; no results computed"])
         return info
 
-    from engine.dispersion import AreaSources, area_concentrations, period_average
+    from engine.dispersion import period_average
     from engine.met import read_aermet
 
     met = read_aermet(ctl.surface_file, ctl.profile_file)
@@ -101,40 +113,48 @@ def run_control_file(control, *, outdir=None, method="auto"):
                          f"returned {n_hours} hours")
     t_setup = time.perf_counter()
 
-    sources = _area_sources(AreaSources, ctl)
     rec = ctl.receptors
-    hourly = np.asarray(area_concentrations(sources, rec.x_m, rec.y_m, met, method=method,
-                                            lateral_cdf=LATERAL_CDF),
-                        dtype=np.float64)
-    period = None
-    if any(o.averaging == "PERIOD" for o in ctl.outputs):
-        period = np.asarray(period_average(hourly, met), dtype=np.float64)
-    t_compute = time.perf_counter()
-
+    hourly_by_group = _group_concentrations(ctl, met, method, n_hours)
     # AERMOD writes 0 for calm and missing hours in its hourly outputs
     skip = np.zeros(n_hours, dtype=bool)
     for flag in ("calm", "missing"):
         if getattr(met, flag, None) is not None:
             skip |= np.asarray(getattr(met, flag), dtype=bool)
-    if skip.any():
-        hourly = hourly.copy()
-        hourly[skip] = 0.0
+    period_by_group = {}
+    for g, hourly in hourly_by_group.items():
+        if skip.any():
+            hourly = hourly.copy()
+            hourly[skip] = 0.0
+            hourly_by_group[g] = hourly
+        period_by_group[g] = np.asarray(period_average(hourly, met), dtype=np.float64)
+    t_compute = time.perf_counter()
 
+    modops = ctl.modops_string(_turbulence_label(met))
     header = PlotHeader(title=ctl.title_one, met_version=read_sfc_header(ctl.surface_file),
-                        model_options=ctl.modops_string(), file_form=ctl.file_form)
+                        model_options=modops, file_form=ctl.file_form)
     n_years = count_complete_years(dates)
     for o in ctl.outputs:
         target = Path(o.filename)
         target = target if target.is_absolute() else base / target
         if o.keyword == "POSTFILE" and o.averaging == "1":
-            write_postfile_hourly(target, hourly, rec, dates, header, group=o.group)
-        elif o.keyword == "POSTFILE":
-            write_postfile_period(target, period, rec, n_hours, header, group=o.group)
-        else:
-            write_plotfile_period(target, period, rec, n_hours, header, n_years=n_years,
+            write_postfile_hourly(target, hourly_by_group[o.group], rec, dates, header,
                                   group=o.group)
+        elif o.keyword == "POSTFILE":
+            write_postfile_period(target, period_by_group[o.group], rec, n_hours, header,
+                                  group=o.group)
+        else:
+            write_plotfile_period(target, period_by_group[o.group], rec, n_hours, header,
+                                  n_years=n_years, group=o.group)
         info["outputs"].append(str(target))
         log.info("wrote %s (%s %s)", target, o.keyword, o.averaging)
+    if listing is not None:
+        n_miss = int(np.sum(np.asarray(getattr(met, "missing", np.zeros(n_hours, bool)))))
+        n_calm = int(np.sum(np.asarray(getattr(met, "calm", np.zeros(n_hours, bool)))))
+        write_summary_listing(listing, ctl, model_options=modops, period_by_group=period_by_group,
+                              hourly_by_group=hourly_by_group, dates=dates, n_hours=n_hours,
+                              n_missing=n_miss, n_calm=n_calm)
+        info["outputs"].append(str(listing))
+        log.info("wrote %s (summary listing)", listing)
     _write_error_file(ctl, base, [])
     t_end = time.perf_counter()
     evals = len(ctl.sources) * len(rec) * n_hours
@@ -146,8 +166,82 @@ def run_control_file(control, *, outdir=None, method="auto"):
     return info
 
 
-def _area_sources(cls, ctl):
+def _turbulence_label(met):
+    """AERMOD's options-line label for observed turbulence in the profile file (PFLCNV):
+    "SigA&SigW", "SigA Data", "SigW Data" or ""."""
+    sv = getattr(met, "profile_sigma_v_m_s", None)
+    sw = getattr(met, "profile_sigma_w_m_s", None)
+    sa = sv is not None and bool(np.isfinite(sv).any())
+    sw = sw is not None and bool(np.isfinite(sw).any())
+    return "SigA&SigW" if sa and sw else "SigA Data" if sa else "SigW Data" if sw else ""
+
+
+def _group_concentrations(ctl, met, method, n_hours):
+    """Hourly concentrations [ug m-3] of every source group of the control file.
+
+    Sources are partitioned by the set of groups they belong to (and by urban/rural), each
+    partition computed once (AREA sources through :func:`engine.dispersion.area_concentrations`,
+    gridded where the layout allows; AREAPOLY and AREACIRC through
+    :func:`engine.dispersion.polygon_concentrations`); a group is the sum of its partitions
+    (AERMOD SUMVAL adds each source's value to every group that holds it).
+    """
+    rec = ctl.receptors
+    members = {g: set(ids) for g, ids in ctl.groups}
+    parts = {}
+    for s in ctl.sources:
+        key = (tuple(g for g, _ in ctl.groups if s.source_id in members[g]), s.urban)
+        parts.setdefault(key, []).append(s)
+    out = {g: np.zeros((n_hours, len(rec))) for g, _ in ctl.groups}
+    # receptor heights above ground only when CO FLAGPOLE is on (AERMOD ignores ZFLAG otherwise)
+    height = {"receptor_z_m": rec.flagpole_m} if ctl.flagpole else {}
+    for (groups, urban), cards in parts.items():
+        if not groups:
+            continue
+        kw = dict(height)
+        if urban:  # AERMOD urban boundary layer for URBANSRC sources (URBANOPT)
+            kw.update(urban_population=ctl.urban_option[0], urban_roughness_m=ctl.urban_option[2])
+        conc = np.zeros((n_hours, len(rec)))
+        rect = [c for c in cards if c.source_type == "AREA"]
+        poly = [c for c in cards if c.source_type != "AREA"]
+        if rect:
+            from engine.dispersion import area_concentrations
+
+            conc += area_concentrations(_area_sources(ctl, rect), rec.x_m, rec.y_m, met,
+                                        method=method, lateral_cdf=LATERAL_CDF, **kw)
+        if poly:
+            from engine.dispersion import polygon_concentrations
+
+            conc += polygon_concentrations(_polygon_sources(ctl, poly), rec.x_m, rec.y_m, met,
+                                           lateral_cdf=LATERAL_CDF, **kw)
+        for g in groups:
+            out[g] += conc
+    return out
+
+
+def _polygon_sources(ctl, cards):
+    """PolygonSources for AREAPOLY (AREAVERT vertices) and AREACIRC (AERMOD's equal-area
+    regular polygon, GENCIR) cards; range errors name the SRCPARAM line."""
+    from engine.dispersion import PolygonSources, regular_polygon_vertices
+
+    def verts(c):
+        if c.source_type == "AREACIRC":
+            return regular_polygon_vertices(c.x_sw_m, c.y_sw_m, c.radius_m, c.n_vertices)
+        return (np.array([v[0] for v in c.vertices]), np.array([v[1] for v in c.vertices]))
+
+    for c in cards:
+        try:
+            PolygonSources([verts(c)], [c.rate_g_m2_s], [c.release_height_m],
+                           [c.initial_sigma_z_m])
+        except ValueError as one:
+            raise InputError(f"{ctl.path}, line {c.line}: SRCPARAM {c.source_id}: {one}") from None
+    return PolygonSources([verts(c) for c in cards], [c.rate_g_m2_s for c in cards],
+                          [c.release_height_m for c in cards],
+                          [c.initial_sigma_z_m for c in cards])
+
+
+def _area_sources(ctl, cards):
     """Build the physics layer's AreaSources; its range errors name the SRCPARAM line."""
+    from engine.dispersion import AreaSources as cls
 
     def build(cards):
         return cls(
@@ -162,9 +256,9 @@ def _area_sources(cls, ctl):
         )
 
     try:
-        return build(ctl.sources)
+        return build(cards)
     except ValueError as exc:  # InputError is a ValueError too
-        for s in ctl.sources:  # find the first source the physics layer rejects
+        for s in cards:  # find the first source the physics layer rejects
             try:
                 build([s])
             except ValueError as one:
