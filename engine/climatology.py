@@ -88,6 +88,8 @@ __all__ = [
 ]
 
 DEFAULT_VERSION = "default-climatology-v1"
+#: names accepted by ``[met] climatology``; 'default' is 'golder' (the v1 construction below)
+CLIMATOLOGY_NAMES = ("default", "golder", "aermet")
 
 #: Golder (1972) 1/L = a + b*log10(z0), coefficients (a [m-1], b [m-1]) per Pasquill class,
 #: as given by Seinfeld & Pandis (2006, ch. 16)
@@ -485,7 +487,8 @@ def to_met_hours(arrays):
 
 @dataclass(frozen=True)
 class MetSpec:
-    """Which met a city uses: ``kind`` in default|star|aermet, its identity and a content hash.
+    """Which met a city uses: ``kind`` in default (= golder) | aermet_climatology (built the AERMET
+    way) | climatology_file | star | aermet (hourly AERMET .SFC/.PFL files), identity and content hash.
 
     Cities with equal specs share one transfer kernel.
     """
@@ -497,6 +500,11 @@ class MetSpec:
     def describe(self):
         if self.kind == "default":
             return f"{DEFAULT_VERSION}, climate region '{self.name}' (synthetic, representative; see engine.climatology)"
+        if self.kind == "aermet_climatology":
+            return (f"{AERMET_VERSION}, climate region '{self.name}' (built the AERMET way, two seasons; "
+                    "see engine.climatology)")
+        if self.kind == "climatology_file":
+            return f"climatology file: {self.name}"
         return f"{self.kind}: {self.name}"
 
 
@@ -529,15 +537,51 @@ def met_spec_for_city(met_cfg, city_id, province_id, *, check_files=True):
         dig = _file_digest(star) if check_files else ""
         return MetSpec("star", f"{star} (temperature and mixing height of region '{region}')",
                        hashlib.sha256(f"{dig}|{region}".encode()).hexdigest()[:20])
-    if met_cfg.climatology != "default":
-        raise InputError(f"[met] climatology = {met_cfg.climatology!r} is not known; the built-in set is 'default'")
+    cfile = getattr(met_cfg, "climatology_file", "")
+    if cfile:
+        cfile = cfile.format(**fmt)
+        dig = _file_digest(cfile) if check_files else ""
+        return MetSpec("climatology_file", cfile, dig)
+    if met_cfg.climatology not in CLIMATOLOGY_NAMES:
+        raise InputError(f"[met] climatology = {met_cfg.climatology!r} is not known; valid: "
+                         f"{', '.join(CLIMATOLOGY_NAMES)}")
     region = climate_region_of(province_id)
+    if met_cfg.climatology == "aermet":
+        h = hashlib.sha256(f"{AERMET_VERSION}|{region}|{CLIMATE_REGIONS[region]}".encode())
+        for name in ("aermet_surface_characteristics.csv", "climate_region_seasons.csv"):
+            h.update((_DATA / name).read_bytes())
+        return MetSpec("aermet_climatology", region, h.hexdigest()[:20])
     dig = hashlib.sha256(f"{DEFAULT_VERSION}|{region}|{CLIMATE_REGIONS[region]}".encode()).hexdigest()[:20]
     return MetSpec("default", region, dig)
 
 
+def load_climatology(spec):
+    """The :class:`Climatology` (per-season met) of a climatology :class:`MetSpec`.
+
+    For ``kind`` 'aermet_climatology' (built-in, :func:`aermet_climatology`) and 'climatology_file'
+    (:func:`read_climatology`). Hourly and STAR met have no seasons: ``InputError``.
+    """
+    if spec.kind == "aermet_climatology":
+        return _aermet_climatology_cached(spec.name)
+    if spec.kind == "climatology_file":
+        return read_climatology(spec.name)
+    raise InputError(f"met {spec.describe()} is not a seasonal climatology (use [met] climatology = 'aermet' "
+                     "or climatology_file)")
+
+
+_AERMET_CACHE = {}
+
+
+def _aermet_climatology_cached(region):
+    if region not in _AERMET_CACHE:
+        _AERMET_CACHE[region] = aermet_climatology(region)
+    return _AERMET_CACHE[region]
+
+
 def load_met(spec):
-    """The :class:`engine.met.MetHours` of a :class:`MetSpec`."""
+    """The :class:`engine.met.MetHours` of a :class:`MetSpec` (a climatology's annual met)."""
+    if spec.kind in ("aermet_climatology", "climatology_file"):
+        return load_climatology(spec).met()
     if spec.kind == "default":
         return to_met_hours(default_climatology_arrays(spec.name))
     if spec.kind == "star":
@@ -856,3 +900,431 @@ def climatology_from_met(met, *, source=None):
         hours["reference_height_m"] = np.where(has, z[r, j], m.reference_height_m)
     return classify_hours(hours, season=season_of_month(month), weight=m.weight, calm=m.calm,
                           source=source or f"hourly file {met.source}", calm_threshold_m_s=0.0)
+
+
+# =========================================================================== AERMET-way default
+#: AERMET constants (Cimorelli et al. 2004, EPA-454/R-03-004, section 3; AERMET routines
+#: NETRAD/HEAT/UCALCO/UCALST/MPPBL): net radiation (Holtslag & van Ulden 1983)
+AERMET_C1_W_M2_K6 = 5.31e-13
+AERMET_C2_W_M2 = 60.0
+AERMET_C3 = 0.12
+STEFAN_BOLTZMANN_W_M2_K4 = 5.67e-8
+#: stable-layer profile constant beta_m of AERMET's default (non-ADJ_U*) u* (UCALST, 09/05/97)
+AERMET_BETA_M = 5.0
+#: Carson (1973) / Weil & Brower (1983) entrainment constant A in the convective mixing height
+CARSON_ENTRAINMENT_A = 0.2
+#: potential-temperature gradient [K m-1] of the morning profile the convective layer grows into:
+#: AERMET's minimum gradient above zi (0.005 K m-1, the value the .SFC files carry)
+MORNING_THETA_GRADIENT_K_M = 0.005
+#: AERMET's cap on the stable heat loss: u* theta* <= 0.05 m s-1 K (formulation eq. 26)
+MAX_USTAR_THETASTAR = 0.05
+#: representative opaque cloud fraction of the three cloud categories (clear: 0-3 oktas, cloudy:
+#: 4-7 oktas, overcast: 8 oktas; okta-class centres)
+CLOUD_FRACTION = {"clear": 1.5 / 8.0, "cloudy": 5.5 / 8.0, "overcast": 1.0}
+#: Weibull shape of the 10-m wind-speed distribution (Rayleigh; Justus et al. 1978)
+WEIBULL_SHAPE = 2.0
+GRAVITY_AERMET = 9.80655
+
+
+def _read_csv_table(name):
+    import csv
+
+    path = _DATA / name
+    with open(path) as fh:
+        rows = [r for r in csv.DictReader(ln for ln in fh if not ln.startswith("#"))]
+    return rows
+
+
+def surface_characteristics(region, season):
+    """Met-site albedo [1], Bowen ratio [1] and z0 [m] of a region and season.
+
+    From AERMET's user's guide tables for grassland (engine/data/met/aermet_surface_characteristics.csv)
+    at the AERMET season and moisture of engine/data/met/climate_region_seasons.csv.
+    """
+    rs = _region_season(region, season)
+    row = next(r for r in _read_csv_table("aermet_surface_characteristics.csv")
+               if r["aermet_season"] == rs["aermet_season"])
+    return {"albedo": float(row["albedo"]), "bowen_ratio": float(row[f"bowen_ratio_{rs['moisture']}"]),
+            "roughness_length_m": float(row["roughness_length_m"])}
+
+
+def _region_season(region, season):
+    for r in _read_csv_table("climate_region_seasons.csv"):
+        if r["region"] == region and r["season"] == season:
+            return r
+    raise ValueError(f"no met-site settings for region {region!r}, season {season!r}; regions: "
+                     f"{', '.join(CLIMATE_REGIONS)}; seasons: {', '.join(SEASONS)}")
+
+
+def _psi_m_unstable(zeta):
+    """Businger-Dyer psi_m for zeta = z/L < 0 (vectorised)."""
+    x = (1.0 - 16.0 * zeta) ** 0.25
+    return 2.0 * np.log((1.0 + x) / 2.0) + np.log((1.0 + x * x) / 2.0) - 2.0 * np.arctan(x) + np.pi / 2.0
+
+
+def net_radiation(solar_elevation_deg, cloud_fraction, temperature_k, albedo_noon):
+    """Net radiation Rn [W m-2] as AERMET estimates it (Holtslag & van Ulden 1983).
+
+    .. math::
+        R_n = \\frac{(1 - r(\\phi)) R + c_1 T^6 - \\sigma_{SB} T^4 + c_2 n}{1 + c_3},\\quad
+        R = (990 \\sin\\phi - 30)(1 - 0.75 n^{3.4}),\\quad
+        r(\\phi) = r' + (1 - r') e^{-0.1\\phi - 0.5 (1 - r')^2}
+
+    (Cimorelli et al. 2004, eqs. 2-5: Kasten & Czeplak 1980 cloud correction, Paine 1987 albedo;
+    R = 0 when the sun is below 990 sin phi = 30 W m-2.)
+    """
+    phi = np.asarray(solar_elevation_deg, dtype=float)
+    n = np.asarray(cloud_fraction, dtype=float)
+    t = np.asarray(temperature_k, dtype=float)
+    r0 = np.maximum(990.0 * np.sin(np.radians(phi)) - 30.0, 0.0)
+    r_solar = r0 * (1.0 - 0.75 * n**3.4)
+    rp = albedo_noon
+    albedo = np.where(phi > 0, rp + (1.0 - rp) * np.exp(-0.1 * np.maximum(phi, 0.0) - 0.5 * (1.0 - rp) ** 2), 1.0)
+    return ((1.0 - albedo) * r_solar + AERMET_C1_W_M2_K6 * t**6 - STEFAN_BOLTZMANN_W_M2_K4 * t**4
+            + AERMET_C2_W_M2 * n) / (1.0 + AERMET_C3)
+
+
+def _critical_elevation(cloud_fraction, temperature_k, albedo_noon):
+    """Solar elevation [deg] at which Rn = 0 (AERMET's ACRIT), by bisection."""
+    lo = np.zeros(np.broadcast(cloud_fraction, temperature_k).shape)
+    hi = np.full(lo.shape, 60.0)
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        pos = net_radiation(mid, cloud_fraction, temperature_k, albedo_noon) > 0
+        hi = np.where(pos, mid, hi)
+        lo = np.where(pos, lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def convective_scales(wind_speed_m_s, sensible_heat_flux_w_m2, temperature_k, roughness_length_m, *,
+                      reference_height_m=REFERENCE_HEIGHT_M, iterations=30):
+    """u* [m s-1] and L [m] of convective hours (H > 0) as AERMET computes them.
+
+    .. math:: u_* = \\frac{k u}{\\ln(z_r/z_0) - \\psi_m(z_r/L) + \\psi_m(z_0/L)},\\qquad
+              L = -\\frac{\\rho c_p T u_*^3}{k g H}
+
+    iterated from the neutral u* (Cimorelli et al. 2004, eqs. 6-8; AERMET UCALCO).
+    """
+    u = np.asarray(wind_speed_m_s, dtype=float)
+    hflux = np.asarray(sensible_heat_flux_w_m2, dtype=float)
+    t = np.asarray(temperature_k, dtype=float)
+    z0, zr = roughness_length_m, reference_height_m
+    ustar = VON_KARMAN * u / np.log(zr / z0)
+    for _ in range(iterations):
+        L = -RHO_CP * t * ustar**3 / (VON_KARMAN * GRAVITY_AERMET * hflux)
+        ustar = VON_KARMAN * u / (np.log(zr / z0) - _psi_m_unstable(zr / L) + _psi_m_unstable(z0 / L))
+    L = -RHO_CP * t * ustar**3 / (VON_KARMAN * GRAVITY_AERMET * hflux)
+    return ustar, L
+
+
+def stable_scales(wind_speed_m_s, cloud_fraction, temperature_k, roughness_length_m, *,
+                  solar_elevation_deg=None, critical_elevation_deg=None, reference_height_m=REFERENCE_HEIGHT_M):
+    """u* [m s-1], theta* [K] and L [m] of stable hours by AERMET's default scheme.
+
+    Venkatram (1980) / van Ulden & Holtslag (1985), as AERMET routine UCALST (non-ADJ_U*):
+
+    .. math::
+        \\theta_* = 0.09 (1 - 0.5 n^2),\\quad C_D = \\frac{k}{\\ln(z_r/z_0)},\\quad
+        u_0^2 = \\frac{\\beta_m z_r g \\theta_*}{T},\\quad
+        u_* = \\frac{C_D u}{2}\\left[1 + \\sqrt{1 - \\frac{4 u_0^2}{C_D u^2}}\\right]
+
+    (Cimorelli et al. 2004, eqs. 19-24). When the root is complex, u* and theta* scale linearly
+    with u below the critical speed u_cr = 2 u_0 / sqrt(C_D). theta* is reduced by
+    1 - (phi/phi_cr)^2 at low positive solar elevation (Holtslag 1984, eq. A-11). The heat loss is
+    capped at u* theta* = 0.05 m s-1 K (eq. 26): u* is then re-solved with theta* = 0.05/u*.
+    L = T u*^2 / (k g theta*).
+    """
+    u = np.asarray(wind_speed_m_s, dtype=float)
+    n = np.asarray(cloud_fraction, dtype=float)
+    t = np.asarray(temperature_k, dtype=float)
+    zr = reference_height_m
+    cdn = VON_KARMAN / np.log(zr / roughness_length_m)
+    theta = 0.09 * (1.0 - 0.5 * n**2) * np.ones_like(u)
+    if solar_elevation_deg is not None:
+        phi = np.asarray(solar_elevation_deg, dtype=float)
+        low = (phi > 0) & (phi < critical_elevation_deg)
+        theta = np.where(low, theta * (1.0 - (np.clip(phi, 0, None) / critical_elevation_deg) ** 2), theta)
+    u0 = np.sqrt(AERMET_BETA_M * zr * GRAVITY_AERMET * theta / t)
+    chek = (2.0 * u0 / (np.sqrt(cdn) * u)) ** 2
+    real = chek <= 1.0
+    ucr = 2.0 * u0 / np.sqrt(cdn)
+    ustar = np.where(real, cdn * u / 2.0 * (1.0 + np.sqrt(np.clip(1.0 - chek, 0.0, None))), cdn * ucr / 2.0 * u / ucr)
+    theta = np.where(real, theta, theta * u / ucr)
+    over = ustar * theta > MAX_USTAR_THETASTAR
+    if over.any():
+        # g(u*) = u* - C_D u/2 [1 + sqrt(1 - 4 beta zr g (0.05/u*)/(T C_D u^2))] = 0, bisection
+        lo = np.where(over, ustar, 0.0)
+        hi = np.where(over, cdn * u, 1.0)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            c = 1.0 - 4.0 * AERMET_BETA_M * zr * GRAVITY_AERMET * (MAX_USTAR_THETASTAR / mid) / (t * cdn * u**2)
+            g = mid - cdn * u / 2.0 * (1.0 + np.sqrt(np.clip(c, 0.0, None)))
+            lo = np.where(g < 0, mid, lo)
+            hi = np.where(g < 0, hi, mid)
+        ustar = np.where(over, 0.5 * (lo + hi), ustar)
+        theta = np.where(over, MAX_USTAR_THETASTAR / ustar, theta)
+    L = t * ustar**2 / (VON_KARMAN * GRAVITY_AERMET * theta)
+    return ustar, theta, L
+
+
+def _solar_elevation(latitude_deg, days, hours_ending):
+    """Solar elevation [deg] at the centre of each (day, hour-ending) of local solar time."""
+    decl = np.radians(23.45) * np.sin(np.radians(360.0 * (284 + np.asarray(days)) / 365.0))  # Cooper 1969
+    ha = np.radians(15.0 * (np.asarray(hours_ending) - 0.5 - 12.0))
+    phi = math.radians(latitude_deg)
+    s = math.sin(phi) * np.sin(decl)[:, None] + math.cos(phi) * np.cos(decl)[:, None] * np.cos(ha)[None, :]
+    return np.degrees(np.arcsin(np.clip(s, -1.0, 1.0)))
+
+
+def _weibull_bins(mean_speed, edges, k=WEIBULL_SHAPE):
+    """Probability and conditional-mean speed [m s-1] of each speed bin of a Weibull(k) wind."""
+    lam = mean_speed / math.gamma(1.0 + 1.0 / k)
+    cdf = lambda u: 1.0 - np.exp(-((np.asarray(u) / lam) ** k))  # noqa: E731
+    probs, means = [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        p = float(cdf(hi) - cdf(lo)) if math.isfinite(hi) else float(1.0 - cdf(lo))
+        top = hi if math.isfinite(hi) else lo + 10.0 * lam
+        u = np.linspace(lo, top, 401)
+        pdf = (k / lam) * (u / lam) ** (k - 1) * np.exp(-((u / lam) ** k))
+        m = float(np.trapezoid(pdf * u, u) / np.trapezoid(pdf, u)) if p > 0 else 0.5 * (lo + top)
+        probs.append(p)
+        means.append(m)
+    return np.asarray(probs), np.asarray(means)
+
+
+#: speed bins [m s-1] of the synthetic hours (finer than the classes, so that stability follows
+#: wind speed within a class)
+_SYNTH_SPEED_EDGES = (0.0, CALM_THRESHOLD_M_S) + tuple(np.round(np.arange(0.75, 12.01, 0.25), 2)) + (math.inf,)
+
+
+def aermet_hours(region, season):
+    """Synthetic hours of one region and season with AERMET's boundary-layer parameters.
+
+    Every (day of the season, hour of the day, cloud category, wind-speed bin) is one hour with
+    weight = P(cloud) P(speed) / days. Day-time hours with Rn > 0 are convective: H = 0.9 Rn /
+    (1 + 1/Bo) (Cimorelli et al. 2004 eq. 1; AERMET HEAT), u* and L by :func:`convective_scales`,
+    the convective mixing height by Carson (1973) as modified by Weil & Brower (1983) (eq. 9)
+    for a linear morning profile of gradient :data:`MORNING_THETA_GRADIENT_K_M`,
+
+    .. math:: z_{ic} = \\sqrt{\\frac{2 (1 + 2A)}{\\gamma}\\int_{sunrise}^{t} \\frac{H}{\\rho c_p} dt}
+
+    and w* = (g H z_ic / (rho c_p T))^(1/3) (eq. 10). Other hours are stable
+    (:func:`stable_scales`). Every hour: z_im = 2300 u*^1.5 (Venkatram 1980; eq. 12), without
+    AERMET's hour-to-hour smoothing. Cloud cover and wind speed persist through a day and are
+    independent of each other and of the hour (documented simplifications); temperature is the
+    season mean.
+
+    Returns ``(hours dict, weight array)`` in the field names of :data:`_CLASS_FIELDS`.
+    """
+    reg = CLIMATE_REGIONS[region] if isinstance(region, str) else region
+    sc = surface_characteristics(reg.name, season)
+    t = float(_region_season(reg.name, season)["temperature_k"])
+    z0, bo, alb = sc["roughness_length_m"], sc["bowen_ratio"], sc["albedo"]
+    days = (np.concatenate([np.arange(305, 366), np.arange(1, 91)]) if season == "heating"
+            else np.arange(91, 305))  # Nov 1 = day 305 (non-leap year) ... Mar 31 = day 90
+    hours_ending = np.arange(1, 25)
+    elev = _solar_elevation(reg.latitude_deg, days, hours_ending)  # (days, 24)
+    ov, cl = reg.overcast_fraction, reg.cloudy_fraction
+    clouds = {"clear": (1 - ov) * (1 - cl), "cloudy": (1 - ov) * cl, "overcast": ov}
+    p_speed, u_bin = _weibull_bins(reg.mean_wind_m_s, _SYNTH_SPEED_EDGES)
+    out = {k: [] for k in _CLASS_FIELDS}
+    weights = []
+    nd = len(days)
+    for cname, pc in clouds.items():
+        n = CLOUD_FRACTION[cname]
+        rn = net_radiation(elev, n, t, alb)
+        acrit = float(_critical_elevation(np.array(n), np.array(t), alb))
+        conv = rn > 0
+        hflux = np.where(conv, 0.9 * rn / (1.0 + 1.0 / bo), 0.0)
+        # accumulated heat since sunrise [K m]: sum of H/(rho cp) * 3600 s over the day's convective hours
+        acc = np.cumsum(np.where(conv, hflux, 0.0), axis=1) * 3600.0 / RHO_CP
+        zic = np.sqrt(2.0 * (1.0 + 2.0 * CARSON_ENTRAINMENT_A) * acc / MORNING_THETA_GRADIENT_K_M)
+        for pu, u in zip(p_speed, u_bin):
+            if pu <= 0:
+                continue
+            uu = np.full(elev.shape, u)
+            us_c, l_c = convective_scales(uu[conv], hflux[conv], t, z0)
+            us_s, _, l_s = stable_scales(uu[~conv], n, t, z0, solar_elevation_deg=elev[~conv],
+                                         critical_elevation_deg=acrit)
+            ustar = np.empty(elev.shape)
+            L = np.empty(elev.shape)
+            ustar[conv], L[conv] = us_c, l_c
+            ustar[~conv], L[~conv] = us_s, l_s
+            wstar = np.where(conv, np.cbrt(GRAVITY_AERMET * hflux * zic / (RHO_CP * t)), np.nan)
+            out["wind_speed_m_s"].append(uu.ravel())
+            out["reference_height_m"].append(np.full(uu.size, REFERENCE_HEIGHT_M))
+            out["friction_velocity_m_s"].append(ustar.ravel())
+            out["convective_velocity_m_s"].append(wstar.ravel())
+            out["monin_obukhov_length_m"].append(L.ravel())
+            out["conv_mixing_height_m"].append(np.where(conv, zic, np.nan).ravel())
+            out["mech_mixing_height_m"].append((2300.0 * ustar**1.5).ravel())
+            out["roughness_length_m"].append(np.full(uu.size, z0))
+            out["temperature_k"].append(np.full(uu.size, t))
+            out["temperature_height_m"].append(np.full(uu.size, 2.0))
+            out["theta_gradient_k_m"].append(np.where(conv, MORNING_THETA_GRADIENT_K_M, np.nan).ravel())
+            weights.append(np.full(uu.size, pc * pu / nd))
+    return {k: np.concatenate(v) for k, v in out.items()}, np.concatenate(weights)
+
+
+def aermet_climatology(region):
+    """The default climatology of a climate region built the AERMET way, two seasons.
+
+    Synthetic hours of :func:`aermet_hours` for each season, classed by :func:`classify_hours`
+    (calms: hours below :data:`CALM_THRESHOLD_M_S`), wind directions from the region's rose
+    (independent of the other variables). Season frequencies are the seasons' day counts.
+    """
+    reg = CLIMATE_REGIONS[region] if isinstance(region, str) else region
+    hours, weights, seasons = [], [], []
+    for s in SEASONS:
+        h, w = aermet_hours(reg, s)
+        hours.append(h)
+        weights.append(w * SEASON_DAYS[s] / 365.0)
+        seasons.append(np.full(w.size, s))
+    merged = {k: np.concatenate([h[k] for h in hours]) for k in _CLASS_FIELDS}
+    sectors = _sector_frequencies(reg.rose, SECTORS)
+    return classify_hours(merged, season=np.concatenate(seasons), weight=np.concatenate(weights),
+                          source=f"{AERMET_VERSION}, climate region '{reg.name}'",
+                          sector_frequencies={s: sectors for s in SEASONS})
+
+
+# =========================================================================== seasonal emissions
+def seasonal_emission_shares(sector, region):
+    """Share of a sector's annual emission emitted in each season ``{season: share}`` [1].
+
+    .. math:: \\mathrm{share}_s = (1 - h)\\,\\frac{\\mathrm{days}_s}{365} + h\\,[s = \\mathrm{heating}]
+
+    with h the sector's heat-driven share (engine/data/met/seasonal_emission_profiles.csv; 0 for
+    a sector not listed, or where the row applies only to central-heating regions and the region
+    has none). Shares sum to 1.
+    """
+    if region not in CLIMATE_REGIONS:
+        raise ValueError(f"unknown climate region {region!r}; valid: {', '.join(CLIMATE_REGIONS)}")
+    h = 0.0
+    for row in _read_csv_table("seasonal_emission_profiles.csv"):
+        if row["sector"] == sector:
+            applies = row["applies_in"] == "all" or (
+                row["applies_in"] == "central_heating"
+                and _region_season(region, SEASONS[0])["central_heating"] == "1")
+            h = float(row["heat_driven_share"]) if applies else 0.0
+    flat = {s: SEASON_DAYS[s] / 365.0 for s in SEASONS}
+    return {s: (1.0 - h) * flat[s] + (h if s == SEASONS[0] else 0.0) for s in SEASONS}
+
+
+# =========================================================================== climatology files
+def write_climatology(clim, path):
+    """Write a :class:`Climatology` as CSV with ``#`` header lines (atomic: temp file + rename).
+
+    Header lines: the format name, the source, ``season_frequency`` and ``calm_frequency``
+    (``season=value`` pairs). Columns: season, stability_class, speed_class, sector,
+    wind_from_deg, frequency and the boundary-layer fields (SI units in the names; empty = NaN).
+    """
+    import os
+
+    path = Path(path)
+    cols = ["season", "stability_class", "speed_class", "sector", "wind_from_deg", "frequency", *_CLASS_FIELDS]
+    lines = [f"# {CLIMATOLOGY_FORMAT}",
+             f"# source: {clim.source}",
+             "# season_frequency: " + ",".join(f"{s}={clim.season_frequency[s]:.10g}" for s in clim.seasons),
+             "# calm_frequency: " + ",".join(f"{s}={clim.calm_frequency[s]:.10g}" for s in clim.seasons),
+             "# frequency: share of the season's non-calm hours; calms follow the EPA calms policy "
+             "(zero concentration, excluded from period means)",
+             ",".join(cols)]
+    c = clim.classes
+    for i in range(len(clim)):
+        vals = []
+        for k in cols:
+            v = c[k][i]
+            if isinstance(v, (str, np.str_)):
+                vals.append(str(v))
+            elif k in ("speed_class", "sector"):
+                vals.append(str(int(v)))
+            else:
+                vals.append("" if not np.isfinite(v) else f"{float(v):.8g}")
+        lines.append(",".join(vals))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def read_climatology(path):
+    """Read a climatology file written by :func:`write_climatology` (or by hand, same layout).
+
+    Raises :class:`InputError` naming the file, line and column of a bad value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(f"climatology file {path}: cannot read ({exc.strerror})") from None
+    header, body = {}, []
+    for lineno, ln in enumerate(text.splitlines(), start=1):
+        if ln.startswith("#"):
+            if ":" in ln:
+                k, v = ln[1:].split(":", 1)
+                header[k.strip()] = v.strip()
+            elif ln[1:].strip():
+                header["format"] = ln[1:].strip()
+        elif ln.strip():
+            body.append((lineno, ln))
+    if header.get("format") != CLIMATOLOGY_FORMAT:
+        raise InputError(f"climatology file {path}: first line must be '# {CLIMATOLOGY_FORMAT}'")
+    if not body:
+        raise InputError(f"climatology file {path}: no column header and no classes")
+
+    def pairs(key):
+        if key not in header:
+            raise InputError(f"climatology file {path}: header line '# {key}: season=value,...' is missing")
+        out = {}
+        for item in header[key].split(","):
+            try:
+                s, v = item.split("=")
+                out[s.strip()] = float(v)
+            except ValueError:
+                raise InputError(f"climatology file {path}: header '{key}' item {item!r} is not season=number") from None
+            if not 0.0 <= out[s.strip()] <= 1.0:
+                raise InputError(f"climatology file {path}: header '{key}' {item!r} outside 0..1")
+        return out
+
+    season_frequency, calm_frequency = pairs("season_frequency"), pairs("calm_frequency")
+    cols = [c.strip() for c in body[0][1].split(",")]
+    need = ["season", "stability_class", "speed_class", "sector", "wind_from_deg", "frequency", *_CLASS_FIELDS]
+    missing = [c for c in need if c not in cols]
+    if missing:
+        raise InputError(f"climatology file {path}, line {body[0][0]}: missing column(s) {', '.join(missing)}")
+    data = {k: [] for k in need}
+    for lineno, ln in body[1:]:
+        vals = [v.strip() for v in ln.split(",")]
+        if len(vals) != len(cols):
+            raise InputError(f"climatology file {path}, line {lineno}: {len(vals)} fields, expected {len(cols)}")
+        row = dict(zip(cols, vals))
+        if row["season"] not in season_frequency:
+            raise InputError(f"climatology file {path}, line {lineno}, column 'season': {row['season']!r} is not in "
+                             f"the header's season_frequency ({', '.join(season_frequency)})")
+        data["season"].append(row["season"])
+        data["stability_class"].append(row["stability_class"])
+        for k in need[2:]:
+            v = row[k]
+            try:
+                x = float(v) if v != "" else math.nan
+            except ValueError:
+                raise InputError(f"climatology file {path}, line {lineno}, column '{k}': {v!r} is not a number") from None
+            data[k].append(x)
+    classes = {k: np.asarray(v) for k, v in data.items()}
+    for k in ("speed_class", "sector"):
+        classes[k] = classes[k].astype(int)
+    f = classes["frequency"]
+    if (~np.isfinite(f) | (f < 0)).any():
+        i = int(np.flatnonzero(~np.isfinite(f) | (f < 0))[0])
+        raise InputError(f"climatology file {path}, line {body[1 + i][0]}, column 'frequency': must be >= 0")
+    for s in season_frequency:
+        tot = f[classes["season"] == s].sum()
+        if (classes["season"] == s).any() and abs(tot - 1.0) > 1e-4:
+            raise InputError(f"climatology file {path}: frequencies of season {s!r} sum to {tot:.6g}, expected 1")
+    clim = Climatology(classes=classes, season_frequency=season_frequency, calm_frequency=calm_frequency,
+                       source=header.get("source", str(path)))
+    for s in clim.seasons:  # range checks of the boundary-layer fields (names the class row)
+        try:
+            clim.met(s)
+        except InputError as exc:
+            raise InputError(f"climatology file {path}: {exc}") from None
+    return clim

@@ -163,7 +163,9 @@ class DispersionConfig:
 class MetConfig:
     """``[met]``: meteorology. Empty paths = the documented default climatology."""
 
-    climatology: str = _f("default", doc="name of the built-in climatology set")
+    climatology: str = _f("default", doc="built-in climatology set: 'default' (= 'golder', the v1 Pasquill/Golder "
+                          "classes at z0 = 1 m) or 'aermet' (built the AERMET way, two seasons; engine.climatology)")
+    climatology_file: str = _f("", doc="climatology file made by `cobenefits met-climatology` (used for every city)")
     sfc_file: str = _f("", doc="AERMET surface file used for every city instead of the default")
     pfl_file: str = _f("", doc="AERMET profile file matching sfc_file")
     star_file: str = _f("", doc="ISC-style STAR joint-frequency table used instead of the default")
@@ -365,7 +367,7 @@ def default_scenario_paths():
 #: that file's folder, and one given on the command line relative to the current folder
 PATH_KEYS = {
     "data": ("dir",),
-    "met": ("sfc_file", "pfl_file", "star_file"),
+    "met": ("sfc_file", "pfl_file", "star_file", "climatology_file"),
     "health": ("rates_file",),
     "dispersion": ("footprints_geojson", "population_grid"),
 }
