@@ -175,8 +175,11 @@ class MetConfig:
 class HealthConfig:
     """``[health]``: concentration-response function and Monte Carlo settings."""
 
-    crf: Literal["ier2010", "gemm_ncd_lri", "gemm_5cod", "loglinear_krewski2009"] = _f(
-        "ier2010", doc="concentration-response function")
+    crf: Literal["ier2010", "gemm_ncd_lri", "gemm_5cod", "loglinear_krewski2009", "user"] = _f(
+        "ier2010", doc="concentration-response function ('user' = functions_file)")
+    functions_file: str = _f("", doc="user-defined functions CSV (crf = 'user'; engine.health.read_user_functions)")
+    background: str = _f("", doc="CSV region,pm25_total_ug_m3: apply the primary-PM2.5 change on top of this "
+                                 "total-PM2.5 background (empty = health at the primary concentration)")
     cohort: Literal["with_china", "without_china"] = _f("with_china", doc="GEMM cohort set")
     draws: int = _f(1000, 0, 100000, doc="Monte Carlo draws (0 = central parameters only)")
     seed: int = _f(20170901, 0, 2**32 - 1, doc="random seed (GEMM/log-linear draws)")
@@ -368,7 +371,7 @@ def default_scenario_paths():
 PATH_KEYS = {
     "data": ("dir",),
     "met": ("sfc_file", "pfl_file", "star_file", "climatology_file"),
-    "health": ("rates_file",),
+    "health": ("rates_file", "functions_file", "background"),
     "dispersion": ("footprints_geojson", "population_grid"),
 }
 
