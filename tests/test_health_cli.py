@@ -25,7 +25,8 @@ def test_cli_writes_table(input_csv, tmp_path):
     t = pd.read_csv(out)
     assert list(t.columns) == ["region", "cause", "deaths_central", "deaths_mean", "deaths_p2_5",
                                "deaths_p97_5", "avoided_central", "avoided_mean", "avoided_p2_5",
-                               "avoided_p97_5"]
+                               "avoided_p97_5", "concentration_method"]
+    assert t.concentration_method.str.startswith("primary").all()
     assert len(t) == 2 * 6 and list(t.cause[:6]) == ["ihd", "stroke", "copd", "lc", "lri", "all"]
     # same numbers as the Python API (6 significant digits written)
     base, scen, pop = pd.read_csv(input_csv).set_index("region").pipe(
