@@ -1,12 +1,23 @@
 """Default met climatologies by climate region, ISC-style STAR tables, and per-city met choice.
 
+Two built-in constructions, chosen by ``[met] climatology``:
+
+* ``"aermet"`` (:func:`aermet_climatology`, section "AERMET-way default" below): met-site
+  surface characteristics per region and season, boundary-layer parameters by AERMET's own
+  formulas hour by hour over each season, calms, two seasons (heating Nov-Mar, non-heating),
+  grouped into classes by :func:`classify_hours` (the same grouping ``cobenefits
+  met-climatology`` applies to an hourly AERMET file, :func:`climatology_from_met`); a
+  :class:`Climatology` gives one MetHours per season and the season coefficients of a
+  seasonal superposition; :func:`seasonal_emission_shares` gives each sector's seasonal shares.
+* ``"golder"`` (= ``"default"``): the v1 construction described next.
+
 An annual-average concentration needs the joint frequency of wind direction, wind speed and
 stability, not a time series. A **climatology** here is a set of weighted met classes, each a
 physically consistent AERMOD-style hour (u, direction, u*, w*, L, z_ic, z_im, z0, T), passed to
 the dispersion stage as one :class:`engine.met.MetHours` whose ``weight`` is the class frequency.
 
-The default climatology (``climatology = "default"``, version ``DEFAULT_VERSION``)
------------------------------------------------------------------------------------
+The v1 climatology (``climatology = "golder"`` or ``"default"``, version ``DEFAULT_VERSION``)
+--------------------------------------------------------------------------------------------
 **It is synthetic and representative, not fitted to station data** (no installable Chinese
 joint-frequency table exists; see shared/data/cities/SOURCES.md section 4). Every number has its
 basis stated in :data:`CLIMATE_REGIONS` and below; users with real data give an AERMET .SFC/.PFL
@@ -85,6 +96,28 @@ __all__ = [
     "to_met_hours",
     "met_spec_for_city",
     "load_met",
+    "CLIMATOLOGY_NAMES",
+    "SEASONS",
+    "STABILITY_CLASSES",
+    "CALM_THRESHOLD_M_S",
+    "CLIMATOLOGY_SPEED_EDGES_M_S",
+    "Climatology",
+    "classify_hours",
+    "climatology_from_met",
+    "season_of_month",
+    "stability_class_index",
+    "speed_class_index",
+    "sector_index",
+    "surface_characteristics",
+    "net_radiation",
+    "convective_scales",
+    "stable_scales",
+    "aermet_hours",
+    "aermet_climatology",
+    "seasonal_emission_shares",
+    "write_climatology",
+    "read_climatology",
+    "load_climatology",
 ]
 
 DEFAULT_VERSION = "default-climatology-v1"
@@ -606,10 +639,11 @@ SEASON_DAYS = {"heating": 30 + 31 + 31 + 28 + 31, "non_heating": 365 - (30 + 31 
 #: stability classes of a climatology: Pasquill A-F by Golder (1972) at the hour's z0, D split by
 #: the sign of L (DU convective side, DS stable side) and G = more stable than F (module docstring)
 STABILITY_CLASSES = ("A", "B", "C", "DU", "DS", "E", "F", "G")
-#: speed-class edges [m s-1] of a climatology: the STAR/ISCLT edges with the first class starting
-#: at the calm threshold
+#: speed-class edges [m s-1] of a climatology: the STAR/ISCLT edges, the first class starting at
+#: the calm threshold and split at 1 m/s (ISC's minimum wind; concentrations ~ 1/u vary most
+#: there: the LOVETT check of tests/test_climatology.py goes from 0.919 to 0.934 of the hourly mean)
 CALM_THRESHOLD_M_S = 0.5
-CLIMATOLOGY_SPEED_EDGES_M_S = (CALM_THRESHOLD_M_S,) + STAR_SPEED_EDGES_M_S[1:]
+CLIMATOLOGY_SPEED_EDGES_M_S = (CALM_THRESHOLD_M_S, 1.0) + STAR_SPEED_EDGES_M_S[1:]
 CLIMATOLOGY_FORMAT = "cobenefits-climatology-v1"
 AERMET_VERSION = "aermet-climatology-v1"
 _DATA = Path(__file__).resolve().parent / "data" / "met"
@@ -805,11 +839,14 @@ def classify_hours(hours, *, season, weight, source, calm=None, sector_frequenci
         ws_valid = weight[in_s].sum()
         if ws_valid <= 0:
             continue
-        keys = np.stack([stab[in_s], spd[in_s], np.round(zref[in_s] * 10).astype(int)], axis=1)
+        # one int64 key per hour: stability, speed class, reference height [0.1 m] (< 10^6)
+        zr10 = np.round(zref[in_s] * 10).astype(np.int64)
+        keys = (stab[in_s].astype(np.int64) * 100 + spd[in_s]) * 1_000_000 + zr10
         idx_s = np.flatnonzero(in_s)
-        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        uniq, inv = np.unique(keys, return_inverse=True)
         inv = inv.ravel()
-        for g, (k_stab, k_spd, _) in enumerate(uniq):
+        for g, key in enumerate(uniq):
+            k_stab, k_spd = int(key // 1_000_000) // 100, int(key // 1_000_000) % 100
             members = idx_s[inv == g]
             w = weight[members]
             wt = w.sum()
