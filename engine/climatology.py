@@ -118,6 +118,8 @@ __all__ = [
     "write_climatology",
     "read_climatology",
     "load_climatology",
+    "load_seasonal_met",
+    "seasonal_source_shares",
 ]
 
 DEFAULT_VERSION = "default-climatology-v1"
@@ -1386,3 +1388,60 @@ def read_climatology(path):
         except InputError as exc:
             raise InputError(f"climatology file {path}: {exc}") from None
     return clim
+
+
+# =========================================================================== seasonal superposition API
+def load_seasonal_met(spec):
+    """``{season: (MetHours, coefficient, digest)}`` of a climatology :class:`MetSpec`.
+
+    ``coefficient`` is :meth:`Climatology.season_coefficients` (the calm correction c_s) and
+    ``digest`` a content key for that season's transfer kernels. A seasonal run computes one
+    source-receptor matrix S_s per season with ``MetHours`` and superposes
+
+    .. math:: C = \\sum_s c_s\\, S_s\\, (\\mathrm{share}_s \\odot q)
+
+    with q the annual-mean emission intensity of each source and share_s from
+    :func:`seasonal_source_shares`. Hourly and STAR met have no seasons (``InputError``).
+    """
+    clim = load_climatology(spec)
+    coef = clim.season_coefficients()
+    return {s: (m, coef[s], hashlib.sha256(f"{spec.digest}|season={s}".encode()).hexdigest()[:20])
+            for s, m in clim.seasonal_met().items()}
+
+
+def seasonal_source_shares(pm25_by_sector, regions):
+    """Share of each source's annual PM2.5 emission emitted in each season.
+
+    Parameters
+    ----------
+    pm25_by_sector : dict sector -> array (n_source,) [any mass unit yr-1]
+        Annual emission of every source by sector (sector names as the carbon stage's, e.g.
+        ``power``, ``heating_des``, ``heating_individual``, ``steel``).
+    regions : sequence of str (n_source,)
+        Climate region of each source (:func:`climate_region_of`).
+
+    Returns
+    -------
+    dict season -> ndarray (n_source,) [1]
+        :math:`\\sum_k e_k \\mathrm{share}_{k,s} / \\sum_k e_k` over sectors k
+        (:func:`seasonal_emission_shares`); a source with no emission gets the flat shares.
+        The shares of a source sum to 1 over the seasons.
+    """
+    regions = np.asarray(regions).astype(str)
+    n = regions.shape[0]
+    total = np.zeros(n)
+    acc = {s: np.zeros(n) for s in SEASONS}
+    cache = {}
+    for sector, e in pm25_by_sector.items():
+        e = np.broadcast_to(np.asarray(e, dtype=float), (n,))
+        if (~np.isfinite(e) | (e < 0)).any():
+            raise ValueError(f"pm25_by_sector[{sector!r}]: emissions must be finite and >= 0")
+        total += e
+        for r in np.unique(regions):
+            if (sector, r) not in cache:
+                cache[(sector, r)] = seasonal_emission_shares(sector, r)
+            sel = regions == r
+            for s in SEASONS:
+                acc[s][sel] += e[sel] * cache[(sector, r)][s]
+    flat = {s: SEASON_DAYS[s] / 365.0 for s in SEASONS}
+    return {s: np.where(total > 0, acc[s] / np.where(total > 0, total, 1.0), flat[s]) for s in SEASONS}

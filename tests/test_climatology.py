@@ -204,3 +204,30 @@ def test_met_spec_names_and_climatology_file(tmp_path):
     r = subprocess.run([sys.executable, "-m", "engine", "met-climatology", str(tmp_path / "none.sfc"), "--out",
                         str(out)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "none.sfc" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_seasonal_source_shares_mix_sectors():
+    e = {"heating_individual": np.array([10.0, 0.0, 0.0]), "steel": np.array([30.0, 5.0, 0.0]),
+         "power": np.array([60.0, 5.0, 0.0])}
+    sh = clim.seasonal_source_shares(e, ["north_china", "south", "south"])
+    f = 151 / 365
+    # source 0: (10 x 1 + 30 f + 60 ((1 - 0.303) f + 0.303))/100
+    want0 = (10.0 + 30.0 * f + 60.0 * ((1 - 0.303) * f + 0.303)) / 100.0
+    assert sh["heating"][0] == pytest.approx(want0, rel=1e-12)
+    assert sh["heating"][1] == pytest.approx(f, rel=1e-12)  # the south: power is flat
+    assert sh["heating"][2] == pytest.approx(f, rel=1e-12)  # no emission: flat
+    np.testing.assert_allclose(sh["heating"] + sh["non_heating"], 1.0, rtol=1e-12)
+
+
+def test_load_seasonal_met_keys_and_coefficients():
+    from engine.config import MetConfig
+
+    spec = clim.met_spec_for_city(MetConfig(climatology="aermet"), 510100, 510000)
+    sm = clim.load_seasonal_met(spec)
+    assert set(sm) == {"heating", "non_heating"}
+    c = clim.load_climatology(spec)
+    for s, (met, coef, dig) in sm.items():
+        assert coef == pytest.approx((1 - c.calm_frequency[s]) / sum(
+            c.season_frequency[t] * (1 - c.calm_frequency[t]) for t in c.seasons))
+        assert len(met) == int((c.classes["season"] == s).sum())
+    assert sm["heating"][2] != sm["non_heating"][2]
