@@ -1360,6 +1360,9 @@ def read_climatology(path):
         if row["season"] not in season_frequency:
             raise InputError(f"climatology file {path}, line {lineno}, column 'season': {row['season']!r} is not in "
                              f"the header's season_frequency ({', '.join(season_frequency)})")
+        if row["stability_class"] not in STABILITY_CLASSES:
+            raise InputError(f"climatology file {path}, line {lineno}, column 'stability_class': "
+                             f"{row['stability_class']!r}; expected one of {', '.join(STABILITY_CLASSES)}")
         data["season"].append(row["season"])
         data["stability_class"].append(row["stability_class"])
         for k in need[2:]:
@@ -1368,6 +1371,11 @@ def read_climatology(path):
                 x = float(v) if v != "" else math.nan
             except ValueError:
                 raise InputError(f"climatology file {path}, line {lineno}, column '{k}': {v!r} is not a number") from None
+            if k in ("speed_class", "sector") and not (x == int(x) and x >= 1 if math.isfinite(x) else False):
+                raise InputError(f"climatology file {path}, line {lineno}, column '{k}': {v!r}; expected an "
+                                 "integer >= 1")
+            if k == "wind_from_deg" and not (0.0 <= x <= 360.0):
+                raise InputError(f"climatology file {path}, line {lineno}, column '{k}': {v!r}; expected 0..360 deg")
             data[k].append(x)
     classes = {k: np.asarray(v) for k, v in data.items()}
     for k in ("speed_class", "sector"):

@@ -184,6 +184,16 @@ def test_read_climatology_errors_name_line_and_column(tmp_path):
     bad.write_text("\n".join(lines[1:]) + "\n")
     with pytest.raises(InputError, match="cobenefits-climatology-v1"):
         clim.read_climatology(bad)
+    row = lines[6].split(",")
+    row[hdr.index("stability_class")] = "Z"
+    bad.write_text("\n".join(lines[:6] + [",".join(row)] + lines[7:]) + "\n")
+    with pytest.raises(InputError, match=r"line 7, column 'stability_class': 'Z'"):
+        clim.read_climatology(bad)
+    row = lines[6].split(",")
+    row[hdr.index("sector")] = ""
+    bad.write_text("\n".join(lines[:6] + [",".join(row)] + lines[7:]) + "\n")
+    with pytest.raises(InputError, match=r"line 7, column 'sector'"):
+        clim.read_climatology(bad)
 
 
 def test_met_spec_names_and_climatology_file(tmp_path):
