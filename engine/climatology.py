@@ -955,6 +955,10 @@ CARSON_ENTRAINMENT_A = 0.2
 #: potential-temperature gradient [K m-1] of the morning profile the convective layer grows into:
 #: AERMET's minimum gradient above zi (0.005 K m-1, the value the .SFC files carry)
 MORNING_THETA_GRADIENT_K_M = 0.005
+#: AERMET MPPBL limits on |L| [m] and on the mixing height (SBLMAX) [m]
+AERMET_MIN_ABS_L_M = 1.0
+AERMET_MAX_ABS_L_M = 8888.0
+AERMET_MAX_MIXING_HEIGHT_M = 4000.0
 #: AERMET's cap on the stable heat loss: u* theta* <= 0.05 m s-1 K (formulation eq. 26)
 MAX_USTAR_THETASTAR = 0.05
 #: representative opaque cloud fraction of the three cloud categories (clear: 0-3 oktas, cloudy:
@@ -1140,7 +1144,7 @@ def aermet_hours(region, season):
     """Synthetic hours of one region and season with AERMET's boundary-layer parameters.
 
     Every (day of the season, hour of the day, cloud category, wind-speed bin) is one hour with
-    weight = P(cloud) P(speed) / days. Day-time hours with Rn > 0 are convective: H = 0.9 Rn /
+    weight = P(cloud) P(speed) / (days x 24), so that a season's weights sum to 1. Day-time hours with Rn > 0 are convective: H = 0.9 Rn /
     (1 + 1/Bo) (Cimorelli et al. 2004 eq. 1; AERMET HEAT), u* and L by :func:`convective_scales`,
     the convective mixing height by Carson (1973) as modified by Weil & Brower (1983) (eq. 9)
     for a linear morning profile of gradient :data:`MORNING_THETA_GRADIENT_K_M`,
@@ -1149,7 +1153,8 @@ def aermet_hours(region, season):
 
     and w* = (g H z_ic / (rho c_p T))^(1/3) (eq. 10). Other hours are stable
     (:func:`stable_scales`). Every hour: z_im = 2300 u*^1.5 (Venkatram 1980; eq. 12), without
-    AERMET's hour-to-hour smoothing. Cloud cover and wind speed persist through a day and are
+    AERMET's hour-to-hour smoothing. AERMET's limits (routine MPPBL): 1 <= |L| <= 8888 m,
+    z_im <= 4000 m. Cloud cover and wind speed persist through a day and are
     independent of each other and of the hour (documented simplifications); temperature is the
     season mean.
 
@@ -1189,6 +1194,9 @@ def aermet_hours(region, season):
             L = np.empty(elev.shape)
             ustar[conv], L[conv] = us_c, l_c
             ustar[~conv], L[~conv] = us_s, l_s
+            # AERMET MPPBL limits 1 m <= |L| <= 8888 m (sign kept; AERMOD METEXT applies the same
+            # lower limit) and the mechanical mixing height to SBLMAX = 4000 m
+            L = np.sign(L) * np.clip(np.abs(L), AERMET_MIN_ABS_L_M, AERMET_MAX_ABS_L_M)
             wstar = np.where(conv, np.cbrt(GRAVITY_AERMET * hflux * zic / (RHO_CP * t)), np.nan)
             out["wind_speed_m_s"].append(uu.ravel())
             out["reference_height_m"].append(np.full(uu.size, REFERENCE_HEIGHT_M))
@@ -1196,12 +1204,12 @@ def aermet_hours(region, season):
             out["convective_velocity_m_s"].append(wstar.ravel())
             out["monin_obukhov_length_m"].append(L.ravel())
             out["conv_mixing_height_m"].append(np.where(conv, zic, np.nan).ravel())
-            out["mech_mixing_height_m"].append((2300.0 * ustar**1.5).ravel())
+            out["mech_mixing_height_m"].append(np.minimum(2300.0 * ustar**1.5, AERMET_MAX_MIXING_HEIGHT_M).ravel())
             out["roughness_length_m"].append(np.full(uu.size, z0))
             out["temperature_k"].append(np.full(uu.size, t))
             out["temperature_height_m"].append(np.full(uu.size, 2.0))
             out["theta_gradient_k_m"].append(np.where(conv, MORNING_THETA_GRADIENT_K_M, np.nan).ravel())
-            weights.append(np.full(uu.size, pc * pu / nd))
+            weights.append(np.full(uu.size, pc * pu / (nd * 24.0)))
     return {k: np.concatenate(v) for k, v in out.items()}, np.concatenate(weights)
 
 

@@ -241,3 +241,11 @@ def test_load_seasonal_met_keys_and_coefficients():
             c.season_frequency[t] * (1 - c.calm_frequency[t]) for t in c.seasons))
         assert len(met) == int((c.classes["season"] == s).sum())
     assert sm["heating"][2] != sm["non_heating"][2]
+
+
+def test_aermet_hours_respect_aermet_limits():
+    h, w = clim.aermet_hours("northeast", "heating")
+    a = np.abs(h["monin_obukhov_length_m"])
+    assert a.min() >= 1.0 and a.max() <= 8888.0  # AERMET MPPBL
+    assert np.nanmax(h["mech_mixing_height_m"]) <= 4000.0
+    assert w.sum() == pytest.approx(1.0, rel=1e-9)  # every (day, hour, cloud, speed) of the season
