@@ -249,3 +249,17 @@ def test_aermet_hours_respect_aermet_limits():
     assert a.min() >= 1.0 and a.max() <= 8888.0  # AERMET MPPBL
     assert np.nanmax(h["mech_mixing_height_m"]) <= 4000.0
     assert w.sum() == pytest.approx(1.0, rel=1e-9)  # every (day, hour, cloud, speed) of the season
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("region", sorted(clim.CLIMATE_REGIONS))
+def test_every_region_builds_a_valid_aermet_climatology(region):
+    c = clim.aermet_climatology(region)
+    for s in (None, *c.seasons):
+        m = c.met(s)
+        assert m.valid.all() and m.weight.sum() == pytest.approx(1.0)
+    # heating-season nights over a smoother met site are more stable: mean 1/L of stable classes
+    k = c.classes
+    inv = {s: np.sum(k["frequency"] / k["monin_obukhov_length_m"] * ((k["season"] == s) & (k["monin_obukhov_length_m"] > 0)))
+           for s in c.seasons}
+    assert inv["heating"] > inv["non_heating"]
