@@ -521,7 +521,8 @@ def _default_health(cfg, conc_base, conc_scen, pop):
 
     h = cfg.health
     return health_impact(conc_base, pop, conc_scenario=conc_scen, crf=h.crf, cohort=h.cohort,
-                         rates=h.rates_file or None, draws=h.draws, seed=h.seed, avoided_method=h.avoided_method)
+                         rates=h.rates_file or None, draws=h.draws, seed=h.seed, avoided_method=h.avoided_method,
+                         functions=h.functions_file or None, background=h.background or None)
 
 
 def _health_values(ds, var, sel):
@@ -614,6 +615,7 @@ def _national(cfg, carbon_result, cities_out, health_results, base, scen, ct, se
                           "r2_conc_reduction_vs_intensity_reduction": "R2 of the percentage concentration reduction "
                                                                       "against the percentage PM2.5 emission-intensity reduction",
                           "r2_conc_reduction_vs_intensity_reduction_absolute": "the same with absolute reductions"}}
+    summ["health_concentration_method"] = health_results[base].attrs.get("concentration_method", "")
     pop = ct.loc[sel, "population"].astype(float)
     mega = pop.index[pop > MEGACITY_POPULATION]
     cb = cities_out[cities_out.scenario == base].set_index("city_id").loc[sel]

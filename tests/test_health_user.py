@@ -164,3 +164,23 @@ def test_health_cli_functions_background_benmap(tmp_path):
     r = subprocess.run([sys.executable, "-m", "engine", "health", str(inp), "--background", str(bad), "--out",
                         str(out)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "bgbad.csv line 3" in r.stderr and "pm25_total_ug_m3" in r.stderr
+
+
+def test_pipeline_health_stage_passes_functions_and_background(tmp_path):
+    """[health] functions_file and background reach the health stage of a run (city ids as regions)."""
+    import dataclasses
+
+    from engine import pipeline
+    from engine.config import load_config
+
+    cfg = load_config(None)
+    f = _write(tmp_path, KREWSKI)
+    bg = _write(tmp_path, "region,pm25_total_ug_m3\n110000,80\n120000,70\n", "bg.csv")
+    cfg = cfg.replace(health=dataclasses.replace(cfg.health, crf="user", functions_file=str(f), background=str(bg),
+                                                 draws=20))
+    pop = _pop(regions=(110000, 120000))
+    cb, cs = pd.Series([20.0, 10.0], index=pop.index), pd.Series([15.0, 10.0], index=pop.index)
+    ds = pipeline._default_health(cfg, cb, cs, pop)
+    assert ds.attrs["crf"] == "user" and "background" in ds.attrs["concentration_method"]
+    np.testing.assert_array_equal(ds["concentration"].values, [80.0, 70.0])
+    np.testing.assert_array_equal(ds["concentration_scenario"].values, [75.0, 70.0])
