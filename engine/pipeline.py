@@ -586,7 +586,7 @@ def metrics(prep, carbon_result, conc, health_results, S=None):
         part["rop_share"] = np.divide(part.conc_from_rop_ug_m3, tot, out=np.full(len(sel), np.nan), where=tot > 0)
         nb = (part.conc_from_other_cities_ug_m3 + part.conc_from_rop_ug_m3 + part.conc_from_other_provinces_ug_m3).to_numpy()
         part["neighbour_share"] = np.divide(nb, tot, out=np.full(len(sel), np.nan), where=tot > 0)
-        for qn in ("mean", "p2_5", "p97_5"):
+        for qn in ("central", "mean", "p2_5", "p97_5"):  # central curve and mean over draws side by side
             part[f"deaths_{qn}"] = _health_values(hs, f"{dcol}_all_{qn}", sel)
             part[f"avoided_deaths_{qn}"] = (_health_values(hs, f"avoided_all_{qn}", sel) if s != base
                                             else np.zeros(len(sel)))
@@ -633,7 +633,7 @@ def _national(cfg, carbon_result, cities_out, health_results, base, scen, ct, se
         row["cities_co2_t"] = float(cs["co2_t"].sum()) if "co2_t" in cs else np.nan
         row["cities_pm25_t"] = float(cs["pm25_t"].sum()) if "pm25_t" in cs else np.nan
         row["pop_weighted_conc_ug_m3"] = float((cs.conc_ug_m3 * pop).sum() / pop.sum())
-        for qn in ("mean", "p2_5", "p97_5"):
+        for qn in ("central", "mean", "p2_5", "p97_5"):
             v = nt.get(f"{dname}_all_{qn}")
             row[f"deaths_{qn}"] = float(v) if v is not None else np.nan
             a = nt.get(f"avoided_all_{qn}")
