@@ -734,7 +734,7 @@ def to_dataset(prep, cities_out, national, S, q):
     c = cities_out.set_index(["scenario", "city_id"])
     vars_ = {}
     for col in c.columns:
-        if col in ("name", "province", "grid_region", "typology", "met", "exposure"):
+        if col in ("name", "province", "grid_region", "typology", "met", "exposure", "province_id"):
             continue
         s = c[col]
         if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
