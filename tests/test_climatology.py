@@ -145,6 +145,9 @@ def test_climatology_from_hourly_reproduces_the_hourly_city(files, tmp_path):
     out = tmp_path / "clim.csv"
     clim.write_climatology(clim.climatology_from_met(met), out)
     c = clim.read_climatology(out)
+    if files[0].startswith("lovett"):  # observed sigma-theta/sigma-w at 10, 50, 100 m carried per class
+        assert c.profile_heights_m == (10.0, 50.0, 100.0)
+        assert np.isfinite(c.classes["profile_sigma_w_m_s"][:, 0]).all()
     hourly = _city_field(met)
     classes = _city_field(c.met())
     assert classes.mean() / hourly.mean() == pytest.approx(1.0, abs=0.10)
