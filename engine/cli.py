@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "engine.commands.health",
     "engine.commands.aermod",
     "engine.commands.report",
+    "engine.commands.met_climatology",
 )
 
 log = logging.getLogger("cobenefits")

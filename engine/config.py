@@ -163,7 +163,9 @@ class DispersionConfig:
 class MetConfig:
     """``[met]``: meteorology. Empty paths = the documented default climatology."""
 
-    climatology: str = _f("default", doc="name of the built-in climatology set")
+    climatology: str = _f("default", doc="built-in climatology set: 'default' (= 'golder', the v1 Pasquill/Golder "
+                          "classes at z0 = 1 m) or 'aermet' (built the AERMET way, two seasons; engine.climatology)")
+    climatology_file: str = _f("", doc="climatology file made by `cobenefits met-climatology` (used for every city)")
     sfc_file: str = _f("", doc="AERMET surface file used for every city instead of the default")
     pfl_file: str = _f("", doc="AERMET profile file matching sfc_file")
     star_file: str = _f("", doc="ISC-style STAR joint-frequency table used instead of the default")
@@ -173,8 +175,11 @@ class MetConfig:
 class HealthConfig:
     """``[health]``: concentration-response function and Monte Carlo settings."""
 
-    crf: Literal["ier2010", "gemm_ncd_lri", "gemm_5cod", "loglinear_krewski2009"] = _f(
-        "ier2010", doc="concentration-response function")
+    crf: Literal["ier2010", "gemm_ncd_lri", "gemm_5cod", "loglinear_krewski2009", "user"] = _f(
+        "ier2010", doc="concentration-response function ('user' = functions_file)")
+    functions_file: str = _f("", doc="user-defined functions CSV (crf = 'user'; engine.health.read_user_functions)")
+    background: str = _f("", doc="CSV region,pm25_total_ug_m3: apply the primary-PM2.5 change on top of this "
+                                 "total-PM2.5 background (empty = health at the primary concentration)")
     cohort: Literal["with_china", "without_china"] = _f("with_china", doc="GEMM cohort set")
     draws: int = _f(1000, 0, 100000, doc="Monte Carlo draws (0 = central parameters only)")
     seed: int = _f(20170901, 0, 2**32 - 1, doc="random seed (GEMM/log-linear draws)")
@@ -365,8 +370,8 @@ def default_scenario_paths():
 #: that file's folder, and one given on the command line relative to the current folder
 PATH_KEYS = {
     "data": ("dir",),
-    "met": ("sfc_file", "pfl_file", "star_file"),
-    "health": ("rates_file",),
+    "met": ("sfc_file", "pfl_file", "star_file", "climatology_file"),
+    "health": ("rates_file", "functions_file", "background"),
     "dispersion": ("footprints_geojson", "population_grid"),
 }
 

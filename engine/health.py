@@ -56,6 +56,8 @@ __all__ = [
     "CRF_PARAMETERS", "health_impact", "national_totals", "impact_table",
     "load_rates", "read_rates", "read_exposure_table", "age_population",
     "rest_of_province_population", "relative_risk", "curve_set",
+    "USER_FORMS", "UserFunction", "read_user_functions", "read_background", "benmap_table",
+    "BENMAP_PERCENTILES",
 ]
 
 #: the 17 age groups of the population and rate tables
@@ -71,7 +73,14 @@ CAUSE_LONG_NAMES = {
     "lri": "lower respiratory infections",
     "ncd_lri": "non-communicable diseases and lower respiratory infections",
 }
-CRF_NAMES = ("ier2010", "gemm_ncd_lri", "gemm_5cod", "loglinear_krewski2009")
+CRF_NAMES = ("ier2010", "gemm_ncd_lri", "gemm_5cod", "loglinear_krewski2009", "user")
+#: forms of user-defined functions (BenMAP-CE function forms, kernels.crf)
+USER_FORMS = {"log_linear": _k.FORM_LOGLINEAR, "log_log": _k.FORM_LOGLOG, "linear": _k.FORM_LINEAR}
+#: columns of a user-defined functions file (required first, then optional)
+USER_FUNCTION_REQUIRED = ("form", "cause", "beta", "beta_se", "min_age")
+USER_FUNCTION_OPTIONAL = ("function", "max_age", "zcf", "incidence_per_100k")
+#: the percentiles of the BenMAP-style table: BenMAP's 20 (2.5, 7.5, ..., 97.5)
+BENMAP_PERCENTILES = tuple(2.5 + 5.0 * i for i in range(20))
 COHORTS = ("with_china", "without_china")
 AVOIDED_METHODS = ("subtraction", "pif")
 
@@ -91,6 +100,7 @@ CRF_PARAMETERS = {
     "loglinear_krewski2009": ("loglinear_params.csv",
                               "log-linear, Krewski et al. 2009 ACS all-cause (BenMAP form), ages 30+; "
                               "beta ~ Normal(beta, SE)"),
+    "user": ("", "user-defined functions (BenMAP-CE forms log-linear, log-log, linear); beta ~ Normal(beta, SE)"),
 }
 
 _CACHE = {}
@@ -127,6 +137,9 @@ class CurveSet:
     params_central: np.ndarray     # (n_curve, 1, N_PARAMS)
     params_draws: np.ndarray       # (n_curve, n_draw, N_PARAMS)
     central_definition: str
+    #: (n_cause, n_age) baseline rate [deaths person-1 yr-1] given by the function itself (user
+    #: functions' incidence_per_100k; 1 for the linear form); NaN = from the rates table
+    rate_override: np.ndarray = None
 
 
 def _age_index(lo):
@@ -222,8 +235,156 @@ def _loglinear_curves(draws, rng_normals, adult_min_age):
                     (f"{causes[0]} {lo_min}+",), age_curve, central, drawn, "log-linear at the published beta")
 
 
+@dataclass(frozen=True)
+class UserFunction:
+    """One row of a user-defined functions file (see :func:`read_user_functions`)."""
+
+    label: str
+    form: str
+    cause: str
+    beta: float
+    beta_se: float
+    min_age: int
+    max_age: float            # inf = no upper bound (80plus included)
+    zcf: float
+    incidence_per_100k: float  # NaN = from the rates table
+    line: int = 0
+
+
+def read_user_functions(path):
+    """Read and validate a user-defined concentration-response functions CSV.
+
+    Columns (``#`` lines are comments): ``form`` (log_linear | log_log | linear), ``cause``,
+    ``beta`` [(ug m-3)^-1 for log-linear; 1 for log-log; deaths person-1 yr-1 (ug m-3)^-1 for
+    linear], ``beta_se`` (standard error of beta, >= 0), ``min_age`` [years, multiple of 5,
+    0..80]; optional ``function`` (label), ``max_age`` [years; 4, 9, ..., 79 or >= 99 = 80plus
+    included; blank = no upper bound], ``zcf`` [ug m-3; default 0, > 0 for log-log],
+    ``incidence_per_100k`` [deaths per 100,000 per year for every age group of the row; blank =
+    the baseline rates table by cause and age group; ignored by the linear form].
+
+    Returns a list of :class:`UserFunction`. Raises :class:`InputError` naming the file, line and
+    column of the first bad value.
+    """
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, comment="#", dtype=str, keep_default_na=False, skip_blank_lines=True)
+    except FileNotFoundError:
+        raise InputError(f"functions file {path} does not exist") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"functions file {path}: not a readable CSV ({exc})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    where = f"functions file {path}"
+    missing = [c for c in USER_FUNCTION_REQUIRED if c not in df.columns]
+    if missing:
+        raise InputError(f"{where}: missing column(s) {', '.join(missing)}; required "
+                         f"{', '.join(USER_FUNCTION_REQUIRED)}, optional {', '.join(USER_FUNCTION_OPTIONAL)}")
+    unknown = [c for c in df.columns if c not in USER_FUNCTION_REQUIRED + USER_FUNCTION_OPTIONAL]
+    if unknown:
+        raise InputError(f"{where}: unknown column(s) {', '.join(unknown)}; allowed "
+                         f"{', '.join(USER_FUNCTION_REQUIRED + USER_FUNCTION_OPTIONAL)}")
+    if len(df) == 0:
+        raise InputError(f"{where}: no function rows")
+    first = _first_data_line(path)
+    out = []
+    for i, row in enumerate(df.to_dict("records")):
+        line = first + i
+        at = f"{where} line {line}"
+
+        def num(col, default=None, *, lo=None, lo_open=False, what=""):
+            raw = str(row.get(col, "")).strip()
+            if raw == "":
+                if default is not None:
+                    return default
+                raise InputError(f"{at}, column {col}: missing value; expected {what}")
+            try:
+                v = float(raw)
+            except ValueError:
+                raise InputError(f"{at}, column {col}: {raw!r} is not a number; expected {what}") from None
+            if not math.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo)):
+                raise InputError(f"{at}, column {col}: {raw}; expected {what}")
+            return v
+
+        form = str(row["form"]).strip()
+        if form not in USER_FORMS:
+            raise InputError(f"{at}, column form: {form!r}; expected one of {', '.join(USER_FORMS)}")
+        cause = str(row["cause"]).strip()
+        if not cause:
+            raise InputError(f"{at}, column cause: empty; expected a cause name (rates-table causes: "
+                             f"{', '.join(CAUSES)})")
+        beta = num("beta", what="a finite number")
+        se = num("beta_se", lo=0.0, what="a standard error >= 0")
+        lo = num("min_age", lo=0.0, what="a multiple of 5 in 0..80 years")
+        if lo != int(lo) or int(lo) % 5 or lo > 80:
+            raise InputError(f"{at}, column min_age: {row['min_age']}; expected a multiple of 5 in 0..80 years "
+                             "(the lower bound of a 5-year age group)")
+        hi = num("max_age", math.inf, lo=0.0, what="4, 9, ..., 79, or >= 99 years (80plus included)")
+        if math.isfinite(hi) and not (hi >= 99 or (hi == int(hi) and (int(hi) + 1) % 5 == 0 and hi <= 79)):
+            raise InputError(f"{at}, column max_age: {row['max_age']}; expected the upper bound of a 5-year age "
+                             "group (4, 9, ..., 79), >= 99 (80plus included) or blank")
+        hi = math.inf if hi >= 99 else hi
+        if hi < lo + 4:
+            raise InputError(f"{at}, columns min_age/max_age: {lo:g}..{hi:g} covers no whole 5-year age group")
+        zcf = num("zcf", 0.0, lo=0.0, what="a counterfactual concentration >= 0 ug m-3")
+        if form == "log_log" and zcf <= 0:
+            raise InputError(f"{at}, column zcf: {zcf:g}; the log_log form needs a counterfactual "
+                             "concentration > 0 ug m-3 (RR = (z/zcf)^beta)")
+        inc = num("incidence_per_100k", math.nan, lo=0.0, what="deaths per 100,000 per year >= 0")
+        if form != "linear" and not math.isfinite(inc) and cause not in CAUSES:
+            raise InputError(f"{at}, column incidence_per_100k: blank, and cause {cause!r} is not in the rates "
+                             f"table ({', '.join(CAUSES)}); give the incidence rate")
+        label = str(row.get("function", "")).strip() or f"{cause} {form} line {line}"
+        out.append(UserFunction(label, form, cause, beta, se, int(lo), hi, zcf, inc, line))
+    # the same cause may not be counted twice in an age group
+    for a in range(len(out)):
+        for b in range(a + 1, len(out)):
+            fa, fb = out[a], out[b]
+            if fa.cause == fb.cause and fa.min_age <= fb.max_age and fb.min_age <= fa.max_age:
+                raise InputError(f"{where} lines {fa.line} and {fb.line}: both apply to cause {fa.cause!r} at "
+                                 "overlapping ages (deaths would be counted twice)")
+    return out
+
+
+def _user_curves(functions, draws, rng_normals, source):
+    if isinstance(functions, (str, Path)):
+        source = str(functions)
+        functions = read_user_functions(functions)
+    if not functions:
+        raise InputError("crf = 'user' needs a functions file (--functions FILE / [health] functions_file)")
+    causes = tuple(dict.fromkeys(f.cause for f in functions))
+    extra = [c for c in causes if c not in CAUSES]
+    n_k = len(functions)
+    central = np.zeros((n_k, 1, _k.N_PARAMS))
+    drawn = np.zeros((n_k, draws, _k.N_PARAMS))
+    # one deviate per (cause, draw): rows 0-5 are the built-in causes in CAUSES order (the same
+    # deviates the built-in log-linear/GEMM functions use), then the user's other causes
+    z = rng_normals(len(CAUSES) + len(extra), draws)
+    age_curve = np.full((len(causes), len(AGE_GROUPS)), -1, dtype=np.int64)
+    override = np.full(age_curve.shape, np.nan)
+    for k, f in enumerate(functions):
+        form = float(USER_FORMS[f.form])
+        central[k, 0, :3] = [f.beta, f.zcf, form]
+        row = CAUSES.index(f.cause) if f.cause in CAUSES else len(CAUSES) + extra.index(f.cause)
+        drawn[k, :, 0] = f.beta + f.beta_se * z[row]
+        drawn[k, :, 1] = f.zcf
+        drawn[k, :, 2] = form
+        ci = causes.index(f.cause)
+        for ai, lo in enumerate(AGE_LOWER):
+            hi = math.inf if lo == 80 else lo + 4
+            if lo >= f.min_age and hi <= f.max_age:
+                age_curve[ci, ai] = k
+                if f.form == "linear":
+                    override[ci, ai] = 1.0  # the linear form's beta is itself a rate per person
+                elif math.isfinite(f.incidence_per_100k):
+                    override[ci, ai] = f.incidence_per_100k / 1e5
+    labels = tuple(f"{f.label} ({f.cause} {f.min_age}-{'' if math.isinf(f.max_age) else int(f.max_age)})"
+                   for f in functions)
+    return CurveSet("user", _k.MODEL_USER, causes, np.array([causes.index(f.cause) for f in functions], dtype=np.int64),
+                    labels, age_curve, central, drawn, f"user functions ({source}) at their published beta",
+                    rate_override=override)
+
+
 def curve_set(crf="ier2010", *, cohort="with_china", draws=1000, seed=20170901,
-              adult_min_age=25, age_specific=True):
+              adult_min_age=25, age_specific=True, functions=None):
     """The curves and parameter draws of a concentration-response function.
 
     Parameters
@@ -241,8 +402,13 @@ def curve_set(crf="ier2010", *, cohort="with_china", draws=1000, seed=20170901,
         a multiple of 5 in [25, 80]. The log-linear function starts at max(30, adult_min_age).
     age_specific : bool
         Use the age-specific IHD/stroke curves (IER, GEMM); False = the all-age curve.
+    functions : path or list of UserFunction, optional
+        The user-defined functions of ``crf='user'`` (:func:`read_user_functions`); their own age
+        ranges apply (``adult_min_age`` and ``age_specific`` are not used).
     """
     _check_choice("crf", crf, CRF_NAMES)
+    if functions is not None and crf != "user":
+        raise InputError(f"a functions file is given but crf = {crf!r}; use crf = 'user' with a functions file")
     _check_choice("cohort", cohort, COHORTS)
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 0:
         raise InputError(f"draws = {draws!r} must be an integer >= 0")
@@ -257,11 +423,13 @@ def curve_set(crf="ier2010", *, cohort="with_china", draws=1000, seed=20170901,
         return _ier_curves(draws, adult_min_age, age_specific)
     if crf.startswith("gemm"):
         return _gemm_curves(crf, cohort, draws, normals, adult_min_age, age_specific)
+    if crf == "user":
+        return _user_curves(functions, draws, normals, "list")
     return _loglinear_curves(draws, normals, adult_min_age)
 
 
 def relative_risk(concentration, crf="ier2010", *, cohort="with_china", draws=1000, seed=20170901,
-                  adult_min_age=25, age_specific=True):
+                  adult_min_age=25, age_specific=True, functions=None):
     """Relative risk of every curve of a function, per concentration and draw.
 
     Returns
@@ -271,7 +439,7 @@ def relative_risk(concentration, crf="ier2010", *, cohort="with_china", draws=10
     """
     z = _as_float_array(concentration, "concentration")
     cs = curve_set(crf, cohort=cohort, draws=draws, seed=seed, adult_min_age=adult_min_age,
-                   age_specific=age_specific)
+                   age_specific=age_specific, functions=functions)
     out = np.empty((z.size, len(cs.curve_label), cs.params_draws.shape[1]))
     _k.relative_risk(cs.model, z, cs.params_draws, out)
     cen = np.empty((z.size, len(cs.curve_label), 1))
@@ -370,6 +538,9 @@ def _rates_matrix(rates_df, cs, where):
         for ai, age in enumerate(AGE_GROUPS):
             if cs.age_curve[ci, ai] < 0:
                 continue
+            if cs.rate_override is not None and np.isfinite(cs.rate_override[ci, ai]):
+                out[ci, ai] = cs.rate_override[ci, ai]
+                continue
             v = table.get((cause, age))
             if v is None:
                 gaps.append(f"{cause} {age}")
@@ -444,11 +615,12 @@ def _aligned(conc, index, name):
 
 # --------------------------------------------------------------------------- main entry
 def health_impact(conc_base, pop_by_age, *, conc_scenario=None,
-                  crf: Literal["ier2010", "gemm_ncd_lri", "gemm_5cod", "loglinear_krewski2009"] = "ier2010",
+                  crf: Literal["ier2010", "gemm_ncd_lri", "gemm_5cod", "loglinear_krewski2009", "user"] = "ier2010",
                   cohort: Literal["with_china", "without_china"] = "with_china",
                   rates=None, draws=1000, seed=20170901,
                   avoided_method: Literal["subtraction", "pif"] = "subtraction",
-                  adult_min_age=25, age_specific=True, keep_age_draws=False, chunk_size=None):
+                  adult_min_age=25, age_specific=True, keep_age_draws=False, chunk_size=None,
+                  functions=None, background=None):
     """Attributable deaths (and deaths avoided by a scenario) for many regions, over draws.
 
     Parameters
@@ -478,6 +650,16 @@ def health_impact(conc_base, pop_by_age, *, conc_scenario=None,
         Also return ``deaths_age_draws(region, cause, age, draw)`` (memory: 8 bytes x all four).
     chunk_size : int, optional
         Regions per kernel call (bounds memory); the results do not depend on it.
+    functions : path or list of UserFunction, optional
+        User-defined functions for ``crf='user'`` (:func:`read_user_functions`).
+    background : float, array-like, Series or path, optional [ug m-3]
+        Total (all-source) annual-mean PM2.5 of each region (a path: CSV read by
+        :func:`read_background`). Given, the health functions are evaluated at the total:
+        base exposure = background, scenario exposure = background - (conc_base - conc_scenario)
+        (the primary-PM2.5 change applied on top of the total; floored at 0, counted in
+        ``attrs['background_floored']``); ``deaths`` are then attributable to total PM2.5.
+        Without it, the exposure is the primary concentration itself. ``attrs['concentration_method']``
+        states which.
 
     Returns
     -------
@@ -498,8 +680,22 @@ def health_impact(conc_base, pop_by_age, *, conc_scenario=None,
     has_scen = conc_scenario is not None
     zs = _aligned(conc_scenario, pop_by_age.index, "conc_scenario") if has_scen else zb.copy()
     _check_concentration(zs, labels, "conc_scenario")
+    primary_b, primary_s = zb, zs
+    n_floor = 0
+    if background is None:
+        method = "primary: the health functions are evaluated at the modelled primary PM2.5 concentration"
+    else:
+        bg, bg_source = _background_values(background, pop_by_age.index)
+        _check_concentration(bg, labels, "background")
+        zs = bg - (primary_b - primary_s)
+        n_floor = int((zs < 0).sum())
+        zs = np.maximum(zs, 0.0)
+        zb = bg
+        method = ("background: the health functions are evaluated at the total PM2.5 background "
+                  f"({bg_source}); scenario = background - (primary base - primary scenario), floored at 0; "
+                  "deaths are attributable to total PM2.5, avoided deaths to the primary change")
     cs = curve_set(crf, cohort=cohort, draws=draws, seed=seed, adult_min_age=adult_min_age,
-                   age_specific=age_specific)
+                   age_specific=age_specific, functions=functions)
     rates_df = load_rates(rates)
     y = _rates_matrix(rates_df, cs, "baseline rates" if rates is None or isinstance(rates, pd.DataFrame)
                       else f"rates file {rates}")
@@ -555,6 +751,12 @@ def health_impact(conc_base, pop_by_age, *, conc_scenario=None,
     if has_scen:
         data["concentration_scenario"] = ("region", zs, {**data["concentration"][2],
                                                          "long_name": "annual-mean PM2.5 exposure, scenario"})
+    if background is not None:
+        data["primary_concentration"] = ("region", primary_b, {"units": "ug m-3",
+                                                               "long_name": "modelled primary PM2.5, base"})
+        if has_scen:
+            data["primary_concentration_scenario"] = ("region", primary_s, {
+                "units": "ug m-3", "long_name": "modelled primary PM2.5, scenario"})
     prefixes = [("deaths", 0, "premature deaths attributable to PM2.5, base")]
     if has_scen:
         prefixes += [("deaths_scenario", 1, "premature deaths attributable to PM2.5, scenario"),
@@ -591,19 +793,131 @@ def health_impact(conc_base, pop_by_age, *, conc_scenario=None,
                 data["avoided_age_draws"] = (("region", "cause", "age", "draw"), py[..., None] * fa[:, kidx, :],
                                              {"units": u, "long_name": "premature deaths avoided; per draw"})
     ds = xr.Dataset(data, coords=coords)
-    ds["cause"].attrs["long_name"] = "cause of death: " + "; ".join(f"{c} = {CAUSE_LONG_NAMES[c]}" for c in cs.causes)
+    ds["cause"].attrs["long_name"] = "cause of death: " + "; ".join(
+        f"{c} = {CAUSE_LONG_NAMES.get(c, c)}" for c in cs.causes)
     ds["age"].attrs["long_name"] = "5-year age group (80plus = 80 and over)"
     ds["draw"].attrs["long_name"] = "index of the parameter draw (the same for every region)"
     ds.attrs.update({
-        "crf": crf, "crf_source": CRF_PARAMETERS[crf][1], "cohort": cohort if crf.startswith("gemm") else "",
+        "crf": crf, "crf_source": CRF_PARAMETERS[crf][1] + (f"; {cs.central_definition}" if crf == "user" else ""),
+        "cohort": cohort if crf.startswith("gemm") else "",
+        "concentration_method": method, "background_floored": n_floor,
         "draws": n_d, "seed": seed, "avoided_method": avoided_method, "adult_min_age": adult_min_age,
         "age_specific": int(bool(age_specific)), "central": cs.central_definition,
         "percentiles": "2.5 and 97.5 over draws, linear interpolation",
         "curves": "; ".join(cs.curve_label),
+        "sd": "standard deviation over draws with ddof = 1",
         "rates": "China 2010, GBD 2019 round (engine/data/health)" if rates is None else str(
             "user table" if isinstance(rates, pd.DataFrame) else rates),
     })
     return ds
+
+
+def read_background(path):
+    """Read a total-PM2.5 background CSV: columns ``region`` and ``pm25_total_ug_m3`` [ug m-3].
+
+    Returns a Series indexed by region (strings). Raises :class:`InputError` naming file, line
+    and column.
+    """
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, comment="#", dtype={"region": str})
+    except FileNotFoundError:
+        raise InputError(f"background file {path} does not exist") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"background file {path}: not a readable CSV ({exc})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    for col in ("region", "pm25_total_ug_m3"):
+        if col not in df.columns:
+            raise InputError(f"background file {path}: missing column {col!r}; expected region, pm25_total_ug_m3")
+    first = _first_data_line(path)
+    v = pd.to_numeric(df["pm25_total_ug_m3"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(v) | (v < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"background file {path} line {first + i} (region {df.region.iloc[i]!r}), column "
+                         f"pm25_total_ug_m3: {df['pm25_total_ug_m3'].iloc[i]!s}; expected a concentration >= 0 ug m-3")
+    dup = df["region"].duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError(f"background file {path} line {first + i}, column region: {df.region.iloc[i]!r} appears twice")
+    return pd.Series(v, index=df["region"].str.strip().values, name=str(path))
+
+
+def _background_values(background, index):
+    """Background per region of ``index`` and a description of where it came from."""
+    if isinstance(background, (str, Path)):
+        background = read_background(background)
+    if isinstance(background, (int, float, np.floating)) and not isinstance(background, bool):
+        return np.full(len(index), float(background)), f"uniform {float(background):g} ug m-3"
+    if isinstance(background, (pd.Series, xr.DataArray)):
+        ser = background.to_series() if isinstance(background, xr.DataArray) else background
+        by_str = {str(k): float(v) for k, v in ser.items()}
+        missing = [r for r in index if str(r) not in by_str]
+        if missing:
+            raise InputError(f"background has no value for region(s) {', '.join(map(repr, missing[:5]))}")
+        return np.array([by_str[str(r)] for r in index]), f"per region, {ser.name or 'user series'}"
+    a = _as_float_array(background, "background")
+    if a.size != len(index):
+        raise InputError(f"background has {a.size} value(s) for {len(index)} region(s)")
+    return a, "per region, user array"
+
+
+def benmap_table(ds, *, percentiles=BENMAP_PERCENTILES):
+    """BenMAP-style result table: one row per region and cause (plus ``all``).
+
+    Columns: ``region, endpoint`` ("avoided" with a scenario, else "attributable"), ``cause``,
+    ``function`` (crf), ``start_age, end_age`` [years], ``population`` [persons in the ages the
+    function applies to], ``baseline_deaths`` [deaths yr-1: population x baseline rate, or for
+    the linear user form population], ``base_concentration``, ``control_concentration``,
+    ``delta_concentration`` [ug m-3; exposure, i.e. total PM2.5 with a background], ``point_estimate``
+    (central curve), ``mean`` and ``sd`` (over draws, ddof = 1), ``percentile_2_5`` ...
+    ``percentile_97_5`` (BenMAP's 20) [deaths yr-1], ``concentration_method``.
+    """
+    has_scen = "avoided_central" in ds
+    name = "avoided" if has_scen else "deaths"
+    regions = list(ds["region"].values)
+    causes = list(ds["cause"].values)
+    applies = ds["applies"].values                              # (c, a)
+    pop = ds["population"].values                               # (r, a)
+    rate = ds["baseline_rate"].values / 1e5                     # (c, a)
+    zb = ds["concentration"].values
+    zs = ds["concentration_scenario"].values if has_scen else zb
+    has_draws = f"{name}_draws" in ds
+    rows = []
+    for ri, r in enumerate(regions):
+        per_cause_draws = ds[f"{name}_draws"].values[ri] if has_draws else None  # (c, d)
+        for ci, c in enumerate(list(causes) + ["all"]):
+            if c == "all":
+                mask = applies.any(axis=0)
+                cen = float(ds[f"{name}_all_central"].values[ri])
+                dr = per_cause_draws.sum(axis=0) if has_draws else None
+                base_deaths = float((pop[ri][None, :] * rate * applies).sum())
+            else:
+                mask = applies[ci]
+                cen = float(ds[f"{name}_central"].values[ri, ci].sum())
+                dr = per_cause_draws[ci] if has_draws else None
+                base_deaths = float((pop[ri] * rate[ci] * applies[ci]).sum())
+            ages = np.flatnonzero(mask)
+            row = {"region": r, "endpoint": "avoided" if has_scen else "attributable", "cause": c,
+                   "function": ds.attrs.get("crf", ""),
+                   "start_age": AGE_LOWER[ages[0]] if ages.size else np.nan,
+                   "end_age": (99 if ages.size and ages[-1] == len(AGE_LOWER) - 1 else
+                               (AGE_LOWER[ages[-1]] + 4 if ages.size else np.nan)),
+                   "population": float(pop[ri, mask].sum()), "baseline_deaths": base_deaths,
+                   "base_concentration": float(zb[ri]), "control_concentration": float(zs[ri]),
+                   "delta_concentration": float(zb[ri] - zs[ri]), "point_estimate": cen}
+            if dr is not None and dr.size:
+                row["mean"] = float(dr.mean())
+                row["sd"] = float(dr.std(ddof=1)) if dr.size > 1 else np.nan
+                qs = np.percentile(dr, list(percentiles))
+            else:
+                row["mean"] = row["sd"] = np.nan
+                qs = np.full(len(percentiles), np.nan)
+            for p, q in zip(percentiles, qs):
+                row[f"percentile_{p:g}".replace(".", "_")] = float(q)
+            row["concentration_method"] = ds.attrs.get("concentration_method", "")
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def national_totals(ds, dim="region"):
@@ -638,7 +952,8 @@ def impact_table(ds):
     """One row per region and cause (plus ``all``): the table ``cobenefits health`` writes.
 
     Columns ``region, cause, deaths_central, deaths_mean, deaths_p2_5, deaths_p97_5`` and, with a
-    scenario, the same for ``avoided_``. Without draws the mean/percentile columns are NaN.
+    scenario, the same for ``avoided_`` (central curve and mean over draws side by side), then
+    ``concentration_method``. Without draws the mean/percentile columns are NaN.
     """
     regions = list(ds["region"].values)
     causes = list(ds["cause"].values)
@@ -663,6 +978,7 @@ def impact_table(ds):
                 cols[q] = np.full((nr, len(causes) + 1), np.nan)
         for q in ("central", "mean", "p2_5", "p97_5"):
             table[f"{name}_{q}"] = cols[q].reshape(-1)
+    table["concentration_method"] = ds.attrs.get("concentration_method", "")
     return pd.DataFrame(table)
 
 

@@ -521,7 +521,8 @@ def _default_health(cfg, conc_base, conc_scen, pop):
 
     h = cfg.health
     return health_impact(conc_base, pop, conc_scenario=conc_scen, crf=h.crf, cohort=h.cohort,
-                         rates=h.rates_file or None, draws=h.draws, seed=h.seed, avoided_method=h.avoided_method)
+                         rates=h.rates_file or None, draws=h.draws, seed=h.seed, avoided_method=h.avoided_method,
+                         functions=h.functions_file or None, background=h.background or None)
 
 
 def _health_values(ds, var, sel):
@@ -585,7 +586,7 @@ def metrics(prep, carbon_result, conc, health_results, S=None):
         part["rop_share"] = np.divide(part.conc_from_rop_ug_m3, tot, out=np.full(len(sel), np.nan), where=tot > 0)
         nb = (part.conc_from_other_cities_ug_m3 + part.conc_from_rop_ug_m3 + part.conc_from_other_provinces_ug_m3).to_numpy()
         part["neighbour_share"] = np.divide(nb, tot, out=np.full(len(sel), np.nan), where=tot > 0)
-        for qn in ("mean", "p2_5", "p97_5"):
+        for qn in ("central", "mean", "p2_5", "p97_5"):  # central curve and mean over draws side by side
             part[f"deaths_{qn}"] = _health_values(hs, f"{dcol}_all_{qn}", sel)
             part[f"avoided_deaths_{qn}"] = (_health_values(hs, f"avoided_all_{qn}", sel) if s != base
                                             else np.zeros(len(sel)))
@@ -614,6 +615,7 @@ def _national(cfg, carbon_result, cities_out, health_results, base, scen, ct, se
                           "r2_conc_reduction_vs_intensity_reduction": "R2 of the percentage concentration reduction "
                                                                       "against the percentage PM2.5 emission-intensity reduction",
                           "r2_conc_reduction_vs_intensity_reduction_absolute": "the same with absolute reductions"}}
+    summ["health_concentration_method"] = health_results[base].attrs.get("concentration_method", "")
     pop = ct.loc[sel, "population"].astype(float)
     mega = pop.index[pop > MEGACITY_POPULATION]
     cb = cities_out[cities_out.scenario == base].set_index("city_id").loc[sel]
@@ -631,7 +633,7 @@ def _national(cfg, carbon_result, cities_out, health_results, base, scen, ct, se
         row["cities_co2_t"] = float(cs["co2_t"].sum()) if "co2_t" in cs else np.nan
         row["cities_pm25_t"] = float(cs["pm25_t"].sum()) if "pm25_t" in cs else np.nan
         row["pop_weighted_conc_ug_m3"] = float((cs.conc_ug_m3 * pop).sum() / pop.sum())
-        for qn in ("mean", "p2_5", "p97_5"):
+        for qn in ("central", "mean", "p2_5", "p97_5"):
             v = nt.get(f"{dname}_all_{qn}")
             row[f"deaths_{qn}"] = float(v) if v is not None else np.nan
             a = nt.get(f"avoided_all_{qn}")
@@ -732,7 +734,7 @@ def to_dataset(prep, cities_out, national, S, q):
     c = cities_out.set_index(["scenario", "city_id"])
     vars_ = {}
     for col in c.columns:
-        if col in ("name", "province", "grid_region", "typology", "met", "exposure"):
+        if col in ("name", "province", "grid_region", "typology", "met", "exposure", "province_id"):
             continue
         s = c[col]
         if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):

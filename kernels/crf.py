@@ -12,6 +12,7 @@ model             code  parameters ``p[0..4]``
 IER (GBD 2010)    0     alpha [1], gamma [(ug m-3)^-delta], delta [1], zcf [ug m-3], -
 GEMM (2018)       1     theta [1], alpha [ug m-3], mu [ug m-3], nu [ug m-3], zcf [ug m-3]
 log-linear        2     beta [(ug m-3)^-1], zcf [ug m-3], -, -, -
+user (BenMAP)     3     beta, zcf [ug m-3], form (0 log-linear, 1 log-log, 2 linear), -, -
 ================  ====  ============================================================
 
 Equations
@@ -26,7 +27,15 @@ GEMM, Burnett et al. 2018 (PNAS 115:9592, eq. 1), :math:`x = \\max(0, z - z_{cf}
 
 Log-linear (Krewski et al. 2009; BenMAP form): :math:`RR = e^{\\beta \\max(0, z - z_{cf})}`.
 
-The attributable fraction of deaths is :math:`PAF = 1 - 1/RR`.
+User functions (BenMAP-CE function forms; U.S. EPA 2015, BenMAP-CE user manual appendix J,
+"Y0 (1 - exp(-beta dQ)) Pop", "Y0 (1 - (Qc/Qb)^beta) Pop", "beta dQ Pop"):
+
+* log-linear: :math:`RR = e^{\\beta x}`, :math:`x = \\max(0, z - z_{cf})` [beta in (ug m-3)^-1];
+* log-log: :math:`RR = (\\max(z, z_{cf}) / z_{cf})^{\\beta}`, z_cf > 0 [beta dimensionless];
+* linear: no relative risk; the attributable *rate* is :math:`\\beta x` [beta in deaths
+  person-1 yr-1 (ug m-3)^-1], applied to population alone (baseline rate 1).
+
+The attributable fraction of deaths is :math:`PAF = 1 - 1/RR` (linear: :math:`\\beta x`).
 """
 
 import math
@@ -36,7 +45,8 @@ from numba import njit, prange
 from kernels import FASTMATH
 
 __all__ = [
-    "MODEL_IER", "MODEL_GEMM", "MODEL_LOGLINEAR", "N_PARAMS",
+    "MODEL_IER", "MODEL_GEMM", "MODEL_LOGLINEAR", "MODEL_USER", "FORM_LOGLINEAR", "FORM_LOGLOG",
+    "FORM_LINEAR", "N_PARAMS",
     "ier_rr", "gemm_rr", "loglinear_rr", "relative_risk",
     "impact_over_draws", "fractions_over_draws",
 ]
@@ -44,6 +54,11 @@ __all__ = [
 MODEL_IER = 0
 MODEL_GEMM = 1
 MODEL_LOGLINEAR = 2
+MODEL_USER = 3
+#: function forms of MODEL_USER (params[..., 2])
+FORM_LOGLINEAR = 0
+FORM_LOGLOG = 1
+FORM_LINEAR = 2
 #: length of the packed parameter axis
 N_PARAMS = 5
 
@@ -75,12 +90,41 @@ def _loglinear(z, beta, zcf):
 
 
 @njit(inline="always", **_JIT)
+def _user_rr(z, beta, zcf, form):
+    if form == 1.0:  # log-log: (max(z, zcf)/zcf)^beta written as exp(beta ln(.)); zcf > 0
+        if z <= zcf:
+            return 1.0
+        return math.exp(beta * math.log(z / zcf))
+    x = z - zcf
+    if x < 0.0:
+        x = 0.0
+    if form == 2.0:  # linear: no relative risk (see _linear_fraction)
+        return math.nan
+    return math.exp(beta * x)
+
+
+@njit(inline="always", **_JIT)
 def _rr(model, z, p):
     if model == 0:
         return _ier(z, p[0], p[1], p[2], p[3])
     elif model == 1:
         return _gemm(z, p[0], p[1], p[2], p[3], p[4])
+    elif model == 3:
+        return _user_rr(z, p[0], p[1], p[2])
     return _loglinear(z, p[0], p[1])
+
+
+@njit(inline="always", **_JIT)
+def _is_linear(model, p):
+    return model == 3 and p[2] == 2.0
+
+
+@njit(inline="always", **_JIT)
+def _linear_fraction(z, beta, zcf):
+    x = z - zcf
+    if x < 0.0:
+        x = 0.0
+    return beta * x
 
 
 @njit(parallel=True, **_JIT)
@@ -141,10 +185,10 @@ def relative_risk(model, concentration, params, out):
 
     Parameters
     ----------
-    model : int (MODEL_IER, MODEL_GEMM or MODEL_LOGLINEAR)
+    model : int (MODEL_IER, MODEL_GEMM, MODEL_LOGLINEAR or MODEL_USER)
     concentration : (n_conc,) float64 [ug m-3]
     params : (n_curve, n_draw, N_PARAMS) float64
-    out : (n_conc, n_curve, n_draw) float64, written with RR [1]
+    out : (n_conc, n_curve, n_draw) float64, written with RR [1] (NaN for the linear user form)
     """
     n_curve, n_draw = params.shape[0], params.shape[1]
     for i in prange(concentration.shape[0]):
@@ -183,7 +227,8 @@ def impact_over_draws(model, conc_base, conc_scenario, params, weight, curve_cau
     deaths_base, deaths_scenario, avoided : (n_region, n_cause, n_draw) float64
         Written [deaths yr-1].
     fraction_sum : (n_region, n_curve, 3) float64
-        Written: sums over draws of PAF(base), PAF(scenario) and the avoided fraction, for
+        Written: sums over draws of PAF(base), PAF(scenario) and the avoided fraction (linear
+        user form: the attributable rates beta x and their difference), for
         age-resolved means (divide by n_draw).
     has_scenario : bool
         False: ``conc_scenario`` is ignored and taken equal to ``conc_base`` (half the work).
@@ -206,6 +251,17 @@ def impact_over_draws(model, conc_base, conc_scenario, params, weight, curve_cau
             ss = 0.0
             sa = 0.0
             for d in range(n_draw):
+                if _is_linear(model, params[k, d]):
+                    # linear form: attributable rate beta x; avoided = difference (pif has no meaning)
+                    fb = _linear_fraction(zb, params[k, d, 0], params[k, d, 1])
+                    fs = _linear_fraction(zs, params[k, d, 0], params[k, d, 1]) if has_scenario else fb
+                    deaths_base[r, c, d] += w * fb
+                    deaths_scenario[r, c, d] += w * fs
+                    avoided[r, c, d] += w * (fb - fs)
+                    sb += fb
+                    ss += fs
+                    sa += fb - fs
+                    continue
                 rb = _rr(model, zb, params[k, d])
                 rs = _rr(model, zs, params[k, d]) if has_scenario else rb
                 fb = 1.0 - 1.0 / rb
@@ -242,5 +298,8 @@ def fractions_over_draws(model, concentration, params, out):
         z = concentration[r]
         for k in range(n_curve):
             for d in range(n_draw):
-                out[r, k, d] = 1.0 - 1.0 / _rr(model, z, params[k, d])
+                if _is_linear(model, params[k, d]):
+                    out[r, k, d] = _linear_fraction(z, params[k, d, 0], params[k, d, 1])
+                else:
+                    out[r, k, d] = 1.0 - 1.0 / _rr(model, z, params[k, d])
 

@@ -141,3 +141,45 @@ def test_rr_properties(crf, conc):
     ok = (cs.params_draws[:, :, 0] > 0)[None].repeat(z.size - 1, 0)
     assert np.all((np.diff(rr, axis=0) >= -1e-12)[ok])
     assert np.all(np.diff(ds.rr_central.values, axis=0) >= -1e-12)
+
+
+def _user_reference(form, z, beta, zcf):
+    """Plain-Python BenMAP forms: (RR or None, attributable fraction)."""
+    if form == k.FORM_LOGLINEAR:
+        rr = math.exp(beta * max(0.0, z - zcf))
+    elif form == k.FORM_LOGLOG:
+        rr = (max(z, zcf) / zcf) ** beta
+    else:
+        return None, beta * max(0.0, z - zcf)
+    return rr, 1.0 - 1.0 / rr
+
+
+@pytest.mark.parametrize("form", [k.FORM_LOGLINEAR, k.FORM_LOGLOG, k.FORM_LINEAR])
+def test_user_model_kernels_match_plain_formulas(form):
+    rng = np.random.default_rng(3)
+    conc = np.array([0.0, 2.0, 5.0, 17.5, 80.0, 300.0])
+    zcf = 5.0 if form == k.FORM_LOGLOG else 2.4
+    beta = rng.uniform(1e-4, 0.02, 7) if form != k.FORM_LINEAR else rng.uniform(1e-6, 1e-4, 7)
+    params = np.zeros((1, beta.size, k.N_PARAMS))
+    params[0, :, 0], params[0, :, 1], params[0, :, 2] = beta, zcf, float(form)
+    frac = np.empty((conc.size, 1, beta.size))
+    k.fractions_over_draws(k.MODEL_USER, conc, params, frac)
+    rr = np.empty((conc.size, 1, beta.size))
+    k.relative_risk(k.MODEL_USER, conc, params, rr)
+    zs = conc * 0.7
+    w = np.full((conc.size, 1), 1000.0)
+    outs = [np.empty((conc.size, 1, beta.size)) for _ in range(3)]
+    fsum = np.empty((conc.size, 1, 3))
+    k.impact_over_draws(k.MODEL_USER, conc, zs, params, w, np.zeros(1, np.int64), True, *outs, fsum, True)
+    for i, z in enumerate(conc):
+        for d, b in enumerate(beta):
+            want_rr, want_f = _user_reference(form, z, b, zcf)
+            assert frac[i, 0, d] == pytest.approx(want_f, rel=1e-12, abs=1e-15)
+            if want_rr is None:
+                assert math.isnan(rr[i, 0, d])
+                _, fs = _user_reference(form, zs[i], b, zcf)
+                assert outs[2][i, 0, d] == pytest.approx(1000.0 * (want_f - fs), rel=1e-12, abs=1e-12)
+            else:
+                assert rr[i, 0, d] == pytest.approx(want_rr, rel=1e-12)
+                rs, _ = _user_reference(form, zs[i], b, zcf)
+                assert outs[2][i, 0, d] == pytest.approx(1000.0 * (1.0 - rs / want_rr), rel=1e-12, abs=1e-12)

@@ -25,14 +25,16 @@ def test_cli_writes_table(input_csv, tmp_path):
     t = pd.read_csv(out)
     assert list(t.columns) == ["region", "cause", "deaths_central", "deaths_mean", "deaths_p2_5",
                                "deaths_p97_5", "avoided_central", "avoided_mean", "avoided_p2_5",
-                               "avoided_p97_5"]
+                               "avoided_p97_5", "concentration_method"]
+    assert t.concentration_method.str.startswith("primary").all()
     assert len(t) == 2 * 6 and list(t.cause[:6]) == ["ihd", "stroke", "copd", "lc", "lri", "all"]
     # same numbers as the Python API (6 significant digits written)
     base, scen, pop = pd.read_csv(input_csv).set_index("region").pipe(
         lambda d: (d.pm25, d.pm25_scenario, d[list(POPULATION_COLUMNS)]))
     ref = impact_table(health_impact(base, pop, conc_scenario=scen, draws=100))
-    np.testing.assert_allclose(t.drop(columns=["region", "cause"]).to_numpy(),
-                               ref.drop(columns=["region", "cause"]).to_numpy(), rtol=1e-5)
+    text = ["region", "cause", "concentration_method"]
+    np.testing.assert_allclose(t.drop(columns=text).to_numpy(dtype=float),
+                               ref.drop(columns=text).to_numpy(dtype=float), rtol=1e-5)
     tian = t[(t.region == 120000)]
     assert (tian.avoided_central == 0).all()   # scenario equals base for Tianjin
     allrow = t[(t.region == 110000) & (t.cause == "all")].iloc[0]

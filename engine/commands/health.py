@@ -24,6 +24,18 @@ def add_arguments(parser):
     parser.add_argument("--crf", choices=CRF_NAMES, default="ier2010",
                         help="concentration-response function: IER GBD 2010 (Burnett 2014), GEMM NCD+LRI "
                              "or 5 causes (Burnett 2018), log-linear Krewski 2009 (BenMAP form)")
+    parser.add_argument("--functions", metavar="FUNCTIONS.csv", default=None,
+                        help="user-defined functions (implies --crf user): columns form (log_linear, log_log, "
+                             "linear), cause, beta, beta_se, min_age [years], optional function, max_age, "
+                             "zcf [ug m-3], incidence_per_100k [deaths per 100,000 per year]")
+    parser.add_argument("--background", metavar="BACKGROUND.csv", default=None,
+                        help="total PM2.5 per region (columns region, pm25_total_ug_m3 [ug m-3]): the health "
+                             "functions are evaluated at the total, with the primary change (pm25 - "
+                             "pm25_scenario) applied on top of it; the method is stated in every output")
+    parser.add_argument("--benmap-out", metavar="BENMAP.csv", default=None,
+                        help="also write the BenMAP-style table: population, baseline deaths, concentrations "
+                             "and delta [ug m-3], point estimate, mean, SD and the 20 percentiles 2.5..97.5 "
+                             "[deaths yr-1] per region and cause")
     parser.add_argument("--cohort", choices=COHORTS, default="with_china",
                         help="GEMM cohort set, with or without the Chinese male cohort (GEMM only)")
     parser.add_argument("--rates", metavar="RATES.csv", default=None,
@@ -42,7 +54,8 @@ def add_arguments(parser):
                         help="lower age bound [years] of the adult causes (multiple of 5, 25..80)")
     parser.add_argument("--out", metavar="OUT.csv", required=True,
                         help="output CSV: region, cause (and 'all'), deaths_central, deaths_mean, "
-                             "deaths_p2_5, deaths_p97_5 [deaths yr-1], and avoided_* with a scenario; "
+                             "deaths_p2_5, deaths_p97_5 [deaths yr-1], and avoided_* with a scenario "
+                             "(central curve and mean over draws side by side), concentration_method; "
                              "written atomically")
 
 
@@ -55,15 +68,26 @@ def run(args):
     if not 0 <= args.seed < 2**32:
         raise InputError(f"--seed {args.seed}: must be in [0, 2**32)")
     t0 = time.perf_counter()
+    crf = args.crf
+    if args.functions:
+        if crf not in ("ier2010", "user"):  # ier2010 is the default: --functions alone means user
+            raise InputError(f"--functions with --crf {crf}: user functions replace the built-in function; "
+                             "drop --crf or give --crf user")
+        crf = "user"
+    elif crf == "user":
+        raise InputError("--crf user needs --functions FUNCTIONS.csv")
     base, scen, pop = health.read_exposure_table(args.input)
     _check_units(args.input, base, scen, pop)
-    ds = health.health_impact(base, pop, conc_scenario=scen, crf=args.crf, cohort=args.cohort,
+    ds = health.health_impact(base, pop, conc_scenario=scen, crf=crf, cohort=args.cohort,
                               rates=args.rates or None, draws=args.draws, seed=args.seed,
-                              avoided_method=args.avoided_method, adult_min_age=args.adult_min_age)
+                              avoided_method=args.avoided_method, adult_min_age=args.adult_min_age,
+                              functions=args.functions or None, background=args.background or None)
     table = health.impact_table(ds)
     write_csv(table, args.out, float_format="%.6g")
+    if args.benmap_out:
+        write_csv(health.benmap_table(ds), args.benmap_out, float_format="%.6g")
     tot = table[table.cause == "all"]
-    msg = f"{len(pop)} region(s), {args.crf}, {ds.attrs['draws']} draw(s): " \
+    msg = f"{len(pop)} region(s), {crf}, {ds.attrs['draws']} draw(s): " \
           f"{tot.deaths_central.sum():.6g} deaths yr-1 (central)"
     if "avoided_central" in tot:
         msg += f", {tot.avoided_central.sum():.6g} avoided (central)"
