@@ -44,7 +44,7 @@ Construction, per climate region (provinces are assigned to regions by :data:`PR
 4. **u\\*** from u(10 m), L and z0 with AERMOD's profile functions (Businger-Dyer for L < 0,
    psi_m = -17 (1 - exp(-0.29 z/L)) for L > 0), as AERMET does (Cimorelli et al. 2004, AERMOD
    formulation document, eqs. 2-3 and 2-9 area) and as the reference met files of this project.
-   H = -rho c_p T u*^3 / (k g L) with rho c_p = 1204.8 J m-3 K-1, k = 0.4, g = 9.81 m s-2;
+   H = -rho c_p T u*^3 / (k g L) with rho c_p = 1204.8 J m-3 K-1, k = 0.4, g = 9.80616 m s-2;
    w* = (g H z_ic / (rho c_p T))^(1/3); z_im = 2300 u*^1.5 (Venkatram 1980).
 5. **Convective mixing height** z_ic (unstable classes only): the region's representative mean
    daytime convective boundary-layer height, scaled 1.2 / 1.0 / 0.8 for A / B / C (deeper
@@ -76,6 +76,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.constants import GRAVITY, VON_KARMAN
 from engine.errors import InputError
 
 __all__ = [
@@ -144,8 +145,6 @@ MIN_CLASS_FREQUENCY = 1e-4
 MIN_WIND_SPEED_M_S = 1.0
 REFERENCE_HEIGHT_M = 10.0
 URBAN_ROUGHNESS_M = 1.0
-VON_KARMAN = 0.4
-GRAVITY = 9.81
 RHO_CP = 1204.8  # J m-3 K-1, AERMOD/AERMET
 SECTORS = 16
 
@@ -534,7 +533,8 @@ class MetSpec:
 
     def describe(self):
         if self.kind == "default":
-            return f"{DEFAULT_VERSION}, climate region '{self.name}' (synthetic, representative; see engine.climatology)"
+            return (f"{DEFAULT_VERSION}, climate region '{self.name}' (climatology = 'golder': Pasquill/Golder "
+                    "classes at z0 = 1 m, the v1 default; see engine.climatology)")
         if self.kind == "aermet_climatology":
             return (f"{AERMET_VERSION}, climate region '{self.name}' (built the AERMET way, two seasons; "
                     "see engine.climatology)")
@@ -581,7 +581,7 @@ def met_spec_for_city(met_cfg, city_id, province_id, *, check_files=True):
         raise InputError(f"[met] climatology = {met_cfg.climatology!r} is not known; valid: "
                          f"{', '.join(CLIMATOLOGY_NAMES)}")
     region = climate_region_of(province_id)
-    if met_cfg.climatology == "aermet":
+    if met_cfg.climatology in ("aermet", "default"):  # 'default' = the AERMET-way climatology
         h = hashlib.sha256(f"{AERMET_VERSION}|{region}|{CLIMATE_REGIONS[region]}".encode())
         for name in ("aermet_surface_characteristics.csv", "climate_region_seasons.csv"):
             h.update((_DATA / name).read_bytes())
@@ -1004,7 +1004,6 @@ MAX_USTAR_THETASTAR = 0.05
 CLOUD_FRACTION = {"clear": 1.5 / 8.0, "cloudy": 5.5 / 8.0, "overcast": 1.0}
 #: Weibull shape of the 10-m wind-speed distribution (Rayleigh; Justus et al. 1978)
 WEIBULL_SHAPE = 2.0
-GRAVITY_AERMET = 9.80655
 
 
 def _read_csv_table(name):
@@ -1092,9 +1091,9 @@ def convective_scales(wind_speed_m_s, sensible_heat_flux_w_m2, temperature_k, ro
     z0, zr = roughness_length_m, reference_height_m
     ustar = VON_KARMAN * u / np.log(zr / z0)
     for _ in range(iterations):
-        L = -RHO_CP * t * ustar**3 / (VON_KARMAN * GRAVITY_AERMET * hflux)
+        L = -RHO_CP * t * ustar**3 / (VON_KARMAN * GRAVITY * hflux)
         ustar = VON_KARMAN * u / (np.log(zr / z0) - _psi_m_unstable(zr / L) + _psi_m_unstable(z0 / L))
-    L = -RHO_CP * t * ustar**3 / (VON_KARMAN * GRAVITY_AERMET * hflux)
+    L = -RHO_CP * t * ustar**3 / (VON_KARMAN * GRAVITY * hflux)
     return ustar, L
 
 
@@ -1125,7 +1124,7 @@ def stable_scales(wind_speed_m_s, cloud_fraction, temperature_k, roughness_lengt
         phi = np.asarray(solar_elevation_deg, dtype=float)
         low = (phi > 0) & (phi < critical_elevation_deg)
         theta = np.where(low, theta * (1.0 - (np.clip(phi, 0, None) / critical_elevation_deg) ** 2), theta)
-    u0 = np.sqrt(AERMET_BETA_M * zr * GRAVITY_AERMET * theta / t)
+    u0 = np.sqrt(AERMET_BETA_M * zr * GRAVITY * theta / t)
     chek = (2.0 * u0 / (np.sqrt(cdn) * u)) ** 2
     real = chek <= 1.0
     ucr = 2.0 * u0 / np.sqrt(cdn)
@@ -1138,13 +1137,13 @@ def stable_scales(wind_speed_m_s, cloud_fraction, temperature_k, roughness_lengt
         hi = np.where(over, cdn * u, 1.0)
         for _ in range(60):
             mid = 0.5 * (lo + hi)
-            c = 1.0 - 4.0 * AERMET_BETA_M * zr * GRAVITY_AERMET * (MAX_USTAR_THETASTAR / mid) / (t * cdn * u**2)
+            c = 1.0 - 4.0 * AERMET_BETA_M * zr * GRAVITY * (MAX_USTAR_THETASTAR / mid) / (t * cdn * u**2)
             g = mid - cdn * u / 2.0 * (1.0 + np.sqrt(np.clip(c, 0.0, None)))
             lo = np.where(g < 0, mid, lo)
             hi = np.where(g < 0, hi, mid)
         ustar = np.where(over, 0.5 * (lo + hi), ustar)
         theta = np.where(over, MAX_USTAR_THETASTAR / ustar, theta)
-    L = t * ustar**2 / (VON_KARMAN * GRAVITY_AERMET * theta)
+    L = t * ustar**2 / (VON_KARMAN * GRAVITY * theta)
     return ustar, theta, L
 
 
@@ -1235,7 +1234,7 @@ def aermet_hours(region, season):
             # AERMET MPPBL limits 1 m <= |L| <= 8888 m (sign kept; AERMOD METEXT applies the same
             # lower limit) and the mechanical mixing height to SBLMAX = 4000 m
             L = np.sign(L) * np.clip(np.abs(L), AERMET_MIN_ABS_L_M, AERMET_MAX_ABS_L_M)
-            wstar = np.where(conv, np.cbrt(GRAVITY_AERMET * hflux * zic / (RHO_CP * t)), np.nan)
+            wstar = np.where(conv, np.cbrt(GRAVITY * hflux * zic / (RHO_CP * t)), np.nan)
             out["wind_speed_m_s"].append(uu.ravel())
             out["reference_height_m"].append(np.full(uu.size, REFERENCE_HEIGHT_M))
             out["friction_velocity_m_s"].append(ustar.ravel())
@@ -1355,9 +1354,10 @@ def write_climatology(clim, path):
         for k in ("profile_sigma_v_m_s", "profile_sigma_w_m_s")[: 2 if nl else 0]:
             vals += ["" if not np.isfinite(v) else f"{float(v):.8g}" for v in c[k][i]]
         lines.append(",".join(vals))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    from engine.persist import atomic_path
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
 
 
 def read_climatology(path):

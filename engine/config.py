@@ -163,8 +163,9 @@ class DispersionConfig:
 class MetConfig:
     """``[met]``: meteorology. Empty paths = the documented default climatology."""
 
-    climatology: str = _f("default", doc="built-in climatology set: 'default' (= 'golder', the v1 Pasquill/Golder "
-                          "classes at z0 = 1 m) or 'aermet' (built the AERMET way, two seasons; engine.climatology)")
+    climatology: str = _f("default", doc="built-in climatology set: 'default' (= 'aermet': built the AERMET way, "
+                          "met-site surface characteristics per region and season, calms; engine.climatology) or "
+                          "'golder' (the v1 Pasquill/Golder classes at z0 = 1 m, too dispersive; kept for comparison)")
     climatology_file: str = _f("", doc="climatology file made by `cobenefits met-climatology` (used for every city)")
     sfc_file: str = _f("", doc="AERMET surface file used for every city instead of the default")
     pfl_file: str = _f("", doc="AERMET profile file matching sfc_file")

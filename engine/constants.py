@@ -31,10 +31,8 @@ __all__ = [
     "per_year_to_per_second",
 ]
 
-#: gravitational acceleration [m s-2] (AERMOD v24142 MODULES.f, G)
-GRAVITY = 9.80616
-#: von Karman constant [1] (AERMOD/AERMET VONKAR)
-VON_KARMAN = 0.4
+# g and the von Karman constant live in kernels.constants (the kernels may not import engine)
+from kernels.constants import GRAVITY, VON_KARMAN  # noqa: E402
 #: Julian year [s]
 SECONDS_PER_YEAR = 31_557_600.0
 #: population above which a city is a megacity [people]
@@ -48,7 +46,7 @@ PM25_UNITS = "ug m-3"
 SR_UNITS = "ug m-3 (g m-2 s-1)-1"
 
 #: concentration-response function families the health stage knows
-CRF_NAMES = ("ier2010", "gemm_ncd_lri", "gemm_5cod", "loglinear_krewski2009")
+CRF_NAMES = ("ier2010", "gemm_ncd_lri", "gemm_5cod", "loglinear_krewski2009", "user")
 
 #: ``[dispersion] source_set`` choices: which sources a receptor city sees
 SOURCE_SETS = ("own", "province", "nation")

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from engine.constants import CRF_NAMES
 from engine.errors import InputError
 from kernels import crf as _k
 
@@ -73,7 +74,6 @@ CAUSE_LONG_NAMES = {
     "lri": "lower respiratory infections",
     "ncd_lri": "non-communicable diseases and lower respiratory infections",
 }
-CRF_NAMES = ("ier2010", "gemm_ncd_lri", "gemm_5cod", "loglinear_krewski2009", "user")
 #: forms of user-defined functions (BenMAP-CE function forms, kernels.crf)
 USER_FORMS = {"log_linear": _k.FORM_LOGLINEAR, "log_log": _k.FORM_LOGLOG, "linear": _k.FORM_LINEAR}
 #: columns of a user-defined functions file (required first, then optional)

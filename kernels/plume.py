@@ -72,6 +72,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import FASTMATH
+from kernels.constants import GRAVITY, VON_KARMAN  # 9.80616 m s-2 (AERMOD G), 0.4
 
 __all__ = [
     "GA_LOWER",
@@ -106,8 +107,6 @@ GRID_HEIGHTS = np.array(
 )
 NLEV = GRID_HEIGHTS.shape[0]
 
-VON_KARMAN = 0.4
-GRAVITY = 9.80616            # m s-2 (AERMOD G)
 GOVRCP = 0.00976             # K m-1, g/cp (AERMOD GOVRCP)
 WSMIN = 0.2828               # m s-1, minimum effective wind speed (sqrt(2)*SVMIN)
 SVMIN = 0.2                  # m s-1

@@ -213,7 +213,9 @@ def _global_attrs(cfg, prep):
                                  f"{cfg.dispersion.source_reach_km:g} km (square half side)"}[cfg.dispersion.source_set]
                     + "; footprints are discs of the real areas unless polygons were given"),
         "met": "; ".join(sorted({s.describe() for s in prep.met_specs.values()})),
-        "met_is_default_climatology": int(all(s.kind == "default" for s in prep.met_specs.values())),
+        "met_is_default_climatology": int(all(s.kind == "aermet_climatology" for s in prep.met_specs.values())),
+        "met_is_builtin_climatology": int(all(s.kind in ("default", "aermet_climatology")
+                                              for s in prep.met_specs.values())),
         "cobenefits_config": json.dumps(config_to_dict(cfg)),
         "cobenefits_versions": json.dumps(eio.versions()),
     }
