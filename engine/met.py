@@ -279,6 +279,15 @@ _SFC_COLUMNS = [
 ]
 
 
+def _check_date_fields(path, lineno, vals, columns):
+    """Date fields must be finite whole numbers: InputError naming the file, line and column."""
+    for name, col in columns.items():
+        v = vals[name]
+        if not (np.isfinite(v) and float(v) == int(v)):
+            raise InputError(f"{path}, line {lineno}: date field '{name}' (column {col}) = {v!r} is not a "
+                             f"whole number; expected year 0..99 or 4 digits, month 1..12, day 1..31, hour 1..24")
+
+
 def _parse_float(tok, path, lineno, name, col):
     try:
         return float(tok)
@@ -323,6 +332,8 @@ def read_sfc(path):
                 v = np.nan
             vals.append(v)
             cols[name].append(v)
+        _check_date_fields(path, lineno, {"year": vals[0], "month": vals[1], "day": vals[2], "hour": vals[4]},
+                           {"year": 1, "month": 2, "day": 3, "hour": 5})
         yy, mo, dd, hh = (int(vals[0]), int(vals[1]), int(vals[2]), int(vals[4]))
         if not (1 <= mo <= 12 and 1 <= dd <= 31 and 1 <= hh <= 24):
             raise InputError(f"{path}, line {lineno}: date fields month={mo} day={dd} hour={hh} out of "
@@ -408,6 +419,7 @@ def read_pfl(path, lines_out=None):
             if miss is not None and miss(v):
                 v = np.nan
             vals[name] = v
+        _check_date_fields(path, lineno, vals, {"year": 1, "month": 2, "day": 3, "hour": 4})
         mo, dd, hh = int(vals["month"]), int(vals["day"]), int(vals["hour"])
         if not (1 <= mo <= 12 and 1 <= dd <= 31 and 1 <= hh <= 24):
             raise InputError(f"{path}, line {lineno}: date fields month={mo} day={dd} hour={hh} out of "

@@ -310,10 +310,6 @@ def test_fuzz_met_files(which, sfc, pfl):
                 assert str(exc)
 
 
-@pytest.mark.xfail(strict=True, raises=(ValueError, OverflowError),
-                   reason="found by this campaign (1000 examples): engine/met.py read_sfc/read_pfl call int() on a "
-                          "date field that parsed as nan/inf; the fix (reject non-finite date fields with an "
-                          "InputError naming line and column) belongs to engine/met.py's owner - remove this mark then")
 @pytest.mark.parametrize("field", ["year", "month"])
 @pytest.mark.parametrize("value", ["nan", "inf"])
 def test_met_profile_non_finite_date_field(tmp_path, field, value):
