@@ -1,4 +1,8 @@
-"""Per-city unit response fields F_city and F_rop, their cache, and exposure means.
+"""Transfer kernels, their cache, and the per-city unit fields F_city and F_rop.
+
+The national run computes its source-receptor matrix and fields in :mod:`engine.srmatrix`
+(every city and rest of province as a source) on these kernels and lattices; the two-source
+fields below are the ``source_set = "own"`` special case, kept as its reference.
 
 For flat terrain and spatially uniform met, the period-mean concentration at receptor r from
 an area-source raster S (emitting fraction per cell, 1 g m-2 s-1 over the emitting part) is a
@@ -56,10 +60,6 @@ __all__ = [
     "kernel_plan",
     "compute_kernel",
     "compute_city_field",
-    "city_field_key",
-    "load_or_compute_city_field",
-    "mosaic_contribution",
-    "merge_mosaic",
     "same_convolution",
 ]
 
@@ -333,54 +333,6 @@ def compute_city_field(geom, kernel_fine, kernel_coarse, *, population=None, con
     )
 
 
-def city_field_key(geom, met_digest, *, release_height_m=0.0, initial_sigma_z_m=0.0, population_key=""):
-    """Cache key of a city's fields: geometry, met, source parameters, population grid, code.
-
-    ``population_key`` must identify the population grid's content (for a file,
-    :attr:`engine.geometry.PopulationGrid.key`, a hash of its coordinates and densities), so
-    that an edited grid recomputes the exposure weights; "" = no population grid.
-    """
-    s = repr((geom.key(), met_digest, float(release_height_m), float(initial_sigma_z_m), population_key,
-              code_fingerprint()))
-    return hashlib.sha256(s.encode()).hexdigest()[:32]
-
-
-_FIELD_ARRAYS = ("city_fraction", "unit_city", "unit_rop", "exposure_weight")
-
-
-def load_or_compute_city_field(geom, met_digest, kernel_fine, kernel_coarse, *, use_cache=True,
-                               population=None, population_key="", release_height_m=0.0,
-                               initial_sigma_z_m=0.0, convolve_fn=None):
-    """A city's :class:`CityField` from the cache, or computed and then cached (atomically).
-
-    A ``population`` without a ``population_key`` (and without a ``key`` attribute) cannot be
-    told apart from another one, so its fields bypass the cache.
-    """
-    if population is not None and not population_key:
-        population_key = getattr(population, "key", "") or ""
-        if not population_key:
-            return compute_city_field(geom, kernel_fine, kernel_coarse, population=population,
-                                      convolve_fn=convolve_fn)
-    key = city_field_key(geom, met_digest, release_height_m=release_height_m,
-                         initial_sigma_z_m=initial_sigma_z_m, population_key=population_key)
-    path = cache_dir("fields") / f"{key}.npz"
-    # verified read: a truncated or corrupt entry (or one without its checksum) is deleted and recomputed
-    z = load_verified_npz(path, ("grid", "scalars", "exposure") + _FIELD_ARRAYS) if use_cache else None
-    if z is not None:
-        g = geo.CityGrid(*[t(v) for t, v in zip((float, float, float, int, int, float, float), z["grid"])])
-        scal = z["scalars"]
-        return CityField(geom.city_id, g, **{k: z[k] for k in _FIELD_ARRAYS}, mean_city=float(scal[0]),
-                         mean_rop=float(scal[1]), city_area_km2=float(scal[2]), rop_area_km2=float(scal[3]),
-                         from_cache=True, exposure=str(z["exposure"][()]))
-    cf = compute_city_field(geom, kernel_fine, kernel_coarse, population=population, convolve_fn=convolve_fn)
-    g = cf.grid
-    save_verified_npz(path, grid=np.array([g.lat0, g.lon0, g.spacing_m, g.nx, g.ny, g.x_first, g.y_first]),
-                     scalars=np.array([cf.mean_city, cf.mean_rop, cf.city_area_km2, cf.rop_area_km2]),
-                     exposure=np.array(cf.exposure),
-                     **{k: getattr(cf, k) for k in _FIELD_ARRAYS})
-    return cf
-
-
 # --------------------------------------------------------------------------- mosaic
 @dataclass(frozen=True)
 class MosaicSpec:
@@ -407,56 +359,3 @@ class MosaicSpec:
     @property
     def lon(self):
         return self.lon_first + self.step_deg * np.arange(self.nlon)
-
-
-def mosaic_contribution(cf, spec):
-    """A city's fields averaged into the mosaic cells its grid touches.
-
-    Returns dict with ``index`` (flat mosaic cell index), ``unit_city``, ``unit_rop`` (means of
-    the fine cells falling in each mosaic cell), ``coverage`` (mean city fraction) and
-    ``distance_m`` (distance of the mosaic cell centre to the city centre).
-    """
-    lat, lon = cf.grid.latlon()
-    j = np.floor((lat - (spec.lat_first - spec.step_deg / 2)) / spec.step_deg).astype(np.int64)
-    i = np.floor((lon - (spec.lon_first - spec.step_deg / 2)) / spec.step_deg).astype(np.int64)
-    ok = (j >= 0) & (j < spec.nlat) & (i >= 0) & (i < spec.nlon)
-    flat = (j * spec.nlon + i)[ok]
-    uniq, inv = np.unique(flat, return_inverse=True)
-    cnt = np.bincount(inv).astype(float)
-    mean = lambda a: np.bincount(inv, weights=a[ok]) / cnt  # noqa: E731
-    cj, ci = uniq // spec.nlon, uniq % spec.nlon
-    dist = geo.great_circle_distance_m(cf.grid.lat0, cf.grid.lon0, spec.lat[cj], spec.lon[ci])
-    return {"index": uniq, "unit_city": mean(cf.unit_city), "unit_rop": mean(cf.unit_rop),
-            "coverage": mean(cf.city_fraction), "distance_m": dist}
-
-
-def merge_mosaic(contributions, spec):
-    """Owner of every mosaic cell and its mean unit fields.
-
-    A cell belongs to the city with the largest footprint coverage of it, then the nearest city
-    centre, then the smallest city_id: a total order, so the result does not depend on the order
-    in which cities finish. Cells no city grid reaches have owner -1 (written as missing).
-
-    Parameters
-    ----------
-    contributions : dict {city_id: mosaic_contribution(...)}
-    """
-    n = spec.nlat * spec.nlon
-    owner = np.full(n, -1, dtype=np.int64)
-    cov = np.full(n, -np.inf)
-    dist = np.full(n, np.inf)
-    ucity = np.full(n, np.nan)
-    urop = np.full(n, np.nan)
-    for cid in sorted(contributions):
-        c = contributions[cid]
-        idx = c["index"]
-        better = (c["coverage"] > cov[idx]) | ((c["coverage"] == cov[idx]) & (c["distance_m"] < dist[idx]))
-        better |= (c["coverage"] == cov[idx]) & (c["distance_m"] == dist[idx]) & (cid < owner[idx])
-        sel = idx[better]
-        owner[sel] = cid
-        cov[sel] = c["coverage"][better]
-        dist[sel] = c["distance_m"][better]
-        ucity[sel] = c["unit_city"][better]
-        urop[sel] = c["unit_rop"][better]
-    shape = (spec.nlat, spec.nlon)
-    return owner.reshape(shape), ucity.reshape(shape), urop.reshape(shape), np.where(owner >= 0, cov, 0.0).reshape(shape)

@@ -764,23 +764,15 @@ def to_dataset(prep, cities_out, national, S, q):
     return ds
 
 
+#: units of the per-city and national columns, by name suffix (first match wins)
+_UNIT_SUFFIXES = (("_ug_m3", "ug m-3"), ("_g_m2_yr", "g m-2 yr-1"), ("_g_m2_s", "g m-2 s-1"), ("_mt", "Mt CO2 yr-1"),
+                  ("_t", "t yr-1"), ("_pct", "%"), ("_km2", "km2"), ("_twh", "TWh yr-1"))
+
+
 def _units_of(col):
-    if col.endswith("_ug_m3"):
-        return "ug m-3"
-    if col.endswith("_t"):
-        return "t yr-1"
-    if col.endswith("_mt"):
-        return "Mt CO2 yr-1"
-    if col.endswith("_g_m2_yr"):
-        return "g m-2 yr-1"
-    if col.endswith("_g_m2_s"):
-        return "g m-2 s-1"
-    if col.endswith("_pct"):
-        return "%"
-    if col.endswith("_km2"):
-        return "km2"
-    if col.endswith("_twh"):
-        return "TWh yr-1"
+    for suffix, units in _UNIT_SUFFIXES:
+        if col.endswith(suffix):
+            return units
     if col.startswith(("deaths", "avoided_deaths")):
         return "deaths yr-1"
     if col.startswith("unit_response"):

@@ -558,7 +558,7 @@ def mosaic_values(grid, city_fraction, values, spec):
 
 def merge_mosaic_values(contributions, spec):
     """Owner of every mosaic cell and its values (the owner's means), as
-    :func:`engine.fields.merge_mosaic`: largest footprint coverage, then nearest centre, then
+    the national mosaic: largest footprint coverage, then nearest centre, then
     smallest city_id -- a total order, independent of the order cities finish in.
 
     Returns
