@@ -12,11 +12,15 @@ The stages of a run are importable one by one (:mod:`engine.pipeline`): ``prepar
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "run", "prepare", "carbon", "emissions", "sr_matrix", "superpose", "health",
-           "metrics"]
+           "metrics", "sweep"]
 
 
 def __getattr__(name):
     # lazy: `python -m engine --help` and the kernels need not import xarray and the pipeline
+    if name == "sweep":  # the module engine.sweep, callable as engine.sweep(spec)
+        import importlib
+
+        return importlib.import_module("engine.sweep")
     if name in __all__ and name != "__version__":
         from engine import pipeline
 

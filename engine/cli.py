@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "engine.commands.aermod",
     "engine.commands.report",
     "engine.commands.met_climatology",
+    "engine.commands.sweep",
 )
 
 log = logging.getLogger("cobenefits")

@@ -16,9 +16,9 @@ cached), a chunk of ``n`` samples costs:
 
 Methods: ``sobol`` (Saltelli/Sobol' sequence, ``N(D+2)`` evaluations, ``N(2D+2)`` with second
 order; indices with bootstrap confidence intervals), ``morris`` (elementary effects, ``N(D+1)``),
-``lhs`` and ``mc`` (delta moment-independent and first-order indices), ``grid`` (every level
+``lhs`` and ``mc`` (first-order indices by RBD-FAST), ``grid`` (every level
 combination; no indices). Sampling and indices are SALib's (Herman and Usher 2017, JOSS 2:97;
-Saltelli et al. 2010 CPC 181:259; Morris 1991; Borgonovo 2007).
+Saltelli et al. 2010 CPC 181:259; Morris 1991; Plischke 2010).
 
 Parameters are sampled on the unit hypercube and mapped to their distribution by the inverse
 CDF (uniform, normal with optional truncation, triangular, choice, integer), so every method
@@ -106,6 +106,8 @@ OUTPUTS = {
     "city_conc_base_ug_m3": (("sample", "city"), "ug m-3", "primary PM2.5 exposure of the city, base"),
     "city_conc_scenario_ug_m3": (("sample", "city"), "ug m-3", "primary PM2.5 exposure of the city, scenario"),
 }
+#: outputs of the carbon stage alone (a sweep asking only for these computes no S and no health)
+CARBON_OUTPUTS = ("national_co2_cut_mt", "national_symbiosis_co2_cut_mt")
 DEFAULT_OUTPUTS = ("national_co2_cut_mt", "national_avoided_deaths", "city_avoided_deaths", "city_conc_reduction_pct")
 
 #: PM2.5 emission-factor keys of the carbon parameters (engine/data/carbon_parameters.csv), per sector
@@ -643,9 +645,18 @@ class NationalModel:
         if bad:
             raise InputError(f"{spec.path}: [sweep] outputs: {bad[0]!r} is not an output{_suggest(bad[0], OUTPUTS)} "
                              f"(known: {', '.join(OUTPUTS)})")
-        t0 = time.perf_counter()
-        self.prep = pl.prepare(cfg, **self._prep_kw)
-        self.timings["prepare_s"] = time.perf_counter() - t0
+        self._prep = None
+
+    @property
+    def prep(self):
+        """The pipeline's :class:`engine.pipeline.Prepared` (data, geometry, met), built on first use."""
+        if self._prep is None:
+            from engine import pipeline as pl
+
+            t0 = time.perf_counter()
+            self._prep = pl.prepare(self.cfg, **self._prep_kw)
+            self.timings["prepare_s"] = time.perf_counter() - t0
+        return self._prep
 
     # ------------------------------------------------------------------ keys
     @property
@@ -732,6 +743,8 @@ class NationalModel:
         ct = prep.city_table.set_index("city_id").loc[sel]
         levels = sorted(set(self._level_of(values)) | {tuple(_plain(self._default_of(k)) for k in self._level_keys())},
                         key=repr)
+        if all(o in CARBON_OUTPUTS for o in self.spec.outputs):
+            levels = []  # CO2 only: no dispersion, no health
         S, t_sr = {}, []
         for lv in levels:
             t0 = time.perf_counter()
@@ -767,7 +780,7 @@ class NationalModel:
             tb.co2_fixed = _fixed_co2(cres, self.base, self.spec.scenario)
         self.timings["carbon_setup_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        tb.health = self._health_tables(values)
+        tb.health = self._health_tables(values) if levels else None
         tb.health_default = {"crf": self.cfg.health.crf}
         self.timings["health_setup_s"] = time.perf_counter() - t0
         return tb
@@ -894,6 +907,8 @@ def evaluate_chunk(tb, values, outputs):
         q_place = np.divide(pm, area, out=np.zeros_like(pm), where=area > 0) / SECONDS_PER_YEAR
         Q = np.where(tb.source_place >= 0, q_place[..., np.maximum(tb.source_place, 0)], 0.0)
         del res
+    if tb.health is None:
+        return {k: out[k] for k in outputs}
     # 2. superposition per dispersion level: C = Q @ S.T  (engine.pipeline.superpose)
     n_city = len(tb.city)
     Cb = np.empty((n, n_city))
@@ -931,7 +946,8 @@ def evaluate_chunk(tb, values, outputs):
     pop = tb.population
     out["national_avoided_deaths"] = Da.sum(axis=1)
     out["national_deaths_base"] = Db.sum(axis=1)
-    out["pop_weighted_conc_reduction_ug_m3"] = ((Cb - Cs) @ pop) / pop.sum()
+    # row-wise sums (not a BLAS matrix-vector product) so a sample's value does not depend on its chunk
+    out["pop_weighted_conc_reduction_ug_m3"] = ((Cb - Cs) * pop).sum(axis=1) / pop.sum()
     out["city_avoided_deaths"] = Da
     out["city_conc_reduction_pct"] = np.divide(100.0 * (Cb - Cs), Cb, out=np.full(Cb.shape, np.nan), where=Cb > 0)
     out["city_conc_base_ug_m3"] = Cb
@@ -1025,13 +1041,15 @@ def _values_for_output(values):
     out = {}
     for k in values.columns:
         v = values[k]
-        if v.dtype == object:
+        if pd.api.types.is_bool_dtype(v):
+            out[k] = v.to_numpy(dtype=bool)
+        elif not pd.api.types.is_numeric_dtype(v):
             if all(isinstance(x, (bool, np.bool_)) for x in v):
                 out[k] = v.astype(bool).to_numpy()
             elif all(isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) for x in v):
                 out[k] = v.astype(float).to_numpy()
             else:
-                out[k] = v.astype(str).to_numpy()
+                out[k] = np.array([str(x) for x in v], dtype=str)
         else:
             out[k] = v.to_numpy()
     return out
@@ -1118,7 +1136,8 @@ def analyze(spec, unit, values, Y):
     """Sensitivity indices of one scalar output ``Y`` (n,) for the sweep's method.
 
     Returns a DataFrame with one row per parameter: sobol -> ``S1, S1_conf, ST, ST_conf``;
-    morris -> ``mu, mu_star, mu_star_conf, sigma``; lhs/mc -> ``delta, delta_conf, S1, S1_conf``;
+    morris -> ``mu, mu_star, mu_star_conf, sigma``; lhs/mc -> ``S1, S1_conf`` (RBD-FAST, Tarantola et al.
+    2006; Plischke 2010);
     grid -> None. Rows with a constant output get zeros (SALib's convention).
     """
     import warnings
@@ -1142,11 +1161,11 @@ def analyze(spec, unit, values, Y):
                                num_levels=spec.num_levels, seed=spec.seed)
             cols = ["mu", "mu_star", "mu_star_conf", "sigma"]
         elif spec.method in ("lhs", "mc"):
-            from SALib.analyze import delta
+            from SALib.analyze import rbd_fast
 
-            r = delta.analyze(prob, unit, Y, num_resamples=spec.num_resamples, conf_level=spec.conf_level,
-                              seed=spec.seed)
-            cols = ["delta", "delta_conf", "S1", "S1_conf"]
+            r = rbd_fast.analyze(prob, unit, Y, num_resamples=spec.num_resamples, conf_level=spec.conf_level,
+                                 seed=spec.seed)
+            cols = ["S1", "S1_conf"]
         else:
             return None
     df = pd.DataFrame({c: np.asarray(r[c], dtype=float) for c in cols})
@@ -1185,7 +1204,7 @@ def _sobol_city_indices(spec, Y):
 # --------------------------------------------------------------------------- entry point
 def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=None, scheduler=None, client=None,
           quiet=True, evaluator=None, data=None, carbon_fn=None, age_population_fn=None, use_cache=True,
-          kernel_fn=None):
+          kernel_fn=None, sr_fn=None):
     """Run a sensitivity sweep.
 
     Parameters
@@ -1205,6 +1224,8 @@ def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=N
         machinery, e.g. on the Ishigami function).
     data, carbon_fn, age_population_fn, use_cache, kernel_fn :
         As :func:`engine.run`.
+    sr_fn : callable(prep) -> Dataset, optional
+        Replaces :func:`engine.pipeline.sr_matrix` (see :class:`NationalModel`).
 
     Returns
     -------
@@ -1228,7 +1249,7 @@ def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=N
     if evaluator is None:
         model = NationalModel(spec, data=data, carbon_fn=carbon_fn, age_population_fn=age_population_fn,
                               use_cache=use_cache, workers=workers, scheduler=scheduler, client=client, quiet=quiet,
-                              kernel_fn=kernel_fn)
+                              kernel_fn=kernel_fn, sr_fn=sr_fn)
         spec = model.spec
         outputs = spec.outputs
         city = np.array(model.prep.selected, dtype=np.int64)
@@ -1375,3 +1396,15 @@ def _salib_version():
         return version("SALib")
     except Exception:  # noqa: BLE001 - version lookup only
         return "unknown"
+
+
+class _CallableModule(type(json)):
+    """``engine.sweep`` is both this module and its entry point: ``engine.sweep(spec)``."""
+
+    def __call__(self, *args, **kwargs):
+        return sweep(*args, **kwargs)
+
+
+import sys as _sys  # noqa: E402
+
+_sys.modules[__name__].__class__ = _CallableModule
