@@ -586,6 +586,7 @@ class _Tables:
     carbon: object = None             # accounting.Prepared, or None (fixed emissions)
     carbon_params: dict = None
     carbon_rows: dict = None          # base / scenario CarbonConfig fields as arrays
+    carbon_base: dict = None          # base scenario: national CO2 [Mt], PM2.5 by sector (n_sector, P) [t]
     source_place: np.ndarray = None   # (n_source,) place index or -1
     area_km2: np.ndarray = None       # (n_place,)
     q_fixed: np.ndarray = None        # (2, n_source) [g m-2 s-1] when the carbon stage is fixed
@@ -772,6 +773,7 @@ class NationalModel:
             tb.carbon, tb.carbon_params = cp, params
             cb = dict((s.name, c) for s, c in self.cfg.scenarios)[self.base]
             tb.carbon_rows = {"base": _carbon_row(cb, LEVELS), "scenario": _carbon_row(self.scenario_carbon, LEVELS)}
+            tb.carbon_base = _carbon_base(cp, params, tb.carbon_rows["base"])
         else:
             cres = pl.carbon(prep, carbon_fn=self.carbon_fn)
             q = pl.emissions(prep, cres)["q"].sel(scenario=[self.base, self.spec.scenario]).reindex(
@@ -834,6 +836,27 @@ def _carbon_row(c, levels):
             **{arg: float(getattr(c, key)) for key, arg in _CARBON_ARGS.items()}}
 
 
+def _carbon_base(cprep, params, row):
+    """The base scenario once: national CO2 [Mt] and PM2.5 [t] of each place from each sector's
+    emission factor alone (a basis over :data:`EMISSION_SECTORS`: ``evaluate`` with the factors as
+    an identity matrix on a leading axis)."""
+    from engine.carbon.accounting import evaluate
+
+    ns = len(EMISSION_SECTORS)
+    p = dict(params)
+    for j, key in enumerate(EMISSION_SECTORS.values()):
+        e = np.zeros((ns, 1, 1))
+        e[j] = params[key]
+        p[key] = e
+    args = {arg: np.array([[row[arg]]], dtype=np.int64 if arg == "level" else float)
+            for arg in ("level", "symbiosis", *(_CARBON_ARGS.values()))}
+    res = evaluate(cprep, p, **args)
+    pm = np.broadcast_to(res["pm25_t"], (ns, 1, res["pm25_t"].shape[-1]))[:, 0, :]
+    co2 = np.asarray(res["co2_mt"])
+    return {"co2_total_mt": float(co2.reshape(-1, co2.shape[-1])[0].sum()),
+            "pm25_by_sector_t": np.ascontiguousarray(pm)}
+
+
 def _fixed_co2(cres, base, scen):
     nat = getattr(cres, "national", None)
     if nat is not None and "item" in nat:
@@ -877,31 +900,36 @@ def evaluate_chunk(tb, values, outputs):
         from engine.carbon.efficiency import LEVELS
 
         p = dict(tb.carbon_params)
-        for sector, key in EMISSION_SECTORS.items():
+        mult = np.ones((n, len(EMISSION_SECTORS)))
+        for j, (sector, key) in enumerate(EMISSION_SECTORS.items()):
             k = f"emissions.pm25_multiplier.{sector}"
             if k in cols:
-                p[key] = p[key] * values[k].to_numpy(float)[:, None, None]
-        rows = [tb.carbon_rows["base"], tb.carbon_rows["scenario"], dict(tb.carbon_rows["scenario"], symbiosis=0.0)]
+                mult[:, j] = values[k].to_numpy(float)
+                p[key] = p[key] * mult[:, j, None, None]
+        # the base scenario does not depend on the scenario knobs and its PM2.5 is linear in the
+        # emission factors: pm_base = sum over sectors of multiplier x (base PM2.5 of that sector
+        # alone), from one evaluation at tables() time; CO2 does not depend on the factors
+        pm_base = mult @ tb.carbon_base["pm25_by_sector_t"]                       # (n, P)
+        twin = "national_symbiosis_co2_cut_mt" in outputs
+        rows = [tb.carbon_rows["scenario"]] + ([dict(tb.carbon_rows["scenario"], symbiosis=0.0)] if twin else [])
         args = {}
         for arg in ("level", "symbiosis", *(_CARBON_ARGS.values())):
-            a = np.array([[r[arg]] for r in rows], dtype=np.int64 if arg == "level" else float)[None]  # (1, 3, 1)
-            a = np.repeat(a, n, axis=0)
-            args[arg] = a
+            a = np.array([[r[arg]] for r in rows], dtype=np.int64 if arg == "level" else float)[None]  # (1, R, 1)
+            args[arg] = np.repeat(a, n, axis=0)
         for key, arg in _CARBON_ARGS.items():
             k = f"carbon.{key}"
             if k in cols:
-                v = values[k].to_numpy(float)
-                args[arg][:, 1:, 0] = v[:, None]
+                args[arg][:, :, 0] = values[k].to_numpy(float)[:, None]
         if "carbon.efficiency_level" in cols:
             lv = np.array([LEVELS.index(x) for x in values["carbon.efficiency_level"]], dtype=np.int64)
-            args["level"][:, 1:, 0] = lv[:, None]
+            args["level"][:, :, 0] = lv[:, None]
         if "carbon.symbiosis" in cols:
-            args["symbiosis"][:, 1, 0] = values["carbon.symbiosis"].to_numpy(float)
+            args["symbiosis"][:, 0, 0] = values["carbon.symbiosis"].to_numpy(float)
         res = evaluate(tb.carbon, p, **args)
-        tot = res["co2_mt"].sum(axis=-1)  # (n, 3) national CO2 [Mt], as run_carbon's national_co2
-        out["national_co2_cut_mt"] = tot[:, 0] - tot[:, 1]
-        out["national_symbiosis_co2_cut_mt"] = tot[:, 2] - tot[:, 1]
-        pm = res["pm25_t"][:, :2, :]
+        tot = res["co2_mt"].sum(axis=-1)  # (n, R) national CO2 [Mt], as run_carbon's national_co2
+        out["national_co2_cut_mt"] = tb.carbon_base["co2_total_mt"] - tot[:, 0]
+        out["national_symbiosis_co2_cut_mt"] = tot[:, 1] - tot[:, 0] if twin else np.full(n, np.nan)
+        pm = np.stack([pm_base, res["pm25_t"][:, 0, :]], axis=1)                  # (n, 2, P)
         area = tb.area_km2
         # t km-2 = g m-2; / seconds per year -> g m-2 s-1 (as run_carbon's q_g_m2_s)
         q_place = np.divide(pm, area, out=np.zeros_like(pm), where=area > 0) / SECONDS_PER_YEAR
