@@ -69,8 +69,12 @@ import pandas as pd
 from engine.errors import InputError
 
 __all__ = [
+    "KeyInfo",
     "Parameter",
     "SweepSpec",
+    "check_parameters",
+    "evaluate_chunk",
+    "expected_count",
     "NationalModel",
     "load_spec",
     "parse_spec",
@@ -1379,7 +1383,6 @@ def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=N
             summary["scenario"] = spec.scenario
             summary["base_scenario"] = model.base
             summary["dispersion_levels"] = len(tables.S)
-            summary["national_at_defaults"] = None
         nat_summary = {o: {"mean": float(np.mean(y)), "sd": float(np.std(y)), "p2_5": float(np.percentile(y, 2.5)),
                            "p97_5": float(np.percentile(y, 97.5))} for o, y in Yn.items() if np.isfinite(y).all()}
         summary["national_distribution"] = nat_summary
