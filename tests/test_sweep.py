@@ -252,10 +252,14 @@ def test_identical_with_1_and_2_workers_and_a_local_cluster(synth):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
         with distributed.Client(cl) as client:
             r3 = _arrays(engine.sweep(spec, out=tmp / "w3", client=client, **_synthetic()))
-    assert r1.keys() == r2.keys() == r3.keys()
+        # --scheduler ADDRESS: the command's way (S and the chunks on the cluster)
+        r4 = _arrays(engine.sweep(spec, out=tmp / "w4", scheduler=cl.scheduler_address, use_cache=False,
+                                  **_synthetic()))
+    assert r1.keys() == r2.keys() == r3.keys() == r4.keys()
     for k in r1:
         np.testing.assert_array_equal(r1[k], r2[k], err_msg=k)
         np.testing.assert_array_equal(r1[k], r3[k], err_msg=k)
+        np.testing.assert_array_equal(r1[k], r4[k], err_msg=k)
     assert pd.read_csv(tmp / "w1" / "samples.csv").equals(pd.read_csv(tmp / "w3" / "samples.csv"))
 
 
@@ -342,3 +346,29 @@ def test_shipped_sweeps_parse_and_check(name):
     m = sw.NationalModel(spec, sr_fn=_never, quiet=True, data=load_dataset())
     assert len(m.spec.parameters) == len(spec.parameters)
     assert all(p.default is not None for p in m.spec.parameters)
+
+
+def test_default_sample_reproduces_the_pipeline_on_real_cities(tmp_path, national_carbon):
+    """Embedded 2010 data, Hebei's 11 cities: engine carbon stage, real met, IER mean over 1000 draws."""
+    data, cfg, _ = national_carbon
+    spec = sw.parse_spec({"sweep": {"method": "grid", "scenario": "fyp_symbiosis", "cities": "Hebei",
+                                    "outputs": list(sw.OUTPUTS),
+                                    "parameter": [{"key": "health.baseline_rate_multiplier", "dist": "choice",
+                                                   "levels": [1.0]}]}}, source="hebei.toml")
+    ds = engine.sweep(spec, out=tmp_path / "h", workers=2, data=data)
+    prep = pl.prepare(cfg, cities="Hebei", scenarios=["fyp_symbiosis"], data=data)
+    cres = pl.carbon(prep)
+    S = pl.sr_matrix(prep, workers=2, quiet=True)
+    conc = pl.superpose(S, pl.emissions(prep, cres))
+    cities, national, _ = pl.metrics(prep, cres, conc, pl.health(prep, conc), S)
+    c = cities[cities.scenario == "fyp_symbiosis"].set_index("city_id").loc[ds.city.values]
+    b = cities[cities.scenario == "base"].set_index("city_id").loc[ds.city.values]
+    x = ds.isel(sample=0)
+    np.testing.assert_allclose(x.city_avoided_deaths, c.avoided_deaths_mean, rtol=REL)
+    np.testing.assert_allclose(x.city_conc_base_ug_m3, b.conc_ug_m3, rtol=REL)
+    np.testing.assert_allclose(x.city_conc_scenario_ug_m3, c.conc_ug_m3, rtol=REL)
+    n = national.set_index("scenario")
+    np.testing.assert_allclose(float(x.national_avoided_deaths), n.loc["fyp_symbiosis", "avoided_deaths_mean"],
+                               rtol=REL)
+    np.testing.assert_allclose(float(x.national_co2_cut_mt),
+                               n.loc["base", "national_co2_mt"] - n.loc["fyp_symbiosis", "national_co2_mt"], rtol=REL)
