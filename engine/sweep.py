@@ -1126,7 +1126,7 @@ def _write_netcdf(path, spec, values, chunk_dir, bounds, outputs, city, dims, at
             for o in outputs:
                 dd = dims[o]
                 var = nc.createVariable(o, "f8", dd, zlib=True, complevel=1,
-                                        chunksizes=(min(n, 4096),) + ((len(city),) if len(dd) == 2 else ()),
+                                        chunksizes=(min(n, 4096),) + ((min(len(city), 64),) if len(dd) == 2 else ()),
                                         fill_value=np.nan)
                 meta = OUTPUTS.get(o)
                 var.units = meta[1] if meta else "1"
@@ -1216,8 +1216,8 @@ def _sobol_city_indices(spec, Y):
     step = 2 * D + 2 if spec.second_order else D + 2
     Yr = Y.reshape(-1, step, Y.shape[1])
     A, B = Yr[:, 0], Yr[:, -1]
-    # standardise per city (SALib does so for the scalar outputs)
-    mu, sd = np.r_[A, B].mean(axis=0), np.r_[A, B].std(axis=0)
+    # standardise per city over all evaluations, as SALib's sobol.analyze does for a scalar output
+    mu, sd = Y.mean(axis=0), Y.std(axis=0)
     sd = np.where(sd > 0, sd, 1.0)
     A, B = (A - mu) / sd, (B - mu) / sd
     S1 = np.empty((D, Y.shape[1]))
@@ -1231,6 +1231,38 @@ def _sobol_city_indices(spec, Y):
             S1[j] = first_order(A, AB, B)
             ST[j] = total_order(A, AB, B)
     return S1, ST
+
+
+def _city_indices(spec, nc_path, names, max_bytes=2**27):
+    """Sobol' S1 and ST of every city for the per-city outputs, read from ``sweep.nc`` in blocks
+    of cities (memory: at most ``max_bytes`` of one output at a time, whatever the sample count)."""
+    import netCDF4
+
+    frames = []
+    with netCDF4.Dataset(nc_path) as nc:
+        city = nc.variables["city"][:]
+        n = nc.dimensions["sample"].size
+        step = max(1, min(len(city), max_bytes // (8 * max(n, 1))))
+        for o in names:
+            for c0 in range(0, len(city), step):
+                c1 = min(len(city), c0 + step)
+                Y = np.asarray(nc.variables[o][:, c0:c1].filled(np.nan), dtype=float)
+                ok = np.isfinite(Y).all(axis=0)
+                S1 = np.full((len(spec.keys), c1 - c0), np.nan)
+                ST = np.full_like(S1, np.nan)
+                if ok.any():
+                    S1[:, ok], ST[:, ok] = _sobol_city_indices(spec, Y[:, ok])
+                for j, k in enumerate(spec.keys):
+                    frames.append(pd.DataFrame({"output": o, "city": city[c0:c1], "parameter": k, "S1": S1[j],
+                                                "ST": ST[j]}))
+    if not frames:
+        return None
+    df = pd.concat(frames, ignore_index=True)
+    # one row order whatever the block size: output, parameter, then city as in the file
+    order = {"output": {o: i for i, o in enumerate(names)}, "parameter": {k: i for i, k in enumerate(spec.keys)},
+             "city": {int(c): i for i, c in enumerate(city)}}
+    key = df[["output", "parameter", "city"]].apply(lambda col: col.map(lambda v: order[col.name][v]))
+    return df.iloc[np.lexsort((key["city"], key["parameter"], key["output"]))].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -1346,20 +1378,6 @@ def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=N
                                         "units": "1"})
             extra["output"] = (("output",), np.array(outs, dtype=str), {"long_name": "national output"})
             extra["parameter"] = (("parameter",), np.array(spec.keys, dtype=str), {"long_name": "sweep parameter"})
-        city_idx = []
-        if spec.method == "sobol" and city is not None:
-            for o in outputs:
-                if dims[o] != ("sample", "city"):
-                    continue
-                Y = np.concatenate([_load_chunk(chunk_dir / f"chunk_{s:09d}_{e:09d}.npz", [o], e - s)[o]
-                                    for s, e in bounds])
-                if not np.isfinite(Y).all():
-                    continue
-                S1, ST = _sobol_city_indices(spec, Y)
-                del Y
-                for j, k in enumerate(spec.keys):
-                    city_idx.append(pd.DataFrame({"output": o, "city": city, "parameter": k, "S1": S1[j],
-                                                  "ST": ST[j]}))
         timings["indices_s"] = time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - t_all
         summary = {
@@ -1392,8 +1410,6 @@ def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=N
         sdf.insert(0, "sample", np.arange(n))
         write_csv(sdf, out_dir / "samples.csv", float_format="%.17g")
         write_csv(indices, out_dir / "indices.csv", float_format="%.6g")
-        if city_idx:
-            write_csv(pd.concat(city_idx, ignore_index=True), out_dir / "city_indices.csv", float_format="%.6g")
         if spec.method == "sobol" and spec.second_order and rows:
             s2 = []
             for df in rows:
@@ -1407,6 +1423,12 @@ def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=N
                  "sweep_method": spec.method, "sweep_spec": json.dumps(spec.as_dict(), default=str),
                  "seed": spec.seed}
         _write_netcdf(out_dir / "sweep.nc", spec, values, chunk_dir, bounds, outputs, city, dims, attrs, extra)
+        if spec.method == "sobol" and city is not None:
+            t0 = time.perf_counter()
+            city_idx = _city_indices(spec, out_dir / "sweep.nc", [o for o in outputs if dims[o] == ("sample", "city")])
+            if city_idx is not None:
+                write_csv(city_idx, out_dir / "city_indices.csv", float_format="%.6g")
+            timings["city_indices_s"] = time.perf_counter() - t0
         write_json(summary, out_dir / "summary.json")
         ds = _open_sweep(out_dir / "sweep.nc", spec)
         if tmpdir is not None:

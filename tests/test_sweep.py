@@ -372,3 +372,24 @@ def test_default_sample_reproduces_the_pipeline_on_real_cities(tmp_path, nationa
                                rtol=REL)
     np.testing.assert_allclose(float(x.national_co2_cut_mt),
                                n.loc["base", "national_co2_mt"] - n.loc["fyp_symbiosis", "national_co2_mt"], rtol=REL)
+
+
+def test_city_indices_are_salibs_per_city_and_independent_of_the_block_size(synth):
+    tmp, paths, _ = synth
+    spec = _mc_spec(paths).replace(samples=64)
+    ds = engine.sweep(spec, out=tmp / "ci", workers=1, **_synthetic())
+    ci = pd.read_csv(tmp / "ci" / "city_indices.csv")
+    unit, values = sw.sample(ds_spec := sw.check_parameters(spec, _keyinfo(paths)))
+    for cid in ds.city.values[:2]:
+        want = sw.analyze(ds_spec, unit, values, ds.city_avoided_deaths.sel(city=cid).values).set_index("parameter")
+        got = ci[(ci.output == "city_avoided_deaths") & (ci.city == cid)].set_index("parameter")
+        np.testing.assert_allclose(got.loc[want.index, "S1"], want["S1"], rtol=1e-5, atol=1e-6)  # CSV %.6g
+        np.testing.assert_allclose(got.loc[want.index, "ST"], want["ST"], rtol=1e-5, atol=1e-6)
+    small = sw._city_indices(ds_spec, tmp / "ci" / "sweep.nc", ["city_avoided_deaths"], max_bytes=8 * 320)
+    whole = sw._city_indices(ds_spec, tmp / "ci" / "sweep.nc", ["city_avoided_deaths"])
+    pd.testing.assert_frame_equal(small, whole)
+
+
+def _keyinfo(paths):
+    m = sw.NationalModel(_mc_spec(paths), **_synthetic())
+    return m.key_info
