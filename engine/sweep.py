@@ -711,6 +711,22 @@ class NationalModel:
         raise KeyError(f"unknown key{_suggest(sec, ('carbon', 'emissions', 'health', 'dispersion', 'met'))}; "
                        f"sweepable keys: {', '.join(known)}")
 
+    def identity(self):
+        """Hash of what the chunks depend on besides the sweep file: the resolved configuration,
+        the data tables and any stage replaced by a callable (so a changed scenario file or data
+        set never reuses old chunks)."""
+        from engine.config import config_to_dict
+
+        h = hashlib.sha256(json.dumps(config_to_dict(self.cfg), sort_keys=True, default=str).encode())
+        d = self.prep.data
+        for name in ("cities", "provinces", "rop", "grids"):
+            t = getattr(d, name, None)
+            if isinstance(t, pd.DataFrame):
+                h.update(pd.util.hash_pandas_object(t, index=True).to_numpy().tobytes())
+        for fn in (self.carbon_fn, self.age_population_fn, self.sr_fn, self._sr_kw.get("kernel_fn")):
+            h.update(repr(getattr(fn, "__qualname__", fn)).encode())
+        return h.hexdigest()[:12]
+
     def defaults(self):
         """One sample at every parameter's default (the scenario's configuration; draws averaged)."""
         return _frame(self.spec, {p.key: np.array([p.default], dtype=object if isinstance(p.default, str) else None)
@@ -1276,7 +1292,8 @@ def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=N
     spec : path, SweepSpec or dict (a parsed sweep file)
     out : path, optional
         Output folder: ``samples.csv``, ``sweep.nc``, ``indices.csv``, ``summary.json`` and
-        ``chunks/`` (finished chunks; a re-run with the same spec reuses them). Default: a
+        ``chunks/`` (finished chunks; a re-run with the same spec, configuration and data reuses
+        them; stages replaced by callables are recognised by name only). Default: a
         temporary folder, removed after the result is loaded into memory.
     samples, seed, chunk_size : int, optional
         Override the sweep file's values.
@@ -1345,7 +1362,7 @@ def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=N
         out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        digest = spec.digest() + ("" if evaluator is None else f"-{type(evaluator).__name__}")
+        digest = spec.digest() + "-" + (model.identity() if evaluator is None else type(evaluator).__name__)
         chunk_dir = out_dir / "chunks" / digest
         chunk_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
