@@ -21,7 +21,6 @@ from engine import sweep as sw
 from engine.carbon import run_carbon
 from engine.config import load_config
 from engine.dataset import load_dataset
-from engine.errors import InputError
 from engine.health import health_impact
 
 REL = 1e-9  # issue 9: the default sample reproduces the national run to 1e-9
