@@ -60,6 +60,7 @@ __all__ = [
     "kernel_plan",
     "compute_kernel",
     "compute_city_field",
+    "exposure_weights",
     "same_convolution",
 ]
 
@@ -285,6 +286,31 @@ class CityField:
     exposure: str = "area_mean"
 
 
+def exposure_weights(grid, city_fraction, population=None):
+    """Receptor weights of a city's exposure mean, and which mean they give.
+
+    Parameters
+    ----------
+    grid : engine.geometry.CityGrid
+    city_fraction : (ny, nx) footprint fraction of the cells (x spherical area factor)
+    population : callable (lat, lon) -> density [km-2], optional; NaN or <= 0 = nobody
+
+    Returns
+    -------
+    weight : (ny, nx)  fraction x density (population-weighted), or the fraction (area mean)
+    exposure : str     ``population_weighted``, ``area_mean`` or ``area_mean_no_population``
+                       (a grid with nobody in the city falls back to the area mean)
+    """
+    if population is None:
+        return city_fraction.copy(), "area_mean"
+    lat, lon = grid.latlon()
+    dens = np.asarray(population(lat, lon), dtype=float)
+    weight = city_fraction * np.where(np.isfinite(dens) & (dens > 0), dens, 0.0)
+    if weight.sum() <= 0:
+        return city_fraction.copy(), "area_mean_no_population"
+    return weight, "population_weighted"
+
+
 def compute_city_field(geom, kernel_fine, kernel_coarse, *, population=None, convolve_fn=None,
                        subsamples=5):
     """F_city and F_rop of one city (module docstring).
@@ -311,16 +337,7 @@ def compute_city_field(geom, kernel_fine, kernel_coarse, *, population=None, con
     else:
         f_far = np.zeros(fine.shape)
     f_rop = f_near + f_far
-    weight = r["city"].copy()
-    exposure = "area_mean"
-    if population is not None:
-        lat, lon = fine.latlon()
-        dens = np.asarray(population(lat, lon), dtype=float)
-        weight = weight * np.where(np.isfinite(dens) & (dens > 0), dens, 0.0)
-        exposure = "population_weighted"
-        if weight.sum() <= 0:
-            weight = r["city"].copy()  # no population inside: area mean
-            exposure = "area_mean_no_population"
+    weight, exposure = exposure_weights(fine, r["city"], population)
     wsum = weight.sum()
     h2 = fine.spacing_m**2 / 1e6
     return CityField(

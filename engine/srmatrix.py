@@ -442,16 +442,7 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
                             _window(coarse, s.shape, subsamples=subsamples, exclude=block)))
     t_raster = time.perf_counter() - t0
     # ---- receptor weights
-    weight = city.copy()
-    exposure = "area_mean"
-    if population is not None:
-        lat, lon = fine.latlon()
-        dens = np.asarray(population(lat, lon), dtype=float)
-        weight = weight * np.where(np.isfinite(dens) & (dens > 0), dens, 0.0)
-        exposure = "population_weighted"
-        if weight.sum() <= 0:
-            weight = city.copy()
-            exposure = "area_mean_no_population"
+    weight, exposure = fl.exposure_weights(fine, city, population)
     wn = weight / weight.sum()
     j0, i0, nj, ni = block
     Ay = bilinear_matrix(coarse.y[j0 - 1], coarse.spacing_m, fine.y, nj + 2)
