@@ -289,3 +289,50 @@ def test_run_killed_while_writing_keeps_the_previous_output(tmp_path, sig):
     again = pd.read_csv(out / "cities.csv")
     np.testing.assert_allclose(again.conc_ug_m3, clean.cities.conc_ug_m3, rtol=1e-5)
     assert verify_output(out) == []
+
+
+class _SlowUniformPopulation:
+    """Population density 1 km-2 everywhere, taking a second per call, so that tasks are running
+    when a worker is killed."""
+
+    key = "uniform-slow"
+
+    def __call__(self, lat, lon):
+        time.sleep(1.0)
+        return np.ones(np.shape(lat))
+
+
+def test_a_killed_dask_worker_changes_no_result(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    import threading
+
+    import cloudpickle
+
+    # the workers cannot import this test module: ship its classes by value
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cfg = load_config(sn.write_configs(tmp_path / "cfg"))
+    prep = pl.prepare(cfg, data=sn.nation(), population=_SlowUniformPopulation(), population_key="uniform-slow")
+    q = pl.emissions(prep, sn.carbon_fn()(cfg, prep.data))
+    ref, _ = pl.receptor_pass(prep, q=q, use_cache=False, workers=1, quiet=True)
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cl, distributed.Client(cl) as client:
+            nanny = next(iter(cl.workers.values()))
+            killed = []
+
+            def kill_one_worker():
+                time.sleep(0.6)  # the first tasks are running
+                pid = nanny.process.process.pid
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+            t = threading.Thread(target=kill_one_worker)
+            t.start()
+            res, _ = pl.receptor_pass(prep, q=q, use_cache=False, client=client, quiet=True)
+            t.join()
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert killed
+    for cid in ref:
+        assert np.array_equal(res[cid].row, ref[cid].row)
+        assert np.array_equal(res[cid].pm25, ref[cid].pm25)
