@@ -812,6 +812,19 @@ def health_impact(conc_base, pop_by_age, *, conc_scenario=None,
     return ds
 
 
+def _read_region_csv(path, what):
+    """A CSV with a text ``region`` column (``#`` comments, column names stripped); a missing
+    or unreadable file is an :class:`InputError` naming it as ``what``."""
+    try:
+        df = pd.read_csv(path, comment="#", dtype={"region": str})
+    except FileNotFoundError:
+        raise InputError(f"{what} {path} does not exist") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{what} {path}: not a readable CSV ({exc})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
 def read_background(path):
     """Read a total-PM2.5 background CSV: columns ``region`` and ``pm25_total_ug_m3`` [ug m-3].
 
@@ -819,13 +832,7 @@ def read_background(path):
     and column.
     """
     path = Path(path)
-    try:
-        df = pd.read_csv(path, comment="#", dtype={"region": str})
-    except FileNotFoundError:
-        raise InputError(f"background file {path} does not exist") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"background file {path}: not a readable CSV ({exc})") from None
-    df.columns = [str(c).strip() for c in df.columns]
+    df = _read_region_csv(path, "background file")
     for col in ("region", "pm25_total_ug_m3"):
         if col not in df.columns:
             raise InputError(f"background file {path}: missing column {col!r}; expected region, pm25_total_ug_m3")
@@ -990,13 +997,7 @@ def read_exposure_table(path):
     indexed by region. Raises :class:`InputError` naming the file, line and column.
     """
     path = Path(path)
-    try:
-        df = pd.read_csv(path, comment="#", dtype={"region": str})
-    except FileNotFoundError:
-        raise InputError(f"input file {path} does not exist") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"input file {path}: not a readable CSV ({exc})") from None
-    df.columns = [str(c).strip() for c in df.columns]
+    df = _read_region_csv(path, "input file")
     first = _first_data_line(path)
     where = f"input file {path}"
     for col in ("region", "pm25"):
