@@ -1327,6 +1327,36 @@ def _outside_plume(pu, pv, lnsy):
     return vnmin >= GA_LIMIT or vnmax <= -GA_LIMIT
 
 
+
+@njit(**_JIT)
+def _integration_range(pu, pv, umin, umax, width, vc, lnsy, lateral_cdf):
+    """Upwind range (ua, ub) [m] of a source's along-wind integral; ``ub <= ua`` = it gives 0.
+
+    AERMOD's zeros, shared by the cell and polygon integrals: the furthest source point less
+    than XMAXR_MIN upwind; the lateral cutoff at XMAXR (calc1.f ACALC: |Y| - WIDTH/2 >= 5
+    sigma-y about the centre, ``vc`` its crosswind offset and ``width`` the crosswind extent).
+    AERMOD evaluates that sigma-y with the release-height parameters of METINI (ADISY -> SIGY
+    with UEFF = US, SVEFF = SVS), whose two coefficients the hour table carries after its NX
+    entries; the exact-CDF path (the national run) keeps sigma-y of the effective parameters.
+    Then the UCRIT clip and, on the AERMOD-table path, AREAIN's vertex test
+    (:func:`_outside_plume`). ``pu``, ``pv``: the vertices' upwind and crosswind coordinates.
+    """
+    if umax < XMAXR_MIN:
+        return 0.0, 0.0
+    if lateral_cdf == LATERAL_CDF_AERMOD_TABLE:
+        symax = lnsy[NX] * umax / (1.0 + lnsy[NX + 1] * umax) ** 0.3
+    else:
+        symax = math.exp(table_lookup(lnsy, umax))
+    if abs(vc) - 0.5 * width >= LATERAL_CUTOFF * symax:
+        return 0.0, 0.0
+    ua = max(umin, UCRIT)
+    ub = umax
+    if ub <= ua:
+        return 0.0, 0.0
+    if lateral_cdf == LATERAL_CDF_AERMOD_TABLE and _outside_plume(pu, pv, lnsy):
+        return 0.0, 0.0
+    return ua, ub
+
 @njit(**_JIT)
 def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
                        lateral_cdf=LATERAL_CDF_EXACT):
@@ -1374,25 +1404,9 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
         umax = max(umax, u)
         vmin = min(vmin, v)
         vmax = max(vmax, v)
-    if umax < XMAXR_MIN:
-        return 0.0
-    # lateral cutoff at XMAXR (calc1.f ACALC): AERMOD evaluates sigma-y there with the
-    # release-height parameters of METINI (ADISY -> SIGY with UEFF = US, SVEFF = SVS), whose
-    # two coefficients the hour table carries after its NX entries; the exact-CDF path (the
-    # national run) keeps sigma-y of the effective parameters
-    vc = cx * cosw - cy * sinw
     width = vmax - vmin
-    if lateral_cdf == LATERAL_CDF_AERMOD_TABLE:
-        symax = lnsy[NX] * umax / (1.0 + lnsy[NX + 1] * umax) ** 0.3
-    else:
-        symax = math.exp(table_lookup(lnsy, umax))
-    if abs(vc) - 0.5 * width >= LATERAL_CUTOFF * symax:
-        return 0.0
-    ua = max(umin, UCRIT)
-    ub = umax
+    ua, ub = _integration_range(pu, pv, umin, umax, width, cx * cosw - cy * sinw, lnsy, lateral_cdf)
     if ub <= ua:
-        return 0.0
-    if lateral_cdf == LATERAL_CDF_AERMOD_TABLE and _outside_plume(pu, pv, lnsy):
         return 0.0
     # breakpoints: vertices and zero crossings of edges
     bp = np.empty(10)
@@ -1532,21 +1546,9 @@ def polygon_concentration(vx, vy, ccx, ccy, sinw, cosw, lng, lnsy, stack,
         umax = max(umax, u)
         vmin = min(vmin, v)
         vmax = max(vmax, v)
-    if umax < XMAXR_MIN:
-        return 0.0
-    vc = ccx * cosw - ccy * sinw
     width = vmax - vmin
-    if lateral_cdf == LATERAL_CDF_AERMOD_TABLE:
-        symax = lnsy[NX] * umax / (1.0 + lnsy[NX + 1] * umax) ** 0.3
-    else:
-        symax = math.exp(table_lookup(lnsy, umax))
-    if abs(vc) - 0.5 * width >= LATERAL_CUTOFF * symax:
-        return 0.0
-    ua = max(umin, UCRIT)
-    ub = umax
+    ua, ub = _integration_range(pu, pv, umin, umax, width, ccx * cosw - ccy * sinw, lnsy, lateral_cdf)
     if ub <= ua:
-        return 0.0
-    if lateral_cdf == LATERAL_CDF_AERMOD_TABLE and _outside_plume(pu, pv, lnsy):
         return 0.0
     bp = np.empty(2 + 2 * n)
     nb = 0
