@@ -17,7 +17,7 @@ import sys
 import tempfile
 import traceback
 
-from engine.errors import InputError
+from engine.errors import InputError, SchedulerError
 
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
@@ -129,6 +129,8 @@ def _error_log(text):
 
 def _expected_failure(exc):
     """The one-paragraph message of an expected failure that is not an InputError, or None."""
+    if isinstance(exc, SchedulerError):
+        return str(exc)
     if isinstance(exc, MemoryError):
         return ("not enough memory for this run; use fewer workers (--workers), fewer cities (--cities), "
                 "or a coarser grid ([dispersion] city_resolution_m in [100, 20000] m, smaller city_margin_m)")

@@ -4,7 +4,7 @@
 with no traceback. Anything else is an internal error (exit 1).
 """
 
-__all__ = ["InputError", "InputErrors"]
+__all__ = ["InputError", "InputErrors", "SchedulerError"]
 
 
 class InputError(ValueError):
@@ -26,3 +26,11 @@ class InputErrors(InputError):
         self.problems = list(problems)
         body = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{header} ({len(self.problems)}):\n{body}")
+
+
+class SchedulerError(RuntimeError):
+    """A dask.distributed cluster stopped making progress or lost tasks beyond the retries.
+
+    An expected failure of the environment (exit 2): the message names the tasks still pending,
+    the time waited and how to change the limits.
+    """

@@ -5,7 +5,9 @@
   the GIL, so threads scale and nothing is pickled.
 * ``scheduler="HOST:PORT"`` (or ``tcp://...``): the same tasks on an existing
   ``dask.distributed`` cluster; shared inputs (the transfer kernels) are scattered to every
-  worker once.
+  worker once. A watchdog resubmits tasks lost with a worker, or all unfinished tasks when the
+  cluster stops making progress, and raises :class:`engine.errors.SchedulerError` (exit 2)
+  after ``retries`` rounds.
 
 Determinism: each task is a pure function of its inputs and results are collected into a dict
 keyed by city, so the result is identical (bitwise) whatever the scheduler, worker count or
@@ -103,7 +105,7 @@ def _wrap(func, numba_threads):
 
 
 def run_tasks(func, items, *, shared=None, workers=0, scheduler=None, client=None, quiet=False,
-              log_every=50, desc="cities"):
+              log_every=50, desc="cities", stall_timeout_s=None, retries=2):
     """Run ``func(item_value, shared)`` for every ``(key, item_value)`` of ``items``.
 
     Parameters
@@ -119,6 +121,12 @@ def run_tasks(func, items, *, shared=None, workers=0, scheduler=None, client=Non
         Address of a dask.distributed scheduler; ``None``/"" = local threads.
     client : distributed.Client, optional
         An existing client (takes precedence over ``scheduler``).
+    stall_timeout_s : float, optional
+        Cluster only: seconds without any finished task after which the unfinished tasks are
+        submitted again [s]. Default: :data:`FIRST_RESULT_TIMEOUT_S` until the first result,
+        then ``max(STALL_FLOOR_S, STALL_FACTOR x the slowest task so far)``.
+    retries : int
+        Cluster only: resubmission rounds before :class:`engine.errors.SchedulerError`.
 
     Returns
     -------
@@ -138,7 +146,8 @@ def run_tasks(func, items, *, shared=None, workers=0, scheduler=None, client=Non
         own = False
     try:
         if client is not None:
-            return _run_distributed(func, items, shared, client, prog)
+            return _run_distributed(func, items, shared, client, prog, stall_timeout_s=stall_timeout_s,
+                                    retries=retries)
         return _run_local(func, items, shared, workers, prog)
     finally:
         if own:
@@ -170,22 +179,107 @@ def _run_local(func, items, shared, workers, prog):
     return {k: r for (k, _), r in zip(items, results)}
 
 
-def _run_distributed(func, items, shared, client, prog):
-    from distributed import as_completed
+#: before the first task finishes, a cluster may be importing and JIT-compiling: wait this long [s]
+FIRST_RESULT_TIMEOUT_S = 900.0
+#: once tasks finish: a stall is no result for max(STALL_FLOOR_S, STALL_FACTOR x slowest task) [s]
+STALL_FLOOR_S = 120.0
+STALL_FACTOR = 10.0
+
+
+def _stall_limit(durations, stall_timeout_s):
+    """Seconds without any finished task after which the pending tasks are resubmitted."""
+    if stall_timeout_s:
+        return float(stall_timeout_s)
+    if not durations:
+        return FIRST_RESULT_TIMEOUT_S
+    return max(STALL_FLOOR_S, STALL_FACTOR * max(durations))
+
+
+def _lost_worker(exc):
+    """True for failures that say a worker died or vanished, not that the task itself failed."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    return bool(names & {"KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError"})
+
+
+def _run_distributed(func, items, shared, client, prog, *, stall_timeout_s=None, retries=2):
+    """Tasks on a cluster, with a watchdog.
+
+    A worker that dies mid-task is normally handled by the scheduler (its tasks are rerun on
+    another worker). Two failures are not: a task the scheduler gives up on (``KilledWorker``
+    after ``allowed-failures`` deaths) and a cluster that silently stops making progress (seen
+    once in six runs after a worker was SIGKILLed). Both are handled the same way: the pending
+    tasks are submitted again under new keys, with the shared inputs scattered again, and the
+    first copy of each task to finish wins (tasks are pure, so every copy returns the same
+    bits). After ``retries`` such rounds a :class:`engine.errors.SchedulerError` names what is
+    left.
+    """
+    from distributed import wait
+
+    from engine.errors import SchedulerError
 
     info = client.scheduler_info()
     n_threads = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
     per_task = max(1, available_cores() // max(1, n_threads)) if len(info.get("workers", {})) else 1
     task = _wrap(func, per_task)
-    shared_f = client.scatter(shared, broadcast=True) if shared is not None else None
-    futs = {client.submit(task, v, shared_f, key=f"city-{k}-{id(items)}", pure=False): k for k, v in items}
-    out = {}
+    values = dict(items)
+    tag = f"{id(items):x}-{time.monotonic_ns():x}"
+
+    def submit_all(keys, attempt):
+        shared_f = client.scatter(shared, broadcast=True, hash=False) if shared is not None else None
+        return {client.submit(task, values[k], shared_f, key=f"city-{k}-{tag}-{attempt}", pure=False): k
+                for k in keys}
+
+    live = submit_all(list(values), 0)  # future -> task key, every copy still running
+    started = {f: time.perf_counter() for f in live}
+    out, durations, attempt = {}, [], 0
     try:
-        for fut in as_completed(list(futs)):
-            out[futs[fut]] = fut.result()
-            prog.update()
-            fut.release()
+        while len(out) < len(values):
+            limit = _stall_limit(durations, stall_timeout_s)
+            try:
+                done = wait(list(live), timeout=limit, return_when="FIRST_COMPLETED").done if live else set()
+            except TimeoutError:  # distributed.wait raises instead of returning an empty set
+                done = set()
+            lost = []
+            for fut in done:
+                k = live.pop(fut)
+                if k in out:
+                    continue
+                if fut.status == "finished":
+                    out[k] = fut.result()
+                    durations.append(time.perf_counter() - started.pop(fut))
+                    prog.update()
+                    for other in [f for f, kk in live.items() if kk == k]:  # a slower copy
+                        del live[other]
+                        other.cancel()
+                    continue
+                exc = fut.exception() if fut.status == "error" else None
+                if exc is not None and not _lost_worker(exc):
+                    raise exc  # the task itself failed: a real error, not the cluster's
+                if not any(kk == k for kk in live.values()):
+                    lost.append(k)
+                fut.release()
+            stalled = not done
+            if not (stalled or lost):
+                continue
+            attempt += 1
+            pending = [k for k in values if k not in out]  # in submission order
+            if attempt > retries:
+                why = (f"no task finished for {limit:.0f} s" if stalled
+                       else f"tasks lost with their workers ({', '.join(map(str, lost[:5]))})")
+                raise SchedulerError(
+                    f"the dask.distributed cluster stopped making progress: {why}, after {retries} "
+                    f"resubmissions; {len(pending)} of {len(values)} tasks unfinished (first: "
+                    f"{', '.join(map(str, pending[:5]))}). Check the workers (memory, restarts) or "
+                    "run on local threads (no --scheduler)")
+            again = pending if stalled else lost
+            log.warning("cluster: %s; submitting %d task(s) again (round %d of %d)",
+                        f"no task finished for {limit:.0f} s" if stalled else "tasks lost with a worker",
+                        len(again), attempt, retries)
+            new = submit_all(again, attempt)
+            now = time.perf_counter()
+            started.update({f: now for f in new})
+            live.update(new)
     finally:
-        for f in futs:
+        for f in live:
             f.cancel()
     return out

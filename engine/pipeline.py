@@ -369,7 +369,7 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
     sch = cfg.run.scheduler if scheduler is None else scheduler
     t1 = time.perf_counter()
     res = run_tasks(_receptor_task, [(c, c) for c in sel], shared=shared, workers=w, scheduler=sch or None,
-                    client=client, quiet=quiet, desc="cities")
+                    client=client, quiet=quiet, desc="cities", stall_timeout_s=cfg.run.stall_timeout_s or None)
     return res, {"kernels_s": t_kernels, "fields_s": time.perf_counter() - t1, "n_kernels": len(kernels)}
 
 

@@ -1,7 +1,9 @@
 """engine.parallel: same results on 1 or 2 local workers and on a distributed.LocalCluster."""
 
 import io
+import time
 import logging
+import re
 
 import numpy as np
 import pytest
@@ -70,3 +72,74 @@ def test_unreachable_scheduler_is_input_error():
 def test_duplicate_keys_rejected():
     with pytest.raises(ValueError):
         run_tasks(_work, [(1, (1, 8)), (1, (2, 8))], shared=SHARED, quiet=True)
+
+
+def _hang_once(item, shared):
+    """Task 3 hangs (15 s) the first time it runs, as a task on a wedged worker would."""
+    import os
+    import time
+
+    seed, n = item
+    marker = os.path.join(shared["dir"], f"started-{seed}")
+    if seed == 3 and not os.path.exists(marker):
+        open(marker, "w").close()
+        time.sleep(15)
+    return _work(item, shared)
+
+
+def _hang_always(item, shared):
+    import time
+
+    if item[0] == 3:
+        time.sleep(8)
+    return _work(item, shared)
+
+
+def _fail_on_3(item, shared):
+    if item[0] == 3:
+        raise ZeroDivisionError("task 3 itself is broken")
+    return _work(item, shared)
+
+
+@pytest.fixture
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cl, distributed.Client(cl) as client:
+        yield client
+
+
+def test_a_stalled_task_is_resubmitted_and_the_result_is_identical(cluster, tmp_path, caplog):
+    ref = run_tasks(_work, ITEMS, shared=SHARED, workers=1, quiet=True)
+    t0 = time.perf_counter()
+    with caplog.at_level(logging.WARNING, logger="cobenefits"):
+        got = run_tasks(_hang_once, ITEMS, shared={**SHARED, "dir": str(tmp_path)}, client=cluster, quiet=True,
+                        stall_timeout_s=2.0)
+    assert got == ref  # bitwise, from the resubmitted copy
+    assert time.perf_counter() - t0 < 12  # did not wait for the hung copy (15 s)
+    # on a busy machine other tasks may still be queued when the 2 s pass: they are resubmitted too
+    assert any(re.search(r"no task finished for 2 s; submitting \d+ task\(s\) again \(round 1 of 2\)",
+                         r.getMessage()) for r in caplog.records)
+
+
+def test_a_cluster_that_never_finishes_a_task_gives_a_scheduler_error(cluster):
+    from engine.errors import SchedulerError
+
+    with pytest.raises(SchedulerError, match=r"no task finished for 3 s, after 1 resubmissions; 1 of 12 tasks "
+                                             r"unfinished \(first: 3\)"):
+        run_tasks(_hang_always, ITEMS, shared=SHARED, client=cluster, quiet=True, stall_timeout_s=3.0,
+                  retries=1)
+
+
+def test_a_failing_task_is_an_error_not_a_retry(cluster):
+    with pytest.raises(ZeroDivisionError, match="task 3 itself"):
+        run_tasks(_fail_on_3, ITEMS, shared=SHARED, client=cluster, quiet=True, stall_timeout_s=30.0)
+
+
+def test_stall_limit_rule():
+    from engine.parallel import FIRST_RESULT_TIMEOUT_S, STALL_FLOOR_S, _stall_limit
+
+    assert _stall_limit([], None) == FIRST_RESULT_TIMEOUT_S
+    assert _stall_limit([0.5, 2.0], None) == STALL_FLOOR_S  # 10 x 2 s is under the floor
+    assert _stall_limit([0.5, 30.0], None) == 300.0  # 10 x the slowest task
+    assert _stall_limit([0.5], 7) == 7.0
