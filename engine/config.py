@@ -170,6 +170,10 @@ class MetConfig:
     sfc_file: str = _f("", doc="AERMET surface file used for every city instead of the default")
     pfl_file: str = _f("", doc="AERMET profile file matching sfc_file")
     star_file: str = _f("", doc="ISC-style STAR joint-frequency table used instead of the default")
+    seasonal_emissions: bool = _f(True, doc="with a seasonal climatology (the default, or a climatology_file with "
+                                  "both seasons): one source-receptor matrix per season and each source's "
+                                  "heating-season emission share, so the annual mean keeps the covariance of "
+                                  "heating emissions with winter met; false = one annual matrix, flat emissions")
 
 
 @dataclass(frozen=True)

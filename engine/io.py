@@ -653,7 +653,7 @@ def open_city(path, city_id):
 def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_types, receptor_names=None,
                            source_names=None, source_labels=None, seen=None, receptor_vars=None, source_vars=None,
                            global_attrs=None, receptor_names_en=None, source_names_en=None, comment=None,
-                           complevel=4):
+                           complevel=4, season_matrices=None):
     """Write the source-receptor matrix ``sr_matrix.nc`` (CF-1.8), atomically.
 
     ``S(city, source)`` is the exposure concentration of receptor city i per unit emission
@@ -678,6 +678,9 @@ def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_typ
     seen : optional (n_city, n_source) bool, whether the receptor sees the source (S = 0 where not)
     receptor_vars, source_vars : optional {name: (values, attrs)}: more (city) / (source) variables
         (numbers, or str as char labels); ``attrs`` should carry ``units`` and ``long_name``
+    season_matrices : optional {season: (n_city, n_source)}
+        Seasonal met: ``S_season(season, city, source)`` (times the season's calm coefficient),
+        with ``season_name``; ``S`` is then the matrix of a source emitting at a flat rate.
     """
     import netCDF4
 
@@ -760,6 +763,28 @@ def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_typ
                        comment=comment or ("ug m-3 per g m-2 s-1; a scenario's exposure is C = S @ q with q the "
                                            "sources' emission intensities [g m-2 s-1]"))
             v[:] = m
+            if season_matrices:
+                names = list(season_matrices)
+                ds.createDimension("season", len(names))
+                sn_ = ds.createVariable("season", "i4", ("season",))
+                sn_[:] = np.arange(len(names), dtype=np.int32)
+                _set_attrs(sn_, long_name="season index (name in season_name)", units="1")
+                _char_var(ds, "season_name", "season", names,
+                          "season: heating = November to March, non_heating = April to October")
+                vs = ds.createVariable("S_season", "f8", ("season", "city", "source"), zlib=True,
+                                       complevel=complevel, shuffle=True, fill_value=np.float64(-9999.0))
+                _set_attrs(vs, long_name=("primary PM2.5 exposure of the receptor city per unit emission intensity "
+                                          "of the source, by season, times the season's calm coefficient"),
+                           units=UNIT_RESPONSE_UNITS, coordinates=" ".join(["time", "season_name"] + aux),
+                           cell_methods="time: mean",
+                           comment=("a scenario's annual-mean exposure is C = sum over seasons of "
+                                    "S_season @ (share * q), share = the source's share of its annual emission "
+                                    "emitted in the season; S = sum over seasons of (days / 365) S_season"))
+                for j, k in enumerate(names):
+                    mk = np.asarray(season_matrices[k], dtype=float)
+                    if mk.shape != m.shape:
+                        raise ValueError(f"season_matrices[{k!r}]: shape {mk.shape} != {m.shape}")
+                    vs[j] = mk
             if seen is not None:
                 f = ds.createVariable("seen", "i1", ("city", "source"), zlib=True, complevel=complevel)
                 _set_attrs(f, long_name="whether the receptor city sees the source (source set); S is 0 where not",
@@ -778,7 +803,7 @@ def write_sr_dataset_netcdf(path, S, *, global_attrs=None, receptor_names=None, 
     ``source_id``, ``source_type``, ``source_province``. The string ``source`` labels of the
     Dataset become the numeric index + char ``source_label`` (CF and CDO need numeric coordinates).
     """
-    skip = {"S", "seen", "city", "source", "source_kind", "source_id"}
+    skip = {"S", "S_season", "season", "seen", "city", "source", "source_kind", "source_id"}
     rvars, svars = {}, {}
     for name in list(S.coords) + list(S.data_vars):
         if name in skip:
@@ -798,4 +823,8 @@ def write_sr_dataset_netcdf(path, S, *, global_attrs=None, receptor_names=None, 
         path, S["S"].values, receptor_ids=S["city"].values, source_ids=S["source_id"].values,
         source_types=[str(k) for k in S["source_kind"].values], source_labels=[str(x) for x in S["source"].values],
         receptor_names=receptor_names, source_names=source_names,
-        seen=S["seen"].values if "seen" in S else None, receptor_vars=rvars, source_vars=svars, global_attrs=attrs)
+        seen=S["seen"].values if "seen" in S else None, receptor_vars=rvars, source_vars=svars, global_attrs=attrs,
+        season_matrices=({str(k): S["S_season"].sel(season=k).values for k in S["season"].values}
+                         if "S_season" in S else None),
+        comment=("ug m-3 per g m-2 s-1, for a source emitting at a flat rate all year; seasonal met: see S_season"
+                 if "S_season" in S else None))

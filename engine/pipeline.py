@@ -74,6 +74,8 @@ class Prepared:
     lattices : dict {city_id: (fine, coarse, block)}
     population, population_key : population-density callable and its content key, or None
     inputs : dict   user files used: {key: {path, sha256, ...}}
+    met_seasons : dict {city_id: tuple of MetSeason}   the seasons of each city's met
+        (:func:`met_seasons`); one season named ``annual`` for non-seasonal met
     """
 
     cfg: object
@@ -87,6 +89,15 @@ class Prepared:
     population: object = None
     population_key: str = ""
     inputs: dict = dataclasses.field(default_factory=dict)
+    met_seasons: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def seasons(self):
+        """Season names of the run, in order (``('annual',)`` without seasonal met)."""
+        names = []
+        for ms in self.met_seasons.values():
+            names += [m.season for m in ms if m.season not in names]
+        return tuple(names) or ("annual",)
 
     @property
     def city_table(self):
@@ -202,7 +213,64 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
                                            source_reach_m=reach) for cid in selected}
     if isinstance(population, geo.PopulationGrid):
         population = _crop_population(population, [lattices[c][0] for c in selected])
-    return Prepared(cfg, data, selected, geoms, specs, sources, rsrc, lattices, population, population_key, inputs)
+    seasons = met_seasons(specs, seasonal=cfg.met.seasonal_emissions)
+    return Prepared(cfg, data, selected, geoms, specs, sources, rsrc, lattices, population, population_key, inputs,
+                    seasons)
+
+
+@dataclasses.dataclass(frozen=True)
+class MetSeason:
+    """One season of a city's met: the season's kernels and its weight in the annual mean.
+
+    Attributes
+    ----------
+    season : str            ``heating`` | ``non_heating`` | ``annual`` (non-seasonal met)
+    digest : str            content key of the season's met (kernel and row cache key)
+    coefficient : float     c_s of :meth:`engine.climatology.Climatology.season_coefficients`
+                            (calms), 1 for ``annual`` [1]
+    flat_share : float      share of a flat source's annual emission in the season
+                            (days / 365; 1 for ``annual``) [1]
+    """
+
+    season: str
+    digest: str
+    coefficient: float
+    flat_share: float
+
+
+_SEASONAL_CACHE = {}
+
+
+def met_seasons(specs, *, seasonal=True):
+    """``{city_id: tuple of MetSeason}`` for ``{city_id: MetSpec}``.
+
+    A climatology with both seasons of :data:`engine.climatology.SEASONS` (the default AERMET-way
+    climatology, or a climatology file made from a full year) gives one entry per season, so
+    that heating-season emissions meet heating-season met (:func:`engine.climatology.load_seasonal_met`);
+    hourly, STAR and Golder met, a climatology file lacking a season, or ``seasonal=False`` give
+    one ``annual`` entry (the annual met of :func:`engine.climatology.load_met`).
+    """
+    out = {}
+    for cid, spec in specs.items():
+        entry = (MetSeason("annual", spec.digest, 1.0, 1.0),)
+        if seasonal and spec.kind in ("aermet_climatology", "climatology_file"):
+            if spec.digest not in _SEASONAL_CACHE:
+                _SEASONAL_CACHE[spec.digest] = clim.load_seasonal_met(spec)
+            sea = _SEASONAL_CACHE[spec.digest]
+            if all(s in sea for s in clim.SEASONS):
+                entry = tuple(MetSeason(s, sea[s][2], float(sea[s][1]), clim.SEASON_DAYS[s] / 365.0)
+                              for s in clim.SEASONS)
+        out[cid] = entry
+    return out
+
+
+def _season_met(spec, season):
+    """The MetHours of one season of ``spec`` (``annual``: the annual met)."""
+    if season == "annual":
+        return clim.load_met(spec)
+    if spec.digest not in _SEASONAL_CACHE:
+        _SEASONAL_CACHE[spec.digest] = clim.load_seasonal_met(spec)
+    return _SEASONAL_CACHE[spec.digest][season][0]
 
 
 def _crop_population(pg, grids):
@@ -294,9 +362,48 @@ def emissions(prep, carbon_result):
     if (q < 0).any():
         k = int(np.nonzero((q < 0).any(axis=0))[0][0])
         raise InputError(f"carbon stage gave a negative emission intensity for {prep.sources[k].label}")
-    return xr.Dataset(
+    ds = xr.Dataset(
         {"q": (("scenario", "source"), q, {"long_name": "PM2.5 area-emission intensity", "units": "g m-2 s-1"})},
         coords=_source_coords(prep) | {"scenario": scen})
+    seasons = prep.seasons
+    if seasons != ("annual",):
+        share = _season_shares(prep, cc, rop, scen)
+        ds["season_share"] = (("season", "scenario", "source"), share,
+                              {"long_name": "share of the source's annual PM2.5 emission emitted in the season "
+                                            "(heat-driven sectors in the heating season)", "units": "1"})
+        ds = ds.assign_coords(season=list(seasons))
+    return ds
+
+
+def _season_shares(prep, cc, rop, scen):
+    """``share[season, scenario, source]`` from the carbon stage's PM2.5 by sector.
+
+    :func:`engine.climatology.seasonal_source_shares` on the ``pm25_<sector>_t`` columns of the
+    carbon tables, with each source's climate region (its province's). A carbon stage without
+    sector columns (a replaced ``carbon_fn``) gives flat shares (days / 365): no covariance.
+    """
+    seasons = prep.seasons
+    sectors = [c[len("pm25_"):-len("_t")] for c in cc.columns
+               if c.startswith("pm25_") and c.endswith("_t") and c != "pm25_t"]
+    flat = np.array([clim.SEASON_DAYS[s] / 365.0 for s in seasons])
+    share = np.repeat(flat[:, None, None], len(scen), axis=1).repeat(len(prep.sources), axis=2)
+    if not sectors:
+        log.info("carbon stage gave no PM2.5 by sector: flat seasonal emissions")
+        return share
+    regions = np.array([clim.climate_region_of(s.province_id) for s in prep.sources])
+    cols = [f"pm25_{sec}_t" for sec in sectors]
+    for si, name in enumerate(scen):
+        e = np.zeros((len(prep.sources), len(sectors)))
+        for kind, tab, idcol in (("city", cc, "city_id"), ("rop", rop, "province_id")):
+            t = tab[tab["scenario"] == name]
+            t = t.set_index(t[idcol].astype(int)).reindex(columns=cols)
+            pos = [k for k, s in enumerate(prep.sources) if s.kind == kind]
+            ids = [prep.sources[k].id for k in pos]
+            e[pos] = t.reindex(ids).fillna(0.0).to_numpy(dtype=float)
+        sh = clim.seasonal_source_shares({sec: e[:, j] for j, sec in enumerate(sectors)}, regions)
+        for j, season in enumerate(seasons):
+            share[j, si] = sh[season]
+    return share
 
 
 def _source_coords(prep):
@@ -313,20 +420,58 @@ def _receptor_task(item, shared):
     geom = prep_s["geometries"][cid]
     idx = prep_s["receptor_sources"][cid]
     src = [prep_s["sources"][k] for k in idx]
-    dig = prep_s["met_digest"][cid]
     kern = shared["kernels"]
     o = shared["options"]
     q = shared["q"][:, idx] if shared.get("q") is not None else None
-    return srm.compute_receptor(
-        geom, src, kern[(dig, "fine")], kern[(dig, "coarse")], lattices=prep_s["lattices"][cid],
-        population=shared.get("population"), population_key=o["population_key"], q=q, mosaic=shared.get("mosaic"),
-        use_cache=o["use_cache"], release_height_m=o["release_height_m"], initial_sigma_z_m=o["initial_sigma_z_m"],
-        met_digest=dig, source_set=o["source_set"], source_reach_m=o["source_reach_m"])
+    seasons = prep_s["met_seasons"][cid]
+    parts = []
+    for m in seasons:
+        qs = None
+        if q is not None:
+            share = shared["season_share"]
+            # the season's emission rate q share_s / f_s weighs f_s (1 - calm_s) / sum(...) in the
+            # annual mean: c_s share_s q (engine.climatology.Climatology.season_coefficients)
+            qs = q if m.season == "annual" else m.coefficient * share[shared["season_index"][m.season]][:, idx] * q
+        parts.append(srm.compute_receptor(
+            geom, src, kern[(m.digest, "fine")], kern[(m.digest, "coarse")], lattices=prep_s["lattices"][cid],
+            population=shared.get("population"), population_key=o["population_key"], q=qs,
+            mosaic=shared.get("mosaic") if len(seasons) == 1 else None, use_cache=o["use_cache"],
+            release_height_m=o["release_height_m"], initial_sigma_z_m=o["initial_sigma_z_m"], met_digest=m.digest,
+            source_set=o["source_set"], source_reach_m=o["source_reach_m"]))
+    if len(parts) == 1:
+        return parts[0]
+    return _combine_seasons(parts, seasons, shared.get("mosaic"))
+
+
+def _combine_seasons(parts, seasons, mosaic):
+    """One ReceptorResult from a city's per-season results.
+
+    ``row``, ``unit_city`` and ``unit_rop`` are those of a flat (all-year) emission,
+    sum_s c_s f_s X_s; ``season_rows`` holds c_s row_s per season (what the seasonal superposition
+    uses); the scenario fields ``pm25`` (already weighted by c_s share_s) add up.
+    """
+    res = dataclasses.replace(parts[0])
+    w = [m.coefficient * m.flat_share for m in seasons]
+    res.row = sum(wi * p.row for wi, p in zip(w, parts))
+    res.season_rows = np.stack([m.coefficient * p.row for m, p in zip(seasons, parts)])
+    res.from_cache = all(p.from_cache for p in parts)
+    res.timings = {k: sum(p.timings.get(k, 0.0) for p in parts) for k in parts[0].timings}
+    if parts[0].pm25 is not None:
+        res.unit_city = sum(wi * p.unit_city for wi, p in zip(w, parts))
+        res.unit_rop = sum(wi * p.unit_rop for wi, p in zip(w, parts))
+        res.pm25 = sum(p.pm25 for p in parts)
+        if mosaic is not None:
+            res.mosaic = srm.mosaic_values(res.grid, res.city_fraction, res.pm25, mosaic)
+    return res
 
 
 def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, scheduler=None, client=None,
                   quiet=False, kernel_fn=None):
     """Kernels, then one task per receptor city (Dask): rows of S and, with ``q``, the fields.
+
+    With seasonal met (:attr:`Prepared.met_seasons`) every city gets one row per season and its
+    fields are the sum over seasons of the season's kernel applied to the season's emissions
+    (``q['season_share']``).
 
     Parameters
     ----------
@@ -347,21 +492,36 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
     d = cfg.dispersion
     t0 = time.perf_counter()
     sel = prep.selected
-    digest = {c: prep.met_specs[c].digest for c in sel}
-    plan = srm.sr_kernel_plan({c: prep.geometries[c] for c in sel}, digest, prep.lattices,
-                              release_height_m=d.release_height_m, initial_sigma_z_m=d.initial_sigma_z_m)
-    by_digest = {s.digest: s for s in prep.met_specs.values()}
+    seasons = prep.met_seasons or met_seasons({c: prep.met_specs[c] for c in sel},
+                                              seasonal=cfg.met.seasonal_emissions)
+    plan, met_of = {}, {}
+    for name in prep.seasons:
+        digest = {c: m.digest for c in sel for m in seasons[c] if m.season == name}
+        for c, dg in digest.items():
+            met_of[dg] = (prep.met_specs[c], name)
+        for key, spec in srm.sr_kernel_plan({c: prep.geometries[c] for c in digest}, digest, prep.lattices,
+                                            release_height_m=d.release_height_m,
+                                            initial_sigma_z_m=d.initial_sigma_z_m).items():
+            if key not in plan or plan[key].n_half < spec.n_half:
+                plan[key] = spec
     kernels = {}
     prog = Progress(len(plan), desc="transfer kernels", quiet=quiet, log_every=1)
     for key, spec in sorted(plan.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        met = clim.load_met(by_digest[key[0]])
+        met = _season_met(*met_of[key[0]])
         kernels[key] = fl.compute_kernel(spec, met, kernel_fn=kernel_fn, use_cache=use_cache)
         prog.update()
     t_kernels = time.perf_counter() - t0
     qarr = None if q is None else np.asarray(q["q"].transpose("scenario", "source").values, dtype=float)
+    share = None
+    if q is not None and "season_share" in q:
+        share = np.asarray(q["season_share"].transpose("season", "scenario", "source").values, dtype=float)
+    elif q is not None and prep.seasons != ("annual",):
+        raise ValueError("seasonal met: q needs season_share (engine.pipeline.emissions)")
     shared = {"kernels": kernels, "mosaic": mosaic, "population": prep.population, "q": qarr,
+              "season_share": share, "season_index": {s: j for j, s in enumerate(prep.seasons)},
               "prep": {"geometries": {c: prep.geometries[c] for c in sel}, "sources": prep.sources,
-                       "receptor_sources": prep.receptor_sources, "lattices": prep.lattices, "met_digest": digest},
+                       "receptor_sources": prep.receptor_sources, "lattices": prep.lattices,
+                       "met_seasons": {c: seasons[c] for c in sel}},
               "options": {"use_cache": use_cache, "population_key": prep.population_key,
                           "release_height_m": d.release_height_m, "initial_sigma_z_m": d.initial_sigma_z_m,
                           "source_set": d.source_set, "source_reach_m": d.source_reach_km * 1000.0}}
@@ -384,9 +544,22 @@ def _sr_dataset(prep, results):
         S[i, cols] = r.row
         seen[i, cols] = True
     d = prep.cfg.dispersion
+    extra = {}
+    if prep.seasons != ("annual",):
+        # rows of cities on annual met serve every season (their shares sum to 1)
+        Ss = np.zeros((len(prep.seasons),) + S.shape)
+        for i, c in enumerate(sel):
+            r = results[c]
+            cols = [pos[lab] for lab in r.labels]
+            Ss[:, i, cols] = r.season_rows if r.season_rows is not None else r.row[None, :]
+        extra["S_season"] = (("season", "city", "source"), Ss, {
+            "long_name": "source-receptor matrix per season, times the season's calm coefficient c_s: "
+                         "C = sum over seasons of S_season @ (season_share * q)", "units": SR_UNITS})
     return xr.Dataset(
-        {"S": (("city", "source"), S, {"long_name": "source-receptor matrix: exposure-weighted mean concentration "
-                                                    "in the receptor city per unit area-emission intensity of the source",
+        {**extra,
+         "S": (("city", "source"), S, {"long_name": "source-receptor matrix: exposure-weighted mean concentration "
+                                                    "in the receptor city per unit area-emission intensity of the "
+                                                    "source, emitting at a flat rate all year",
                                        "units": SR_UNITS}),
          "seen": (("city", "source"), seen, {"long_name": "whether the receptor city sees the source "
                                                           "(source_set); S is 0 where not"})},
@@ -395,7 +568,8 @@ def _sr_dataset(prep, results):
                 "exposure": ("city", [results[c].exposure for c in sel]),
                 "city_area_km2": ("city", [results[c].city_area_km2 for c in sel]),
                 "rop_area_km2": ("city", [results[c].rop_area_km2 for c in sel]),
-                "met": ("city", [prep.met_specs[c].describe() for c in sel])} | _source_coords(prep),
+                "met": ("city", [prep.met_specs[c].describe() for c in sel])} | _source_coords(prep)
+        | ({"season": list(prep.seasons)} if extra else {}),
         attrs={"source_set": d.source_set, "source_reach_km": d.source_reach_km,
                "n_from_cache": int(sum(1 for c in sel if results[c].from_cache))})
 
@@ -423,6 +597,9 @@ def superpose(S, q, *, parts=True):
 
     The one place the superposition is written. Any dimensions of ``q`` besides ``source``
     (``scenario``, ``sample``, ...) are kept; the product is one BLAS matrix multiplication.
+    With seasonal met (``S_season`` in ``S`` and ``season_share`` in ``q``) it is one product
+    per season, :math:`C = \\sum_s S_s (\\mathrm{share}_s \\odot q)`; a ``q`` without shares is
+    taken as emitted at a flat rate all year (``S``).
 
     Parameters
     ----------
@@ -448,16 +625,26 @@ def superpose(S, q, *, parts=True):
     other = [d for d in qa.dims if d != "source"]
     qt = qa.transpose(*other, "source")
     Q2 = np.asarray(qt.values, dtype=float).reshape(-1, len(labels))
-    S_np = np.asarray(Sa.values, dtype=float)
     city = Sa["city"].values
     out_dims = (*other, "city")
     out_shape = tuple(qa.sizes[d] for d in other) + (len(city),)
     coords = {d: qt[d] for d in other if d in qt.coords} | {"city": city}
+    share = q["season_share"] if isinstance(q, xr.Dataset) and "season_share" in q else None
+    if "S_season" in S and share is not None:
+        # seasonal: C = sum_s S_s @ (share_s * q), one product per season
+        sh = share.reindex(source=labels, fill_value=1.0 / S.sizes["season"]).transpose("season", *other, "source")
+        terms = [(np.asarray(S["S_season"].sel(season=s).values, dtype=float),
+                  Q2 * np.asarray(sh.sel(season=s).values, dtype=float).reshape(-1, len(labels)))
+                 for s in S["season"].values]
+    else:
+        # annual (or emissions without seasonal shares: a flat emission all year)
+        terms = [(np.asarray(Sa.values, dtype=float), Q2)]
 
-    def product(M):
-        return xr.DataArray((Q2 @ M.T).reshape(out_shape), dims=out_dims, coords=coords)
+    def product(mask):
+        v = sum(Qs @ (Ms if mask is None else np.where(mask, Ms, 0.0)).T for Ms, Qs in terms)
+        return xr.DataArray(v.reshape(out_shape), dims=out_dims, coords=coords)
 
-    total = product(S_np)
+    total = product(None)
     total.attrs = {"long_name": "primary PM2.5 exposure (annual mean)", "units": "ug m-3",
                    "standard_name": "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"}
     ds = xr.Dataset({"conc_ug_m3": total})
@@ -475,7 +662,7 @@ def superpose(S, q, *, parts=True):
              "conc_from_rop_ug_m3": ((kind[None, :] == "rop") & same_prov, "from its own rest of province"),
              "conc_from_other_provinces_ug_m3": (~same_prov, "from other provinces' cities and rests of province")}
     for name, (mask, what) in split.items():
-        ds[name] = product(np.where(mask, S_np, 0.0))
+        ds[name] = product(mask)
         ds[name].attrs = {"long_name": f"primary PM2.5 exposure {what}", "units": "ug m-3"}
     return ds
 

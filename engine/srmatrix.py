@@ -331,6 +331,8 @@ class ReceptorResult:
     pm25 : (n_scenario, ny, nx)     scenario fields [ug m-3], K * sum_j q_j m_j
     mosaic : dict                   contribution to the national mosaic (:func:`mosaic_values`)
     from_cache : bool               whether the row was read from the cache
+    season_rows : (n_season, n_src) c_s times the row of each season's met (seasonal met only;
+                                    ``row`` is then the row of a flat, all-year emission)
     """
 
     city_id: int
@@ -348,6 +350,7 @@ class ReceptorResult:
     mosaic: object = None
     from_cache: bool = False
     timings: dict = None
+    season_rows: object = None
 
 
 def _row_key(geom, src, lattices, met_digest, options):

@@ -10,7 +10,8 @@ cached), a chunk of ``n`` samples costs:
    rows ``base``, the scenario and its efficiency-only twin) -> emissions ``Q[n, scenario, source]``
    [g m-2 s-1] and national CO2 [Mt];
 2. one matrix product per scenario, ``C = Q @ S.T`` [ug m-3] (the formula of
-   :func:`engine.pipeline.superpose`);
+   :func:`engine.pipeline.superpose`); with seasonal met, one per scenario and season,
+   ``C = sum_s (share_s * Q) @ S_s.T``, the shares from each sample's PM2.5 by sector;
 3. the health kernels with a sample axis (:func:`kernels.sweep.impact_per_sample`), one
    parameter draw per sample (or the mean over draws when the draw is not sampled).
 
@@ -586,7 +587,11 @@ class _Tables:
     city: np.ndarray                  # (n_city,) receptor city ids
     population: np.ndarray            # (n_city,) persons, for population weighting
     S: dict                           # level key -> (n_city, n_source) [ug m-3 per g m-2 s-1]
-    level_keys: tuple                 # dispersion/met parameter keys, in order
+    S_season: dict = None             # level key -> (n_season, n_city, n_source) c_s S_s, or None (annual met)
+    season_weights: dict = None       # season -> (n_sector_key, n_place) share of each sector's emission in it
+    season_weights_base: dict = None  # season -> (len(EMISSION_SECTORS), n_place), for the base basis
+    share_fixed: np.ndarray = None    # (n_season, 2, n_source) seasonal shares when the carbon stage is fixed
+    level_keys: tuple = ()            # dispersion/met parameter keys, in order
     carbon: object = None             # accounting.Prepared, or None (fixed emissions)
     carbon_params: dict = None
     carbon_rows: dict = None          # base / scenario CarbonConfig fields as arrays
@@ -753,7 +758,19 @@ class NationalModel:
         prep = self.prep if cfg == self.cfg else pl.prepare(cfg, **self._prep_kw)
         S = pl.sr_matrix(prep, **self._sr_kw) if self.sr_fn is None else self.sr_fn(prep)
         Sa = S["S"].reindex(city=self.prep.selected).reindex(source=self.prep.source_labels, fill_value=0.0)
-        return np.ascontiguousarray(Sa.values, dtype=np.float64), S.attrs.get("timings_s", {})
+        Ss = None
+        if "S_season" in S:
+            if tuple(S["season"].values) != tuple(self.prep.seasons):
+                raise InputError(f"dispersion level {dict(zip(keys, level))}: seasons {tuple(S['season'].values)} "
+                                 f"differ from the sweep's base seasons {self.prep.seasons}; sweep met keys that "
+                                 "keep the met seasonal (or set [met] seasonal_emissions = false)")
+            Ss = np.ascontiguousarray(S["S_season"].reindex(city=self.prep.selected).reindex(
+                source=self.prep.source_labels, fill_value=0.0).values, dtype=np.float64)
+        elif self.prep.seasons != ("annual",):
+            raise InputError(f"dispersion level {dict(zip(keys, level))} has annual met while the sweep's base met "
+                             "is seasonal; sweep met keys that keep the met seasonal (or set [met] "
+                             "seasonal_emissions = false)")
+        return np.ascontiguousarray(Sa.values, dtype=np.float64), Ss, S.attrs.get("timings_s", {})
 
     def tables(self, values):
         """Build the shared arrays: carbon structure, health tables, one S per level in ``values``."""
@@ -766,14 +783,14 @@ class NationalModel:
                         key=repr)
         if all(o in CARBON_OUTPUTS for o in self.spec.outputs):
             levels = []  # CO2 only: no dispersion, no health
-        S, t_sr = {}, []
+        S, Ss, t_sr = {}, {}, []
         for lv in levels:
             t0 = time.perf_counter()
-            S[lv], tt = self._sr_for_level(lv)
+            S[lv], Ss[lv], tt = self._sr_for_level(lv)
             t_sr.append({"level": dict(zip(self._level_keys(), lv)), "wall_s": time.perf_counter() - t0, **tt})
         self.timings["sr_matrix"] = t_sr
         tb = _Tables(city=np.array(sel, dtype=np.int64), population=ct["population"].to_numpy(float), S=S,
-                     level_keys=self._level_keys())
+                     level_keys=self._level_keys(), S_season=Ss)
         t0 = time.perf_counter()
         if self.carbon_fn is None:
             from engine.carbon.accounting import prepare as cprep
@@ -794,11 +811,16 @@ class NationalModel:
             cb = dict((s.name, c) for s, c in self.cfg.scenarios)[self.base]
             tb.carbon_rows = {"base": _carbon_row(cb, LEVELS), "scenario": _carbon_row(self.scenario_carbon, LEVELS)}
             tb.carbon_base = _carbon_base(cp, params, tb.carbon_rows["base"])
+            if prep.seasons != ("annual",):
+                tb.season_weights, tb.season_weights_base = _season_weights(cp, prep.seasons)
         else:
             cres = pl.carbon(prep, carbon_fn=self.carbon_fn)
-            q = pl.emissions(prep, cres)["q"].sel(scenario=[self.base, self.spec.scenario]).reindex(
+            em = pl.emissions(prep, cres).sel(scenario=[self.base, self.spec.scenario]).reindex(
                 source=prep.source_labels)
-            tb.q_fixed = np.ascontiguousarray(q.values, dtype=np.float64)
+            tb.q_fixed = np.ascontiguousarray(em["q"].values, dtype=np.float64)
+            if "season_share" in em:
+                tb.share_fixed = np.ascontiguousarray(
+                    em["season_share"].transpose("season", "scenario", "source").values, dtype=np.float64)
             tb.co2_fixed = _fixed_co2(cres, self.base, self.spec.scenario)
         self.timings["carbon_setup_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -877,6 +899,47 @@ def _carbon_base(cprep, params, row):
             "pm25_by_sector_t": np.ascontiguousarray(pm)}
 
 
+def _season_weights(cp, seasons):
+    """Share of each sector's emission in each season, at every place (its province's region).
+
+    Returns ``({season: {sector: (P,)}}, {season: (len(EMISSION_SECTORS), P)})``: the first for
+    the carbon stage's ``pm25_by_sector_t`` keys (``power`` and the fuel sectors), the second
+    for the base scenario's basis over :data:`EMISSION_SECTORS`
+    (:func:`engine.climatology.seasonal_emission_shares`).
+    """
+    from engine import climatology as clim
+    from engine.carbon.accounting import _PM_KEY
+
+    regions = np.array([clim.climate_region_of(p) for p in cp.places["province_id"].to_numpy()])
+    uniq = sorted(set(regions))
+    sectors = ["power", *_PM_KEY]
+
+    def weights(sector):
+        table = {r: clim.seasonal_emission_shares(sector, r) for r in uniq}
+        return {s: np.array([table[r][s] for r in regions]) for s in seasons}
+
+    by = {k: weights(k) for k in sectors}
+    basis = {k: weights(k) for k in EMISSION_SECTORS}
+    return ({s: {k: by[k][s] for k in sectors} for s in seasons},
+            {s: np.stack([basis[k][s] for k in EMISSION_SECTORS]) for s in seasons})
+
+
+def _seasonal_place_shares(tb, mult, pm_base, res, pm):
+    """``share[season] (n, 2, P)``: each place's share of its PM2.5 emitted in each season, for
+    the base row (the sector basis times the multipliers) and the scenario row (the carbon
+    stage's sectors); flat (days / 365) where a place emits nothing."""
+    from engine import climatology as clim
+
+    out = {}
+    for s, w in tb.season_weights.items():
+        base_s = mult @ (tb.season_weights_base[s] * tb.carbon_base["pm25_by_sector_t"])      # (n, P)
+        scen_s = sum(np.broadcast_to(v, res["pm25_t"].shape)[:, 0, :] * w[k]
+                     for k, v in res["pm25_by_sector_t"].items())                            # (n, P)
+        num = np.stack([base_s, scen_s], axis=1)                                                # (n, 2, P)
+        out[s] = np.divide(num, pm, out=np.full(pm.shape, clim.SEASON_DAYS[s] / 365.0), where=pm > 0)
+    return out
+
+
 def _fixed_co2(cres, base, scen):
     nat = getattr(cres, "national", None)
     if nat is not None and "item" in nat:
@@ -913,6 +976,7 @@ def evaluate_chunk(tb, values, outputs):
     # 1. carbon -> Q (n, 2, n_source) [g m-2 s-1], national CO2 cuts [Mt]
     if tb.carbon is None:
         Q = np.broadcast_to(tb.q_fixed, (n,) + tb.q_fixed.shape)
+        share = None if tb.share_fixed is None else tb.share_fixed[:, None]  # (n_season, 1, 2, n_source)
         out["national_co2_cut_mt"] = np.full(n, tb.co2_fixed[0])
         out["national_symbiosis_co2_cut_mt"] = np.full(n, tb.co2_fixed[1])
     else:
@@ -954,6 +1018,10 @@ def evaluate_chunk(tb, values, outputs):
         # t km-2 = g m-2; / seconds per year -> g m-2 s-1 (as run_carbon's q_g_m2_s)
         q_place = np.divide(pm, area, out=np.zeros_like(pm), where=area > 0) / SECONDS_PER_YEAR
         Q = np.where(tb.source_place >= 0, q_place[..., np.maximum(tb.source_place, 0)], 0.0)
+        share = None
+        if tb.season_weights is not None:
+            sp = np.maximum(tb.source_place, 0)
+            share = np.stack([v[..., sp] for v in _seasonal_place_shares(tb, mult, pm_base, res, pm).values()])
         del res
     if tb.health is None:
         return {k: out[k] for k in outputs}
@@ -967,9 +1035,17 @@ def evaluate_chunk(tb, values, outputs):
         lv = [()] * n
     for level in sorted(set(lv), key=repr):
         idx = np.array([i for i, x in enumerate(lv) if x == level], dtype=np.int64)
-        S = tb.S[level]
-        Cb[idx] = Q[idx, 0, :] @ S.T
-        Cs[idx] = Q[idx, 1, :] @ S.T
+        Ss = tb.S_season.get(level) if tb.S_season else None
+        if Ss is None:
+            S = tb.S[level]
+            Cb[idx] = Q[idx, 0, :] @ S.T
+            Cs[idx] = Q[idx, 1, :] @ S.T
+        else:  # seasonal met: sum over seasons of (share_s * q) @ S_s.T
+            if share is None:
+                raise ValueError("seasonal S needs seasonal emission shares")
+            sh = np.broadcast_to(share, (share.shape[0], n) + share.shape[2:])
+            Cb[idx] = sum((Q[idx, 0, :] * sh[j][idx, 0, :]) @ Ss[j].T for j in range(Ss.shape[0]))
+            Cs[idx] = sum((Q[idx, 1, :] * sh[j][idx, 1, :]) @ Ss[j].T for j in range(Ss.shape[0]))
     # 3. health per CRF
     from kernels.sweep import impact_per_sample
 

@@ -135,9 +135,16 @@ def _never(*a, **k):
 
 
 def _random_sr(prep):
+    """A random S (and, with seasonal met, a different random S per season; S = sum_s f_s S_s)."""
     rng = np.random.default_rng(3)
-    S = rng.uniform(0.0, 1e6, (len(prep.selected), len(prep.sources)))
-    return xr.Dataset({"S": (("city", "source"), S)}, coords={"city": prep.selected, "source": prep.source_labels})
+    shape = (len(prep.selected), len(prep.sources))
+    coords = {"city": prep.selected, "source": prep.source_labels}
+    if prep.seasons == ("annual",):
+        return xr.Dataset({"S": (("city", "source"), rng.uniform(0.0, 1e6, shape))}, coords=coords)
+    Ss = rng.uniform(0.0, 1e6, (len(prep.seasons),) + shape)
+    f = np.array([m.flat_share for m in prep.met_seasons[prep.selected[0]]])
+    return xr.Dataset({"S": (("city", "source"), np.tensordot(f, Ss, axes=1)),
+                       "S_season": (("season", "city", "source"), Ss)}, coords=coords | {"season": list(prep.seasons)})
 
 
 def test_emissions_map_to_sources_as_the_pipeline_and_multipliers_scale_them(national_carbon):
@@ -154,12 +161,29 @@ def test_emissions_map_to_sources_as_the_pipeline_and_multipliers_scale_them(nat
     out = sw.evaluate_chunk(tb, vals, ["city_conc_base_ug_m3", "city_conc_scenario_ug_m3"])
     q = pl.emissions(m.prep, pl.carbon(m.prep))
     S = _random_sr(m.prep)
-    want = xr.dot(S.S, q.q.reindex(source=S.source.values), dim="source")
+    assert "S_season" in S and "season_share" in q  # the default met is seasonal
+    want = pl.superpose(S, q, parts=False)["conc_ug_m3"]
     np.testing.assert_allclose(out["city_conc_base_ug_m3"][0], want.sel(scenario="base"), rtol=1e-12)
     np.testing.assert_allclose(out["city_conc_scenario_ug_m3"][0], want.sel(scenario="fyp_symbiosis"), rtol=1e-12)
+    flat = xr.dot(S.S, q.q.reindex(source=S.source.values), dim="source")
+    assert not np.allclose(out["city_conc_base_ug_m3"][0], flat.sel(scenario="base"), rtol=1e-6)
     # PM2.5 is linear in every emission factor: all multipliers 2 = twice the exposure
     np.testing.assert_allclose(out["city_conc_base_ug_m3"][1], 2 * out["city_conc_base_ug_m3"][0], rtol=1e-12)
     np.testing.assert_allclose(out["city_conc_scenario_ug_m3"][1], 2 * out["city_conc_scenario_ug_m3"][0], rtol=1e-12)
+    # one seasonal sector's factor x3 moves emissions into the heating season: the sweep's
+    # per-sample seasonal shares equal the pipeline's on a carbon stage with that factor x3
+    from engine.carbon.parameters import load_parameters
+
+    vals.loc[1, keys] = 1.0
+    vals.loc[1, "emissions.pm25_multiplier.heating_individual"] = 3.0
+    out = sw.evaluate_chunk(tb, vals, ["city_conc_base_ug_m3", "city_conc_scenario_ug_m3"])
+    params = dict(load_parameters())
+    params["pm25_heating_individual"] = 3.0 * params["pm25_heating_individual"]
+    q3 = pl.emissions(m.prep, pl.carbon(m.prep, carbon_fn=lambda c, d: run_carbon(c, d, params=params)))
+    assert (q3["season_share"].sel(season="heating") >= q["season_share"].sel(season="heating") - 1e-15).all()
+    want3 = pl.superpose(S, q3, parts=False)["conc_ug_m3"]
+    np.testing.assert_allclose(out["city_conc_base_ug_m3"][1], want3.sel(scenario="base"), rtol=1e-12)
+    np.testing.assert_allclose(out["city_conc_scenario_ug_m3"][1], want3.sel(scenario="fyp_symbiosis"), rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- Ishigami through the machinery

@@ -110,7 +110,8 @@ def evaluate(prep, params, *, level, symbiosis, seasonality, avail_high, avail_m
     """Evaluate scenarios. Scenario arguments broadcast as ``(..., S, 1)``.
 
     Returns a dict of arrays ``(..., S, P)`` (and ``(..., S, R)`` for provincial materials):
-    CO2 [Mt] and PM2.5 [t] by place, and every quantity needed for the line items.
+    CO2 [Mt] and PM2.5 [t] by place (``pm25_by_sector_t``: by sector, ``power`` and the fuel
+    sectors, summing to ``pm25_t``), and every quantity needed for the line items.
     """
     p = params
     act = prep.act
@@ -150,15 +151,17 @@ def evaluate(prep, params, *, level, symbiosis, seasonality, avail_high, avail_m
     co2 = (coal_after + coal_nonel) * p["power_co2_t_per_t_coal"]
     pm = (coal_after + coal_nonel) * p["power_pm25_g_per_kg_coal"] * 1e3
     co2_by = {"power": co2}
+    pm_by = {"power": pm}
     for name, f in fs.items():
         c = f * ef[_FUEL_GROUP[name]]
         co2 = co2 + c
         co2_by[name] = c
-        pm = pm + f * p[_PM_KEY[name]] * 1e3
+        pm_by[name] = f * p[_PM_KEY[name]] * 1e3
+        pm = pm + pm_by[name]
     # electricity use after all actions (consumption side; for net import status)
     use_after = sum(ea.values()) - cement_el_saved
     return {
-        "co2_mt": co2, "pm25_t": pm, "co2_by_fuel_mt": co2_by, "ci_mt_per_twh": ci, "hr": hr,
+        "co2_mt": co2, "pm25_t": pm, "pm25_by_sector_t": pm_by, "co2_by_fuel_mt": co2_by, "ci_mt_per_twh": ci, "hr": hr,
         "fuels_base": fuels, "fuels_eff": fa, "fuels_final": fs, "elec_base": elec, "elec_eff": ea,
         "saved_el_by_sector": sel, "cascade": cas, "materials": mat, "cement_el_saved_twh": cement_el_saved,
         "generation_twh": gen_after, "grid_cut": cut, "ef": ef, "electricity_use_twh": use_after,
@@ -316,6 +319,8 @@ def run_carbon(cfg, data, *, params=None):
             "co2_base_t": base_co2 * 1e6,
             "co2_reduction_pct": 100.0 * np.divide(base_co2 - c, base_co2, out=np.zeros_like(c), where=base_co2 > 0),
             "pm25_t": res["pm25_t"][si],
+            **{f"pm25_{k}_t": np.broadcast_to(v, res["pm25_t"].shape)[si]
+               for k, v in res["pm25_by_sector_t"].items()},
             "pm25_intensity_g_m2_yr": np.divide(res["pm25_t"][si], area, out=np.zeros_like(area), where=area > 0),
             "q_g_m2_s": np.divide(res["pm25_t"][si], area, out=np.zeros_like(area), where=area > 0) / SECONDS_PER_YEAR,
             "electricity_use_twh": res["electricity_use_twh"][si],
