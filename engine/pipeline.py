@@ -425,6 +425,7 @@ def _receptor_task(item, shared):
     q = shared["q"][:, idx] if shared.get("q") is not None else None
     seasons = prep_s["met_seasons"][cid]
     parts = []
+    memo = {}  # rasters and receptor weights, shared by the seasons
     for m in seasons:
         qs = None
         if q is not None:
@@ -437,7 +438,7 @@ def _receptor_task(item, shared):
             population=shared.get("population"), population_key=o["population_key"], q=qs,
             mosaic=shared.get("mosaic") if len(seasons) == 1 else None, use_cache=o["use_cache"],
             release_height_m=o["release_height_m"], initial_sigma_z_m=o["initial_sigma_z_m"], met_digest=m.digest,
-            source_set=o["source_set"], source_reach_m=o["source_reach_m"]))
+            source_set=o["source_set"], source_reach_m=o["source_reach_m"], raster_memo=memo))
     if len(parts) == 1:
         return parts[0]
     return _combine_seasons(parts, seasons, shared.get("mosaic"))

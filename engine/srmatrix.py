@@ -389,7 +389,7 @@ def _flip(k):
 def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, population=None,
                      population_key="", q=None, mosaic=None, use_cache=True, subsamples=5,
                      release_height_m=0.0, initial_sigma_z_m=0.0, met_digest="", source_set="own",
-                     source_reach_m=300_000.0):
+                     source_reach_m=300_000.0, raster_memo=None):
     """Row ``S[i, :]`` of receptor city ``geom`` by the adjoint, and its forward fields.
 
     Parameters
@@ -407,6 +407,9 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
         With ``q``: also the city's contribution to the national mosaic.
     use_cache : bool
         Read/write the row in the cache (``sr/<key>.npz``) when no fields are asked for.
+    raster_memo : dict, optional
+        Shared by calls for the same city, sources and lattices with other kernels (the seasons
+        of a seasonal met): the source rasters and receptor weights are computed once.
 
     Returns
     -------
@@ -427,29 +430,13 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
                               str(cached["exposure"][()]), float(sc[0]), float(sc[1]), from_cache=True,
                               timings={"receptor_s": time.perf_counter() - t0})
     own_city, own_rop = f"c{geom.city_id}", f"r{geom.province_id}"
-    # ---- source rasters: (fine window or None, coarse window or None) per source
-    city = geo.coverage_fraction(fine, geom.footprint, subsamples=subsamples)
-    rasters = []
-    for s in src:
-        if s.label == own_city:
-            rasters.append(((0, 0, city), None))
-        elif s.label == own_rop:
-            near = geo.coverage_fraction(fine, s.shape, subsamples=subsamples)
-            outside = np.ones(coarse.shape, dtype=bool)
-            j0, i0, nj, ni = block
-            outside[j0:j0 + nj, i0:i0 + ni] = False
-            far = geo.coverage_fraction(coarse, s.shape, subsamples=subsamples, mask=outside)
-            rasters.append(((0, 0, near), (0, 0, far) if far.any() else None))
-        else:
-            rasters.append((_window(fine, s.shape, subsamples=subsamples),
-                            _window(coarse, s.shape, subsamples=subsamples, exclude=block)))
-    t_raster = time.perf_counter() - t0
-    # ---- receptor weights
-    weight, exposure = fl.exposure_weights(fine, city, population)
-    wn = weight / weight.sum()
+    memo = raster_memo if raster_memo is not None else {}
+    if "rasters" not in memo:
+        memo.update(_receptor_rasters(geom, src, fine, coarse, block, population, subsamples))
+    city, rasters, weight, exposure = memo["city"], memo["rasters"], memo["weight"], memo["exposure"]
+    wn, Ay, Ax = memo["wn"], memo["Ay"], memo["Ax"]
     j0, i0, nj, ni = block
-    Ay = bilinear_matrix(coarse.y[j0 - 1], coarse.spacing_m, fine.y, nj + 2)
-    Ax = bilinear_matrix(coarse.x[i0 - 1], coarse.spacing_m, fine.x, ni + 2)
+    t_raster = time.perf_counter() - t0
     any_far = any(r[1] is not None for r in rasters)
     # ---- the adjoint: sensitivity maps, then one inner product per source
     if cached is not None:  # the row is known; only the fields are wanted
@@ -518,6 +505,32 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
     res.timings["receptor_s"] = time.perf_counter() - t0
     return res
 
+
+
+def _receptor_rasters(geom, src, fine, coarse, block, population, subsamples):
+    """Source rasters (fine window or None, coarse window or None) and receptor weights of a city."""
+    own_city, own_rop = f"c{geom.city_id}", f"r{geom.province_id}"
+    city = geo.coverage_fraction(fine, geom.footprint, subsamples=subsamples)
+    rasters = []
+    for s in src:
+        if s.label == own_city:
+            rasters.append(((0, 0, city), None))
+        elif s.label == own_rop:
+            near = geo.coverage_fraction(fine, s.shape, subsamples=subsamples)
+            outside = np.ones(coarse.shape, dtype=bool)
+            j0, i0, nj, ni = block
+            outside[j0:j0 + nj, i0:i0 + ni] = False
+            far = geo.coverage_fraction(coarse, s.shape, subsamples=subsamples, mask=outside)
+            rasters.append(((0, 0, near), (0, 0, far) if far.any() else None))
+        else:
+            rasters.append((_window(fine, s.shape, subsamples=subsamples),
+                            _window(coarse, s.shape, subsamples=subsamples, exclude=block)))
+    weight, exposure = fl.exposure_weights(fine, city, population)
+    j0, i0, nj, ni = block
+    return {"city": city, "rasters": rasters, "weight": weight, "exposure": exposure,
+            "wn": weight / weight.sum(),
+            "Ay": bilinear_matrix(coarse.y[j0 - 1], coarse.spacing_m, fine.y, nj + 2),
+            "Ax": bilinear_matrix(coarse.x[i0 - 1], coarse.spacing_m, fine.x, ni + 2)}
 
 # --------------------------------------------------------------------------- mosaic
 def mosaic_values(grid, city_fraction, values, spec):
