@@ -48,6 +48,11 @@ def outputs(tmp_path_factory, monkeypatch_module):
     S = pl.sr_matrix(pl.prepare(cfg, data=sn.nation()), quiet=True)
     eio.write_sr_dataset_netcdf(res.out_dir / "sr_matrix.nc", S, global_attrs={"history": "test"},
                                 receptor_names=[str(n) for n in sn.CITIES.set_index("city_id").loc[S.city.values, "name"]])
+    # a seasonal matrix (the default met): S_season(season, city, source) beside S
+    cfg_s = load_config(sn.write_configs(tmp / "cfg_seasonal", extra_met='climatology = "default"'))
+    S = pl.sr_matrix(pl.prepare(cfg_s, data=sn.nation()), quiet=True)
+    assert "S_season" in S
+    eio.write_sr_dataset_netcdf(res.out_dir / "sr_matrix_seasonal.nc", S, global_attrs={"history": "test"})
     return res.out_dir
 
 
@@ -58,7 +63,8 @@ def monkeypatch_module():
     mp.undo()
 
 
-FILES = ["concentration.nc", "city_fields.nc", "cities/c130100.nc", "cities/c410200.nc", "sr_matrix.nc"]
+FILES = ["concentration.nc", "city_fields.nc", "cities/c130100.nc", "cities/c410200.nc", "sr_matrix.nc",
+         "sr_matrix_seasonal.nc"]
 
 
 def _cf_check(path, tmp_path, monkeypatch):
@@ -134,7 +140,7 @@ def _cdo(*args):
     return p.stdout
 
 
-@pytest.mark.parametrize("name", ["concentration.nc", "cities/c130100.nc", "sr_matrix.nc"])
+@pytest.mark.parametrize("name", ["concentration.nc", "cities/c130100.nc", "sr_matrix.nc", "sr_matrix_seasonal.nc"])
 def test_cdo_sinfo(outputs, name):
     out = _cdo("sinfo", str(outputs / name))
     assert "Time coordinate" in out and "2010-07-02" in out
@@ -176,3 +182,15 @@ def test_cdo_remapcon_uses_the_cell_bounds(outputs, tmp_path):
     # an area-weighted mean of source cells: inside the source range, never NaN
     assert np.isfinite(r).all()
     assert pm.min() - 1e-4 <= r.min() and r.max() <= pm.max() + 1e-4
+
+
+def test_seasonal_matrix_round_trips(outputs):
+    import xarray as xr
+
+    with xr.open_dataset(outputs / "sr_matrix_seasonal.nc") as ds:
+        assert ds["S_season"].dims == ("season", "city", "source")
+        assert [str(x) for x in ds["season_name"].values] == ["heating", "non_heating"]
+        # S is the flat-emission matrix: the days-weighted sum of the seasons
+        flat = (151 / 365) * ds["S_season"].isel(season=0) + (214 / 365) * ds["S_season"].isel(season=1)
+        np.testing.assert_allclose(ds["S"].values, flat.values, rtol=1e-12)
+        assert (ds["S_season"].isel(season=0) > ds["S_season"].isel(season=1)).sum() > 0
