@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -140,15 +141,45 @@ def default_data_dir():
     return Path(str(resources.files("engine") / "data"))
 
 
+#: a header line ``# rows: N`` declares the number of data rows, so that a file cut at a line
+#: boundary (which still parses) is caught; the embedded data set carries it
+_ROWS_LINE = re.compile(r"^#\s*rows:\s*(\S+)\s*$")
+
+
+def _declared_rows(path):
+    """N of a ``# rows: N`` header line (in the leading comment lines), or None; ValueError if not a count."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                return None
+            m = _ROWS_LINE.match(line.strip())
+            if m:
+                v = m.group(1)
+                if not v.isdigit():
+                    raise ValueError(v)  # not a count
+                return int(v)
+    return None
+
+
 def _read(path, problems):
     if not path.exists():
         problems.append(f"{path}: file is missing")
         return None
     try:
-        return pd.read_csv(path, comment="#")
+        df = pd.read_csv(path, comment="#")
     except Exception as exc:  # malformed CSV
         problems.append(f"{path}: cannot be read as CSV ({exc})")
         return None
+    try:
+        want = _declared_rows(path)
+    except ValueError as exc:
+        problems.append(f"{path}: header line '# rows: {exc}' is not a row count (a whole number >= 0)")
+        return df
+    if want is not None and want != len(df):
+        problems.append(f"{path}: the header line '# rows: {want}' declares {want} data rows but {len(df)} were "
+                        f"read; the file is {'truncated' if len(df) < want else 'longer than declared'} "
+                        "(restore it, or correct the '# rows:' line after editing it on purpose)")
+    return df
 
 
 def _shown(value):

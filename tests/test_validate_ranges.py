@@ -269,3 +269,27 @@ def test_malformed_scheduler_address_is_input_error():
 
     with pytest.raises(InputError, match="not a scheduler address"):
         connect("no-port-here", timeout="1s")
+
+
+def test_a_table_cut_at_a_line_boundary_is_caught(data_copy, capsys):
+    # the cut file still parses (every line complete); only the '# rows: N' header line tells
+    path = data_copy / "cities.csv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert "# rows: 654\n" in lines
+    path.write_text("".join(lines[:-10]), encoding="utf-8")
+    assert main(["validate-data", str(data_copy)]) == 2
+    err = capsys.readouterr().err
+    assert "cities.csv: the header line '# rows: 654' declares 654 data rows but 644 were read; " \
+           "the file is truncated" in err
+    with pytest.raises(InputError, match="644 were read"):
+        load_dataset(data_copy)
+
+
+def test_a_bad_row_count_line_is_a_listed_problem(data_copy):
+    path = data_copy / "grids.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace("# rows: 6\n", "# rows: six\n"), encoding="utf-8")
+    problems, _ = validate_dataset(data_copy)
+    assert any("grids.csv: header line '# rows: six' is not a row count" in p for p in problems)
+    # a table without the line is not checked (user data sets need not carry it)
+    path.write_text(path.read_text(encoding="utf-8").replace("# rows: six\n", ""), encoding="utf-8")
+    assert validate_dataset(data_copy)[0] == []
