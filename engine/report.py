@@ -492,6 +492,27 @@ def _sweep_deaths(sweep_dir, out_dir, formats):
     return _save(fig, out_dir, "sweep_avoided_deaths", formats), pd.DataFrame(stats)
 
 
+def _method_notes(summary):
+    """How the run's numbers were made, from its summary.json: sources, met, seasons, health."""
+    sources = {"own": "each city's own and its rest-of-province emissions",
+               "province": "the emissions of every city of its province and its rest of province",
+               "nation": "every city and rest of province within the source reach"}
+    out = []
+    ss = summary.get("source_set")
+    if ss in sources:
+        out.append(f"Concentrations are primary PM2.5 (no secondary aerosol) from {sources[ss]} "
+                   f"(source_set = '{ss}').")
+    met = summary.get("met") or []
+    if met:
+        out.append("Met: " + "; ".join(met[:3]) + (f"; and {len(met) - 3} more" if len(met) > 3 else "") + ".")
+    seasons = summary.get("seasons") or {}
+    if seasons.get("method"):
+        out.append(f"Seasons ({', '.join(seasons.get('seasons', []))}): {seasons['method']}.")
+    if summary.get("health_concentration_method"):
+        out.append(f"Health: {summary['health_concentration_method']}.")
+    return out
+
+
 # --------------------------------------------------------------------------- HTML
 def _table_html(df, digits=4, max_rows=None):
     from engine.io import round_significant
@@ -644,8 +665,8 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
               f"{_fmt((hs.get('avoided_deaths') or [0, 0, np.nan])[2])})"),
              ("population-weighted primary PM2.5, base", f"{_fmt(head['scenarios'].get(base, {}).get('pop_weighted_conc_ug_m3'))} µg m-3")]
     notes.append(f"R17 (the paper) for comparison: FYP-Efficiency-plus-Symbiosis cuts 1,024 Mt CO2 "
-                 f"(754 + 270.1) and avoids 47,230 deaths per year (25,356-57,470) in 637 cities ({PAPER_CITATION}). "
-                 "Concentrations here are primary PM2.5 from each city's own and its rest-of-province emissions.")
+                 f"(754 + 270.1) and avoids 47,230 deaths per year (25,356-57,470) in 637 cities ({PAPER_CITATION}).")
+    notes += _method_notes(summary)
     for k, v in skipped.items():
         notes.append(f"figure {k} skipped: {v}")
     page = _html(f"cobenefits report: {run_dir.resolve().name}", cards, figures, tables, notes)

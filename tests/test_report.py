@@ -254,3 +254,15 @@ def test_report_of_a_real_run(tmp_path):
     if any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")):
         seen = _load_in_browser(r.index, tmp_path)
         assert seen["errors"] == [] and all(i[1] > 0 and i[3] > 0 for i in seen["images"])
+
+
+def test_method_notes_state_sources_met_seasons_and_health():
+    from engine.report import _method_notes
+
+    notes = _method_notes({"source_set": "province", "met": ["m1", "m2"],
+                           "seasons": {"seasons": ["heating", "non_heating"], "method": "one matrix per season"},
+                           "health_concentration_method": "primary"})
+    assert notes == ["Concentrations are primary PM2.5 (no secondary aerosol) from the emissions of every city "
+                     "of its province and its rest of province (source_set = 'province').",
+                     "Met: m1; m2.", "Seasons (heating, non_heating): one matrix per season.", "Health: primary."]
+    assert _method_notes({}) == []
