@@ -429,20 +429,62 @@ def test_real_options_line(real_runs):
         assert mine == ref, (case, mine, ref)
 
 
-#: AERMOD decides a source's zero from sigma-y at the polygon's vertices (AREAIN's QGO
-#: test: all beyond +-3.9 sigma-y); where a vertex lies within 1e-4 sigma-y of the limit the
-#: two programs' sigma-y (interpolated table here, direct formula in AERMOD) may fall on
-#: different sides. Such values are at most 1e-9 of the hour's maximum (caseD: 7 of the
-#: 116,640 receptor-hours, all <= 2e-10 of the hour's maximum; caseE: 6 of 40,680, all
-#: <= 5e-10; every other AERMOD zero is 0)
-ZERO_BORDER = 1e-9
+#: Receptor-hours where AERMOD gives 0 and we do not, each with its reason (x, y, date). A
+#: source gives exactly 0 in AERMOD when its vertex test (AREAIN QGO) or its side integrals
+#: (PSIDE with ZBRENT's crossings, PSIDE2's cancelling segments) leave nothing; both are
+#: reproduced in kernels/plume.py ``_outside_plume``. One receptor-hour is left, and it is not
+#: a zero rule: at (1100, -400), hour 88062709 of caseD, cell C66's nearest vertex lies at
+#: -3.8989 sigma-y here; AERMOD's zero needs it at <= -3.9 (QGO false), i.e. a sigma-y 0.03 %
+#: smaller than ours. Our sigma-y that hour is larger than AERMOD's: the receptors at that
+#: plume edge are 0.2-2 % high here, rising towards the edge ((1100, -500): +2.0 %), as a
+#: 0.1 % wider plume gives; that is the observed-turbulence gap of issue 11, not a rule.
+#: Our value there is 1.6e-10 of the hour's maximum.
+ZERO_EXCEPTIONS = {"caseD_observed_turbulence": {(1100.0, -400.0, 88062709)}}
+
+
+def _read_post_xy(path):
+    """X, Y, CONC and DATE columns of an AERMOD PLOT file (plain or gzipped)."""
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as fh:
+        lines = [ln for ln in fh if ln.strip() and not ln.startswith("*")]
+    return (np.array([float(ln[0:14]) for ln in lines]), np.array([float(ln[14:28]) for ln in lines]),
+            np.array([float(ln[28:42]) for ln in lines]), np.array([int(ln[89:97]) for ln in lines]))
+
+
+@pytest.mark.parametrize("case", ["caseD_observed_turbulence", "caseE_polygon_circle_flagpole",
+                                  "caseF_urban"])
+def test_real_every_aermod_zero_is_zero(case, real_runs):
+    """Every receptor-hour AERMOD writes as 0 is exactly 0 here (but ZERO_EXCEPTIONS), and so is
+    every PERIOD value it writes as 0, for every group. Before AERMOD's ZBRENT side test
+    (pitarea.f PSIDE/ZBRENT, kernels/plume.py ``_zbrent``) caseD had 7 and caseE 6 such
+    receptor-hours (all <= 5e-10 of the hour's maximum): a vertex just inside +-3.9 sigma-y,
+    within ZBRENT's tolerance of the crossing. Conversely, where we give 0 AERMOD's value is
+    at most 1e-12 of the hour's maximum (caseD (400, 800) hour 88063003: AERMOD 7.1e-15 from
+    a rounding-width gap between two sides' ends, 0 here)."""
+    rc, out = real_runs[case]
+    assert rc == 0
+    x, y, ref, dates = _read_post_xy(DATA / case / "hourly_all.pst.gz")
+    mine = _read_post_xy(out / "hourly_all.pst")[2]
+    n_hours = np.unique(dates).size
+    hmax = np.repeat(ref.reshape(n_hours, -1).max(axis=1), ref.size // n_hours)
+    bad = {(float(a), float(b), int(d)) for a, b, d in
+           zip(x[(ref == 0.0) & (mine != 0.0)], y[(ref == 0.0) & (mine != 0.0)],
+               dates[(ref == 0.0) & (mine != 0.0)])}
+    assert bad == ZERO_EXCEPTIONS.get(case, set()), sorted(bad)
+    assert np.all(ref[mine == 0.0] <= 1e-12 * hmax[mine == 0.0])
+    for name in sorted(p.name for p in (DATA / case).glob("period_*.pst")):
+        pref = _read_post(DATA / case / name)[0]
+        pmine = _read_post(out / name)[0]
+        assert np.all(pmine[pref == 0.0] == 0.0), name
 
 
 @pytest.mark.parametrize("case", REAL_CASES)
 def test_real_hourly_accuracy(case, real_runs):
     """Issue 11: >= 97 % of receptor-hours above 1 % of the hour's maximum within 2 % (caseD
     measured: 99.65 % of 41,913, max 15 %); where AERMOD gives 0 (missing hours, upwind,
-    beyond its +-3.9 sigma-y table) so do we, up to ZERO_BORDER."""
+    beyond its +-3.9 sigma-y table) so do we (test_real_every_aermod_zero_is_zero)."""
     rc, out = real_runs[case]
     assert rc == 0
     ref, dates = _read_post(DATA / case / "hourly_all.pst.gz")
@@ -455,8 +497,6 @@ def test_real_hourly_accuracy(case, real_runs):
     sel = (ref > 0.01 * hmax) & (hmax > 0)
     rel = np.abs(mine[sel] / ref[sel] - 1.0)
     assert np.mean(rel <= 0.02) >= 0.97, (np.mean(rel <= 0.02), rel.max())
-    zero = ref == 0.0
-    assert np.all(mine[zero] <= ZERO_BORDER * np.broadcast_to(hmax, ref.shape)[zero])
-    assert np.count_nonzero(mine[zero]) <= 2e-4 * ref.size
+    # AERMOD's zeros: test_real_every_aermod_zero_is_zero
     # the whole hour is 0 where AERMOD flags the hour missing (caseD: 16 hours, I460)
     assert np.all(mine[hmax[:, 0] == 0.0] == 0.0)
