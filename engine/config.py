@@ -117,6 +117,10 @@ class DispersionConfig:
     footprints_geojson: str = _f(
         "", doc="GeoJSON FeatureCollection of city polygons (property city_id, lon/lat WGS 84) used instead "
                 "of the default discs; relative to the config file's folder; empty = discs")
+    urban: bool = _f(
+        False, doc="AERMOD's urban dispersion (URBANOPT) for the city sources: urban boundary layer from each "
+                   "city's urban_population (log classes, 4 per decade), urban convective treatment of stable "
+                   "hours, urban roughness 1 m; rests of province stay rural. false = rural everywhere")
     population_grid: str = _f(
         "", doc="regular lat-lon population grid (CF NetCDF, or CSV lon,lat,population with a '# units:' "
                 "line; counts per cell or density per km2, from its units) for population-weighted city "

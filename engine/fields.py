@@ -62,6 +62,9 @@ __all__ = [
     "compute_city_field",
     "exposure_weights",
     "same_convolution",
+    "URBAN_CLASSES_PER_DECADE",
+    "URBAN_ROUGHNESS_M",
+    "urban_population_class",
 ]
 
 FIELD_ALGORITHM_VERSION = "fields-v1"
@@ -109,19 +112,58 @@ def _atomic_save_npz(path, **arrays):
 
 
 # --------------------------------------------------------------------------- kernels
+#: urban population classes (``[dispersion] urban = true``): log-spaced bins, this many per
+#: decade of population; a city's urban kernel is that of its bin's geometric centre
+URBAN_CLASSES_PER_DECADE = 4
+#: urban roughness length [m] of the urban kernels (AERMOD URBANOPT default, URBROUGH 1 m)
+URBAN_ROUGHNESS_M = 1.0
+
+
+def urban_population_class(population):
+    """Representative population [persons] of the urban class of a city of ``population``.
+
+    Classes are log-spaced, :data:`URBAN_CLASSES_PER_DECADE` per decade (bin k covers
+    ``10**(k/n) <= P < 10**((k+1)/n)``); the representative is the bin's geometric centre
+    ``10**((k + 1/2)/n)``, so it is within a factor ``10**(1/(2n))`` (1.33 for n = 4) of every
+    population of the bin. AERMOD's urban boundary layer depends on the population through
+    ``P**0.25`` (URBANOPT mixing height, ``zi_urb = 400 m (P / 2e6)**0.25``), so the class
+    changes it by at most 7.5 %; the effect on city exposure is measured in
+    tests/test_urban_run.py (README "Urban dispersion").
+
+    Raises
+    ------
+    ValueError
+        ``population`` is not a finite number > 0.
+    """
+    p = float(population)
+    if not (math.isfinite(p) and p > 0.0):
+        raise ValueError(f"urban population = {population!r}; allowed: a number of persons > 0")
+    n = URBAN_CLASSES_PER_DECADE
+    k = math.floor(math.log10(p) * n)
+    return float(round(10.0 ** ((k + 0.5) / n), 1))
+
+
 @dataclass(frozen=True)
 class KernelSpec:
-    """One transfer kernel: met identity, lattice spacing = cell size [m], half width [cells]."""
+    """One transfer kernel: met identity, lattice spacing = cell size [m], half width [cells].
+
+    ``urban_population`` > 0 [persons]: AERMOD's urban boundary layer for a city of that
+    population (class representative, :func:`urban_population_class`) with roughness
+    :data:`URBAN_ROUGHNESS_M`; 0: rural (the key is then the same as before urban existed).
+    """
 
     met_digest: str
     spacing_m: float
     n_half: int
     release_height_m: float = 0.0
     initial_sigma_z_m: float = 0.0
+    urban_population: float = 0.0
 
     def key(self):
         s = (f"{self.met_digest}|{self.spacing_m:.6f}|{self.n_half}|{self.release_height_m:.6f}|"
              f"{self.initial_sigma_z_m:.6f}|{code_fingerprint()}")
+        if self.urban_population > 0:
+            s += f"|urban={self.urban_population:.1f}|z0u={URBAN_ROUGHNESS_M:.3f}"
         return hashlib.sha256(s.encode()).hexdigest()[:24]
 
 
@@ -192,10 +234,14 @@ def compute_kernel(spec, met, *, kernel_fn=None, use_cache=True, exact_half_widt
     if kernel_fn is None:
         from engine.dispersion import period_kernel as kernel_fn
 
+    urban = ({"urban_population": spec.urban_population, "urban_roughness_m": URBAN_ROUGHNESS_M}
+             if spec.urban_population > 0 else {})
+
     def exact(spacing, n):
         return np.ascontiguousarray(kernel_fn(met, cell_size_m=spacing, spacing_m=spacing, n_half=n,
                                               release_height_m=spec.release_height_m,
-                                              initial_sigma_z_m=spec.initial_sigma_z_m), dtype=np.float64)
+                                              initial_sigma_z_m=spec.initial_sigma_z_m, **urban),
+                                    dtype=np.float64)
 
     def build(spacing, n):
         if n <= ex:

@@ -424,6 +424,7 @@ def _receptor_task(item, shared):
     o = shared["options"]
     q = shared["q"][:, idx] if shared.get("q") is not None else None
     seasons = prep_s["met_seasons"][cid]
+    urban = shared.get("urban_class")  # [dispersion] urban: city sources get their class's urban kernels
     parts = []
     memo = {}  # rasters and receptor weights, shared by the seasons
     for m in seasons:
@@ -433,12 +434,17 @@ def _receptor_task(item, shared):
             # the season's emission rate q share_s / f_s weighs f_s (1 - calm_s) / sum(...) in the
             # annual mean: c_s share_s q (engine.climatology.Climatology.season_coefficients)
             qs = q if m.season == "annual" else m.coefficient * share[shared["season_index"][m.season]][:, idx] * q
+        sk = None if urban is None else [
+            (kern[(m.digest, "fine", urban[s.id])], kern[(m.digest, "coarse", urban[s.id])])
+            if s.kind == "city" and urban[s.id] > 0 else (kern[(m.digest, "fine")], kern[(m.digest, "coarse")])
+            for s in src]
         parts.append(srm.compute_receptor(
             geom, src, kern[(m.digest, "fine")], kern[(m.digest, "coarse")], lattices=prep_s["lattices"][cid],
             population=shared.get("population"), population_key=o["population_key"], q=qs,
             mosaic=shared.get("mosaic") if len(seasons) == 1 else None, use_cache=o["use_cache"],
             release_height_m=o["release_height_m"], initial_sigma_z_m=o["initial_sigma_z_m"], met_digest=m.digest,
-            source_set=o["source_set"], source_reach_m=o["source_reach_m"], raster_memo=memo))
+            source_set=o["source_set"], source_reach_m=o["source_reach_m"], raster_memo=memo, source_kernels=sk,
+            urban_key="" if sk is None else repr(sorted((s.label, urban[s.id]) for s in src if s.kind == "city"))))
     if len(parts) == 1:
         return parts[0]
     return _combine_seasons(parts, seasons, shared.get("mosaic"))
@@ -464,6 +470,30 @@ def _combine_seasons(parts, seasons, mosaic):
         if mosaic is not None:
             res.mosaic = srm.mosaic_values(res.grid, res.city_fraction, res.pm25, mosaic)
     return res
+
+
+def _urban_classes(prep):
+    """``{city_id: urban population class}`` of every city of the data set ([dispersion] urban):
+    the class representative (:func:`engine.fields.urban_population_class`) of the city's
+    ``urban_population`` (persons in its urban area, AERMOD URBANOPT's population); 0 for a
+    city with no urban population, whose sources stay rural."""
+    if "urban_population" not in prep.data.cities:
+        raise InputError(f"[dispersion] urban = true needs the column urban_population (persons in each "
+                         f"city's urban area) in the cities table of {prep.data.source}")
+    pop = prep.data.cities["urban_population"]
+    out = {}
+    for cid, p in pop.items():
+        try:
+            out[int(cid)] = 0.0 if float(p) == 0.0 else fl.urban_population_class(p)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"[dispersion] urban = true: cities.csv city_id {cid}: {exc}") from None
+    return out
+
+
+def _urban_seen(prep, urban, cid):
+    """The urban classes (> 0) of the city sources receptor city ``cid`` sees."""
+    return {urban[prep.sources[k].id] for k in prep.receptor_sources[cid]
+            if prep.sources[k].kind == "city" and urban[prep.sources[k].id] > 0}
 
 
 def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, scheduler=None, client=None,
@@ -495,6 +525,7 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
     sel = prep.selected
     seasons = prep.met_seasons or met_seasons({c: prep.met_specs[c] for c in sel},
                                               seasonal=cfg.met.seasonal_emissions)
+    urban = _urban_classes(prep) if d.urban else None
     plan, met_of = {}, {}
     for name in prep.seasons:
         digest = {c: m.digest for c in sel for m in seasons[c] if m.season == name}
@@ -502,7 +533,9 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
             met_of[dg] = (prep.met_specs[c], name)
         for key, spec in srm.sr_kernel_plan({c: prep.geometries[c] for c in digest}, digest, prep.lattices,
                                             release_height_m=d.release_height_m,
-                                            initial_sigma_z_m=d.initial_sigma_z_m).items():
+                                            initial_sigma_z_m=d.initial_sigma_z_m,
+                                            urban_classes=None if urban is None else {
+                                                c: _urban_seen(prep, urban, c) for c in digest}).items():
             if key not in plan or plan[key].n_half < spec.n_half:
                 plan[key] = spec
     kernels = {}
@@ -518,7 +551,7 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
         share = np.asarray(q["season_share"].transpose("season", "scenario", "source").values, dtype=float)
     elif q is not None and prep.seasons != ("annual",):
         raise ValueError("seasonal met: q needs season_share (engine.pipeline.emissions)")
-    shared = {"kernels": kernels, "mosaic": mosaic, "population": prep.population, "q": qarr,
+    shared = {"kernels": kernels, "mosaic": mosaic, "population": prep.population, "q": qarr, "urban_class": urban,
               "season_share": share, "season_index": {s: j for j, s in enumerate(prep.seasons)},
               "prep": {"geometries": {c: prep.geometries[c] for c in sel}, "sources": prep.sources,
                        "receptor_sources": prep.receptor_sources, "lattices": prep.lattices,

@@ -42,6 +42,7 @@ Units: S [ug m-3 per g m-2 s-1]; q [g m-2 s-1]; concentrations [ug m-3]; lengths
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import time
@@ -204,11 +205,16 @@ def receptor_lattices(geom, sources=(), *, source_set="own", source_reach_m=300_
     return fine, coarse, (j0, i0, fine.ny // f, fine.nx // f)
 
 
-def sr_kernel_plan(geometries, met_digest_of, lattices, *, release_height_m=0.0, initial_sigma_z_m=0.0):
+def sr_kernel_plan(geometries, met_digest_of, lattices, *, release_height_m=0.0, initial_sigma_z_m=0.0,
+                   urban_classes=None):
     """The transfer kernels a set of receptor cities needs, ``{(met_digest, 'fine'|'coarse'): KernelSpec}``.
 
     Like :func:`engine.fields.kernel_plan`, each kernel as wide as the widest lattice among the
     cities sharing that met; ``lattices`` maps city_id to :func:`receptor_lattices`' result.
+    ``urban_classes`` (``[dispersion] urban``): ``{city_id: urban populations}``, the class
+    representatives (:func:`engine.fields.urban_population_class`) of the city sources a
+    receptor city sees; each adds the urban kernels ``(met_digest, kind, population)`` of that
+    city's met, as wide as its rural kernels.
     """
     need = {}
     for cid, g in geometries.items():
@@ -221,6 +227,12 @@ def sr_kernel_plan(geometries, met_digest_of, lattices, *, release_height_m=0.0,
                 raise ValueError("cities sharing met must share grid spacings")
             cur = need[k].n_half if k in need else -1
             need[k] = fl.KernelSpec(d, float(sp), max(cur, n), float(release_height_m), float(initial_sigma_z_m))
+    for cid, pops in (urban_classes or {}).items():
+        d = met_digest_of[cid]
+        for kind in ("fine", "coarse"):
+            rural = need[(d, kind)]
+            for p in pops:
+                need[(d, kind, float(p))] = dataclasses.replace(rural, urban_population=float(p))
     return need
 
 
@@ -357,7 +369,8 @@ def _row_key(geom, src, lattices, met_digest, options):
     fine, coarse, _ = lattices
     s = repr((SR_ALGORITHM_VERSION, geom.key(), fine.key(), coarse.key(), tuple(x.key() for x in src), met_digest,
               float(options["release_height_m"]), float(options["initial_sigma_z_m"]), options["population_key"],
-              int(options.get("subsamples", 5)), fl.code_fingerprint(), _own_fingerprint()))
+              int(options.get("subsamples", 5)), fl.code_fingerprint(), _own_fingerprint())
+             + ((options["urban_key"],) if options.get("urban_key") else ()))
     return hashlib.sha256(s.encode()).hexdigest()[:32]
 
 
@@ -389,7 +402,7 @@ def _flip(k):
 def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, population=None,
                      population_key="", q=None, mosaic=None, use_cache=True, subsamples=5,
                      release_height_m=0.0, initial_sigma_z_m=0.0, met_digest="", source_set="own",
-                     source_reach_m=300_000.0, raster_memo=None):
+                     source_reach_m=300_000.0, raster_memo=None, source_kernels=None, urban_key=""):
     """Row ``S[i, :]`` of receptor city ``geom`` by the adjoint, and its forward fields.
 
     Parameters
@@ -410,6 +423,13 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
     raster_memo : dict, optional
         Shared by calls for the same city, sources and lattices with other kernels (the seasons
         of a seasonal met): the source rasters and receptor weights are computed once.
+    source_kernels : list of (kernel_fine, kernel_coarse), optional
+        Per source of ``src``, the kernels of that source (``[dispersion] urban``: a city's
+        urban kernels, rural ones for a rest of province); default ``kernel_fine``,
+        ``kernel_coarse`` for every source. The adjoint then takes one sensitivity map per
+        distinct kernel pair.
+    urban_key : str
+        Identifies ``source_kernels`` in the row cache key ("" = all rural).
 
     Returns
     -------
@@ -420,7 +440,14 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
     fine, coarse, block = lattices
     labels = tuple(s.label for s in src)
     options = {"release_height_m": release_height_m, "initial_sigma_z_m": initial_sigma_z_m,
-               "population_key": population_key if population is not None else "", "subsamples": subsamples}
+               "population_key": population_key if population is not None else "", "subsamples": subsamples,
+               "urban_key": urban_key if source_kernels is not None else ""}
+    if source_kernels is None:
+        source_kernels = [(kernel_fine, kernel_coarse)] * len(src)
+    # sources grouped by kernel pair: {id: (kernel_fine, kernel_coarse, [source indices])}
+    groups = {}
+    for k, (kf, kc) in enumerate(source_kernels):
+        groups.setdefault((id(kf), id(kc)), (kf, kc, []))[2].append(k)
     cacheable = use_cache and (population is None or bool(population_key))
     path = fl.cache_dir("sr") / f"{_row_key(geom, src, lattices, met_digest, options)}.npz"
     cached = _load_row(path, labels) if cacheable and path.exists() else None
@@ -437,27 +464,30 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
     wn, Ay, Ax = memo["wn"], memo["Ay"], memo["Ax"]
     j0, i0, nj, ni = block
     t_raster = time.perf_counter() - t0
-    any_far = any(r[1] is not None for r in rasters)
     # ---- the adjoint: sensitivity maps, then one inner product per source
     if cached is not None:  # the row is known; only the fields are wanted
         row = np.asarray(cached["row"], dtype=float)
     else:
-        g_fine = fl.same_convolution(_flip(kernel_fine), wn)
-        g_coarse = None
-        if any_far:
-            wc = np.zeros(coarse.shape)
-            wc[j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1] = Ay.T @ wn @ Ax
-            g_coarse = fl.same_convolution(_flip(kernel_coarse), wc)
         row = np.zeros(len(src))
-        for k, (rf, rc) in enumerate(rasters):
-            v = 0.0
-            if rf is not None:
-                a, b, m = rf
-                v += float(np.sum(g_fine[a:a + m.shape[0], b:b + m.shape[1]] * m))
-            if rc is not None:
-                a, b, m = rc
-                v += float(np.sum(g_coarse[a:a + m.shape[0], b:b + m.shape[1]] * m))
-            row[k] = v
+        wc = None
+        for kf, kc, members in groups.values():
+            g_fine = fl.same_convolution(_flip(kf), wn)
+            g_coarse = None
+            if any(rasters[k][1] is not None for k in members):
+                if wc is None:
+                    wc = np.zeros(coarse.shape)
+                    wc[j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1] = Ay.T @ wn @ Ax
+                g_coarse = fl.same_convolution(_flip(kc), wc)
+            for k in members:
+                rf, rc = rasters[k]
+                v = 0.0
+                if rf is not None:
+                    a, b, m = rf
+                    v += float(np.sum(g_fine[a:a + m.shape[0], b:b + m.shape[1]] * m))
+                if rc is not None:
+                    a, b, m = rc
+                    v += float(np.sum(g_coarse[a:a + m.shape[0], b:b + m.shape[1]] * m))
+                row[k] = v
     h2 = fine.spacing_m**2 / 1e6
     H2 = coarse.spacing_m**2 / 1e6
     k_rop = labels.index(own_rop)
@@ -477,23 +507,29 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
     # the city alone and its ROP alone, convolved in one batch per lattice
     q = np.atleast_2d(np.asarray(q, dtype=float))
     ns = q.shape[0]
-    ef = np.zeros((ns + 2,) + fine.shape)
-    ec = np.zeros((ns + 2,) + coarse.shape)
-    for k, (rf, rc) in enumerate(rasters):
-        for r, stack in ((rf, ef), (rc, ec)):
-            if r is None:
-                continue
-            a, b, m = r
-            stack[:ns, a:a + m.shape[0], b:b + m.shape[1]] += q[:, k, None, None] * m[None]
-    ef[ns] = city
-    ef[ns + 1] = rop_f[2]
-    if rop_c is not None:
-        a, b, m = rop_c
-        ec[ns + 1, a:a + m.shape[0], b:b + m.shape[1]] = m
-    out = same_convolution_batch(kernel_fine, ef)
-    if ec.any():
-        fc = same_convolution_batch(kernel_coarse, ec)[:, j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1]
-        out += np.einsum("yj,bji,xi->byx", Ay, fc, Ax, optimize=True)
+    k_city = labels.index(own_city)
+    out = np.zeros((ns + 2,) + fine.shape)
+    for kf, kc, members in groups.values():
+        ef = np.zeros((ns + 2,) + fine.shape)
+        ec = np.zeros((ns + 2,) + coarse.shape)
+        for k in members:
+            rf, rc = rasters[k]
+            for r, stack in ((rf, ef), (rc, ec)):
+                if r is None:
+                    continue
+                a, b, m = r
+                stack[:ns, a:a + m.shape[0], b:b + m.shape[1]] += q[:, k, None, None] * m[None]
+        if k_city in members:
+            ef[ns] = city
+        if k_rop in members:
+            ef[ns + 1] = rop_f[2]
+            if rop_c is not None:
+                a, b, m = rop_c
+                ec[ns + 1, a:a + m.shape[0], b:b + m.shape[1]] = m
+        out += same_convolution_batch(kf, ef)
+        if ec.any():
+            fc = same_convolution_batch(kc, ec)[:, j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1]
+            out += np.einsum("yj,bji,xi->byx", Ay, fc, Ax, optimize=True)
     res.grid = fine
     res.city_fraction = city
     res.exposure_weight = weight
