@@ -220,3 +220,22 @@ def test_urban_true_needs_the_urban_population_column(tmp_path):
     prep = pl.prepare(cfg, data=_many_city_nation())
     with pytest.raises(InputError, match="urban_population"):
         pl.receptor_pass(prep, use_cache=False, quiet=True, workers=1)
+
+
+def test_urban_with_seasonal_met_on_the_embedded_data():
+    """The default (seasonal AERMET-way) climatology: each season gets its urban kernels, and
+    Tianjin's own-city entries fall in both seasons while its rest of province stays rural."""
+    rows = {}
+    for urban in (False, True):
+        cfg = load_config(None, overrides={"dispersion": {"urban": urban}, "data": {"cities": "Tianjin"}})
+        prep = pl.prepare(cfg)
+        assert len(prep.seasons) == 2
+        res, t = pl.receptor_pass(prep, quiet=True, workers=1)
+        (cid,) = prep.selected
+        rows[urban] = (res[cid], t["n_kernels"])
+    (r, nr), (u, nu) = rows[False], rows[True]
+    assert nr == 4 and nu > nr  # 2 seasons x (fine, coarse), plus the urban classes
+    k_own = u.labels.index(f"c{u.city_id}")
+    k_rop = next(k for k, lab in enumerate(u.labels) if lab.startswith("r"))
+    assert np.all(u.season_rows[:, k_own] < r.season_rows[:, k_own])
+    np.testing.assert_allclose(u.season_rows[:, k_rop], r.season_rows[:, k_rop], rtol=1e-12)
