@@ -521,6 +521,12 @@ def _receptor_heights(receptor_z_m, n):
     return rz
 
 
+#: gridded path: (lattice receptors x emitting cells) per hour up to which the receptors'
+#: values are summed directly (:func:`kernels.plume.gather_offsets`); above, the whole
+#: field is convolved (:func:`kernels.convolve.convolve`, FFT when large) and read there
+GATHER_MAX_TERMS = 2.0e7
+
+
 def _area_concentrations_z(sources, rx, ry, met, method, flag, zr, urban=(0.0, 1.0)):
     """area_concentrations for receptors that all have the height zr [m]."""
     nh = len(met)
@@ -543,11 +549,19 @@ def _area_concentrations_z(sources, rx, ry, met, method, flag, zr, urban=(0.0, 1
         on = layout["on"]
         oy = layout["rj"][on] - sj0 + layout["nyh"]
         ox = layout["ri"][on] - si0 + layout["nxh"]
-        for h in range(nh):
-            if not met.valid[h]:
-                continue
-            field = _convolve(kern[h], emis, stride=s)
-            out[h, on] = field[oy, ox]
+        j, i = np.nonzero(emis)
+        if oy.size * j.size <= GATHER_MAX_TERMS:
+            # the convolution's direct sum read at the lattice receptors only
+            plume.gather_offsets(kern, j.astype(np.int64), i.astype(np.int64), emis[j, i].copy(), int(s),
+                                 oy.astype(np.int64), ox.astype(np.int64),
+                                 np.flatnonzero(on).astype(np.int64), np.asarray(met.valid, dtype=np.bool_),
+                                 out)
+        else:
+            for h in range(nh):
+                if not met.valid[h]:
+                    continue
+                field = _convolve(kern[h], emis, stride=s)
+                out[h, on] = field[oy, ox]
         rest = ~on
         if rest.any():
             out[:, rest] = _direct(sources, rx[rest], ry[rest], met, flag, zr, urban)

@@ -1673,6 +1673,43 @@ def offset_kernels(cell_x, cell_y, dx, dy, nx_half, ny_half, lng, lnsy, wd, out,
 
 
 @njit(parallel=True, **_JIT)
+def gather_offsets(kern, src_j, src_i, src_q, stride, rec_oy, rec_ox, rec_col, hour_ok, out):
+    """Lattice receptors' hourly concentrations from hourly offset kernels (gridded path).
+
+    ``out[h, rec_col[r]] = sum_s src_q[s] * kern[h, rec_oy[r] - src_j[s] * stride,
+    rec_ox[r] - src_i[s] * stride]`` (offsets outside the kernel give 0), for the hours with
+    ``hour_ok[h]``; the same sum, in the same source order, as the direct convolution of
+    :mod:`kernels.convolve` read at the receptors, without the output points no receptor uses.
+    ``prange`` over receptors.
+
+    kern : float64 (n_hours, ky, kx) [ug m-3 per g m-2 s-1], from :func:`offset_kernels`
+    src_j, src_i : int64 (n_src,)
+        Emitting cells' row and column on the cell grid; src_q [g m-2 s-1] their rates.
+    rec_oy, rec_ox : int64 (n_rec,)
+        Receptors' indices in the convolution's output frame (see :mod:`kernels.convolve`).
+    rec_col : int64 (n_rec,)
+        Column of ``out`` for each receptor.
+    out : float64 (n_hours, n_receptors) [ug m-3]
+    """
+    nh, ky, kx = kern.shape
+    ns = src_q.shape[0]
+    for r in prange(rec_oy.shape[0]):
+        oy = rec_oy[r]
+        ox = rec_ox[r]
+        col = rec_col[r]
+        for h in range(nh):
+            if not hour_ok[h]:
+                continue
+            acc = 0.0
+            for s in range(ns):
+                iy = oy - src_j[s] * stride
+                ix = ox - src_i[s] * stride
+                if 0 <= iy < ky and 0 <= ix < kx:
+                    acc += src_q[s] * kern[h, iy, ix]
+            out[h, col] = acc
+
+
+@njit(parallel=True, **_JIT)
 def weighted_offset_kernel(cell_x, cell_y, dx, dy, nx_half, ny_half, weights, lng, lnsy, wd, out,
                            lateral_cdf=LATERAL_CDF_EXACT):
     """Weighted sum over hours of :func:`offset_kernels` (period-mean kernel), ``out[iy, ix]``."""
