@@ -7,7 +7,9 @@ Two evaluation paths share ONE cell-integrated transfer function
 * ``gridded``: when cells are equal, axis-aligned and on a regular grid, and receptors lie on
   an aligned lattice (the cell size an integer multiple -- the *stride* -- of the receptor
   spacing), the transfer function is tabulated once per hour over receptor-cell offsets and
-  convolved with the emission grid (:mod:`kernels.convolve`). Under spatially uniform met over
+  convolved with the emission grid, the sum taken at the lattice receptors only
+  (:func:`kernels.plume.gather_offsets`; for very large grids the whole field through
+  :mod:`kernels.convolve`). Under spatially uniform met over
   flat terrain the transfer function depends only on the offset, so this is exact up to
   round-off. Receptors off the lattice are computed by the direct path.
 
