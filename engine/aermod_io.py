@@ -1195,6 +1195,17 @@ def fortran_f(value, width, decimals):
     return s if len(s) <= width else "*" * width
 
 
+def fortran_f_many(values, width, decimals):
+    """:func:`fortran_f` of every value of a sequence (the same strings, without a Python
+    call per value: the receptor columns of every POSTFILE/PLOTFILE record)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    out = [f"{x + 0.0:{width}.{decimals}f}" for x in v.tolist()]
+    out = [t if len(t) <= width else "*" * width for t in out]
+    for i in np.flatnonzero(~np.isfinite(v)):
+        out[i] = fortran_f(v[i], width, decimals)
+    return out
+
+
 def fortran_e(value, width=13, decimals=6):
     """Fortran ``Ew.d`` as gfortran writes it: ``0.ddddddE+xx`` (mantissa in [0.1, 1)).
 
@@ -1281,12 +1292,13 @@ def _program_version():
 
 def _receptor_parts(receptors, ave_label, group):
     """Per-receptor fixed text before and after the CONC field and the counter field."""
-    head = [f" {fortran_f(x, 13, 5)} {fortran_f(y, 13, 5)}"
-            for x, y in zip(receptors.x_m, receptors.y_m)]
-    mid = [f" {fortran_f(z, 8, 2)} {fortran_f(h, 8, 2)} {fortran_f(f, 8, 2)}"
-           f"  {ave_label:>6s}  {group[:8]:<8s}  "
-           for z, h, f in zip(receptors.elevation_m, receptors.hill_height_m,
-                              receptors.flagpole_m)]
+    head = [f" {x} {y}" for x, y in zip(fortran_f_many(receptors.x_m, 13, 5),
+                                          fortran_f_many(receptors.y_m, 13, 5))]
+    label = f"  {ave_label:>6s}  {group[:8]:<8s}  "
+    mid = [f" {z} {h} {f}{label}"
+           for z, h, f in zip(fortran_f_many(receptors.elevation_m, 8, 2),
+                              fortran_f_many(receptors.hill_height_m, 8, 2),
+                              fortran_f_many(receptors.flagpole_m, 8, 2))]
     tail = [f"  {n[:8]:<8s}" for n in receptors.net_id]
     return head, mid, tail
 

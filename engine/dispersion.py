@@ -7,7 +7,9 @@ Two evaluation paths share ONE cell-integrated transfer function
 * ``gridded``: when cells are equal, axis-aligned and on a regular grid, and receptors lie on
   an aligned lattice (the cell size an integer multiple -- the *stride* -- of the receptor
   spacing), the transfer function is tabulated once per hour over receptor-cell offsets and
-  convolved with the emission grid (:mod:`kernels.convolve`). Under spatially uniform met over
+  convolved with the emission grid, the sum taken at the lattice receptors only
+  (:func:`kernels.plume.gather_offsets`; for very large grids the whole field through
+  :mod:`kernels.convolve`). Under spatially uniform met over
   flat terrain the transfer function depends only on the offset, so this is exact up to
   round-off. Receptors off the lattice are computed by the direct path.
 
@@ -521,6 +523,12 @@ def _receptor_heights(receptor_z_m, n):
     return rz
 
 
+#: gridded path: (lattice receptors x emitting cells) per hour up to which the receptors'
+#: values are summed directly (:func:`kernels.plume.gather_offsets`); above, the whole
+#: field is convolved (:func:`kernels.convolve.convolve`, FFT when large) and read there
+GATHER_MAX_TERMS = 2.0e7
+
+
 def _area_concentrations_z(sources, rx, ry, met, method, flag, zr, urban=(0.0, 1.0)):
     """area_concentrations for receptors that all have the height zr [m]."""
     nh = len(met)
@@ -543,11 +551,19 @@ def _area_concentrations_z(sources, rx, ry, met, method, flag, zr, urban=(0.0, 1
         on = layout["on"]
         oy = layout["rj"][on] - sj0 + layout["nyh"]
         ox = layout["ri"][on] - si0 + layout["nxh"]
-        for h in range(nh):
-            if not met.valid[h]:
-                continue
-            field = _convolve(kern[h], emis, stride=s)
-            out[h, on] = field[oy, ox]
+        j, i = np.nonzero(emis)
+        if oy.size * j.size <= GATHER_MAX_TERMS:
+            # the convolution's direct sum read at the lattice receptors only
+            plume.gather_offsets(kern, j.astype(np.int64), i.astype(np.int64), emis[j, i].copy(), int(s),
+                                 oy.astype(np.int64), ox.astype(np.int64),
+                                 np.flatnonzero(on).astype(np.int64), np.asarray(met.valid, dtype=np.bool_),
+                                 out)
+        else:
+            for h in range(nh):
+                if not met.valid[h]:
+                    continue
+                field = _convolve(kern[h], emis, stride=s)
+                out[h, on] = field[oy, ox]
         rest = ~on
         if rest.any():
             out[:, rest] = _direct(sources, rx[rest], ry[rest], met, flag, zr, urban)

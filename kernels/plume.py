@@ -969,6 +969,30 @@ def _urban_boundary_layer(pop, urban_z0, stable, zic, zim, zi, ustar, L, z0, ta,
     return True, max(ziurb, zim), urbustr, abs(urbl)
 
 
+@njit(**_JIT)
+def _spread_step(n):
+    """A step p coprime to n near 0.618 n: ``k -> (k p) % n`` visits 0..n-1 once each.
+
+    numba splits a ``prange`` into one contiguous block of iterations per thread; a loop
+    over ``k`` that works on item ``(k p) % n`` gives every block items from all over the
+    range (golden-ratio spacing). The parallel loops below use it for their outer index
+    (kernel rows, receptors, hours), whose costs change smoothly with the index, so that a
+    costly half (the downwind rows of a prevailing wind, the receptors near a source) is
+    shared by the threads instead of landing on one. Results do not depend on the order.
+    """
+    if n <= 2:
+        return 1
+    p = max(1, int(0.6180339887498949 * n))
+    while True:
+        a = p
+        b = n
+        while b:
+            a, b = b, a % b
+        if a == 1:
+            return p
+        p += 1
+
+
 @njit(parallel=True, **_JIT)
 def build_hour_tables(hours, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t,
                       release_height, initial_sigma_z, receptor_height, urban_population,
@@ -1003,7 +1027,9 @@ def build_hour_tables(hours, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t,
         Output wind direction at the release height [deg from].
     """
     n = hours.shape[0]
-    for h in prange(n):
+    step = _spread_step(n)
+    for q in prange(n):  # hours in spread order: stable and convective hours cost unlike
+        h = (q * step) % n
         if hours[h, H_VALID] < 0.5:
             for k in range(NX):
                 out_lng[h, k] = LN_FLOOR
@@ -1769,7 +1795,8 @@ def direct_hourly(rec_x, rec_y, src_cx, src_cy, src_e1x, src_e1y, src_hx, src_hy
                   src_group, lng, lnsy, wd, out, lateral_cdf=LATERAL_CDF_EXACT):
     """Hourly concentrations at arbitrary receptors from arbitrary rectangular cells.
 
-    ``prange`` over receptors, float64 accumulation. ``src_group[i]`` selects the table set
+    ``prange`` over receptors in spread order (:func:`_spread_step`), float64 accumulation.
+    ``src_group[i]`` selects the table set
     (release height / initial sigma-z group) of source i: ``lng[group, hour, :]``.
     ``wd[group, hour]`` is NaN for hours without a result (calm/missing) -> 0.
 
@@ -1778,7 +1805,9 @@ def direct_hourly(rec_x, rec_y, src_cx, src_cy, src_e1x, src_e1y, src_hx, src_hy
     nr = rec_x.shape[0]
     ns = src_cx.shape[0]
     nh = lng.shape[1]
-    for r in prange(nr):
+    step = _spread_step(nr)
+    for k in prange(nr):
+        r = (k * step) % nr
         stack = np.empty((2, MAX_STACK))
         for h in range(nh):
             acc = 0.0
@@ -1802,13 +1831,18 @@ def offset_kernels(cell_x, cell_y, dx, dy, nx_half, ny_half, lng, lnsy, wd, out,
     """Hourly transfer kernels over receptor offsets from one axis-aligned cell.
 
     ``out[h, iy, ix]`` [ug m-3] = C_h at offset ((ix - nx_half) dx, (iy - ny_half) dy) from the
-    centre of a ``cell_x`` x ``cell_y`` cell emitting 1 g m-2 s-1. ``prange`` over kernel rows;
+    centre of a ``cell_x`` x ``cell_y`` cell emitting 1 g m-2 s-1. ``prange`` over kernel rows
+    in spread order (:func:`_spread_step`: the downwind rows hold the costly integrals, and
+    with a prevailing wind one half of the rows cost 2.6x the other, caseD);
     hours with NaN ``wd`` (calm/missing) are 0.
     """
     nh = lng.shape[0]
     hx = 0.5 * cell_x
     hy = 0.5 * cell_y
-    for iy in prange(2 * ny_half + 1):
+    nrow = 2 * ny_half + 1
+    step = _spread_step(nrow)
+    for k in prange(nrow):
+        iy = (k * step) % nrow
         stack = np.empty((2, MAX_STACK))
         oy = (iy - ny_half) * dy
         for h in range(nh):
@@ -1826,13 +1860,53 @@ def offset_kernels(cell_x, cell_y, dx, dy, nx_half, ny_half, lng, lnsy, wd, out,
 
 
 @njit(parallel=True, **_JIT)
+def gather_offsets(kern, src_j, src_i, src_q, stride, rec_oy, rec_ox, rec_col, hour_ok, out):
+    """Lattice receptors' hourly concentrations from hourly offset kernels (gridded path).
+
+    ``out[h, rec_col[r]] = sum_s src_q[s] * kern[h, rec_oy[r] - src_j[s] * stride,
+    rec_ox[r] - src_i[s] * stride]`` (offsets outside the kernel give 0), for the hours with
+    ``hour_ok[h]``; the same sum, in the same source order, as the direct convolution of
+    :mod:`kernels.convolve` read at the receptors, without the output points no receptor uses.
+    ``prange`` over receptors.
+
+    kern : float64 (n_hours, ky, kx) [ug m-3 per g m-2 s-1], from :func:`offset_kernels`
+    src_j, src_i : int64 (n_src,)
+        Emitting cells' row and column on the cell grid; src_q [g m-2 s-1] their rates.
+    rec_oy, rec_ox : int64 (n_rec,)
+        Receptors' indices in the convolution's output frame (see :mod:`kernels.convolve`).
+    rec_col : int64 (n_rec,)
+        Column of ``out`` for each receptor.
+    out : float64 (n_hours, n_receptors) [ug m-3]
+    """
+    nh, ky, kx = kern.shape
+    ns = src_q.shape[0]
+    for r in prange(rec_oy.shape[0]):
+        oy = rec_oy[r]
+        ox = rec_ox[r]
+        col = rec_col[r]
+        for h in range(nh):
+            if not hour_ok[h]:
+                continue
+            acc = 0.0
+            for s in range(ns):
+                iy = oy - src_j[s] * stride
+                ix = ox - src_i[s] * stride
+                if 0 <= iy < ky and 0 <= ix < kx:
+                    acc += src_q[s] * kern[h, iy, ix]
+            out[h, col] = acc
+
+
+@njit(parallel=True, **_JIT)
 def weighted_offset_kernel(cell_x, cell_y, dx, dy, nx_half, ny_half, weights, lng, lnsy, wd, out,
                            lateral_cdf=LATERAL_CDF_EXACT):
     """Weighted sum over hours of :func:`offset_kernels` (period-mean kernel), ``out[iy, ix]``."""
     nh = lng.shape[0]
     hx = 0.5 * cell_x
     hy = 0.5 * cell_y
-    for iy in prange(2 * ny_half + 1):
+    nrow = 2 * ny_half + 1
+    step = _spread_step(nrow)
+    for k in prange(nrow):  # rows in spread order, as offset_kernels
+        iy = (k * step) % nrow
         stack = np.empty((2, MAX_STACK))
         oy = (iy - ny_half) * dy
         for ix in range(2 * nx_half + 1):
@@ -1858,14 +1932,16 @@ def direct_hourly_polygons(rec_x, rec_y, vert_x, vert_y, vert_start, src_ccx, sr
 
     Source i has the vertices ``vert_x[vert_start[i]:vert_start[i + 1]]`` (absolute [m]),
     area centroid (src_ccx[i], src_ccy[i]), rate src_rate[i] [g m-2 s-1] and table group
-    src_group[i] (``lng[group, hour, :]``). ``prange`` over receptors.
+    src_group[i] (``lng[group, hour, :]``). ``prange`` over receptors in spread order.
 
     out : float64 (n_hours, n_receptors) [ug m-3], accumulated
     """
     nr = rec_x.shape[0]
     ns = src_rate.shape[0]
     nh = lng.shape[1]
-    for r in prange(nr):
+    step = _spread_step(nr)
+    for k in prange(nr):
+        r = (k * step) % nr
         stack = np.empty((2, MAX_STACK))
         for s in range(ns):
             if src_rate[s] == 0.0:

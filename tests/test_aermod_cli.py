@@ -500,3 +500,26 @@ def test_real_hourly_accuracy(case, real_runs):
     # AERMOD's zeros: test_real_every_aermod_zero_is_zero
     # the whole hour is 0 where AERMOD flags the hour missing (caseD: 16 hours, I460)
     assert np.all(mine[hmax[:, 0] == 0.0] == 0.0)
+
+
+# --------------------------------------------------------------------------- start-up time
+def test_aermod_command_start_up_leaves_heavy_modules_out(tmp_path):
+    """`python -m engine aermod` imports neither the national pipeline's libraries (xarray,
+    pandas) nor the scipy.linalg package (the CLI imports only the named command; numba's BLAS
+    check is served by the preloaded cython_blas module), and numba's BLAS still works."""
+    import subprocess
+
+    probe = (
+        "import sys\n"
+        "from engine.cli import main\n"
+        "rc = main(['aermod', sys.argv[1], '--outdir', sys.argv[2], '--quiet'])\n"
+        "heavy = sorted(m for m in ('xarray', 'pandas', 'scipy.linalg', 'engine.pipeline') if m in sys.modules)\n"
+        "from numba.np import arraymath\n"
+        "import numba, numpy as np\n"
+        "dot = numba.njit(lambda a, b: np.dot(a, b))\n"
+        "print(rc, heavy, arraymath._HAVE_BLAS, dot(np.eye(2), np.array([3.0, 4.0])).tolist())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, str(DATA / "caseB_3x3" / "aermod.inp"),
+                          str(tmp_path)], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[1])
+    assert out.stdout.split("\n")[0] == "0 [] True [3.0, 4.0]", out.stdout + out.stderr

@@ -134,6 +134,18 @@ def test_vectorised_e13_6_matches_fortran_e():
 ])
 def test_fortran_f(value, w, d, text):
     assert aio.fortran_f(value, w, d) == text
+    assert aio.fortran_f_many([value], w, d) == [text]
+
+
+def test_fortran_f_many_matches_fortran_f():
+    """The receptor-column formatter of the writers gives fortran_f's strings byte for byte,
+    overflow asterisks, -0.0 and the non-finite words included."""
+    rng = np.random.default_rng(7)
+    v = np.concatenate([rng.normal(scale=1e4, size=2000), rng.uniform(-1, 1, 500),
+                        [0.0, -0.0, -0.004, 2.675, 1e20, -1e12, 99999999.999995, np.nan,
+                         np.inf, -np.inf]])
+    for w, d in ((13, 5), (8, 2)):
+        assert aio.fortran_f_many(v, w, d) == [aio.fortran_f(x, w, d) for x in v]
 
 
 # --------------------------------------------------------------------------- writers

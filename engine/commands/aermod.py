@@ -69,9 +69,50 @@ def add_arguments(parser):
 
 
 def run(args):
+    _preload_blas_capsules()
     run_control_file(args.control, outdir=getattr(args, "outdir", None), method=args.method,
                      listing=getattr(args, "listing", None))
     return 0
+
+
+def _preload_blas_capsules():
+    """Load SciPy's ``cython_blas`` extension alone, before numba needs it (start-up time).
+
+    The first cached kernel a process loads makes numba initialise its lowering registries,
+    which check for BLAS with ``import scipy.linalg.cython_blas``: that imports the whole
+    ``scipy.linalg`` package (0.1-0.15 s, a fifth of a ``cobenefits aermod`` run on caseC) only
+    to find the extension module whose function capsules numba links ``np.dot`` against.
+    Loading that one extension module under its own name first gives numba the same module
+    (``_HAVE_BLAS`` true, ``np.dot`` compiles and runs) without the package; a later
+    ``import scipy.linalg`` reuses it. Does nothing once numba's registries are loaded or
+    ``scipy.linalg`` is imported, and falls back to numba's own import on any failure.
+    """
+    import sys
+
+    name = "scipy.linalg.cython_blas"
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules or name in sys.modules:
+        return
+    try:
+        import importlib.machinery
+        import importlib.util
+
+        import scipy
+
+        folder = Path(scipy.__file__).parent / "linalg"
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = folder / f"cython_blas{suffix}"
+            if path.is_file():
+                spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[name] = module
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[name]
+                    raise
+                return
+    except Exception:  # any problem: numba imports scipy.linalg itself, as without this
+        return
 
 
 def run_control_file(control, *, outdir=None, method="auto", listing=None):
