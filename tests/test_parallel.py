@@ -91,7 +91,7 @@ def _hang_always(item, shared):
     import time
 
     if item[0] == 3:
-        time.sleep(8)
+        time.sleep(30)
     return _work(item, shared)
 
 
@@ -111,6 +111,7 @@ def cluster():
 
 def test_a_stalled_task_is_resubmitted_and_the_result_is_identical(cluster, tmp_path, caplog):
     ref = run_tasks(_work, ITEMS, shared=SHARED, workers=1, quiet=True)
+    run_tasks(_work, ITEMS, shared=SHARED, client=cluster, quiet=True)  # workers warm: imports done
     t0 = time.perf_counter()
     with caplog.at_level(logging.WARNING, logger="cobenefits"):
         got = run_tasks(_hang_once, ITEMS, shared={**SHARED, "dir": str(tmp_path)}, client=cluster, quiet=True,
@@ -125,8 +126,10 @@ def test_a_stalled_task_is_resubmitted_and_the_result_is_identical(cluster, tmp_
 def test_a_cluster_that_never_finishes_a_task_gives_a_scheduler_error(cluster):
     from engine.errors import SchedulerError
 
-    with pytest.raises(SchedulerError, match=r"no task finished for 3 s, after 1 resubmissions; 1 of 12 tasks "
-                                             r"unfinished \(first: 3\)"):
+    run_tasks(_work, ITEMS, shared=SHARED, client=cluster, quiet=True)  # workers warm: imports done
+    # on a busy machine more than task 3 may be unfinished at the first stall; task 3 always is
+    with pytest.raises(SchedulerError, match=r"no task finished for 3 s, after 1 resubmissions; \d+ of 12 tasks "
+                                             r"unfinished \(first: [0-9, ]*\b3\b"):
         run_tasks(_hang_always, ITEMS, shared=SHARED, client=cluster, quiet=True, stall_timeout_s=3.0,
                   retries=1)
 
