@@ -116,7 +116,7 @@ def main(argv=None):
         S_warm = pl.sr_matrix(prep, workers=a.workers, quiet=True)
         sr_warm = time.perf_counter() - t0
         sr_file = Path(tmp) / "S.nc"
-        s_only = S[["S"]].copy()
+        s_only = S[[v for v in ("S", "S_season") if v in S]].copy()  # seasonal met: one matrix per season
         s_only.attrs = {}
         s_only.to_netcdf(sr_file)
 
