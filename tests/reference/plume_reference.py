@@ -117,7 +117,9 @@ class Hour:
                 fz += 2 * math.exp(-0.5 * ((hs + 2 * k * max(zi, 1e6)) / sz) ** 2)
             return fz / (math.sqrt(2 * math.pi) * sz) / u, sy
         # convective: Weil PDF, effective parameters by fixed-point iteration (4 passes)
-        uav, swav = self.avg(self.ws, 0, zi), self.avg(self.sw, 0, zi)
+        # XMIXED's mixed-layer means from the ground, no 0.5 m floor (metext.f ZIAVER)
+        zz = np.linspace(0.0, zi, 4001)
+        uav, swav = (np.trapezoid(np.interp(zz, GRID, p), zz) / zi for p in (self.ws, self.sw))
         xm = zi * uav / swav
         c = min(hs + x / xm * (zi / 2 - hs), zi / 2)
         surf = c < 0.1 * zi
