@@ -254,9 +254,7 @@ def met_seasons(specs, *, seasonal=True):
     for cid, spec in specs.items():
         entry = (MetSeason("annual", spec.digest, 1.0, 1.0),)
         if seasonal and spec.kind in ("aermet_climatology", "climatology_file"):
-            if spec.digest not in _SEASONAL_CACHE:
-                _SEASONAL_CACHE[spec.digest] = clim.load_seasonal_met(spec)
-            sea = _SEASONAL_CACHE[spec.digest]
+            sea = _seasonal_met(spec)
             if all(s in sea for s in clim.SEASONS):
                 entry = tuple(MetSeason(s, sea[s][2], float(sea[s][1]), clim.SEASON_DAYS[s] / 365.0)
                               for s in clim.SEASONS)
@@ -264,13 +262,36 @@ def met_seasons(specs, *, seasonal=True):
     return out
 
 
+def _seasonal_met(spec):
+    """:func:`engine.climatology.load_seasonal_met` of ``spec``, built once per process."""
+    if spec.digest not in _SEASONAL_CACHE:
+        _SEASONAL_CACHE[spec.digest] = clim.load_seasonal_met(spec)
+    return _SEASONAL_CACHE[spec.digest]
+
+
 def _season_met(spec, season):
     """The MetHours of one season of ``spec`` (``annual``: the annual met)."""
     if season == "annual":
         return clim.load_met(spec)
-    if spec.digest not in _SEASONAL_CACHE:
-        _SEASONAL_CACHE[spec.digest] = clim.load_seasonal_met(spec)
-    return _SEASONAL_CACHE[spec.digest][season][0]
+    return _seasonal_met(spec)[season][0]
+
+
+def season_summary(prep, q):
+    """How the annual mean was formed (for ``summary.json``): one matrix per season with the
+    spread of the sources' heating-season shares, or one annual matrix and why."""
+    if prep.seasons == ("annual",):
+        why = ("[met] seasonal_emissions = false" if not prep.cfg.met.seasonal_emissions
+               else "the met has no seasons (hourly, STAR, golder or a one-season climatology file)")
+        return {"seasons": ["annual"], "method": f"one annual source-receptor matrix, flat emissions ({why})"}
+    share = q["season_share"].sel(season="heating")
+    return {"seasons": list(prep.seasons),
+            "method": ("one source-receptor matrix per season (times the season's calm coefficient); each "
+                       "source's annual emission split by season from its PM2.5 by sector "
+                       "(engine/data/met/seasonal_emission_profiles.csv: heat-driven shares of heating and "
+                       "power); C = sum over seasons of S_season @ (share * q)"),
+            "heating_share_of_emissions": {"min": float(share.min()), "median": float(share.median()),
+                                           "max": float(share.max()),
+                                           "flat": clim.SEASON_DAYS["heating"] / 365.0}}
 
 
 def _crop_population(pg, grids):

@@ -154,7 +154,7 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
         summary.update({"n_cities": len(sel), "n_rows_from_cache": n_cached, "n_fields_from_cache": n_cached,
                         "timings_s": timings, "source_set": cfg.dispersion.source_set,
                         "met": sorted({s.describe() for s in prep.met_specs.values()}),
-                        "seasons": _season_summary(prep, q),
+                        "seasons": pl.season_summary(prep, q),
                         "exposure": _exposure_summary(prep, S),
                         "footprints": _footprint_summary(prep),
                         "config": config_to_dict(cfg), "versions": eio.versions()})
@@ -167,26 +167,6 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
             build_report(tx.staging, out_dir=tx.path("report"))
             timings["report_s"] = time.perf_counter() - t
     return RunResult(tx.out_dir, cities_out, national, summary, len(sel), n_cached, timings)
-
-
-def _season_summary(prep, q):
-    """How the annual mean was formed: one matrix per season, or one annual matrix."""
-    from engine import climatology as clim
-
-    if prep.seasons == ("annual",):
-        why = ("[met] seasonal_emissions = false" if not prep.cfg.met.seasonal_emissions
-               else "the met has no seasons (hourly, STAR, golder or a one-season climatology file)")
-        return {"seasons": ["annual"], "method": f"one annual source-receptor matrix, flat emissions ({why})"}
-    share = q["season_share"].sel(season="heating")
-    return {"seasons": list(prep.seasons),
-            "method": ("one source-receptor matrix per season (times the season's calm coefficient); each "
-                       "source's annual emission split by season from its PM2.5 by sector (heating sectors in the "
-                       "heating season, power 30.3 % heat-driven in central-heating regions; "
-                       "engine/data/met/seasonal_emission_profiles.csv); C = sum over seasons of "
-                       "S_season @ (share * q)"),
-            "heating_share_of_emissions": {"min": float(share.min()), "median": float(share.median()),
-                                           "max": float(share.max()),
-                                           "flat": clim.SEASON_DAYS["heating"] / 365.0}}
 
 
 def _exposure_summary(prep, S):
