@@ -224,8 +224,14 @@ def _run_distributed(func, items, shared, client, prog, *, stall_timeout_s=None,
     values = dict(items)
     tag = f"{id(items):x}-{time.monotonic_ns():x}"
 
+    scattered = []  # every round's copy of the shared inputs stays alive until the end
+
     def submit_all(keys, attempt):
-        shared_f = client.scatter(shared, broadcast=True, hash=False) if shared is not None else None
+        # One future for the whole mapping, under a fresh random key each round: scattering the
+        # dict itself would key each entry by its name ("k"), and a second scatter under the same
+        # key races the release of the first (CI saw "lost dependencies" for key 'k').
+        shared_f = client.scatter([shared], broadcast=True, hash=False)[0] if shared is not None else None
+        scattered.append(shared_f)
         return {client.submit(task, values[k], shared_f, key=f"city-{k}-{tag}-{attempt}", pure=False): k
                 for k in keys}
 
