@@ -146,3 +146,18 @@ def test_stall_limit_rule():
     assert _stall_limit([0.5, 2.0], None) == STALL_FLOOR_S  # 10 x 2 s is under the floor
     assert _stall_limit([0.5, 30.0], None) == 300.0  # 10 x the slowest task
     assert _stall_limit([0.5], 7) == 7.0
+
+
+def test_two_runs_at_once_on_one_cluster_keep_their_own_shared_inputs(cluster):
+    # Both runs name their shared array "k"; each must see its own (a sweep and a run on one
+    # scheduler). Scattering the mapping entry by entry keyed them both "k".
+    from concurrent.futures import ThreadPoolExecutor
+
+    other = {"k": np.arange(9.0).reshape(3, 3) + 1.0}
+    ref_a = run_tasks(_work, ITEMS, shared=SHARED, workers=1, quiet=True)
+    ref_b = run_tasks(_work, ITEMS, shared=other, workers=1, quiet=True)
+    assert ref_a != ref_b
+    with ThreadPoolExecutor(2) as ex:
+        fa = ex.submit(run_tasks, _work, ITEMS, shared=SHARED, client=cluster, quiet=True)
+        fb = ex.submit(run_tasks, _work, ITEMS, shared=other, client=cluster, quiet=True)
+        assert fa.result() == ref_a and fb.result() == ref_b
