@@ -116,7 +116,7 @@ def _bench_case(case_dir, args, work):
         result["fresh_process_cached_kernels_s"] = min(fresh)
         result["fresh_process_cached_kernels_median_s"] = float(np.median(fresh))
         result["fresh_process_cached_kernels_all_s"] = fresh
-    from engine.aermod_io import read_aermod_inp
+    from engine.aermod.control import read_aermod_inp
     from engine.commands.aermod import run_control_file
 
     ctl = read_aermod_inp(control)
@@ -126,7 +126,7 @@ def _bench_case(case_dir, args, work):
     def clear_caches():
         # the physics layer keeps per-hour met tables in memory between calls in one
         # process; clear them so that every timed call does the whole job
-        import engine.dispersion as disp
+        import engine.dispersion.area as disp
 
         for name in dir(disp):
             obj = getattr(disp, name)
@@ -197,7 +197,7 @@ def main(argv=None):
         print(f"  accuracy: {r['accuracy_vs_aermod_period']}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from engine.io import write_json
+    from engine.output.writers import write_json
 
     write_json({"cases": results,
                 "baseline_note": "AERMOD times from the time_v.txt files stored with the cases "

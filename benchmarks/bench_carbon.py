@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from engine.carbon.accounting import _scenario_arrays, evaluate, prepare, run_carbon  # noqa: E402
 from engine.carbon.parameters import load_parameters  # noqa: E402
 from engine.config import load_config  # noqa: E402
-from engine.dataset import load_dataset  # noqa: E402
+from engine.data.dataset import load_dataset  # noqa: E402
 
 
 def best_of(fn, repeat):

@@ -53,8 +53,8 @@ def main():
     sys.path.insert(0, str(ROOT / "tests"))
     import numpy as np
 
-    from engine import dispersion as disp
-    from engine.met import MetHours, read_aermet
+    from engine.dispersion import area as disp
+    from engine.dispersion.met import MetHours, read_aermet
     from kernels import plume
     from reference.plume_reference import numpy_direct_hourly
 

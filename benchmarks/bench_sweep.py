@@ -54,7 +54,7 @@ def child(args):
     import xarray as xr
 
     import engine
-    from engine import sweep as sw
+    from engine.sensitivity import sweep as sw
 
     S = xr.open_dataset(args.sr_file).load()
 
@@ -64,7 +64,7 @@ def child(args):
     spec = sw.parse_spec(_spec(args.samples, args.chunk_size), source="bench_sweep")
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        ds = engine.sweep(spec, out=out, workers=args.workers, sr_fn=sr_fn, quiet=True)
+        ds = engine.sensitivity.sweep(spec, out=out, workers=args.workers, sr_fn=sr_fn, quiet=True)
         wall = time.perf_counter() - t0
         s = json.loads(ds.attrs["summary"])
         nat = float(np.mean(ds.national_avoided_deaths.values))
@@ -103,7 +103,7 @@ def main(argv=None):
         import engine
         from engine import pipeline as pl
         from engine.config import load_config
-        from engine.io import versions
+        from engine.output.writers import versions
 
         cfg = load_config()
         t0 = time.perf_counter()

@@ -3,7 +3,7 @@
 The grids are the default data set's real city grids (654 cities, 1 km cells, the run's
 ``[dispersion]`` settings); the fields are smooth, seeded synthetic stand-ins (a bump over the
 footprint on a decaying background, the shape of a real field: compression depends on it), 4
-scenarios. Times both writers of :mod:`engine.io` in one process, each the best of ``--repeat``.
+scenarios. Times both writers of :mod:`engine.output.writers` in one process, each the best of ``--repeat``.
 
 Writes ``benchmarks/results/bench_write.json``.
 
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import geometry as geo
-from engine import io as eio
+from engine.dispersion import geometry as geo
+from engine.output import writers as eio
 from engine.config import load_config
-from engine.dataset import load_dataset
+from engine.data.dataset import load_dataset
 
 
 def city_dicts(n=None, seed=0):

@@ -9,7 +9,7 @@ The stages of a run are importable one by one (:mod:`engine.pipeline`): ``prepar
 ``carbon``, ``emissions``, ``sr_matrix``, ``superpose``, ``health``, ``metrics``.
 """
 
-__version__ = "0.1.0"
+from engine._version import __version__
 
 __all__ = ["__version__", "run", "prepare", "carbon", "emissions", "sr_matrix", "superpose", "health",
            "metrics", "sweep"]
@@ -17,10 +17,10 @@ __all__ = ["__version__", "run", "prepare", "carbon", "emissions", "sr_matrix", 
 
 def __getattr__(name):
     # lazy: `python -m engine --help` and the kernels need not import xarray and the pipeline
-    if name == "sweep":  # the module engine.sweep, callable as engine.sweep(spec)
+    if name == "sweep":  # the module engine.sensitivity.sweep, callable as engine.sensitivity.sweep(spec)
         import importlib
 
-        return importlib.import_module("engine.sweep")
+        return importlib.import_module("engine.sensitivity.sweep")
     if name in __all__ and name != "__version__":
         from engine import pipeline
 

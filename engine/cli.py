@@ -50,7 +50,7 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 def version_text():
     """``cobenefits X.Y.Z`` then the versions of Python and the libraries that shape results."""
-    from engine.io import versions
+    from engine.output.writers import versions
 
     v = versions()
     head = f"cobenefits {v.pop('cobenefits', 'unknown (not installed; running from source)')}"
@@ -123,7 +123,7 @@ def _error_log(text):
     import time
 
     try:
-        from engine.fields import cache_dir
+        from engine.dispersion.fields import cache_dir
 
         folder = cache_dir("logs")
         fd, path = tempfile.mkstemp(prefix=time.strftime("error-%Y%m%dT%H%M%S-"), suffix=".log", dir=folder)

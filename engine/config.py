@@ -168,7 +168,7 @@ class MetConfig:
     """``[met]``: meteorology. Empty paths = the documented default climatology."""
 
     climatology: str = _f("default", doc="built-in climatology set: 'default' (= 'aermet': built the AERMET way, "
-                          "met-site surface characteristics per region and season, calms; engine.climatology) or "
+                          "met-site surface characteristics per region and season, calms; engine.dispersion.climatology) or "
                           "'golder' (the v1 Pasquill/Golder classes at z0 = 1 m, too dispersive; kept for comparison)")
     climatology_file: str = _f("", doc="climatology file made by `cobenefits met-climatology` (used for every city)")
     sfc_file: str = _f("", doc="AERMET surface file used for every city instead of the default")
@@ -186,7 +186,7 @@ class HealthConfig:
 
     crf: Literal["ier2010", "gemm_ncd_lri", "gemm_5cod", "loglinear_krewski2009", "user"] = _f(
         "ier2010", doc="concentration-response function ('user' = functions_file)")
-    functions_file: str = _f("", doc="user-defined functions CSV (crf = 'user'; engine.health.read_user_functions)")
+    functions_file: str = _f("", doc="user-defined functions CSV (crf = 'user'; engine.health.impact.read_user_functions)")
     background: str = _f("", doc="CSV region,pm25_total_ug_m3: apply the primary-PM2.5 change on top of this "
                                  "total-PM2.5 background (empty = health at the primary concentration)")
     cohort: Literal["with_china", "without_china"] = _f("with_china", doc="GEMM cohort set")
@@ -461,10 +461,10 @@ def input_paths(cfg):
     """Every input file or folder a run of ``cfg`` reads: the scenario files, the data folder (the
     embedded one when ``[data] dir`` is empty), met, rates, footprint and population files.
 
-    For :class:`engine.persist.OutputTransaction`, which refuses an ``--out`` that is, contains or
+    For :class:`engine.output.persist.OutputTransaction`, which refuses an ``--out`` that is, contains or
     lies in one of them and records them in ``manifest.json``.
     """
-    from engine.dataset import default_data_dir
+    from engine.data.dataset import default_data_dir
 
     out = [Path(p) for p in cfg.paths]
     out.append(Path(cfg.data.dir) if cfg.data.dir else default_data_dir())

@@ -15,7 +15,7 @@ evaluates ``superpose`` / ``health`` for many emission vectors.
 >>> ds.conc_ug_m3.sel(scenario="fyp_symbiosis").to_series().describe() # doctest: +SKIP
 
 Concentration is linear in emissions: with the source-receptor matrix ``S[city, source]``
-[ug m-3 per g m-2 s-1] (:mod:`engine.srmatrix`) and the emission intensities ``q[scenario,
+[ug m-3 per g m-2 s-1] (:mod:`engine.dispersion.srmatrix`) and the emission intensities ``q[scenario,
 source]`` [g m-2 s-1], city exposure is ``C = S @ q`` (:func:`superpose`, the one place this
 formula is written).
 """
@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from engine import climatology as clim
-from engine import fields as fl
-from engine import geometry as geo
-from engine import srmatrix as srm
+from engine.dispersion import climatology as clim
+from engine.dispersion import fields as fl
+from engine.dispersion import geometry as geo
+from engine.dispersion import srmatrix as srm
 from engine.constants import MEGACITY_POPULATION, SR_UNITS, per_year_to_per_second
 from engine.errors import InputError
 
@@ -65,11 +65,11 @@ class Prepared:
     Attributes
     ----------
     cfg : engine.config.Config
-    data : engine.dataset.NationalData
+    data : engine.data.dataset.NationalData
     selected : list of int          receptor city ids, sorted
     geometries : dict {city_id: CityGeometry}   every city of the data set
     met_specs : dict {city_id: MetSpec}         the selected cities' met
-    sources : list of engine.srmatrix.Source    every city and rest of province
+    sources : list of engine.dispersion.srmatrix.Source    every city and rest of province
     receptor_sources : dict {city_id: list of int}  indices into ``sources`` each city sees
     lattices : dict {city_id: (fine, coarse, block)}
     population, population_key : population-density callable and its content key, or None
@@ -153,14 +153,14 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
         ``[data] cities``.
     scenarios : str or list of str, optional
         Scenarios to run (the base scenario is always kept).
-    data : engine.dataset.NationalData, optional
+    data : engine.data.dataset.NationalData, optional
         A data set in memory instead of ``[data] dir``.
     footprints : dict {city_id: Polygon}, optional
         Polygons instead of ``[dispersion] footprints_geojson``.
     population : callable (lat, lon) -> people km-2, optional
         Instead of ``[dispersion] population_grid``; ``population_key`` identifies its content.
     """
-    from engine.dataset import load_dataset, select_cities
+    from engine.data.dataset import load_dataset, select_cities
 
     cfg = _as_config(config, cities, scenarios)
     files = cfg.dispersion.resolve_paths(cfg.paths)
@@ -226,7 +226,7 @@ class MetSeason:
     ----------
     season : str            ``heating`` | ``non_heating`` | ``annual`` (non-seasonal met)
     digest : str            content key of the season's met (kernel and row cache key)
-    coefficient : float     c_s of :meth:`engine.climatology.Climatology.season_coefficients`
+    coefficient : float     c_s of :meth:`engine.dispersion.climatology.Climatology.season_coefficients`
                             (calms), 1 for ``annual`` [1]
     flat_share : float      share of a flat source's annual emission in the season
                             (days / 365; 1 for ``annual``) [1]
@@ -244,11 +244,11 @@ _SEASONAL_CACHE = {}
 def met_seasons(specs, *, seasonal=True):
     """``{city_id: tuple of MetSeason}`` for ``{city_id: MetSpec}``.
 
-    A climatology with both seasons of :data:`engine.climatology.SEASONS` (the default AERMET-way
+    A climatology with both seasons of :data:`engine.dispersion.climatology.SEASONS` (the default AERMET-way
     climatology, or a climatology file made from a full year) gives one entry per season, so
-    that heating-season emissions meet heating-season met (:func:`engine.climatology.load_seasonal_met`);
+    that heating-season emissions meet heating-season met (:func:`engine.dispersion.climatology.load_seasonal_met`);
     hourly, STAR and Golder met, a climatology file lacking a season, or ``seasonal=False`` give
-    one ``annual`` entry (the annual met of :func:`engine.climatology.load_met`).
+    one ``annual`` entry (the annual met of :func:`engine.dispersion.climatology.load_met`).
     """
     out = {}
     for cid, spec in specs.items():
@@ -263,7 +263,7 @@ def met_seasons(specs, *, seasonal=True):
 
 
 def _seasonal_met(spec):
-    """:func:`engine.climatology.load_seasonal_met` of ``spec``, built once per process."""
+    """:func:`engine.dispersion.climatology.load_seasonal_met` of ``spec``, built once per process."""
     if spec.digest not in _SEASONAL_CACHE:
         _SEASONAL_CACHE[spec.digest] = clim.load_seasonal_met(spec)
     return _SEASONAL_CACHE[spec.digest]
@@ -399,7 +399,7 @@ def emissions(prep, carbon_result):
 def _season_shares(prep, cc, rop, scen):
     """``share[season, scenario, source]`` from the carbon stage's PM2.5 by sector.
 
-    :func:`engine.climatology.seasonal_source_shares` on the ``pm25_<sector>_t`` columns of the
+    :func:`engine.dispersion.climatology.seasonal_source_shares` on the ``pm25_<sector>_t`` columns of the
     carbon tables, with each source's climate region (its province's). A carbon stage without
     sector columns (a replaced ``carbon_fn``) gives flat shares (days / 365): no covariance.
     """
@@ -453,7 +453,7 @@ def _receptor_task(item, shared):
         if q is not None:
             share = shared["season_share"]
             # the season's emission rate q share_s / f_s weighs f_s (1 - calm_s) / sum(...) in the
-            # annual mean: c_s share_s q (engine.climatology.Climatology.season_coefficients)
+            # annual mean: c_s share_s q (engine.dispersion.climatology.Climatology.season_coefficients)
             qs = q if m.season == "annual" else m.coefficient * share[shared["season_index"][m.season]][:, idx] * q
         sk = None if urban is None else [
             (kern[(m.digest, "fine", urban[s.id])], kern[(m.digest, "coarse", urban[s.id])])
@@ -495,7 +495,7 @@ def _combine_seasons(parts, seasons, mosaic):
 
 def _urban_classes(prep):
     """``{city_id: urban population class}`` of every city of the data set ([dispersion] urban):
-    the class representative (:func:`engine.fields.urban_population_class`) of the city's
+    the class representative (:func:`engine.dispersion.fields.urban_population_class`) of the city's
     ``urban_population`` (persons in its urban area, AERMOD URBANOPT's population); 0 for a
     city with no urban population, whose sources stay rural."""
     if "urban_population" not in prep.data.cities:
@@ -535,7 +535,7 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
 
     Returns
     -------
-    results : dict {city_id: engine.srmatrix.ReceptorResult}
+    results : dict {city_id: engine.dispersion.srmatrix.ReceptorResult}
     timings : dict
     """
     from engine.parallel import Progress, run_tasks
@@ -630,7 +630,7 @@ def _sr_dataset(prep, results):
 
 
 def sr_matrix(prep, *, use_cache=True, workers=None, scheduler=None, client=None, quiet=False, kernel_fn=None):
-    """The source-receptor matrix of the selected cities (:mod:`engine.srmatrix`).
+    """The source-receptor matrix of the selected cities (:mod:`engine.dispersion.srmatrix`).
 
     Returns
     -------
@@ -730,9 +730,9 @@ def health(prep, conc, *, health_fn=None, age_population_fn=None):
     ----------
     conc : xarray.Dataset from :func:`superpose` (``conc_ug_m3(city, scenario)``)
     health_fn : callable(cfg, conc_base, conc_scenario, pop_by_age) -> xarray.Dataset, optional
-        Default :func:`engine.health.health_impact` with ``[health]``.
+        Default :func:`engine.health.impact.health_impact` with ``[health]``.
     age_population_fn : callable(data, city_ids) -> DataFrame, optional
-        Default :func:`engine.health.age_population` (2010 census).
+        Default :func:`engine.health.impact.age_population` (2010 census).
 
     Returns
     -------
@@ -743,7 +743,7 @@ def health(prep, conc, *, health_fn=None, age_population_fn=None):
     if health_fn is None:
         health_fn = _default_health
     if age_population_fn is None:
-        from engine.health import age_population
+        from engine.health.impact import age_population
 
         def age_population_fn(data, ids):
             return age_population(ids)
@@ -759,7 +759,7 @@ def health(prep, conc, *, health_fn=None, age_population_fn=None):
 
 
 def _default_health(cfg, conc_base, conc_scen, pop):
-    from engine.health import health_impact
+    from engine.health.impact import health_impact
 
     h = cfg.health
     return health_impact(conc_base, pop, conc_scenario=conc_scen, crf=h.crf, cohort=h.cohort,
@@ -847,7 +847,7 @@ def metrics(prep, carbon_result, conc, health_results, S=None):
 
 
 def _national(cfg, carbon_result, cities_out, health_results, base, scen, ct, sel):
-    from engine.health import national_totals
+    from engine.health.impact import national_totals
 
     rows, summ = [], {"base_scenario": base, "scenarios": {},
                       "definitions": {

@@ -1,6 +1,6 @@
 """Zero-padded linear convolution of a transfer kernel with an emission grid.
 
-Layout convention (shared with :func:`engine.dispersion.period_kernel`):
+Layout convention (shared with :func:`engine.dispersion.area.period_kernel`):
 
 * ``kernel`` has shape ``(2*ny_half+1, 2*nx_half+1)``; ``kernel[iy, ix]`` is the concentration at
   a receptor offset ``((ix - nx_half) * d, (iy - ny_half) * d)`` from the centre of one cell

@@ -1,7 +1,7 @@
 """Concentration-response kernels: relative risk (RR) of PM2.5 exposure over parameter draws.
 
 Pure numba: float64 arrays in, preallocated ``out`` arrays written, no validation (that lives in
-:mod:`engine.health`). Concentrations are annual means in ug m-3 (the unit every published
+:mod:`engine.health.impact`). Concentrations are annual means in ug m-3 (the unit every published
 concentration-response function is fitted in); RRs are dimensionless.
 
 Models (``model`` codes, parameters packed in the last axis of a ``(n_curve, n_draw, 5)`` array):

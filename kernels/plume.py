@@ -26,9 +26,9 @@ error < 1e-4). The concentration from one area cell is then the AERMOD area inte
 where ``u`` is the upwind distance from the receptor, ``[v_lo, v_hi]`` the crosswind chord of the
 cell at ``u``, ``u_a = max(1.01 m, u_min)`` (AERMOD clips at 1.01 m upwind, pitarea.f) and the
 crosswind Gaussian integral is done analytically as a normal CDF ``Phi``. Two choices of
-``Phi`` (int flag ``lateral_cdf`` of the kernels, chosen in :mod:`engine.dispersion`):
+``Phi`` (int flag ``lateral_cdf`` of the kernels, chosen in :mod:`engine.dispersion.area`):
 
-* ``LATERAL_CDF_EXACT`` (0, default of :func:`engine.dispersion.area_concentrations` and so
+* ``LATERAL_CDF_EXACT`` (0, default of :func:`engine.dispersion.area.area_concentrations` and so
   of the national run): the exact normal CDF via ``erfc``;
 * ``LATERAL_CDF_AERMOD_TABLE`` (1, used by ``cobenefits aermod``): AERMOD's table ``GA`` of
   ``Phi`` at 0.1 sigma-y steps from -3.9 to +3.9 rounded to 4 decimals (``GA_LOWER`` holds

@@ -1,7 +1,7 @@
 """Health kernel of a sensitivity sweep: attributable and avoided deaths per sample and region.
 
 Pure numba (STYLE 1): float64 arrays in, preallocated ``out`` arrays written, no validation
-(that lives in :mod:`engine.sweep`). The relative-risk models are those of :mod:`kernels.crf`
+(that lives in :mod:`engine.sensitivity.sweep`). The relative-risk models are those of :mod:`kernels.crf`
 (``_rr``: IER, GEMM, log-linear, same packed parameters), evaluated here for many samples at
 once, each sample with its own exposure vector, parameter draw and baseline-rate scale.
 """

@@ -1,4 +1,4 @@
-"""AERMOD control-file reader and POSTFILE/PLOTFILE writers (engine.aermod_io).
+"""AERMOD control-file reader and POSTFILE/PLOTFILE writers (engine.aermod.control).
 
 The reference files are outputs of the unmodified EPA AERMOD v24142 (tests/data/aermod/README.md).
 """
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import aermod_io as aio
+from engine.aermod import control as aio
 from engine.errors import InputError
 
 DATA = Path(__file__).parent / "data" / "aermod"

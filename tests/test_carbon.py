@@ -13,7 +13,7 @@ from engine.carbon.grid import pool_savings
 from engine.carbon.materials import material_exchange
 from engine.carbon.parameters import load_parameters
 from engine.config import CarbonConfig, ScenarioConfig, load_config
-from engine.dataset import load_dataset
+from engine.data.dataset import load_dataset
 
 
 # ----------------------------------------------------------------------------- hand-made cases
@@ -251,7 +251,7 @@ def test_reduction_is_relative_to_base_even_without_base_scenario():
 def test_data_set_conservation():
     """City + ROP = province for every activity column; nothing negative."""
     d = load_dataset()
-    from engine.dataset import ACTIVITY_COLUMNS
+    from engine.data.dataset import ACTIVITY_COLUMNS
     cols = list(ACTIVITY_COLUMNS)
     total = d.cities.groupby("province_id")[cols].sum().reindex(d.provinces.index, fill_value=0) + d.rop[cols]
     pd.testing.assert_frame_equal(total, d.provinces[cols], rtol=1e-5, check_dtype=False)

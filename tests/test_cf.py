@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import synthetic_nation as sn
-from engine import geometry as geo
-from engine import io as eio
+from engine.dispersion import geometry as geo
+from engine.output import writers as eio
 from engine import pipeline as pl
 from engine.commands.run import run_national
 from engine.config import load_config

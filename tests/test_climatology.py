@@ -1,4 +1,4 @@
-"""engine.climatology: AERMET-way boundary-layer formulas, hourly -> climatology, seasonal shares, files."""
+"""engine.dispersion.climatology: AERMET-way boundary-layer formulas, hourly -> climatology, seasonal shares, files."""
 
 import math
 import subprocess
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import climatology as clim
+from engine.dispersion import climatology as clim
 from engine.errors import InputError
-from engine.fields import KernelSpec, compute_kernel, same_convolution
-from engine.met import read_aermet
+from engine.dispersion.fields import KernelSpec, compute_kernel, same_convolution
+from engine.dispersion.met import read_aermet
 
 MET = Path(__file__).parent / "data" / "aermod" / "met"
 ROOT = Path(__file__).resolve().parent.parent

@@ -73,7 +73,7 @@ def test_missing_or_broken_toml(tmp_path):
 
 def test_input_paths_lists_every_input(tmp_path):
     from engine.config import input_paths
-    from engine.dataset import default_data_dir
+    from engine.data.dataset import default_data_dir
 
     f = tmp_path / "s.toml"
     f.write_text('[scenario]\nname = "s"\n[data]\ndir = "d"\n[met]\nsfc_file = "m/x.sfc"\n[health]\nrates_file = "r.csv"\n')

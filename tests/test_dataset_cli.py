@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from engine.cli import main
-from engine.dataset import default_data_dir, load_dataset, select_cities
+from engine.data.dataset import default_data_dir, load_dataset, select_cities
 from engine.errors import InputError
 
 

@@ -1,4 +1,4 @@
-"""engine.dispersion against the unmodified EPA AERMOD v24142 outputs in tests/data/aermod.
+"""engine.dispersion.area against the unmodified EPA AERMOD v24142 outputs in tests/data/aermod.
 
 Targets (issue 3): PERIOD within 2 % at >= 95 % of receptors whose AERMOD value exceeds 1 % of
 the case maximum and within 10 % at all of them; hourly values at the discrete receptors within
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.dispersion import AreaSources, area_concentrations, convolve, period_average, period_kernel
+from engine.dispersion.area import AreaSources, area_concentrations, convolve, period_average, period_kernel
 from engine.errors import InputError
-from engine.met import read_aermet
+from engine.dispersion.met import read_aermet
 
 DATA = Path(__file__).parent / "data" / "aermod"
 CASES = ["caseA_single", "caseA_single_h1", "caseB_3x3", "caseC_20x20_timing"]
@@ -157,7 +157,7 @@ def test_gridded_gather_equals_whole_field_convolution(computed, monkeypatch):
     """The gridded path sums the offset kernels at the lattice receptors only; above
     GATHER_MAX_TERMS it convolves the whole field per hour instead. Both give the same values
     (the same terms; the FFT of large grids to round-off) and the same zeros."""
-    import engine.dispersion as disp
+    import engine.dispersion.area as disp
 
     src, met, x, y, ref, _ = computed("caseB_3x3")
     gather = area_concentrations(src, x, y, met, method="gridded", lateral_cdf="aermod_table")
@@ -232,7 +232,7 @@ def test_areacirc_as_aermod_builds_it():
     """GENCIR: the 20-gon of the circle's area, first vertex due north, clockwise. caseE's
     CIRC1 (R = 800 m at (2000, 1800)): R' = 800 sqrt(2 pi / (20 sin 18 deg)) = 806.63 m
     (data README), first vertex (2000, 2606.63), second at 18 deg east of north."""
-    from engine.dispersion import polygon_area_centroid, regular_polygon_vertices
+    from engine.dispersion.area import polygon_area_centroid, regular_polygon_vertices
 
     x, y = regular_polygon_vertices(2000.0, 1800.0, 800.0, 20)
     assert (x[0], y[0]) == pytest.approx((2000.0, 2606.63), abs=0.01)
@@ -246,7 +246,7 @@ def test_rotated_area_vertices_as_aermod_aparm():
     """RECT1 of caseE (SW corner (1000, -3000), 500 x 1500 m, angle 30 deg clockwise): AERMOD's
     vertices (1000, -3000), (1750.0, -1701.0), (2183.0, -1951.0), (1433.0, -3250.0) as printed
     to 0.1 m in the data README; the Yinit side points 30 deg east of north."""
-    from engine.dispersion import rectangle_vertices
+    from engine.dispersion.area import rectangle_vertices
 
     x, y = rectangle_vertices(1000.0, -3000.0, 500.0, 1500.0, 30.0)
     got = sorted(zip(np.round(x, 0), np.round(y, 0)))
@@ -256,7 +256,7 @@ def test_rotated_area_vertices_as_aermod_aparm():
 def test_polygon_equals_rectangle_and_l_shape_equals_two_cells():
     """The polygon integral reproduces the rectangle kernel for a rotated square (either vertex
     orientation) and, for a non-convex L, the sum of the two rectangles it is made of."""
-    from engine.dispersion import PolygonSources, polygon_concentrations, rectangle_vertices
+    from engine.dispersion.area import PolygonSources, polygon_concentrations, rectangle_vertices
 
     met = read_aermet(DATA / "met" / "synth24.sfc", DATA / "met" / "synth24.pfl")
     rx = np.array([600.0, -300.0, 0.0, 1500.0, 3000.0, 200.0])
@@ -277,7 +277,7 @@ def test_polygon_equals_rectangle_and_l_shape_equals_two_cells():
 
 
 def test_polygon_sources_reject_degenerate_input():
-    from engine.dispersion import PolygonSources
+    from engine.dispersion.area import PolygonSources
 
     with pytest.raises(InputError, match="zero area"):
         PolygonSources([([0.0, 1.0, 2.0], [0.0, 1.0, 2.0])])

@@ -2,9 +2,9 @@
 :class:`engine.errors.InputError` (CLI exit 2) with a message naming the file; never another exception.
 
 Readers covered: scenario TOML (``engine.config.load_config``), the data tables
-(``engine.dataset.validate_dataset`` / ``load_dataset``, then the carbon stage), the health input
+(``engine.data.dataset.validate_dataset`` / ``load_dataset``, then the carbon stage), the health input
 (``cobenefits health``), the AERMOD control file and the AERMET surface/profile files
-(``engine.aermod_io.read_aermod_inp``, ``read_sfc_dates``, ``read_sfc_header``; ``engine.met.read_sfc``,
+(``engine.aermod.control.read_aermod_inp``, ``read_sfc_dates``, ``read_sfc_header``; ``engine.dispersion.met.read_sfc``,
 ``read_pfl``; read only).
 
 Runs are derandomised so that the default suite is reproducible; set ``COBENEFITS_FUZZ_EXAMPLES=N``
@@ -24,11 +24,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import aermod_io as aio
-from engine import met
+from engine.aermod import control as aio
+from engine.dispersion import met
 from engine.cli import main
 from engine.config import _SECTIONS, load_config
-from engine.dataset import default_data_dir, load_dataset, validate_dataset
+from engine.data.dataset import default_data_dir, load_dataset, validate_dataset
 from engine.errors import InputError
 
 _N = int(os.environ.get("COBENEFITS_FUZZ_EXAMPLES", "0"))
@@ -235,7 +235,7 @@ def test_fuzz_data_tables(mut):
 # --------------------------------------------------------------------------- health input
 @st.composite
 def health_table(draw):
-    from engine.health import POPULATION_COLUMNS
+    from engine.health.impact import POPULATION_COLUMNS
 
     n = draw(st.integers(1, 3))
     rows = []

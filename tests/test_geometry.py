@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import geometry as geo
+from engine.dispersion import geometry as geo
 from engine.errors import InputError
 
 
@@ -104,8 +104,8 @@ def test_cities_exceeding_province_is_an_input_error():
 def test_default_resolutions_within_2_percent_of_all_fine_reference():
     """City-mean F_city and F_rop at the defaults (1 km city, 5 km ROP, pyramid kernels) vs a
     reference with everything at 500 m and exactly computed kernels over the whole province."""
-    from engine import climatology as clim
-    from engine import fields as fl
+    from engine.dispersion import climatology as clim
+    from engine.dispersion import fields as fl
     from synthetic_nation import STAR
 
     met = clim.to_met_hours(clim.star_to_arrays(clim.read_star(STAR)))

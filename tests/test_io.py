@@ -1,4 +1,4 @@
-"""The writers of engine/io.py: the combined city file, the per-city files, the source-receptor
+"""The writers of engine/output/writers.py: the combined city file, the per-city files, the source-receptor
 matrix, the city's own met, CSV rounding."""
 
 import functools
@@ -11,8 +11,8 @@ import pytest
 import xarray as xr
 
 import synthetic_nation as sn
-from engine import geometry as geo
-from engine import io as eio
+from engine.dispersion import geometry as geo
+from engine.output import writers as eio
 from engine import pipeline as pl
 from engine.commands.run import run_national
 from engine.config import load_config
@@ -90,10 +90,10 @@ def test_cell_bounds_enclose_centres(run):
 
 
 def test_each_city_names_its_own_met():
-    g = ("default-climatology-v1, climate region 'north_china' (synthetic, representative; see engine.climatology); "
-         "default-climatology-v1, climate region 'sichuan_basin' (synthetic, representative; see engine.climatology)")
-    bj = eio._city_met({"city_id": 110000, "province_id": 110000}, g)
-    cd = eio._city_met({"city_id": 510100, "province_id": 510000}, g)
+    g = ("default-climatology-v1, climate region 'north_china' (synthetic, representative; see engine.dispersion.climatology); "
+         "default-climatology-v1, climate region 'sichuan_basin' (synthetic, representative; see engine.dispersion.climatology)")
+    bj = eio._city_met({"city_id": 110000, "climate_region": "north_china"}, g)
+    cd = eio._city_met({"city_id": 510100, "climate_region": "sichuan_basin"}, g)
     assert "north_china" in bj and "sichuan_basin" not in bj
     assert "sichuan_basin" in cd and "north_china" not in cd
     files = "aermet: m/110000.sfc + m/110000.pfl; aermet: m/120000.sfc + m/120000.pfl"

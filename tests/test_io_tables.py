@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from engine.data.build_names import pinyin_name
-from engine.dataset import add_city_labels, city_labels, load_dataset, select_cities
+from engine.data.dataset import add_city_labels, city_labels, load_dataset, select_cities
 from engine.errors import InputError
 
 

@@ -1,13 +1,13 @@
-"""engine.met: AERMET readers, missing codes, calm/missing hours, MetHours validation."""
+"""engine.dispersion.met: AERMET readers, missing codes, calm/missing hours, MetHours validation."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine.dispersion import AreaSources, area_concentrations
+from engine.dispersion.area import AreaSources, area_concentrations
 from engine.errors import InputError
-from engine.met import MetHours, read_aermet, read_pfl, read_sfc
+from engine.dispersion.met import MetHours, read_aermet, read_pfl, read_sfc
 
 MET = Path(__file__).parent / "data" / "aermod" / "met"
 
@@ -139,7 +139,7 @@ def test_sigma_v_from_sigma_theta_as_aermod_pflcnv():
     (sigma-theta 31.30 deg, U 1.40 m/s): s = 0.546288 rad, sin s = 0.519519,
     eps = 0.519519 x 0.959649 = 0.498556, sqrt(1 - eps^2) = 0.866858,
     sigma-v = 0.546288 x 1.40 x 0.866858 = 0.66297 m/s (sigma-theta x U alone: 0.7648)."""
-    from engine.met import sigma_v_from_sigma_theta
+    from engine.dispersion.met import sigma_v_from_sigma_theta
 
     assert sigma_v_from_sigma_theta(31.30, 1.40) == pytest.approx(0.66297, rel=2e-5)
     # 5 deg at 1 m/s: 0.0873 x 0.9997 m/s < SVMIN -> 0.2

@@ -30,7 +30,7 @@ def test_default_national_run(tmp_path, monkeypatch):
     with netCDF4.Dataset(out / "city_fields.nc") as nc:
         assert nc.dimensions["city"].size == 654
     assert (out / "report" / "index.html").exists() and (out / "sr_matrix.nc").exists()
-    from engine.persist import verify_output
+    from engine.output.persist import verify_output
 
     assert verify_output(out) == []
     # a re-run reuses every field

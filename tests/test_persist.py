@@ -1,4 +1,4 @@
-"""engine.persist: atomic files, the output transaction (manifest, lock, input overlap, stale files,
+"""engine.output.persist: atomic files, the output transaction (manifest, lock, input overlap, stale files,
 interruptions) and the verified cache; kill tests of ``cobenefits carbon``."""
 
 import json
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import fields as fl
+from engine.dispersion import fields as fl
 from engine.cli import main
 from engine.errors import InputError
-from engine.persist import (MANIFEST_NAME, OutputTransaction, atomic_path, load_verified_npz, read_manifest,
+from engine.output.persist import (MANIFEST_NAME, OutputTransaction, atomic_path, load_verified_npz, read_manifest,
                             save_verified_npz, sha256_file, verify_output)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,7 +164,7 @@ def test_foreign_nonempty_folder_is_refused(tmp_path):
 def test_carbon_refuses_out_equal_to_data(tmp_path, capsys):
     import shutil
 
-    from engine.dataset import default_data_dir
+    from engine.data.dataset import default_data_dir
 
     d = tmp_path / "d"
     shutil.copytree(default_data_dir(), d, ignore=shutil.ignore_patterns("health", "*.md"))
@@ -219,9 +219,9 @@ def test_kernel_cache_recomputes_truncated_entry(tmp_path, monkeypatch):
 _WRAPPER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    import engine.io, engine.persist
+    import engine.output.writers, engine.output.persist
     marker, phase = Path(sys.argv[1]), sys.argv[2]
-    orig_csv, orig_commit = engine.io.write_csv, engine.persist.OutputTransaction._commit
+    orig_csv, orig_commit = engine.output.writers.write_csv, engine.output.persist.OutputTransaction._commit
     def slow_csv(df, path, **kw):
         orig_csv(df, path, **kw)
         if phase == "write" and Path(path).name == "cities.csv":
@@ -230,10 +230,10 @@ _WRAPPER = textwrap.dedent("""
         if phase == "commit":
             marker.write_text("committing"); time.sleep(60)
         orig_commit(self)
-    engine.io.write_csv = slow_csv
+    engine.output.writers.write_csv = slow_csv
     import engine.commands.carbon as cc
     cc.write_csv = slow_csv
-    engine.persist.OutputTransaction._commit = slow_commit
+    engine.output.persist.OutputTransaction._commit = slow_commit
     from engine.cli import main
     sys.exit(main(sys.argv[3:]))
 """)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.dispersion import AreaSources, area_concentrations, hour_tables
-from engine.met import read_aermet
+from engine.dispersion.area import AreaSources, area_concentrations, hour_tables
+from engine.dispersion.met import read_aermet
 from kernels import convolve as kc
 from kernels import plume
 
@@ -129,8 +129,8 @@ def test_kernels_run_without_jit(tmp_path):
     """NUMBA_DISABLE_JIT=1: the same kernels run as plain Python (coverage sees them)."""
     code = (
         "import numpy as np\n"
-        "from engine.met import read_aermet\n"
-        "from engine.dispersion import AreaSources, area_concentrations\n"
+        "from engine.dispersion.met import read_aermet\n"
+        "from engine.dispersion.area import AreaSources, area_concentrations\n"
         f"met = read_aermet(r'{MET / 'synth5.sfc'}').select(slice(0, 1))\n"
         "c = area_concentrations(AreaSources([-500.0], [-500.0], 1000.0, 1000.0), [1500.0], [0.0], met,"
         " method='direct')\n"
@@ -303,7 +303,7 @@ def test_polygon_kernel_against_point_sum_reference():
     """The non-convex polygon kernel (exact CDF) against a brute-force point-source sum over
     the filled polygon (tests/reference, 2 m lattice): caseE's POLY1 outline in two synth24
     hours, receptors downwind and beside it (measured agreement <= 1.1e-4)."""
-    from engine.dispersion import PolygonSources, polygon_concentrations
+    from engine.dispersion.area import PolygonSources, polygon_concentrations
 
     met = read_aermet(MET / "synth24.sfc", MET / "synth24.pfl")
     px = np.array([-2600.0, -2800.0, -1800.0, -1200.0, -400.0, 200.0, -900.0, -1500.0])

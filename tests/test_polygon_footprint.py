@@ -2,7 +2,7 @@
 
 The national run rasterises a GeoJSON footprint to its fine grid (coverage fractions, 5 x 5
 subsamples in boundary cells) and convolves the raster with the period kernel of one square
-cell. AERMOD integrates an AREAPOLY source over the polygon itself (``engine.dispersion.
+cell. AERMOD integrates an AREAPOLY source over the polygon itself (``engine.dispersion.area.
 polygon_concentrations``, AERMOD's AREAIN). Same met (the default north_china climatology,
 734 classes), same receptors (the 1 km cells the footprint touches), unit emission:
 
@@ -17,10 +17,10 @@ polygon_concentrations``, AERMOD's AREAIN). Same met (the default north_china cl
 import numpy as np
 import pytest
 
-from engine import climatology as clim
-from engine import dispersion as dsp
-from engine import fields as fl
-from engine import geometry as geo
+from engine.dispersion import climatology as clim
+from engine.dispersion import area as dsp
+from engine.dispersion import fields as fl
+from engine.dispersion import geometry as geo
 from engine.config import MetConfig
 
 #: an irregular non-convex footprint (an L with a notch), ~13 x 12 km [km, AEQD about 38N 115E]

@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 
 import synthetic_nation as sn
-from engine import report as rp
+from engine.report import html as rp
 from engine.cli import main
 from engine.commands.run import run_national
 from engine.config import load_config
@@ -50,7 +50,7 @@ def run_dir(tmp_path_factory):
     cfg = load_config(sn.write_configs(tmp / "cfg"))
     res = run_national(cfg, tmp / "out", data=sn.nation(), age_population_fn=sn.age_population_fn, quiet=True,
                        carbon_fn=_carbon_fn())
-    # what the run writes once it adds the data set's labels (engine.dataset.add_city_labels)
+    # what the run writes once it adds the data set's labels (engine.data.dataset.add_city_labels)
     # (the synthetic cities are not in the default data set: their own centroids and names)
     c = pd.read_csv(res.out_dir / "cities.csv")
     lab = sn.CITIES.set_index("city_id")
@@ -135,7 +135,7 @@ def test_sweep_figures_and_tolerance(run_dir, tmp_path):
                   "ST": [0.6, 0.3, 0.1], "S1_conf": [0.05] * 3, "ST_conf": [0.05] * 3}).to_csv(sw / "indices.csv",
                                                                                                index=False)
     rng = np.random.default_rng(1)
-    # engine.sweep's layout: national_avoided_deaths(sample), city_avoided_deaths(sample, city)
+    # engine.sensitivity.sweep's layout: national_avoided_deaths(sample), city_avoided_deaths(sample, city)
     city = rng.normal(100.0, 10.0, (200, 4))
     xr.Dataset({"city_avoided_deaths": (("sample", "city"), city, {"units": "deaths yr-1"}),
                 "national_avoided_deaths": (("sample",), city.sum(axis=1), {"units": "deaths yr-1"})}
@@ -146,7 +146,7 @@ def test_sweep_figures_and_tolerance(run_dir, tmp_path):
     assert not (tmp_path / "r1" / "sweep_indices.svg").exists()
     # the national total was picked (not the per-city variable): its mean is in the page's table
     assert f"{city.sum(axis=1).mean():,.4g}" in r.index.read_text()
-    # Morris indices (engine.sweep's columns), two outputs: one panel each
+    # Morris indices (engine.sensitivity.sweep's columns), two outputs: one panel each
     pd.DataFrame({"output": ["national_avoided_deaths"] * 2 + ["national_co2_cut_mt"] * 2, "parameter": ["a", "b"] * 2,
                   "mu": [1.0, -2.0, 3.0, 0.1], "mu_star": [1.0, 2.0, 3.0, 0.1], "mu_star_conf": [0.1] * 4,
                   "sigma": [0.5, 0.2, 0.1, 0.0]}).to_csv(sw / "indices.csv", index=False)
@@ -257,7 +257,7 @@ def test_report_of_a_real_run(tmp_path):
 
 
 def test_method_notes_state_sources_met_seasons_and_health():
-    from engine.report import _method_notes
+    from engine.report.html import _method_notes
 
     notes = _method_notes({"source_set": "province", "met": ["m1", "m2"],
                            "seasons": {"seasons": ["heating", "non_heating"], "method": "one matrix per season"},

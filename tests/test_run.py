@@ -15,8 +15,8 @@ import pytest
 import xarray as xr
 
 import synthetic_nation as sn
-from engine import fields as fl
-from engine import io as eio
+from engine.dispersion import fields as fl
+from engine.output import writers as eio
 from engine import pipeline as pl
 from engine.commands.run import run_national
 from engine.constants import SECONDS_PER_YEAR
@@ -137,7 +137,7 @@ def test_resume_after_a_killed_run(tmp_path):
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         os.environ["COBENEFITS_CACHE_DIR"] = {str(cache)!r}
         import synthetic_nation as sn
-        from engine import srmatrix
+        from engine.dispersion import srmatrix
         from engine.commands.run import run_national
         from engine.config import load_config
         slow = srmatrix.compute_receptor
@@ -244,17 +244,17 @@ from pathlib import Path
 sys.path.insert(0, {tests!r})
 os.environ["COBENEFITS_CACHE_DIR"] = {cache!r}
 import synthetic_nation as sn
-import engine.io
+import engine.output.writers
 from engine.commands.run import run_national
 from engine.config import load_config
 marker, scale, slow = Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "slow"
-orig = engine.io.write_csv
+orig = engine.output.writers.write_csv
 def write_csv(df, path, **kw):
     orig(df, path, **kw)
     if slow and Path(path).name == "cities.csv":
         marker.write_text("writing")
         time.sleep(60)
-engine.io.write_csv = write_csv
+engine.output.writers.write_csv = write_csv
 cfg = load_config(sn.write_configs(Path({cfg!r})))
 run_national(cfg, {out!r}, data=sn.nation(), carbon_fn=sn.carbon_fn(scale=scale),
              age_population_fn=sn.age_population_fn, workers=1, quiet=True)
@@ -263,7 +263,7 @@ run_national(cfg, {out!r}, data=sn.nation(), carbon_fn=sn.carbon_fn(scale=scale)
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_run_killed_while_writing_keeps_the_previous_output(tmp_path, sig):
-    from engine.persist import read_manifest, verify_output
+    from engine.output.persist import read_manifest, verify_output
 
     out = tmp_path / "out"
     script = tmp_path / "child.py"

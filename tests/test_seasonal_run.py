@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 import synthetic_nation as sn
-from engine import climatology as clim
+from engine.dispersion import climatology as clim
 from engine import pipeline as pl
 from engine.config import load_config
 
@@ -111,7 +111,7 @@ def test_forward_fields_match_the_seasonal_rows(seasonal):
 
 def test_carbon_stage_sectors_give_the_documented_shares():
     from engine.carbon.accounting import run_carbon
-    from engine.dataset import load_dataset
+    from engine.data.dataset import load_dataset
 
     cfg = load_config(None)
     data = load_dataset(None)

@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import synthetic_nation as sn
-from engine import fields as fl
+from engine.dispersion import fields as fl
 from engine import pipeline as pl
 from engine.config import load_config
-from engine.dataset import NationalData
+from engine.data.dataset import NationalData
 
 
 def _many_city_nation():
@@ -86,7 +86,7 @@ def test_own_reproduces_the_city_and_rop_fields_of_the_previous_model(tmp_path):
     S = pl.sr_matrix(prep, use_cache=False, quiet=True, workers=1)
     plan = fl.kernel_plan({c: prep.geometries[c] for c in prep.selected},
                           {c: prep.met_specs[c].digest for c in prep.selected})
-    from engine import climatology as clim
+    from engine.dispersion import climatology as clim
 
     met = clim.load_met(next(iter(prep.met_specs.values())))
     kern = {k[1]: fl.compute_kernel(spec, met, use_cache=False) for k, spec in plan.items()}

@@ -1,4 +1,4 @@
-"""`cobenefits sweep` / engine.sweep: sampling, chunked national evaluation, indices, resume, errors.
+"""`cobenefits sweep` / engine.sensitivity.sweep: sampling, chunked national evaluation, indices, resume, errors.
 
 The national model is checked against ``engine.run`` on the small synthetic nation
 (tests/synthetic_nation.py) and against the carbon stage on the embedded 2010 data set; the
@@ -17,11 +17,11 @@ import xarray as xr
 import engine
 import synthetic_nation as sn
 from engine import pipeline as pl
-from engine import sweep as sw
+from engine.sensitivity import sweep as sw
 from engine.carbon import run_carbon
 from engine.config import load_config
-from engine.dataset import load_dataset
-from engine.health import health_impact
+from engine.data.dataset import load_dataset
+from engine.health.impact import health_impact
 
 REL = 1e-9  # issue 9: the default sample reproduces the national run to 1e-9
 
@@ -51,7 +51,7 @@ def test_default_sample_reproduces_engine_run(synth):
     tmp, paths, run = synth
     spec = _spec(paths, [{"key": "health.baseline_rate_multiplier", "dist": "choice", "levels": [1.0]},
                          {"key": "dispersion.release_height_m", "dist": "choice", "levels": [0.0, 5.0]}])
-    ds = engine.sweep(spec, out=tmp / "grid", workers=1, **_synthetic())
+    ds = engine.sensitivity.sweep(spec, out=tmp / "grid", workers=1, **_synthetic())
     assert ds.sizes["sample"] == 2 and ds.sizes["city"] == 4
     d0 = ds.sel(sample=int(np.nonzero(ds["dispersion.release_height_m"].values == 0.0)[0][0]))
     cut = run.sel(scenario="cut")
@@ -82,7 +82,7 @@ def test_sampled_draw_and_rate_multiplier_match_the_health_stage(synth):
     spec = _spec(paths, [{"key": "health.draw", "dist": "choice", "levels": [3, 17]},
                          {"key": "health.baseline_rate_multiplier", "dist": "choice", "levels": [1.0, 2.5]},
                          {"key": "health.crf", "dist": "choice", "levels": ["ier2010", "gemm_ncd_lri"]}])
-    ds = engine.sweep(spec, out=tmp / "draws", workers=1, **_synthetic())
+    ds = engine.sensitivity.sweep(spec, out=tmp / "draws", workers=1, **_synthetic())
     pop = sn.age_population_fn(sn.nation(), list(ds.city.values))
     cb = run.conc_ug_m3.sel(scenario="base").to_series()
     cs = run.conc_ug_m3.sel(scenario="cut").to_series()
@@ -113,7 +113,7 @@ def test_carbon_defaults_and_the_243_mt_seasonality_sensitivity(tmp_path, nation
         "outputs": ["national_co2_cut_mt", "national_symbiosis_co2_cut_mt"],
         "parameter": [{"key": "carbon.seasonality_fraction", "dist": "choice", "levels": [1.0, 0.4]}]}},
         source="seasonality.toml")
-    ds = engine.sweep(spec, out=tmp_path / "s", workers=1, data=data, sr_fn=_never)
+    ds = engine.sensitivity.sweep(spec, out=tmp_path / "s", workers=1, data=data, sr_fn=_never)
     nat = res.national.set_index(["scenario", "item"])["co2_mt"]
     x1 = ds.sel(sample=0)
     assert float(x1["carbon.seasonality_fraction"]) == 1.0
@@ -225,7 +225,7 @@ def test_ishigami_sobol_indices_within_bootstrap_intervals(tmp_path):
     spec = sw.parse_spec({"sweep": {"method": "sobol", "samples": 4096, "seed": 11, "chunk_size": 5000,
                                     "parameter": [{"key": k, "bounds": [-math.pi, math.pi]} for k in ("x1", "x2", "x3")]}},
                          source="ishigami.toml")
-    ds = engine.sweep(spec, out=tmp_path / "ish", evaluator=Ishigami(), workers=2)
+    ds = engine.sensitivity.sweep(spec, out=tmp_path / "ish", evaluator=Ishigami(), workers=2)
     s = json.loads(ds.attrs["summary"])
     assert s["evaluations"] == 4096 * (3 + 2) == s["evaluations_expected"]
     ind = pd.read_csv(tmp_path / "ish" / "indices.csv").set_index("parameter")
@@ -238,14 +238,14 @@ def test_ishigami_sobol_indices_within_bootstrap_intervals(tmp_path):
 
 def test_morris_and_lhs_indices_rank_the_ishigami_inputs(tmp_path):
     base = {"seed": 5, "parameter": [{"key": k, "bounds": [-math.pi, math.pi]} for k in ("x1", "x2", "x3")]}
-    m = engine.sweep(sw.parse_spec({"sweep": {"method": "morris", "samples": 200, **base}}), out=tmp_path / "m",
+    m = engine.sensitivity.sweep(sw.parse_spec({"sweep": {"method": "morris", "samples": 200, **base}}), out=tmp_path / "m",
                      evaluator=Ishigami(), workers=1)
     assert json.loads(m.attrs["summary"])["evaluations"] == 200 * 4
     mi = pd.read_csv(tmp_path / "m" / "indices.csv").set_index("parameter")
     assert set(mi.columns) >= {"mu_star", "sigma", "mu_star_conf"}
     # x3 acts only through its interaction with x1: mu* well above 0 but sigma > mu*
     assert mi.loc["x3", "sigma"] > mi.loc["x3", "mu_star"] > 0
-    lh = engine.sweep(sw.parse_spec({"sweep": {"method": "lhs", "samples": 2000, **base}}), out=tmp_path / "l",
+    lh = engine.sensitivity.sweep(sw.parse_spec({"sweep": {"method": "lhs", "samples": 2000, **base}}), out=tmp_path / "l",
                       evaluator=Ishigami(), workers=1)
     li = pd.read_csv(tmp_path / "l" / "indices.csv").set_index("parameter")
     S1, _ = ishigami_indices(Ishigami.a, Ishigami.b)
@@ -270,13 +270,13 @@ def test_identical_with_1_and_2_workers_and_a_local_cluster(synth):
     distributed = pytest.importorskip("distributed")
     tmp, paths, _ = synth
     spec = _mc_spec(paths)
-    r1 = _arrays(engine.sweep(spec, out=tmp / "w1", workers=1, **_synthetic()))
-    r2 = _arrays(engine.sweep(spec, out=tmp / "w2", workers=2, **_synthetic()))
+    r1 = _arrays(engine.sensitivity.sweep(spec, out=tmp / "w1", workers=1, **_synthetic()))
+    r2 = _arrays(engine.sensitivity.sweep(spec, out=tmp / "w2", workers=2, **_synthetic()))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
         with distributed.Client(cl) as client:
-            r3 = _arrays(engine.sweep(spec, out=tmp / "w3", client=client, **_synthetic()))
+            r3 = _arrays(engine.sensitivity.sweep(spec, out=tmp / "w3", client=client, **_synthetic()))
         # --scheduler ADDRESS: the command's way (S and the chunks on the cluster)
-        r4 = _arrays(engine.sweep(spec, out=tmp / "w4", scheduler=cl.scheduler_address, use_cache=False,
+        r4 = _arrays(engine.sensitivity.sweep(spec, out=tmp / "w4", scheduler=cl.scheduler_address, use_cache=False,
                                   **_synthetic()))
     assert r1.keys() == r2.keys() == r3.keys() == r4.keys()
     for k in r1:
@@ -289,7 +289,7 @@ def test_identical_with_1_and_2_workers_and_a_local_cluster(synth):
 def test_interrupted_sweep_resumes_and_gives_identical_results(synth, monkeypatch):
     tmp, paths, _ = synth
     spec = _mc_spec(paths)
-    clean = _arrays(engine.sweep(spec, out=tmp / "clean", workers=1, **_synthetic()))
+    clean = _arrays(engine.sensitivity.sweep(spec, out=tmp / "clean", workers=1, **_synthetic()))
     real = sw._chunk_task
 
     def dying(item, shared):
@@ -299,19 +299,19 @@ def test_interrupted_sweep_resumes_and_gives_identical_results(synth, monkeypatc
 
     monkeypatch.setattr(sw, "_chunk_task", dying)
     with pytest.raises(KeyboardInterrupt):
-        engine.sweep(spec, out=tmp / "resume", workers=1, **_synthetic())
+        engine.sensitivity.sweep(spec, out=tmp / "resume", workers=1, **_synthetic())
     assert not (tmp / "resume" / "sweep.nc").exists()
     done = list((tmp / "resume" / "chunks").rglob("chunk_*.npz"))
     assert 0 < len(done) < 8  # 16 x (3 + 2) = 80 samples in chunks of 10
     monkeypatch.setattr(sw, "_chunk_task", real)
-    ds = engine.sweep(spec, out=tmp / "resume", workers=1, **_synthetic())
+    ds = engine.sensitivity.sweep(spec, out=tmp / "resume", workers=1, **_synthetic())
     s = json.loads(ds.attrs["summary"])
     assert s["chunks_reused"] == len(done) and s["chunks_computed"] == 8 - len(done)
     again = _arrays(ds)
     for k in clean:
         np.testing.assert_array_equal(clean[k], again[k], err_msg=k)
     # another chunk size cuts the same sample matrix: the same numbers up to BLAS blocking in S @ q
-    other = _arrays(engine.sweep(spec.replace(chunk_size=7), out=tmp / "c7", workers=1, **_synthetic()))
+    other = _arrays(engine.sensitivity.sweep(spec.replace(chunk_size=7), out=tmp / "c7", workers=1, **_synthetic()))
     for k in clean:
         np.testing.assert_allclose(clean[k], other[k], rtol=1e-13, err_msg=k)
 
@@ -378,7 +378,7 @@ def test_default_sample_reproduces_the_pipeline_on_real_cities(tmp_path, nationa
                                     "outputs": list(sw.OUTPUTS),
                                     "parameter": [{"key": "health.baseline_rate_multiplier", "dist": "choice",
                                                    "levels": [1.0]}]}}, source="hebei.toml")
-    ds = engine.sweep(spec, out=tmp_path / "h", workers=2, data=data)
+    ds = engine.sensitivity.sweep(spec, out=tmp_path / "h", workers=2, data=data)
     prep = pl.prepare(cfg, cities="Hebei", scenarios=["fyp_symbiosis"], data=data)
     cres = pl.carbon(prep)
     S = pl.sr_matrix(prep, workers=2, quiet=True)
@@ -400,7 +400,7 @@ def test_default_sample_reproduces_the_pipeline_on_real_cities(tmp_path, nationa
 def test_city_indices_are_salibs_per_city_and_independent_of_the_block_size(synth):
     tmp, paths, _ = synth
     spec = _mc_spec(paths).replace(samples=64)
-    ds = engine.sweep(spec, out=tmp / "ci", workers=1, **_synthetic())
+    ds = engine.sensitivity.sweep(spec, out=tmp / "ci", workers=1, **_synthetic())
     ci = pd.read_csv(tmp / "ci" / "city_indices.csv")
     unit, values = sw.sample(ds_spec := sw.check_parameters(spec, _keyinfo(paths)))
     for cid in ds.city.values[:2]:
@@ -421,11 +421,11 @@ def _keyinfo(paths):
 def test_a_changed_scenario_file_does_not_reuse_old_chunks(tmp_path):
     paths = sn.write_configs(tmp_path / "cfg", draws=20)
     spec = _mc_spec(paths).replace(samples=4)
-    a = engine.sweep(spec, out=tmp_path / "o", workers=1, **_synthetic())
-    again = engine.sweep(spec, out=tmp_path / "o", workers=1, **_synthetic())
+    a = engine.sensitivity.sweep(spec, out=tmp_path / "o", workers=1, **_synthetic())
+    again = engine.sensitivity.sweep(spec, out=tmp_path / "o", workers=1, **_synthetic())
     assert json.loads(again.attrs["summary"])["chunks_computed"] == 0
     sn.write_configs(tmp_path / "cfg", draws=25)  # same file names, other [health] draws
-    b = engine.sweep(spec, out=tmp_path / "o", workers=1, **_synthetic())
+    b = engine.sensitivity.sweep(spec, out=tmp_path / "o", workers=1, **_synthetic())
     s = json.loads(b.attrs["summary"])
     assert s["chunks_reused"] == 0 and s["chunks_computed"] == s["chunks"]
     # (the values agree: a sampled IER draw index reads the same published draw whatever [health] draws)

@@ -4,9 +4,9 @@ import textwrap
 
 import pytest
 
-from engine import sweep as sw
+from engine.sensitivity import sweep as sw
 from engine.cli import main
-from engine.dataset import load_dataset
+from engine.data.dataset import load_dataset
 from engine.errors import InputError
 
 

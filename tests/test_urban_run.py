@@ -1,6 +1,6 @@
 """``[dispersion] urban = true``: AERMOD's urban dispersion (URBANOPT) in the national run.
 
-City sources get the urban transfer kernels of their population class (engine.fields
+City sources get the urban transfer kernels of their population class (engine.dispersion.fields
 ``urban_population_class``); rests of province stay rural; ``urban = false`` is the rural run,
 unchanged.
 """
@@ -13,13 +13,13 @@ import pytest
 import xarray as xr
 
 import synthetic_nation as sn
-from engine import fields as fl
+from engine.dispersion import fields as fl
 from engine import pipeline as pl
-from engine import srmatrix as srm
+from engine.dispersion import srmatrix as srm
 from engine.config import config_to_dict, load_config
-from engine.dispersion import period_kernel
+from engine.dispersion.area import period_kernel
 from engine.errors import InputError
-from engine.met import read_aermet
+from engine.dispersion.met import read_aermet
 
 DATA = Path(__file__).parent / "data" / "aermod"
 CASEF = DATA / "caseF_urban"
@@ -167,7 +167,7 @@ def test_urban_false_is_the_rural_run(urban_passes):
     cid = prep.selected[0]
     geom = prep.geometries[cid]
     src = [prep.sources[k] for k in prep.receptor_sources[cid]]
-    from engine import climatology as clim
+    from engine.dispersion import climatology as clim
 
     spec = prep.met_specs[cid]
     d = prep.cfg.dispersion

@@ -32,7 +32,7 @@ import numpy as np
 from engine.carbon.accounting import run_carbon
 from engine.carbon.parameters import load_parameters
 from engine.config import load_config
-from engine.dataset import load_dataset
+from engine.data.dataset import load_dataset
 
 TARGETS = {
     "steel": 66.3, "cement": 44.3, "industrial_boiler": 93.0, "buildings": 11.6, "other_industry": 197.0,

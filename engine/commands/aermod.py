@@ -1,10 +1,10 @@
 """``cobenefits aermod CONTROL.inp [LISTING.out]``: run an AERMOD control file for area sources.
 
 Reads the subset of AERMOD's keyword language that area-source studies use
-(:mod:`engine.aermod_io`: AREA, AREAPOLY and AREACIRC sources, source groups, flagpole
+(:mod:`engine.aermod.control`: AREA, AREAPOLY and AREACIRC sources, source groups, flagpole
 receptors, URBANOPT/URBANSRC), computes hourly concentrations with AERMOD's area-source
-formulation (:mod:`engine.dispersion` with AERMOD's tabulated lateral normal CDF,
-``lateral_cdf="aermod_table"``; met from :mod:`engine.met`, observed turbulence included),
+formulation (:mod:`engine.dispersion.area` with AERMOD's tabulated lateral normal CDF,
+``lateral_cdf="aermod_table"``; met from :mod:`engine.dispersion.met`, observed turbulence included),
 and writes the POSTFILE and PLOTFILE outputs the control file names, per source group, in
 AERMOD's column layout, and optionally the summary tables of AERMOD's listing file.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.aermod_io import (
+from engine.aermod.control import (
     PlotHeader,
     count_complete_years,
     read_aermod_inp,
@@ -29,9 +29,9 @@ from engine.aermod_io import (
     write_postfile_period,
     write_summary_listing,
 )
-from engine.aermod_mode import compute_groups, turbulence_label
+from engine.aermod.mode import compute_groups, turbulence_label
 from engine.errors import InputError
-from engine.io import write_text
+from engine.output.writers import write_text
 
 __all__ = ["NAME", "HELP", "add_arguments", "run", "run_control_file"]
 
@@ -43,7 +43,7 @@ log = logging.getLogger("cobenefits.aermod")
 
 #: AERMOD mode: AERMOD's tabulated normal CDF for the crosswind integral (4 decimals, 0 / 1
 #: beyond +-3.9 sigma-y), so that hourly values match AERMOD's in the far-lateral tail too
-#: (see engine.dispersion; the national run keeps the exact CDF)
+#: (see engine.dispersion.area; the national run keeps the exact CDF)
 LATERAL_CDF = "aermod_table"
 
 
@@ -125,10 +125,10 @@ def run_control_file(control, *, outdir=None, method="auto", listing=None):
     outdir : str or Path, optional
         Where relative output file names are resolved (default: the control file's folder).
     method : {"auto", "direct", "gridded"}
-        Passed to :func:`engine.dispersion.area_concentrations`.
+        Passed to :func:`engine.dispersion.area.area_concentrations`.
     listing : str or Path, optional
         Where to write the summary tables of AERMOD's listing file
-        (:func:`engine.aermod_io.write_summary_listing`).
+        (:func:`engine.aermod.control.write_summary_listing`).
     """
     t0 = time.perf_counter()
     ctl = read_aermod_inp(control)
@@ -143,7 +143,7 @@ def run_control_file(control, *, outdir=None, method="auto", listing=None):
         _write_error_file(ctl, base, ["RUNORNOT NOT: setup checked only; no results computed"])
         return info
 
-    from engine.met import read_aermet
+    from engine.dispersion.met import read_aermet
 
     met = read_aermet(ctl.surface_file, ctl.profile_file)
     n_hours = int(np.asarray(met.wind_speed_m_s).size)
@@ -201,7 +201,7 @@ def _write_error_file(ctl, base, extra):
         return
     target = Path(ctl.error_file)
     target = target if target.is_absolute() else base / target
-    from engine import __version__
+    from engine._version import __version__
 
     lines = [f"cobenefits {__version__} aermod messages for {ctl.path}"]
     lines += list(ctl.messages) + list(extra)

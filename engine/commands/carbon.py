@@ -8,9 +8,9 @@ from pathlib import Path
 
 from engine.carbon.accounting import run_carbon
 from engine.config import config_to_dict, input_paths, load_config
-from engine.dataset import load_dataset, select_cities
-from engine.io import write_csv, write_json
-from engine.persist import OutputTransaction
+from engine.data.dataset import load_dataset, select_cities
+from engine.output.writers import write_csv, write_json
+from engine.output.persist import OutputTransaction
 
 NAME = "carbon"
 HELP = ("CO2 and primary PM2.5 by city and rest of province for each scenario "

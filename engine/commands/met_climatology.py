@@ -23,8 +23,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from engine import climatology as clim
-    from engine.met import read_aermet
+    from engine.dispersion import climatology as clim
+    from engine.dispersion.met import read_aermet
 
     t0 = time.perf_counter()
     met = read_aermet(args.sfc, args.pfl)

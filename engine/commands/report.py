@@ -23,7 +23,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from engine.report import build_report
+    from engine.report.html import build_report
 
     if args.sweep_dir is not None:
         from pathlib import Path

@@ -26,15 +26,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine import fields as fl
-from engine import geometry as geo
-from engine import io as eio
+from engine.dispersion import fields as fl
+from engine.dispersion import geometry as geo
+from engine.output import writers as eio
 from engine import pipeline as pl
 from engine.config import config_to_dict, input_paths, load_config
 from engine.constants import SECONDS_PER_YEAR
-from engine.dataset import add_city_labels
+from engine.data.dataset import add_city_labels
 from engine.errors import InputError
-from engine.persist import OutputTransaction
+from engine.output.persist import OutputTransaction
 
 NAME = "run"
 HELP = "national run: CO2, PM2.5 fields (NetCDF) and avoided deaths for every city and scenario"
@@ -80,7 +80,7 @@ def run(args):
     res = run_national(cfg, args.out, use_cache=not args.no_cache, quiet=getattr(args, "quiet", False),
                        city_files=args.city_files, report=not args.no_report)
     if not getattr(args, "quiet", False):
-        from engine.report import headline_lines
+        from engine.report.html import headline_lines
 
         report_dir = res.out_dir / "report" if not args.no_report else None
         print(res.message())
@@ -161,7 +161,7 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
         timings["total_s"] = time.perf_counter() - t_start
         eio.write_json(summary, tx.path("summary.json"))
         if report:
-            from engine.report import build_report
+            from engine.report.html import build_report
 
             t = time.perf_counter()
             build_report(tx.staging, out_dir=tx.path("report"))
@@ -223,7 +223,7 @@ def _global_attrs(cfg, prep):
 
 
 def _write_netcdf(path, scen, mosaic, results, prep, attrs, city_files="combined"):
-    from engine.srmatrix import merge_mosaic_values
+    from engine.dispersion.srmatrix import merge_mosaic_values
 
     sel = prep.selected
     ct = prep.city_table.set_index("city_id")

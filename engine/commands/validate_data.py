@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.dataset import validate_dataset
+from engine.data.dataset import validate_dataset
 from engine.errors import InputErrors
 
 NAME = "validate-data"

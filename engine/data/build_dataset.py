@@ -326,7 +326,7 @@ def write(df, path):
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w") as fh:
         fh.write(HEADER)
-        fh.write(f"# rows: {len(df)}\n")  # engine.dataset checks it: a file cut at a line boundary is caught
+        fh.write(f"# rows: {len(df)}\n")  # engine.data.dataset checks it: a file cut at a line boundary is caught
         df.to_csv(fh, index=False, float_format="%.6g")
     tmp.replace(path)
 

@@ -1,8 +1,8 @@
 """AERMOD mode: the concentrations of an AERMOD control file's source groups.
 
-The physics layer between a parsed control file (:func:`engine.aermod_io.read_aermod_inp`) and
+The physics layer between a parsed control file (:func:`engine.aermod.control.read_aermod_inp`) and
 the writers: builds the sources of each card, partitions them by source group and urban/rural,
-computes hourly concentrations (:mod:`engine.dispersion`), zeroes calm and missing hours and
+computes hourly concentrations (:mod:`engine.dispersion.area`), zeroes calm and missing hours and
 averages over the period as AERMOD does. ``cobenefits aermod`` reads the files, calls
 :func:`compute_groups` and writes AERMOD's outputs.
 """
@@ -20,14 +20,14 @@ def compute_groups(ctl, met, *, method="auto", lateral_cdf="aermod_table"):
     """Hourly and period concentrations [ug m-3] of every source group of a control file.
 
     AERMOD writes 0 for calm and missing hours in its hourly outputs; the period average is
-    :func:`engine.dispersion.period_average` of those hours.
+    :func:`engine.dispersion.area.period_average` of those hours.
 
     Returns
     -------
     hourly_by_group : dict {group: (n_hours, n_receptors) ndarray}
     period_by_group : dict {group: (n_receptors,) ndarray}
     """
-    from engine.dispersion import period_average
+    from engine.dispersion.area import period_average
 
     hourly_by_group = group_concentrations(ctl, met, method=method, lateral_cdf=lateral_cdf)
     n_hours = int(np.asarray(met.wind_speed_m_s).size)
@@ -59,9 +59,9 @@ def group_concentrations(ctl, met, *, method="auto", lateral_cdf="aermod_table")
     """Hourly concentrations [ug m-3] of every source group of the control file.
 
     Sources are partitioned by the set of groups they belong to (and by urban/rural), each
-    partition computed once (AREA sources through :func:`engine.dispersion.area_concentrations`,
+    partition computed once (AREA sources through :func:`engine.dispersion.area.area_concentrations`,
     gridded where the layout allows; AREAPOLY and AREACIRC through
-    :func:`engine.dispersion.polygon_concentrations`); a group is the sum of its partitions
+    :func:`engine.dispersion.area.polygon_concentrations`); a group is the sum of its partitions
     (AERMOD SUMVAL adds each source's value to every group that holds it).
     """
     rec = ctl.receptors
@@ -84,12 +84,12 @@ def group_concentrations(ctl, met, *, method="auto", lateral_cdf="aermod_table")
         rect = [c for c in cards if c.source_type == "AREA"]
         poly = [c for c in cards if c.source_type != "AREA"]
         if rect:
-            from engine.dispersion import area_concentrations
+            from engine.dispersion.area import area_concentrations
 
             conc += area_concentrations(_area_sources(ctl, rect), rec.x_m, rec.y_m, met,
                                         method=method, lateral_cdf=lateral_cdf, **kw)
         if poly:
-            from engine.dispersion import polygon_concentrations
+            from engine.dispersion.area import polygon_concentrations
 
             conc += polygon_concentrations(_polygon_sources(ctl, poly), rec.x_m, rec.y_m, met,
                                            lateral_cdf=lateral_cdf, **kw)
@@ -101,7 +101,7 @@ def group_concentrations(ctl, met, *, method="auto", lateral_cdf="aermod_table")
 def _polygon_sources(ctl, cards):
     """PolygonSources for AREAPOLY (AREAVERT vertices) and AREACIRC (AERMOD's equal-area
     regular polygon, GENCIR) cards; range errors name the SRCPARAM line."""
-    from engine.dispersion import PolygonSources, regular_polygon_vertices
+    from engine.dispersion.area import PolygonSources, regular_polygon_vertices
 
     def verts(c):
         if c.source_type == "AREACIRC":
@@ -121,7 +121,7 @@ def _polygon_sources(ctl, cards):
 
 def _area_sources(ctl, cards):
     """Build the physics layer's AreaSources; its range errors name the SRCPARAM line."""
-    from engine.dispersion import AreaSources as cls
+    from engine.dispersion.area import AreaSources as cls
 
     def build(cards):
         return cls(

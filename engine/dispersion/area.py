@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 
 from engine.errors import InputError
-from engine.met import MetHours
+from engine.dispersion.met import MetHours
 from kernels import plume
 from kernels.convolve import convolve as _convolve
 
@@ -265,9 +265,9 @@ def polygon_concentrations(sources: PolygonSources, receptor_x_m, receptor_y_m, 
     ndarray (n_hours, n_receptors) [ug m-3]
     """
     if not isinstance(sources, PolygonSources):
-        raise InputError(f"sources must be an engine.dispersion.PolygonSources, got {type(sources).__name__}")
+        raise InputError(f"sources must be an engine.dispersion.area.PolygonSources, got {type(sources).__name__}")
     if not isinstance(met, MetHours):
-        raise InputError(f"met must be an engine.met.MetHours, got {type(met).__name__}")
+        raise InputError(f"met must be an engine.dispersion.met.MetHours, got {type(met).__name__}")
     flag = _lateral_flag(lateral_cdf)
     rx, ry = _receptors(receptor_x_m, receptor_y_m)
     rz = _receptor_heights(receptor_z_m, rx.shape[0])
@@ -302,7 +302,7 @@ def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0, rece
     urban roughness ``urban_roughness_m`` [m]) for stable and morning-transition hours.
     """
     if not isinstance(met, MetHours):
-        raise InputError(f"met must be an engine.met.MetHours, got {type(met).__name__}")
+        raise InputError(f"met must be an engine.dispersion.met.MetHours, got {type(met).__name__}")
     key = (met.digest(), float(release_height_m), float(initial_sigma_z_m), float(receptor_height_m),
            float(urban_population), float(urban_roughness_m))
     hit = _TABLE_CACHE.get(key)
@@ -471,7 +471,7 @@ def area_concentrations(sources: AreaSources, receptor_x_m, receptor_y_m, met: M
 
     Examples
     --------
-    >>> from engine.met import read_aermet
+    >>> from engine.dispersion.met import read_aermet
     >>> met = read_aermet("met.sfc", "met.pfl")                     # doctest: +SKIP
     >>> src = AreaSources([-500.0], [-500.0], [1000.0], [1000.0])    # doctest: +SKIP
     >>> c = area_concentrations(src, [600.0], [0.0], met)           # doctest: +SKIP
@@ -479,9 +479,9 @@ def area_concentrations(sources: AreaSources, receptor_x_m, receptor_y_m, met: M
     if method not in ("auto", "direct", "gridded"):
         raise InputError(f"method must be 'auto', 'direct' or 'gridded', got {method!r}")
     if not isinstance(sources, AreaSources):
-        raise InputError(f"sources must be an engine.dispersion.AreaSources, got {type(sources).__name__}")
+        raise InputError(f"sources must be an engine.dispersion.area.AreaSources, got {type(sources).__name__}")
     if not isinstance(met, MetHours):
-        raise InputError(f"met must be an engine.met.MetHours, got {type(met).__name__}")
+        raise InputError(f"met must be an engine.dispersion.met.MetHours, got {type(met).__name__}")
     flag = _lateral_flag(lateral_cdf)
     rx, ry = _receptors(receptor_x_m, receptor_y_m)
     rz = _receptor_heights(receptor_z_m, rx.shape[0])

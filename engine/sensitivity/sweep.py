@@ -45,7 +45,7 @@ Sweepable keys (national model)
 Example
 -------
 >>> import engine
->>> ds = engine.sweep("config/sweeps/avoided_deaths_drivers.toml", samples=64)   # doctest: +SKIP
+>>> ds = engine.sensitivity.sweep("config/sweeps/avoided_deaths_drivers.toml", samples=64)   # doctest: +SKIP
 >>> ds.national_avoided_deaths.to_series().describe()                            # doctest: +SKIP
 """
 
@@ -288,11 +288,11 @@ class SweepSpec:
         d = self.as_dict()
         d.pop("path")
         d.pop("chunk_size")  # chunks are re-cut from the same sample matrix: see _chunk_bounds
-        from engine import __version__
+        from engine._version import __version__
 
         # the code that computes a chunk is part of its identity: a changed model never reuses old chunks
         code = hashlib.sha256()
-        for f in (Path(__file__), Path(__file__).parents[1] / "kernels" / "sweep.py"):
+        for f in (Path(__file__), Path(__file__).parents[2] / "kernels" / "sweep.py"):
             with contextlib.suppress(OSError):
                 code.update(f.read_bytes())
         blob = json.dumps({"spec": d, "engine": __version__, "code": code.hexdigest()}, sort_keys=True, default=str)
@@ -614,13 +614,13 @@ class NationalModel:
     Parameters
     ----------
     spec : SweepSpec
-    data : engine.dataset.NationalData, optional
+    data : engine.data.dataset.NationalData, optional
         A data set in memory (default: ``[data] dir`` of the configuration).
     carbon_fn : callable(cfg, data) -> carbon result, optional
         A fixed carbon stage instead of the engine's (then ``carbon.*`` and ``emissions.*``
         parameters are not available).
     age_population_fn : callable(data, city_ids) -> DataFrame, optional
-        Population by age (default: the 2010 census, :func:`engine.health.age_population`).
+        Population by age (default: the 2010 census, :func:`engine.health.impact.age_population`).
     use_cache, workers, scheduler, client, quiet, kernel_fn :
         As :func:`engine.pipeline.sr_matrix` (used for each dispersion level).
     sr_fn : callable(prep) -> Dataset with ``S(city, source)``, optional
@@ -676,7 +676,7 @@ class NationalModel:
     def key_info(self, key):
         """:class:`KeyInfo` of a sweepable key; ``KeyError`` with the reason otherwise."""
         from engine import config as C
-        from engine.health import CRF_NAMES
+        from engine.health.impact import CRF_NAMES
 
         sec, _, name = key.partition(".")
         if sec == "carbon":
@@ -836,7 +836,7 @@ class NationalModel:
         return self.key_info(key).default
 
     def _health_tables(self, values):
-        from engine.health import AGE_GROUPS, age_population, curve_set, load_rates, _rates_matrix
+        from engine.health.impact import AGE_GROUPS, age_population, curve_set, load_rates, _rates_matrix
 
         h = self.cfg.health
         sel = self.prep.selected
@@ -844,7 +844,7 @@ class NationalModel:
             pop = age_population(sel).loc[sel]
         else:
             pop = self.age_population_fn(self.prep.data, sel).loc[sel]
-        from engine.health import _population_matrix
+        from engine.health.impact import _population_matrix
 
         p = _population_matrix(pop)
         crfs = {h.crf}
@@ -905,9 +905,9 @@ def _season_weights(cp, seasons):
     Returns ``({season: {sector: (P,)}}, {season: (len(EMISSION_SECTORS), P)})``: the first for
     the carbon stage's ``pm25_by_sector_t`` keys (``power`` and the fuel sectors), the second
     for the base scenario's basis over :data:`EMISSION_SECTORS`
-    (:func:`engine.climatology.seasonal_emission_shares`).
+    (:func:`engine.dispersion.climatology.seasonal_emission_shares`).
     """
-    from engine import climatology as clim
+    from engine.dispersion import climatology as clim
     from engine.carbon.accounting import _PM_KEY
 
     regions = np.array([clim.climate_region_of(p) for p in cp.places["province_id"].to_numpy()])
@@ -928,7 +928,7 @@ def _seasonal_place_shares(tb, mult, pm_base, res, pm):
     """``share[season] (n, 2, P)``: each place's share of its PM2.5 emitted in each season, for
     the base row (the sector basis times the multipliers) and the scenario row (the carbon
     stage's sectors); flat (days / 365) where a place emits nothing."""
-    from engine import climatology as clim
+    from engine.dispersion import climatology as clim
 
     out = {}
     for s, w in tb.season_weights.items():
@@ -1102,7 +1102,7 @@ class _TableEvaluator:
 
 
 def _save_chunk(path, arrays):
-    from engine.io import atomic_path
+    from engine.output.writers import atomic_path
 
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
@@ -1183,7 +1183,7 @@ def _write_netcdf(path, spec, values, chunk_dir, bounds, outputs, city, dims, at
     """DIR/sweep.nc (CF-1.8, NetCDF-4), written chunk by chunk (memory bounded by a chunk)."""
     import netCDF4
 
-    from engine.io import atomic_path
+    from engine.output.writers import atomic_path
 
     n = len(values)
     with atomic_path(path) as tmp:
@@ -1391,8 +1391,8 @@ def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=N
         a coordinate on ``sample``; national indices as ``S1(output, parameter)`` ... (by method);
         ``attrs['summary']`` (JSON): method, counts, seed, timings, resolved spec.
     """
-    from engine import __version__
-    from engine.io import versions, write_csv, write_json
+    from engine._version import __version__
+    from engine.output.writers import versions, write_csv, write_json
 
     t_all = time.perf_counter()
     if isinstance(spec, SweepSpec):
@@ -1512,7 +1512,7 @@ def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=N
                                    "parameter_2": spec.keys[b], "S2": df.attrs["S2"][a, b],
                                    "S2_conf": df.attrs["S2_conf"][a, b]})
             write_csv(pd.DataFrame(s2), out_dir / "indices_s2.csv", float_format="%.6g")
-        attrs = {"title": "cobenefits sensitivity sweep", "source": f"cobenefits {__version__} engine.sweep",
+        attrs = {"title": "cobenefits sensitivity sweep", "source": f"cobenefits {__version__} engine.sensitivity.sweep",
                  "sweep_method": spec.method, "sweep_spec": json.dumps(spec.as_dict(), default=str),
                  "seed": spec.seed}
         _write_netcdf(out_dir / "sweep.nc", spec, values, chunk_dir, bounds, outputs, city, dims, attrs, extra)
@@ -1545,7 +1545,7 @@ def _salib_version():
 
 
 class _CallableModule(type(json)):
-    """``engine.sweep`` is both this module and its entry point: ``engine.sweep(spec)``."""
+    """``engine.sensitivity.sweep`` is both this module and its entry point: ``engine.sensitivity.sweep(spec)``."""
 
     def __call__(self, *args, **kwargs):
         return sweep(*args, **kwargs)

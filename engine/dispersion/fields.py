@@ -1,19 +1,19 @@
 """Transfer kernels, their cache, and the per-city unit fields F_city and F_rop.
 
-The national run computes its source-receptor matrix and fields in :mod:`engine.srmatrix`
+The national run computes its source-receptor matrix and fields in :mod:`engine.dispersion.srmatrix`
 (every city and rest of province as a source) on these kernels and lattices; the two-source
 fields below are the ``source_set = "own"`` special case, kept as its reference.
 
 For flat terrain and spatially uniform met, the period-mean concentration at receptor r from
 an area-source raster S (emitting fraction per cell, 1 g m-2 s-1 over the emitting part) is a
-discrete convolution with the period-average transfer kernel K (``engine.dispersion.period_kernel``):
+discrete convolution with the period-average transfer kernel K (``engine.dispersion.area.period_kernel``):
 
 .. math:: F(r) = \\sum_c S(c)\\, K(r - c)
 
 The kernel depends only on the met climatology, the cell size and the lattice spacing, so it is
 computed once per (met, resolution) and reused by every city (:func:`kernel_plan`).
 
-Two-level source raster per city (see :mod:`engine.geometry`):
+Two-level source raster per city (see :mod:`engine.dispersion.geometry`):
 
 * **fine** (spacing h, default 1 km) over the city grid: the city footprint and the part of the
   ROP inside the grid. ``F_city = K_h * S_city``; ``F_rop,near = K_h * S_rop,near``.
@@ -47,8 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import geometry as geo
-from engine.persist import load_verified_npz, save_verified_npz
+from engine.dispersion import geometry as geo
+from engine.output.persist import load_verified_npz, save_verified_npz
 
 __all__ = [
     "FIELD_ALGORITHM_VERSION",
@@ -68,8 +68,8 @@ __all__ = [
 ]
 
 FIELD_ALGORITHM_VERSION = "fields-v1"
-_CODE_FILES = ("engine/fields.py", "engine/geometry.py", "engine/dispersion.py", "engine/met.py",
-               "engine/climatology.py", "kernels/plume.py", "kernels/convolve.py")
+_CODE_FILES = ("engine/dispersion/fields.py", "engine/dispersion/geometry.py", "engine/dispersion/area.py", "engine/dispersion/met.py",
+               "engine/dispersion/climatology.py", "kernels/plume.py", "kernels/convolve.py")
 
 
 # --------------------------------------------------------------------------- cache
@@ -96,7 +96,7 @@ def code_fingerprint():
     """Hash of the source files that determine a field (a code change invalidates the cache)."""
     global _FINGERPRINT
     if _FINGERPRINT is None:
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]
         h = hashlib.sha256(FIELD_ALGORITHM_VERSION.encode())
         for rel in _CODE_FILES:
             p = root / rel
@@ -107,7 +107,7 @@ def code_fingerprint():
 
 
 def _atomic_save_npz(path, **arrays):
-    """Cache entry ``path`` (.npz) written atomically with its SHA-256 sidecar (engine.persist)."""
+    """Cache entry ``path`` (.npz) written atomically with its SHA-256 sidecar (engine.output.persist)."""
     save_verified_npz(path, **arrays)
 
 
@@ -219,7 +219,7 @@ def compute_kernel(spec, met, *, kernel_fn=None, use_cache=True, exact_half_widt
     """Period-average transfer kernel of ``spec`` (cached as ``kernels/<key>.npz`` with a SHA-256 sidecar).
 
     Multi-level ("pyramid") evaluation: offsets within ``exact_half_width`` cells (default
-    :data:`EXACT_HALF_WIDTH`) of the cell are computed exactly by ``engine.dispersion.period_kernel``;
+    :data:`EXACT_HALF_WIDTH`) of the cell are computed exactly by ``engine.dispersion.area.period_kernel``;
     farther offsets are interpolated from the kernel of a lattice ``ratio`` times coarser
     (itself built the same way), see :func:`_interp_coarse_kernel`. The cost is then
     ~ levels x (2*exact_half_width+1)**2 x classes instead of (2*n_half+1)**2 x classes.
@@ -232,7 +232,7 @@ def compute_kernel(spec, met, *, kernel_fn=None, use_cache=True, exact_half_widt
         if z is not None and z["kernel"].shape == (2 * spec.n_half + 1,) * 2:
             return z["kernel"]
     if kernel_fn is None:
-        from engine.dispersion import period_kernel as kernel_fn
+        from engine.dispersion.area import period_kernel as kernel_fn
 
     urban = ({"urban_population": spec.urban_population, "urban_roughness_m": URBAN_ROUGHNESS_M}
              if spec.urban_population > 0 else {})
@@ -267,13 +267,13 @@ def same_convolution(kernel, emission, *, convolve_fn=None):
     """Receptors at the emission cells' centres: ``out[j, i] = sum S[j', i'] K[j - j', i - i']``.
 
     The kernel is cut to the half width the grid needs (``max(ny, nx) - 1``), then the full
-    linear convolution (``engine.dispersion.convolve``) is sliced to the grid.
+    linear convolution (``engine.dispersion.area.convolve``) is sliced to the grid.
     """
     ny, nx = emission.shape
     m = max(ny, nx) - 1
     k = _centre(kernel, min(m, kernel.shape[0] // 2))
     if convolve_fn is None:
-        from engine.dispersion import convolve as convolve_fn
+        from engine.dispersion.area import convolve as convolve_fn
     full = convolve_fn(k, emission)
     h = k.shape[0] // 2
     return np.ascontiguousarray(full[h:h + ny, h:h + nx])
@@ -304,7 +304,7 @@ class CityField:
     Attributes
     ----------
     city_id : int
-    grid : engine.geometry.CityGrid
+    grid : engine.dispersion.geometry.CityGrid
     city_fraction : (ny, nx) emitting fraction of the city footprint [1]
     unit_city : (ny, nx) F_city [ug m-3 per g m-2 s-1]
     unit_rop : (ny, nx) F_rop [ug m-3 per g m-2 s-1]
@@ -337,7 +337,7 @@ def exposure_weights(grid, city_fraction, population=None):
 
     Parameters
     ----------
-    grid : engine.geometry.CityGrid
+    grid : engine.dispersion.geometry.CityGrid
     city_fraction : (ny, nx) footprint fraction of the cells (x spherical area factor)
     population : callable (lat, lon) -> density [km-2], optional; NaN or <= 0 = nobody
 
@@ -363,11 +363,11 @@ def compute_city_field(geom, kernel_fine, kernel_coarse, *, population=None, con
 
     Parameters
     ----------
-    geom : engine.geometry.CityGeometry
+    geom : engine.dispersion.geometry.CityGeometry
     kernel_fine : (2n+1, 2n+1) kernel for cell = spacing = h [ug m-3 per g m-2 s-1]
     kernel_coarse : (2n+1, 2n+1) kernel for cell = spacing = H
     population : callable (lat, lon) -> population density [km-2], optional
-        For instance an :class:`engine.geometry.PopulationGrid`; NaN or <= 0 = nobody.
+        For instance an :class:`engine.dispersion.geometry.PopulationGrid`; NaN or <= 0 = nobody.
     """
     r = geo.rasterise_city(geom, subsamples=subsamples)
     fine, coarse = r["fine"], r["coarse"]

@@ -398,8 +398,6 @@ class OutputTransaction:
         return False
 
     def _manifest(self):
-        from engine.io import versions
-
         files = []
         for p in sorted(self.staging.rglob("*")):
             if p.is_file() and p.name != MANIFEST_NAME:
@@ -421,8 +419,6 @@ class OutputTransaction:
                 "files": files}
 
     def _commit(self):
-        from engine.io import write_json
-
         self.manifest = self._manifest()
         write_json(self.manifest, self.staging / MANIFEST_NAME)
         _fsync_dir(self.staging)
@@ -464,3 +460,41 @@ class OutputTransaction:
         if self._prev_sigterm is not None:
             signal.signal(signal.SIGTERM, self._prev_sigterm)
             self._prev_sigterm = None
+
+
+# --------------------------------------------------------------------------- JSON, versions
+def write_json(obj, path):
+    """Write JSON atomically (indented, keys in insertion order)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as fh:
+            json.dump(obj, fh, indent=2, default=_json_default)
+            fh.write("\n")
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def versions():
+    """Versions of the engine and the libraries that shape its numbers."""
+    import importlib.metadata as md
+    import platform
+
+    out = {"python": platform.python_version()}
+    for pkg in ("cobenefits", "numpy", "numba", "pandas", "xarray", "netCDF4", "dask", "distributed",
+                "matplotlib"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out

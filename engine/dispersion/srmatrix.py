@@ -16,7 +16,7 @@ Which sources a receptor city sees (``[dispersion] source_set``):
 
 The adjoint (why one correlation per receptor city gives a whole row)
 ----------------------------------------------------------------------
-The forward model of :mod:`engine.fields` is linear: on the fine lattice (spacing h) the field
+The forward model of :mod:`engine.dispersion.fields` is linear: on the fine lattice (spacing h) the field
 of a source raster ``m`` is ``F = K_h * m`` (discrete convolution, ``F(r) = sum_c m(c)
 K_h(r - c)``); beyond the fine grid the source is rasterised on the coarse lattice (spacing H),
 convolved with ``K_H`` and interpolated bilinearly to the fine receptors, ``F = A_y (K_H * m)
@@ -35,7 +35,7 @@ both axes). So per receptor city one fine and one coarse correlation give the se
 ``S[i, j] = <G_h, m_j^h> + <G_H, m_j^H>`` -- whatever the number of sources. The forward
 fields (written to NetCDF) use the same rasters and kernels, so their exposure mean equals the
 row of ``S @ q`` to round-off (tested), and ``source_set = "own"`` reproduces the per-city
-``F_city``, ``F_rop`` means of :func:`engine.fields.compute_city_field` to round-off.
+``F_city``, ``F_rop`` means of :func:`engine.dispersion.fields.compute_city_field` to round-off.
 
 Units: S [ug m-3 per g m-2 s-1]; q [g m-2 s-1]; concentrations [ug m-3]; lengths [m].
 """
@@ -51,10 +51,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import fields as fl
-from engine import geometry as geo
+from engine.dispersion import fields as fl
+from engine.dispersion import geometry as geo
 from engine.constants import SOURCE_SETS
-from engine.persist import load_verified_npz, save_verified_npz
+from engine.output.persist import load_verified_npz, save_verified_npz
 
 __all__ = [
     "Source",
@@ -120,7 +120,7 @@ def source_table(geometries):
 
     Parameters
     ----------
-    geometries : dict {city_id: engine.geometry.CityGeometry}
+    geometries : dict {city_id: engine.dispersion.geometry.CityGeometry}
         Geometries of **all** cities of the data set (a city not in the run still emits).
 
     Returns
@@ -168,14 +168,14 @@ def sources_for_receptor(geom, sources, source_set="province", source_reach_m=30
 def receptor_lattices(geom, sources=(), *, source_set="own", source_reach_m=300_000.0):
     """Fine receptor grid and coarse source lattice of a receptor city.
 
-    ``own``: the coarse lattice of :func:`engine.geometry.coarse_grid` (the province's bounding
+    ``own``: the coarse lattice of :func:`engine.dispersion.geometry.coarse_grid` (the province's bounding
     box and one ring beyond the fine grid). ``province`` extends it to the bounding boxes of the
     province's city footprints (a border city's disc may stick out of the province disc);
     ``nation`` also to the reach square ``[-R, R]^2`` about the city centre.
 
     Returns
     -------
-    fine, coarse : engine.geometry.CityGrid
+    fine, coarse : engine.dispersion.geometry.CityGrid
     block : (j0, i0, nj, ni)  the fine grid's position in the coarse lattice [coarse cells]
     """
     fine = geo.city_grid(geom)
@@ -209,10 +209,10 @@ def sr_kernel_plan(geometries, met_digest_of, lattices, *, release_height_m=0.0,
                    urban_classes=None):
     """The transfer kernels a set of receptor cities needs, ``{(met_digest, 'fine'|'coarse'): KernelSpec}``.
 
-    Like :func:`engine.fields.kernel_plan`, each kernel as wide as the widest lattice among the
+    Like :func:`engine.dispersion.fields.kernel_plan`, each kernel as wide as the widest lattice among the
     cities sharing that met; ``lattices`` maps city_id to :func:`receptor_lattices`' result.
     ``urban_classes`` (``[dispersion] urban``): ``{city_id: urban populations}``, the class
-    representatives (:func:`engine.fields.urban_population_class`) of the city sources a
+    representatives (:func:`engine.dispersion.fields.urban_population_class`) of the city sources a
     receptor city sees; each adds the urban kernels ``(met_digest, kind, population)`` of that
     city's met, as wide as its rural kernels.
     """
@@ -241,7 +241,7 @@ def _window(grid, shape, *, subsamples=5, exclude=None):
     """Coverage of ``shape`` on the part of ``grid`` its bounding box touches.
 
     Returns ``(j0, i0, frac)`` with ``frac`` the (nj, ni) coverage (as
-    :func:`engine.geometry.coverage_fraction`), or None when the shape misses the grid.
+    :func:`engine.dispersion.geometry.coverage_fraction`), or None when the shape misses the grid.
     ``exclude`` = (j0, i0, nj, ni) block of cells that get 0 (the fine grid inside the coarse
     lattice).
     """
@@ -289,7 +289,7 @@ def _fast_length(n):
 
 
 def same_convolution_batch(kernel, stack):
-    """:func:`engine.fields.same_convolution` of a stack of grids (b, ny, nx) with one kernel.
+    """:func:`engine.dispersion.fields.same_convolution` of a stack of grids (b, ny, nx) with one kernel.
 
     Zero-padded linear convolution by real FFTs of a 2-3-5-smooth size >= ny + 2h (h the
     kernel half width used: min(kernel's, max(ny, nx) - 1), as ``same_convolution`` cuts it), so
@@ -312,7 +312,7 @@ def bilinear_matrix(first, spacing, points, n):
 
     Lattice values sit at ``first + k * spacing`` (k = 0..n-1); a point between lattice nodes
     k and k+1 gets weights (1 - t, t); points beyond the ends extrapolate linearly from the end
-    pair, as :func:`engine.fields._bilinear` does. A 2-D bilinear interpolation of ``V`` is
+    pair, as :func:`engine.dispersion.fields._bilinear` does. A 2-D bilinear interpolation of ``V`` is
     ``A_y @ V @ A_x.T``, whose adjoint maps receptor weights ``w`` to ``A_y.T @ w @ A_x``.
     """
     t = (np.asarray(points, dtype=float) - first) / spacing
@@ -407,7 +407,7 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
 
     Parameters
     ----------
-    geom : engine.geometry.CityGeometry
+    geom : engine.dispersion.geometry.CityGeometry
     src : list of Source
         The sources this city sees (:func:`sources_for_receptor`); must include ``c<city_id>``
         and ``r<province_id>``.
@@ -416,7 +416,7 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
     population : callable (lat, lon) -> density [km-2], optional
     q : (n_scenario, n_src) ndarray [g m-2 s-1], optional
         Emission intensities of ``src`` per scenario; given, the forward fields are computed.
-    mosaic : engine.fields.MosaicSpec, optional
+    mosaic : engine.dispersion.fields.MosaicSpec, optional
         With ``q``: also the city's contribution to the national mosaic.
     use_cache : bool
         Read/write the row in the cache (``sr/<key>.npz``) when no fields are asked for.
@@ -577,7 +577,7 @@ def mosaic_values(grid, city_fraction, values, spec):
     grid : CityGrid
     city_fraction : (ny, nx)
     values : (n, ny, nx)   fields to average (e.g. one per scenario)
-    spec : engine.fields.MosaicSpec
+    spec : engine.dispersion.fields.MosaicSpec
 
     Returns
     -------

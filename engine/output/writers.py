@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-# the one atomic-file primitive lives in engine.persist (re-exported here for the writers)
-from engine.persist import atomic_path
+# the one atomic-file primitive lives in engine.output.persist (re-exported here for the writers)
+from engine.output.persist import _json_default, atomic_path, versions, write_json  # noqa: F401
 
 __all__ = ["atomic_path", "write_csv", "write_json", "write_text", "write_concentration_netcdf", "versions",
            "write_city_netcdf", "write_city_fields_netcdf", "write_sr_matrix_netcdf", "write_sr_dataset_netcdf",
@@ -55,31 +55,9 @@ def round_significant(values, digits=4):
         return np.where(np.isfinite(mag), np.round(x * scale) / scale, x)
 
 
-def write_json(obj, path):
-    """Write JSON atomically (indented, keys in insertion order)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=2, default=_json_default)
-            fh.write("\n")
-
-
 def write_text(text, path):
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)
-
-
-def _json_default(o):
-    import numpy as np
-
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 # --------------------------------------------------------------------------- NetCDF (CF-1.8)
@@ -103,21 +81,6 @@ _FILL_I4 = np.int32(-2147483647)
 _DEG = "ANGLEUNIT[\"degree\",0.0174532925199433]"
 
 
-def versions():
-    """Versions of the engine and the libraries that shape its numbers."""
-    import importlib.metadata as md
-    import platform
-
-    out = {"python": platform.python_version()}
-    for pkg in ("cobenefits", "numpy", "numba", "pandas", "xarray", "netCDF4", "dask", "distributed",
-                "matplotlib"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
-    return out
-
-
 def _sphere_datum_wkt(earth_radius_m):
     r = float(earth_radius_m)
     return (f'DATUM["sphere of radius {r:g} m",ELLIPSOID["sphere",{r!r},0,LENGTHUNIT["metre",1]]],'
@@ -133,7 +96,7 @@ def crs_wkt_latlon(earth_radius_m):
 
 def crs_wkt_aeqd(lat0, lon0, earth_radius_m):
     """OGC WKT2 of the spherical azimuthal equidistant projection about (``lat0``, ``lon0``) [degrees]
-    (EPSG method 1125; Snyder 1987 eq. 25-2, as :func:`engine.geometry.aeqd_forward`)."""
+    (EPSG method 1125; Snyder 1987 eq. 25-2, as :func:`engine.dispersion.geometry.aeqd_forward`)."""
     return (f'PROJCRS["azimuthal equidistant about {lat0:.6f}N {lon0:.6f}E",'
             f'BASEGEOGCRS["latitude-longitude on a sphere",{_sphere_datum_wkt(earth_radius_m)}],'
             f'CONVERSION["azimuthal equidistant",METHOD["Azimuthal Equidistant",ID["EPSG",1125]],'
@@ -218,9 +181,10 @@ def _city_met(c, global_met):
     """The met description of one city.
 
     ``c["met"]`` when the caller gives it; otherwise the entry of the run-wide ``global_met``
-    ("; "-joined :meth:`engine.climatology.MetSpec.describe` strings) that belongs to this city:
-    the only one, or the one naming the city's climate region (default climatology and STAR), or
-    the one naming its city id (per-city AERMET/STAR files).
+    ("; "-joined met descriptions) that belongs to this city: the only one, or the one naming the
+    city's climate region (``c["climate_region"]``; default climatology and STAR), or the one
+    naming its city id (per-city AERMET/STAR files). The writers import no physics: the caller
+    that knows the region passes it.
     """
     given = c.get("met") or (c.get("attrs") or {}).get("met")
     if given:
@@ -228,12 +192,7 @@ def _city_met(c, global_met):
     entries = [e for e in str(global_met or "").split("; ") if e]
     if len(entries) <= 1:
         return entries[0] if entries else ""
-    from engine.climatology import climate_region_of
-
-    try:
-        region = climate_region_of(int(c["province_id"]))
-    except Exception:  # a province outside the built-in table: match by id only
-        region = None
+    region = c.get("climate_region") or (c.get("attrs") or {}).get("climate_region")
     hits = [e for e in entries if region and f"region '{region}'" in e]
     if len(hits) != 1:
         hits = [e for e in entries if str(int(c["city_id"])) in e]
@@ -264,7 +223,7 @@ def write_concentration_netcdf(path, *, scenarios, mosaic_lat, mosaic_lon, mosai
     mosaic_lat, mosaic_lon : 1-D cell centres [degrees]; the mosaic step is their spacing
     mosaic_pm25 : (scenario, lat, lon) [ug m-3] with NaN = no data
     mosaic_owner : (lat, lon) int, -1 = none
-    cities : iterable of dict with keys city_id, name, province_id, grid (engine.geometry.CityGrid),
+    cities : iterable of dict with keys city_id, name, province_id, grid (engine.dispersion.geometry.CityGrid),
         pm25 (scenario, ny, nx) [ug m-3], unit_city, unit_rop (ny, nx) [ug m-3 per g m-2 s-1],
         city_fraction (ny, nx) [1], attrs (dict of numbers/str); optional: met (str, this city's
         met description; else taken from ``global_attrs["met"]``), name_en, province_name
@@ -364,20 +323,6 @@ def write_concentration_netcdf(path, *, scenarios, mosaic_lat, mosaic_lon, mosai
     return info
 
 
-def _cell_corners(grid):
-    """Latitude and longitude of the 4 corners of every cell, (ny, nx, 4) [degrees], counter-
-    clockwise from south-west (CF 1.8 sec. 7.1 vertex order for 2-D bounds)."""
-    from engine.geometry import aeqd_inverse
-
-    h = grid.spacing_m / 2.0
-    X, Y = np.meshgrid(grid.x, grid.y)
-    lat = np.empty(X.shape + (4,))
-    lon = np.empty(X.shape + (4,))
-    for k, (sx, sy) in enumerate(((-1, -1), (1, -1), (1, 1), (-1, 1))):
-        lat[..., k], lon[..., k] = aeqd_inverse(X + sx * h, Y + sy * h, grid.lat0, grid.lon0)
-    return lat, lon
-
-
 _CITY_VARS = (
     ("unit_response_city", "unit_city", "concentration per unit emission intensity over the city footprint",
      UNIT_RESPONSE_UNITS, "ug m-3 per g m-2 s-1", "time: mean"),
@@ -430,7 +375,7 @@ def _write_city_group(parent, c, scenarios, earth_radius_m, complevel, fill, as_
         b = g.createVariable(f"{name}_bnds", "f8", (name, "nv"))
         b[:] = np.column_stack([vals - h, vals + h])
     lat, lon = grid.latlon()
-    clat, clon = _cell_corners(grid)
+    clat, clon = grid.cell_corners()
     for name, vals, corners, std, units in (("lat", lat, clat, "latitude", "degrees_north"),
                                             ("lon", lon, clon, "longitude", "degrees_east")):
         v = g.createVariable(name, "f8", ("y", "x"), zlib=True, complevel=complevel, shuffle=True,
@@ -592,7 +537,7 @@ def write_city_fields_netcdf(path, cities, *, scenarios, global_attrs, earth_rad
                 la, lo = g.latlon()
                 latv[i, :g.ny, :g.nx] = la
                 lonv[i, :g.ny, :g.nx] = lo
-                cla, clo = _cell_corners(g)
+                cla, clo = g.cell_corners()
                 latb[i, :g.ny, :g.nx, :] = cla
                 lonb[i, :g.ny, :g.nx, :] = clo
                 pm[i, :, :g.ny, :g.nx] = np.asarray(c["pm25"], dtype=np.float32)

@@ -6,7 +6,7 @@ PLOTFILE outputs it names, in AERMOD's own column layout, so existing post-proce
 working, and optionally the summary tables of AERMOD's listing file. This module is the adapter at
 that boundary (STYLE.md 3): it maps AERMOD's keyword language onto frozen dataclasses in SI
 units, and writes AERMOD's fixed-column text files. The physics lives in
-:mod:`engine.dispersion`.
+:mod:`engine.dispersion.area`.
 
 Runstream rules (as AERMOD v24142 reads them, ``setup.f``: ``SETUP``/``DEFINE``/``EXPATH``/
 ``EXKEY``):
@@ -61,7 +61,7 @@ from typing import Literal
 import numpy as np
 
 from engine.errors import InputError
-from engine.io import atomic_path
+from engine.output.writers import atomic_path
 
 __all__ = [
     "AreaSourceCard",
@@ -1133,7 +1133,7 @@ def read_sfc_dates(path):
 
     The first line is the header; each following line starts ``yy mm dd jday hh`` (hour
     ending, 1-24). Only these five fields are read here (the met reader in
-    :mod:`engine.met` reads the rest).
+    :mod:`engine.dispersion.met` reads the rest).
     """
     dates = []
     with open(path, encoding="utf-8", errors="replace") as fh:
@@ -1285,7 +1285,7 @@ class PlotHeader:
 
 
 def _program_version():
-    from engine import __version__
+    from engine._version import __version__
 
     return __version__
 
@@ -1543,7 +1543,7 @@ def write_summary_listing(path, ctl, *, model_options, period_by_group, hourly_b
                              f"{int(dates[idx[i]]):08d}: AT " + _receptor_text(rec, i))
             lines.append("  ")
         lines += ["", " *** RECEPTOR TYPES:  GC = GRIDCART", "                      DC = DISCCART", ""]
-    from engine.io import write_text
+    from engine.output.writers import write_text
 
     write_text("\n".join(lines) + "\n", path)
 

@@ -112,7 +112,7 @@ def _with_coordinates(cities, summary):
     if {"lat", "lon", "name_en"} <= set(cities.columns):
         return cities
     try:
-        from engine.dataset import add_city_labels, load_dataset
+        from engine.data.dataset import add_city_labels, load_dataset
 
         ddir = ((summary.get("config") or {}).get("data") or {}).get("dir") or None
         return add_city_labels(cities, load_dataset(ddir))
@@ -378,7 +378,7 @@ def _edges(ds, name):
 
 
 def _city_dataset(run_dir, city_id):
-    from engine.io import open_city
+    from engine.output.writers import open_city
 
     run_dir = Path(run_dir)
     for p in (run_dir / "city_fields.nc", run_dir / "cities" / f"c{int(city_id)}.nc"):
@@ -515,7 +515,7 @@ def _method_notes(summary):
 
 # --------------------------------------------------------------------------- HTML
 def _table_html(df, digits=4, max_rows=None):
-    from engine.io import round_significant
+    from engine.output.writers import round_significant
 
     d = round_significant(df, digits)
     if max_rows is not None:
@@ -575,7 +575,7 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     -------
     ReportResult
     """
-    from engine.io import write_text
+    from engine.output.writers import write_text
 
     run_dir = Path(run_dir)
     cities, national, summary = _read_run(run_dir)

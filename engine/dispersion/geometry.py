@@ -26,7 +26,7 @@ over each city and over the rest of its province):
   multiples of the ROP spacing H (default 5 km) measured from the city centre, so that the
   coarse ROP lattice nests exactly in it. Receptors sit at fine cell centres. Sources within
   the city grid (the city and the near ROP) are rasterised on the fine grid; the ROP beyond
-  the city grid is rasterised on the coarse lattice (see :mod:`engine.fields`).
+  the city grid is rasterised on the coarse lattice (see :mod:`engine.dispersion.fields`).
 * **Rasterisation.** The emitting fraction of each cell is found exactly for cells wholly
   inside or outside every shape (tested with the cell's half-diagonal), and by
   ``subsamples x subsamples`` point sampling for cells cut by a boundary.
@@ -770,6 +770,17 @@ class CityGrid:
         """Cell-centre latitude and longitude, each (ny, nx) [degrees]."""
         X, Y = np.meshgrid(self.x, self.y)
         return aeqd_inverse(X, Y, self.lat0, self.lon0)
+
+    def cell_corners(self):
+        """Latitude and longitude of the 4 corners of every cell, (ny, nx, 4) [degrees], counter-
+        clockwise from south-west (CF 1.8 sec. 7.1 vertex order for 2-D bounds)."""
+        h = self.spacing_m / 2.0
+        X, Y = np.meshgrid(self.x, self.y)
+        lat = np.empty(X.shape + (4,))
+        lon = np.empty(X.shape + (4,))
+        for k, (sx, sy) in enumerate(((-1, -1), (1, -1), (1, 1), (-1, 1))):
+            lat[..., k], lon[..., k] = aeqd_inverse(X + sx * h, Y + sy * h, self.lat0, self.lon0)
+        return lat, lon
 
     def key(self):
         return (round(self.lat0, 9), round(self.lon0, 9), self.spacing_m, self.nx, self.ny,

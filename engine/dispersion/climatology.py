@@ -14,7 +14,7 @@ Two built-in constructions, chosen by ``[met] climatology``:
 An annual-average concentration needs the joint frequency of wind direction, wind speed and
 stability, not a time series. A **climatology** here is a set of weighted met classes, each a
 physically consistent AERMOD-style hour (u, direction, u*, w*, L, z_ic, z_im, z0, T), passed to
-the dispersion stage as one :class:`engine.met.MetHours` whose ``weight`` is the class frequency.
+the dispersion stage as one :class:`engine.dispersion.met.MetHours` whose ``weight`` is the class frequency.
 
 The v1 climatology (``climatology = "golder"`` or ``"default"``, version ``DEFAULT_VERSION``)
 --------------------------------------------------------------------------------------------
@@ -509,8 +509,8 @@ def star_to_arrays(freq, *, temperature_k=288.0, daytime_mixing_height_m=1000.0,
 
 # --------------------------------------------------------------------------- MetHours
 def to_met_hours(arrays):
-    """Build an :class:`engine.met.MetHours` from class arrays (``stability_class`` is dropped)."""
-    from engine.met import MetHours
+    """Build an :class:`engine.dispersion.met.MetHours` from class arrays (``stability_class`` is dropped)."""
+    from engine.dispersion.met import MetHours
 
     kw = {k: v for k, v in arrays.items() if k != "stability_class"}
     n = len(kw["weight"])
@@ -534,10 +534,10 @@ class MetSpec:
     def describe(self):
         if self.kind == "default":
             return (f"{DEFAULT_VERSION}, climate region '{self.name}' (climatology = 'golder': Pasquill/Golder "
-                    "classes at z0 = 1 m, the v1 default; see engine.climatology)")
+                    "classes at z0 = 1 m, the v1 default; see engine.dispersion.climatology)")
         if self.kind == "aermet_climatology":
             return (f"{AERMET_VERSION}, climate region '{self.name}' (built the AERMET way, two seasons; "
-                    "see engine.climatology)")
+                    "see engine.dispersion.climatology)")
         if self.kind == "climatology_file":
             return f"climatology file: {self.name}"
         return f"{self.kind}: {self.name}"
@@ -614,7 +614,7 @@ def _aermet_climatology_cached(region):
 
 
 def load_met(spec):
-    """The :class:`engine.met.MetHours` of a :class:`MetSpec` (a climatology's annual met)."""
+    """The :class:`engine.dispersion.met.MetHours` of a :class:`MetSpec` (a climatology's annual met)."""
     if spec.kind in ("aermet_climatology", "climatology_file"):
         return load_climatology(spec).met()
     if spec.kind == "default":
@@ -625,7 +625,7 @@ def load_met(spec):
         arrays = star_to_arrays(read_star(path), temperature_k=region.temperature_k,
                                 daytime_mixing_height_m=region.daytime_mixing_height_m)
         return to_met_hours(arrays)
-    from engine.met import read_aermet
+    from engine.dispersion.met import read_aermet
 
     sfc, pfl = spec.name.split(" + ")
     return read_aermet(sfc, pfl)
@@ -648,7 +648,7 @@ CALM_THRESHOLD_M_S = 0.5
 CLIMATOLOGY_SPEED_EDGES_M_S = (CALM_THRESHOLD_M_S, 1.0) + STAR_SPEED_EDGES_M_S[1:]
 CLIMATOLOGY_FORMAT = "cobenefits-climatology-v1"
 AERMET_VERSION = "aermet-climatology-v1"
-_DATA = Path(__file__).resolve().parent / "data" / "met"
+_DATA = Path(__file__).resolve().parents[1] / "data" / "met"
 
 
 def season_of_month(month):
@@ -732,7 +732,7 @@ class Climatology:
         return self.season_frequency[season] * (1.0 - self.calm_frequency[season])
 
     def met(self, season=None):
-        """:class:`engine.met.MetHours` of one season, or of the year (``season=None``).
+        """:class:`engine.dispersion.met.MetHours` of one season, or of the year (``season=None``).
 
         The annual met weights each season's classes by its non-calm share of the year
         (:meth:`valid_weight`), so its period mean equals AERMOD's annual mean (calms excluded
@@ -762,7 +762,7 @@ class Climatology:
                           profile_wind_speed_m_s=nan, profile_wind_from_deg=nan, profile_temperature_k=nan,
                           profile_sigma_v_m_s=c["profile_sigma_v_m_s"][sel],
                           profile_sigma_w_m_s=c["profile_sigma_w_m_s"][sel])
-        from engine.met import MetHours
+        from engine.dispersion.met import MetHours
 
         return MetHours.from_arrays(**arrays, source=f"climatology {self.source} season {season or 'annual'}")
 
@@ -932,7 +932,7 @@ def _representative(h, w):
 
 
 def climatology_from_met(met, *, source=None):
-    """The climatology of an hourly :class:`engine.met.MetHours` (e.g. from an AERMET file).
+    """The climatology of an hourly :class:`engine.dispersion.met.MetHours` (e.g. from an AERMET file).
 
     Seasons from the hours' dates (``YYMMDDHH``; Nov-Mar heating); missing hours are dropped,
     calm hours (AERMOD: reference wind 0, or below :data:`CALM_THRESHOLD_M_S`) are counted in
@@ -1354,7 +1354,7 @@ def write_climatology(clim, path):
         for k in ("profile_sigma_v_m_s", "profile_sigma_w_m_s")[: 2 if nl else 0]:
             vals += ["" if not np.isfinite(v) else f"{float(v):.8g}" for v in c[k][i]]
         lines.append(",".join(vals))
-    from engine.persist import atomic_path
+    from engine.output.persist import atomic_path
 
     with atomic_path(path) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n")
