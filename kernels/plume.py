@@ -638,6 +638,34 @@ def _stable_sigmas(x, hs, he, zi, zim, ustar, L, ueff, sveff, sweff, tgeff, ptp,
 
 
 @njit(**_JIT)
+def _reflecting_height(x, hs, he, zi, ustar, L, gws, gsw, gtg, gpt, szinit):
+    """Height of AERMOD's effective reflecting surface HSBL for a stable plume (calc1.f REFL_HT).
+
+    sigma-z at the plume height from the wind, sigma-w, theta gradient and potential
+    temperature *at* HE (floored as in METINI, no layer average), with the stable surface term
+    (SZSFCL with the wind at HE), the CTDMPLUS ambient term and the initial sigma-z
+    (VSIGZ = Szinit for an area source) in quadrature: HSBL = max(zi, HE + 2.15 sigma-z). The
+    Brunt-Vaisala term is kept in the urban stable layer too (REFL_HT has no URBSTAB test).
+    """
+    u = max(_grid_value(gws, he), WSMIN)
+    sw = max(_grid_value(gsw, he), SWMIN)
+    tg = _grid_value(gtg, he)
+    pt = _grid_value(gpt, he)
+    t = x / u
+    bvf = math.sqrt(GRAVITY * tg / pt) if tg > 0.0 else 1e-10
+    bvf = max(bvf, 1e-10)
+    ztmp = max(hs, he, 1e-4)
+    szamb = sw * t / math.sqrt(1.0 + sw * t * (1.0 / (0.72 * ztmp) + bvf / (0.54 * sw)))
+    if he >= zi:
+        szrf = szamb
+    else:
+        szsurf = SQRT_2_OVER_PI * ustar * t * (1.0 + 0.7 * x / L) ** (-1.0 / 3.0)
+        sigf = min(he / zi, 1.0)
+        szrf = (1.0 - sigf) * szsurf + sigf * szamb
+    return max(zi, he + SZCOEF * math.sqrt(szrf * szrf + szinit * szinit))
+
+
+@njit(**_JIT)
 def _eff_floor(u, sv, sw):
     sw = max(sw, SWMIN)
     sv = max(sv, SVMIN, SVUMIN * u)
@@ -646,7 +674,7 @@ def _eff_floor(u, sv, sw):
 
 
 @njit(**_JIT)
-def _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_he, zr,
+def _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, zr,
                   urbstab=False):
     """(g, sigma_y) for a stable hour (or a release at/above zi), receptor height zr [m].
 
@@ -685,9 +713,7 @@ def _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_h
             tg = _layer_average(gtg, zlo, zhi)
             ue, sv, sw = _eff_floor(ue, sv, sw)
     sy, sz = _stable_sigmas(x, hs, he, zi, zim, ustar, L, ue, sv, sw, tg, ptp, szinit, urbstab)
-    # REFL_HT: reflecting surface from sigma-z evaluated with the wind at HE
-    syr, szr = _stable_sigmas(x, hs, he, zi, zim, ustar, L, u_he, sv, sw, tg, ptp, szinit, urbstab)
-    hsbl = max(zi, he + SZCOEF * szr)
+    hsbl = _reflecting_height(x, hs, he, zi, ustar, L, gws, gsw, gtg, gpt, szinit)
     if zr == 0.0:
         fz = 2.0 * _image_sum(he, sz, hsbl) / (SQRT_2PI * sz)
     elif zr <= hsbl:
@@ -741,10 +767,9 @@ def _cbl_sigmas(x, hs, zi, ustar, wstar, L, ue, sv, sw, center, surfac, szinit):
 def _cbl_point(x, hs, szinit, zi, ustar, wstar, L, xmixed, gws, gsv, gsw, zr):
     """(g, sigma_y) for a convective hour, release below zi (Weil PDF model), receptor
     height zr [m] (0 above zi, VRTCBL)."""
-    if hs < 0.5 * zi:
-        center = min(hs + (x / xmixed) * (0.5 * zi - hs), 0.5 * zi)
-    else:
-        center = hs
+    # CENTROID (calc1.f): from HS towards zi/2, linearly in x until XMIXED (downwards for a
+    # release above zi/2), zi/2 beyond
+    center = hs + min(x / xmixed, 1.0) * (0.5 * zi - hs)
     surfac = center < 0.1 * zi
     ue = _grid_value(gws, center)
     sv = _grid_value(gsv, center)
@@ -785,6 +810,19 @@ def _cbl_point(x, hs, szinit, zi, ustar, wstar, L, xmixed, gws, gsv, gsw, zr):
     else:
         fz = 0.0
     return fz / ue, sy
+
+
+@njit(**_JIT)
+def _potential_temperature(gtg, ta, ztemp, gpt):
+    """Gridded potential temperature (tempgrid.f GRDPT, metext.f GRDPTURB): from T at the
+    temperature reference height, integrating the gradient profile ``gtg`` (trapezoids)."""
+    nb = _locate(ztemp)
+    ptref = ta + GOVRCP * ztemp
+    gpt[nb] = ptref - 0.5 * (gtg[nb + 1] + gtg[nb]) * (ztemp - GRID_HEIGHTS[nb])
+    for g in range(nb - 1, -1, -1):
+        gpt[g] = gpt[g + 1] - 0.5 * (gtg[g + 1] + gtg[g]) * (GRID_HEIGHTS[g + 1] - GRID_HEIGHTS[g])
+    for g in range(nb + 1, NLEV):
+        gpt[g] = gpt[g - 1] + 0.5 * (gtg[g] + gtg[g - 1]) * (GRID_HEIGHTS[g] - GRID_HEIGHTS[g - 1])
 
 
 @njit(**_JIT)
@@ -880,15 +918,8 @@ def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, sz
     for g in range(NLEV):
         if stable or GRID_HEIGHTS[g] > zi:
             gtg[g] = max(SPTGMN, gtg[g])
-    # potential temperature (GRDPT) from T at the temperature reference height
     gpt = np.empty(NLEV)
-    nb = _locate(ztemp)
-    ptref = ta + GOVRCP * ztemp
-    gpt[nb] = ptref - 0.5 * (gtg[nb + 1] + gtg[nb]) * (ztemp - GRID_HEIGHTS[nb])
-    for g in range(nb - 1, -1, -1):
-        gpt[g] = gpt[g + 1] - 0.5 * (gtg[g + 1] + gtg[g]) * (GRID_HEIGHTS[g + 1] - GRID_HEIGHTS[g])
-    for g in range(nb + 1, NLEV):
-        gpt[g] = gpt[g - 1] + 0.5 * (gtg[g] + gtg[g - 1]) * (GRID_HEIGHTS[g] - GRID_HEIGHTS[g - 1])
+    _potential_temperature(gtg, ta, ztemp, gpt)
     # mixed-layer averages for XMIXED (rural zi): METEXT ZIAVER, from the ground (0 m) to zi;
     # ANYAVG's 0.5 m floor does not apply here (it made XMIXED 0.06 % larger in caseD
     # hour 88062709, z0 = 1 m, so sigma-y 0.02 % larger at 600-900 m)
@@ -897,7 +928,7 @@ def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, sz
     urbstab = False
     if urban_pop > 0.0:
         urbstab, zi, ustar, L = _urban_boundary_layer(urban_pop, urban_z0, stable, zic, zim, zi,
-                                                      ustar, L, z0, ta, gsv, gsw)
+                                                      ustar, L, z0, ta, ztemp, gsv, gsw, gtg, gpt)
     # transport direction: the gridded direction profile (GRDWD) interpolated to the release
     # height (METINI); below the lowest observed level the lowest observation holds
     gwd = np.empty(NLEV)
@@ -917,10 +948,9 @@ def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, sz
     out_lnsy[NX] = svovru_s
     out_lnsy[NX + 1] = cut_b
     if stable or hs >= zi:
-        u_he = max(_grid_value(gws, hs), WSMIN)
         for k in range(NX):
             x = X_MIN * math.exp(k * DLNX)
-            gv, sy = _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, u_he,
+            gv, sy = _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt,
                                    zr, urbstab)
             out_lng[k] = math.log(gv) if gv > 0.0 else LN_FLOOR
             out_lnsy[k] = math.log(sy)
@@ -939,12 +969,14 @@ URBAN_REF_POPULATION = 2.0e6
 URBAN_REF_DELTA_T = 12.0     # K, urban-rural temperature difference at the reference population
 URBAN_REF_ZI = 400.0         # m, urban mixing height at the reference population
 URBAN_CP = 1004.0            # J kg-1 K-1
+URBAN_TG = 1.0e-5            # K m-1, urban theta gradient up to the urban mixing height (GRDURBAN)
 
 
 @njit(**_JIT)
-def _urban_boundary_layer(pop, urban_z0, stable, zic, zim, zi, ustar, L, z0, ta, gsv, gsw):
-    """AERMOD's urban boundary layer for an urban source (metext.f URBCALC, GRDURBAN; calc1.f
-    ACALC). Modifies ``gsv``/``gsw`` in place for urban hours; returns
+def _urban_boundary_layer(pop, urban_z0, stable, zic, zim, zi, ustar, L, z0, ta, ztemp, gsv, gsw,
+                          gtg, gpt):
+    """AERMOD's urban boundary layer for an urban source (metext.f URBCALC, GRDURBAN, GRDPTURB;
+    calc1.f ACALC). Modifies ``gsv``/``gsw``/``gtg``/``gpt`` in place for urban hours; returns
     (urbstab, zi, u*, L).
 
     Urban hours are the stable ones and the convective ones of the morning transition (zic
@@ -954,8 +986,10 @@ def _urban_boundary_layer(pop, urban_z0, stable, zic, zim, zi, ustar, L, z0, ta,
     urban, z0), an equivalent Obukhov length (the more neutral of urban and rural at night,
     the more convective in the morning transition, used by magnitude); sigma-v and sigma-w
     get the urban convective part in quadrature; zi = max(ZIURB, zim). The wind profile
-    stays rural. The urban temperature-gradient profile only enters the Brunt-Vaisala term,
-    which AERMOD drops in the urban stable layer (SIGZ with URBSTAB), so it is not built.
+    stays rural. The potential-temperature gradient is 1e-5 K/m up to ZIURB (rural above) and
+    the potential temperature is rebuilt from it (GRDPTURB); SIGZ drops the Brunt-Vaisala
+    term in the urban stable layer (URBSTAB), but the reflecting height of an elevated plume
+    (REFL_HT, :func:`_reflecting_height`) uses these profiles.
     """
     ziurb = URBAN_REF_ZI * (pop / URBAN_REF_POPULATION) ** 0.25
     morning = (not stable) and zic <= ziurb
@@ -991,6 +1025,9 @@ def _urban_boundary_layer(pop, urban_z0, stable, zic, zim, zi, ustar, L, z0, ta,
             swu = math.sqrt(sv2 * math.exp(-6.0 * (z - ziurb) / ziurb))
         gsv[g] = math.sqrt(gsv[g] * gsv[g] + svu * svu)
         gsw[g] = math.sqrt(gsw[g] * gsw[g] + swu * swu)
+        if z <= ziurb:
+            gtg[g] = URBAN_TG
+    _potential_temperature(gtg, ta, ztemp, gpt)
     return True, max(ziurb, zim), urbustr, abs(urbl)
 
 
