@@ -96,7 +96,7 @@ SUPPORTED_KEYWORDS = {
 }
 _PATHWAYS = tuple(SUPPORTED_KEYWORDS)
 
-#: MODELOPT options accepted. ELEV with all elevations 0 is flat terrain (AERMOD_NOTES.md).
+#: MODELOPT options accepted. ELEV with all elevations 0 is flat terrain (docs/aermod.md).
 SUPPORTED_MODEL_OPTIONS = ("DFAULT", "CONC", "FLAT", "ELEV")
 
 #: keywords that may appear more than once (all others: once per file)
