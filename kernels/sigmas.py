@@ -17,20 +17,33 @@ from kernels.profiles import ALPHA_PDF, BETA_PDF, N_FIXED_POINT, R_PDF, SQRT_2PI
 _JIT = dict(nogil=True, cache=True, fastmath=FASTMATH)
 
 
+#: AERMOD's exponent floor (modules.f EXPLIM): exp(a) is taken as 0 for a <= -50 in the
+#: vertical terms (calc2.f VRTSBL, VRTSBN, VRTCBL), so an elevated plume that has not reached
+#: the ground gives exactly 0 there, as in AERMOD
+EXPLIM = -50.0
+
+
+@njit(**_JIT)
+def _gauss(a):
+    """exp(a), 0 for a <= EXPLIM (AERMOD's cut-off)."""
+    return math.exp(a) if a > EXPLIM else 0.0
+
+
 @njit(**_JIT)
 def _image_sum(h, s, H):
     """sum_k exp(-(h + 2kH)^2 / (2 s^2)) over all integers k (reflections at 0 and H).
 
-    Direct sum for s <= H/2, otherwise the Poisson-summation (theta function) identity
+    Direct sum for s <= H/2 (each term 0 below AERMOD's EXPLIM), otherwise the
+    Poisson-summation (theta function) identity
     sum_k f(h + kP) = (s sqrt(2 pi)/P) [1 + 2 sum_m exp(-2 pi^2 s^2 m^2/P^2) cos(2 pi m h/P)],
     P = 2H.
     """
     if s <= 0.5 * H:
-        total = math.exp(-0.5 * (h / s) ** 2)
+        total = _gauss(-0.5 * (h / s) ** 2)
         k = 1
         while k < 200:
-            t1 = math.exp(-0.5 * ((h + 2.0 * k * H) / s) ** 2)
-            t2 = math.exp(-0.5 * ((h - 2.0 * k * H) / s) ** 2)
+            t1 = _gauss(-0.5 * ((h + 2.0 * k * H) / s) ** 2)
+            t2 = _gauss(-0.5 * ((h - 2.0 * k * H) / s) ** 2)
             total += t1 + t2
             if t1 + t2 <= 1e-18 * total and 2.0 * k * H > abs(h):
                 break
@@ -159,8 +172,8 @@ def _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt, zr,
         fz = (_image_sum(zr - he, sz, hsbl) + _image_sum(zr + he, sz, hsbl)) / (SQRT_2PI * sz)
     else:
         # VRTSBN: receptor above HSBL, ground image only
-        fz = (math.exp(-0.5 * ((zr - he) / sz) ** 2)
-              + math.exp(-0.5 * ((zr + he) / sz) ** 2)) / (SQRT_2PI * sz)
+        fz = (_gauss(-0.5 * ((zr - he) / sz) ** 2)
+              + _gauss(-0.5 * ((zr + he) / sz) ** 2)) / (SQRT_2PI * sz)
     return fz / ue, sy
 
 

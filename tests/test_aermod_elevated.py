@@ -80,12 +80,14 @@ def check_period(case, out):
         assert np.all(mine[ref == 0.0] == 0.0), name
 
 
-def check_hourly(case, out, zero_exceptions=0):
+def check_hourly(case, out, zero_exceptions=frozenset()):
     """>= 97 % of the receptor-hours above 1 % of the hour's maximum within 2 %; where AERMOD
-    gives 0 so do we (but ``zero_exceptions`` receptor-hours, each explained by the caller),
-    and where we give 0 AERMOD's value is below 1e-12 of the hour's maximum."""
-    _, _, ref, dates = read_post(DATA / case / "hourly_all.pst.gz")
+    gives 0 so do we (but the (x, y, YYMMDDHH) in ``zero_exceptions``, each explained by the
+    caller), and where we give 0 AERMOD's value is below 1e-12 of the hour's maximum."""
+    x, y, ref, dates = read_post(DATA / case / "hourly_all.pst.gz")
     _, _, mine, mdates = read_post(out / "hourly_all.pst")
+    bad = (ref == 0.0) & (mine != 0.0)
+    assert {(float(a), float(b), int(d)) for a, b, d in zip(x[bad], y[bad], dates[bad])} == set(zero_exceptions)
     np.testing.assert_array_equal(dates, mdates)
     n_hours = np.unique(dates).size
     ref = ref.reshape(n_hours, -1)
@@ -94,17 +96,16 @@ def check_hourly(case, out, zero_exceptions=0):
     sel = (ref > 0.01 * hmax) & (hmax > 0)
     rel = np.abs(mine[sel] / ref[sel] - 1.0)
     assert np.mean(rel <= 0.02) >= 0.97, (np.mean(rel <= 0.02), rel.max())
-    assert int(((ref == 0.0) & (mine != 0.0)).sum()) <= zero_exceptions
     assert np.all(ref[mine == 0.0] <= 1e-12 * np.broadcast_to(hmax, ref.shape)[mine == 0.0])
 
 
 @pytest.mark.parametrize("case", H_CASES)
 def test_elevated_period_accuracy(case, runs):
     """caseH (rural) and caseH_urban: every group (H10, H50, H100, H200, ALL) within the
-    criterion. Measured: rural 100 % of receptors within 2 % in every group (max 1.8 %, H100);
-    urban 100 % (max 1.3 %). Before issue 21 the rural H50 group was 84 % (CENTROID for a
-    release above zi/2) and the urban H200 group 58 % (urban theta-gradient profile in
-    REFL_HT)."""
+    criterion. Measured: rural 100 % of receptors within 2 % in every group (max 1.76 %, H100),
+    hourly 98.31 %; urban 100 % (max 1.31 %), hourly 98.62 %. Before issue 21 the rural H50
+    group was 84 % (CENTROID for a release above zi/2) and the urban H200 group 58 % (urban
+    theta-gradient profile in REFL_HT)."""
     rc, out = runs[case]
     assert rc == 0
     check_period(case, out)
@@ -117,8 +118,21 @@ def test_elevated_hourly_accuracy(case, runs):
     check_hourly(case, out, zero_exceptions=ELEVATED_ZERO_EXCEPTIONS[case])
 
 
-#: receptor-hours AERMOD writes as 0 that are not 0 here (all below 1e-9 of the hour's max)
-ELEVATED_ZERO_EXCEPTIONS = {"caseH_elevated_area": 25, "caseH_elevated_area_urban": 9}
+#: Receptor-hours AERMOD writes as 0 that are not 0 here. With AERMOD's exponent floor
+#: (EXPLIM, kernels/sigmas.py) and its side-by-side quadrature (kernels/areain.py) 22 of the
+#: rural case's 25 went to 0; the rest are receptors on an elevated source's edge or corner in
+#: a convective hour ((-1000, 5000), (-500, 5000), (0, 5000): the north edge of H10S0), where
+#: the clipped source is a sliver whose vertex at 1.01 m lies at v / sigma_y = 3.5 here and
+#: beyond AERMOD's 3.9 there (AERMOD's sigma-y at 1 m comes from the PDF of the effective
+#: sigma-w its previous call left, calc1.f PLUMEF; up to 1.2 % of the hour's maximum), and
+#: (-6000, -2500), a far-lateral tail of H100S20 (<= 1.7e-7 of the hour's maximum)
+ELEVATED_ZERO_EXCEPTIONS = {
+    "caseH_elevated_area": {(-1000.0, 5000.0, 88062711), (-500.0, 5000.0, 88062711),
+                            (-6000.0, -2500.0, 88070110)},
+    "caseH_elevated_area_urban": {(-1000.0, 5000.0, 88062711), (-500.0, 5000.0, 88062711),
+                                  (0.0, 5000.0, 88062808), (-6000.0, -2500.0, 88070108),
+                                  (-6000.0, -2500.0, 88070110)},
+}
 
 
 @pytest.mark.parametrize("case", H_CASES)
