@@ -1,6 +1,6 @@
 """Output writers. Every file is written atomically: to a temporary name in the same
 folder, flushed, then renamed over the target, so an interrupted run never leaves a
-half-written file that looks complete (STYLE.md 24)."""
+half-written file that looks complete (docs/design.md, rule 24)."""
 
 from __future__ import annotations
 
