@@ -141,6 +141,32 @@ def test_nav_lists_every_docs_page():
     assert listed - pages == set(), f"mkdocs.yml nav names pages that do not exist: {sorted(listed - pages)}"
 
 
+def test_named_code_exists():
+    # a module, function or file the docs name must still be there after a refactor
+    import importlib
+
+    bad = []
+    for md in _markdown_files():
+        text = md.read_text(encoding="utf-8")
+        for name in sorted(set(re.findall(r"\b((?:engine|kernels)(?:\.[A-Za-z_]\w*)+)", text))):
+            parts = name.split(".")
+            for i in range(len(parts), 0, -1):
+                try:
+                    obj = importlib.import_module(".".join(parts[:i]))
+                    break
+                except ModuleNotFoundError:
+                    continue
+            try:
+                for attr in parts[i:]:
+                    obj = getattr(obj, attr)
+            except AttributeError:
+                bad.append(f"{md.relative_to(ROOT)}: {name}")
+        for path in sorted(set(re.findall(r"`((?:engine|kernels|tests|benchmarks|config)/[^`\s*<]*)`", text))):
+            if not (ROOT / path).exists():
+                bad.append(f"{md.relative_to(ROOT)}: {path}")
+    assert not bad, "the docs name code or files that do not exist:\n" + "\n".join(bad)
+
+
 def _allowed(message):
     """The names listed in an error's "(allowed: a, b, c)" part."""
     m = re.search(r"\(allowed: ([^)]*)\)", message)
