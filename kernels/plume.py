@@ -2,8 +2,9 @@
 
 Physics follows the unmodified EPA AERMOD v24142 for ``AREA`` sources in the regulatory
 default (rural, flat, no deposition, no AREAMNDR meander), Cimorelli et al. 2005 (J. Appl.
-Meteor. 44:682) and the EPA *AERMOD Model Formulation* document; ``docs/aermod.md`` walks
-through it with the AERMOD routines cited.
+Meteor. 44:682) and the EPA *AERMOD Model Formulation* document; see
+``docs/aermod-formulation.md`` for the walk-through with source references and
+``docs/aermod.md`` for the AERMOD mode.
 
 The kernels are split by concern; this module is their public face (and re-exports their
 names): :mod:`kernels.profiles` (gridded profiles), :mod:`kernels.sigmas` (dispersion at one

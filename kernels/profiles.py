@@ -42,7 +42,7 @@ EFOLDH = 0.44                # e-folding for theta gradient above 100 m
 TGMINHT = 2.0                # m
 TGMAXHT = 100.0              # m
 SURFACE_LAYER_TOP = 5.0      # m, averaging layer for surface releases
-N_FIXED_POINT = 4            # CBL effective-parameter passes (PDF before IBLVAL, calc2.f)
+N_FIXED_POINT = 4            # CBL effective-parameter passes (docs/aermod-formulation.md §4)
 R_PDF = 2.0                  # Weil PDF: R = sigma_i / w_i
 ALPHA_PDF = (1.0 + R_PDF**2) / (1.0 + 3.0 * R_PDF**2)
 BETA_PDF = 1.0 + R_PDF**2
