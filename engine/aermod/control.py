@@ -587,11 +587,23 @@ class _Builder:
         szinit = _number(c, 6, "initial sigma-z [m]", lo=0.0, default=0.0)
         if abs(angle) > 180.0:
             c.fail(f"angle [deg] (field 8) = {c.raw[5]!r} must be within -180..180")
+        self._warn_large(c, relhgt, szinit)
         x, y, z, _, _ = self.locations[sid]
         self.params[sid] = AreaSourceCard(
             source_id=c.raw[0], x_sw_m=x, y_sw_m=y, base_elevation_m=z, rate_g_m2_s=rate,
             release_height_m=relhgt, x_len_m=xinit, y_len_m=yinit, angle_deg=angle,
             initial_sigma_z_m=szinit, line=c.lineno)
+
+    def _warn_large(self, c, relhgt, szinit):
+        """AERMOD's range warnings on a SRCPARAM card (soset.f APARM, APPARM, ACPARM: W320
+        for a release height above 100 m or an initial sigma-z above 200 m); the source is
+        still modelled, as AERMOD does."""
+        if relhgt > 100.0:
+            self.messages.append(f"{c.where()}: SRCPARAM {c.raw[0]}: release height {relhgt:g} m "
+                                 "is above 100 m; modelled as given (AERMOD W320, HS)")
+        if szinit > 200.0:
+            self.messages.append(f"{c.where()}: SRCPARAM {c.raw[0]}: initial sigma-z {szinit:g} m "
+                                 "is above 200 m; modelled as given (AERMOD W320, SZINIT)")
 
     def _srcparam_poly(self, c, sid):
         """AREAPOLY: 'SRCPARAM srcid rate relhgt nverts [szinit]' (soset.f APPARM)."""
@@ -600,6 +612,7 @@ class _Builder:
         relhgt = _number(c, 2, "release height [m]", lo=0.0)
         nv = _number(c, 3, "number of vertices", integer=True, lo=3)
         szinit = _number(c, 4, "initial sigma-z [m]", lo=0.0, default=0.0)
+        self._warn_large(c, relhgt, szinit)
         x, y, z, _, _ = self.locations[sid]
         self.params[sid] = AreaSourceCard(
             source_id=c.raw[0], x_sw_m=x, y_sw_m=y, base_elevation_m=z, rate_g_m2_s=rate,
@@ -616,6 +629,7 @@ class _Builder:
         radius = _number(c, 3, "radius [m]", lo=0.0, lo_open=True)
         nv = _number(c, 4, "number of vertices", integer=True, lo=3, default=20)
         szinit = _number(c, 5, "initial sigma-z [m]", lo=0.0, default=0.0)
+        self._warn_large(c, relhgt, szinit)
         x, y, z, _, _ = self.locations[sid]
         self.params[sid] = AreaSourceCard(
             source_id=c.raw[0], x_sw_m=x, y_sw_m=y, base_elevation_m=z, rate_g_m2_s=rate,
@@ -1501,6 +1515,9 @@ def write_summary_listing(path, ctl, *, model_options, period_by_group, hourly_b
              f" ***  {n_hours} hours processed; {n_missing} missing and {n_calm} calm hours "
              "(excluded from the PERIOD divisor, EPA calms policy)",
              ""]
+    if ctl.messages:  # AERMOD's listing repeats its setup warnings (e.g. W320 on a SRCPARAM)
+        lines += ["    ********   WARNING MESSAGES   ******** "]
+        lines += [f" {m}" for m in ctl.messages] + [""]
     unit = f"** CONC OF {ctl.pollutant_id[:8]:<8s} IN MICROGRAMS/M**3"
     dash = "- " * 60
     if "PERIOD" in ctl.averaging_times:
