@@ -75,3 +75,14 @@ def test_modules_and_functions_stay_short():
     assert not long_modules, f"modules over {MAX_MODULE_LINES} lines (split them by job): {long_modules}"
     assert not long_functions, f"functions over {MAX_FUNCTION_LINES} lines (split into steps): {long_functions}"
 
+
+
+def test_field_cache_fingerprint_names_existing_files():
+    # a moved or split module must be renamed in the fingerprint, or a code change would not
+    # invalidate the cached fields (the fingerprint hashes "<absent>" for a missing file)
+    from engine.dispersion.fields import _CODE_FILES
+
+    missing = [f for f in _CODE_FILES if not (ROOT / f).is_file()]
+    assert not missing, f"engine.dispersion.fields._CODE_FILES names missing files: {missing}"
+    package = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "engine/dispersion/climatology").glob("*.py"))
+    assert set(package) <= set(_CODE_FILES), sorted(set(package) - set(_CODE_FILES))
