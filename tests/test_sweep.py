@@ -17,7 +17,8 @@ import xarray as xr
 import engine
 import synthetic_nation as sn
 from engine import pipeline as pl
-from engine.sensitivity import sweep as sw
+from engine import sensitivity as sw
+from engine.sensitivity import driver
 from engine.carbon import run_carbon
 from engine.config import load_config
 from engine.data.dataset import load_dataset
@@ -290,20 +291,20 @@ def test_interrupted_sweep_resumes_and_gives_identical_results(synth, monkeypatc
     tmp, paths, _ = synth
     spec = _mc_spec(paths)
     clean = _arrays(engine.sensitivity.sweep(spec, out=tmp / "clean", workers=1, **_synthetic()))
-    real = sw._chunk_task
+    real = driver._chunk_task
 
     def dying(item, shared):
         if item[0] >= 40:
             raise KeyboardInterrupt
         return real(item, shared)
 
-    monkeypatch.setattr(sw, "_chunk_task", dying)
+    monkeypatch.setattr(driver, "_chunk_task", dying)
     with pytest.raises(KeyboardInterrupt):
         engine.sensitivity.sweep(spec, out=tmp / "resume", workers=1, **_synthetic())
     assert not (tmp / "resume" / "sweep.nc").exists()
     done = list((tmp / "resume" / "chunks").rglob("chunk_*.npz"))
     assert 0 < len(done) < 8  # 16 x (3 + 2) = 80 samples in chunks of 10
-    monkeypatch.setattr(sw, "_chunk_task", real)
+    monkeypatch.setattr(driver, "_chunk_task", real)
     ds = engine.sensitivity.sweep(spec, out=tmp / "resume", workers=1, **_synthetic())
     s = json.loads(ds.attrs["summary"])
     assert s["chunks_reused"] == len(done) and s["chunks_computed"] == 8 - len(done)
@@ -367,8 +368,9 @@ def sw_path(name):
 def test_shipped_sweeps_parse_and_check(name):
     spec = sw.load_spec(sw_path(name))
     m = sw.NationalModel(spec, sr_fn=_never, quiet=True, data=load_dataset())
-    assert len(m.spec.parameters) == len(spec.parameters)
-    assert all(p.default is not None for p in m.spec.parameters)
+    checked = sw.check_parameters(spec, m.key_info)
+    assert len(checked.parameters) == len(spec.parameters)
+    assert all(p.default is not None for p in checked.parameters)
 
 
 def test_default_sample_reproduces_the_pipeline_on_real_cities(tmp_path, national_carbon):
@@ -408,8 +410,8 @@ def test_city_indices_are_salibs_per_city_and_independent_of_the_block_size(synt
         got = ci[(ci.output == "city_avoided_deaths") & (ci.city == cid)].set_index("parameter")
         np.testing.assert_allclose(got.loc[want.index, "S1"], want["S1"], rtol=1e-5, atol=1e-6)  # CSV %.6g
         np.testing.assert_allclose(got.loc[want.index, "ST"], want["ST"], rtol=1e-5, atol=1e-6)
-    small = sw._city_indices(ds_spec, tmp / "ci" / "sweep.nc", ["city_avoided_deaths"], max_bytes=8 * 320)
-    whole = sw._city_indices(ds_spec, tmp / "ci" / "sweep.nc", ["city_avoided_deaths"])
+    small = sw.city_indices(ds_spec, tmp / "ci" / "sweep.nc", ["city_avoided_deaths"], max_bytes=8 * 320)
+    whole = sw.city_indices(ds_spec, tmp / "ci" / "sweep.nc", ["city_avoided_deaths"])
     pd.testing.assert_frame_equal(small, whole)
 
 

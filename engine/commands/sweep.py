@@ -1,4 +1,4 @@
-"""``cobenefits sweep``: a sensitivity sweep of the national run (:func:`engine.sensitivity.sweep.sweep`)."""
+"""``cobenefits sweep``: a sensitivity sweep of the national run (:func:`engine.sensitivity.driver.sweep`)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from engine.sensitivity.sweep import sweep
+    from engine.sensitivity import sweep
 
     ds = sweep(args.sweep_file, out=args.out, samples=args.samples, seed=args.seed, chunk_size=args.chunk_size,
                workers=args.workers, scheduler=args.scheduler, quiet=getattr(args, "quiet", False),
