@@ -241,6 +241,7 @@ class NationalModel:
             raise InputError(f"{spec.path}: [sweep] outputs: {bad[0]!r} is not an output{suggest(bad[0], OUTPUTS)} "
                              f"(known: {', '.join(OUTPUTS)})")
         self._prep = None
+        self._level_preps = {}
 
     @property
     def prep(self):
@@ -338,15 +339,86 @@ class NationalModel:
             return [()] * len(values)
         return [tuple(_plain(v) for v in row) for row in values[list(keys)].itertuples(index=False)]
 
-    def _sr_for_level(self, level):
-        from engine import pipeline as pl
-
+    def _level_prep(self, level):
+        """The :class:`engine.pipeline.Prepared` of a dispersion level (its configuration, met and
+        geometry checked), built once."""
         keys = self._level_keys()
         cfg = self.cfg
         for k, v in zip(keys, level):
             sec, _, name = k.partition(".")
             cfg = cfg.replace(**{sec: dataclasses.replace(getattr(cfg, sec), **{name: v})})
-        prep = self.prep if cfg == self.cfg else pl.prepare(cfg, **self._prep_kw)
+        if cfg == self.cfg:
+            return self.prep
+        if level not in self._level_preps:
+            try:
+                self._level_preps[level] = pl.prepare(cfg, **self._prep_kw)
+            except InputError as exc:
+                raise InputError(f"{self.spec.path}: dispersion level {dict(zip(keys, level))}: {exc}") from None
+        return self._level_preps[level]
+
+    def _levels_needed(self, values):
+        if not self.needs_dispersion:
+            return []  # CO2 only: no dispersion, no health
+        return sorted(set(self._level_of(values)) | {tuple(_plain(self._default_of(k)) for k in self._level_keys())},
+                      key=repr)
+
+    def precheck(self):
+        """Everything that can fail without dispersion work, before any: every dispersion level's
+        configuration, met files and geometry (each level of the parameters, not only those
+        sampled), the health functions, rates and ``[health] background`` of every CRF a sample
+        can use. Raises :class:`InputError` naming the input."""
+        if not self.needs_dispersion:
+            return
+        from engine.health import expected as ex
+
+        keys = self._level_keys()
+        levels = {()}
+        if keys:
+            import itertools
+
+            lv = [p.levels for k in keys for p in self.spec.parameters if p.key == k]
+            levels = set(itertools.product(*lv))
+        for level in sorted(levels, key=repr):
+            self._level_prep(tuple(_plain(v) for v in level))
+        h = self.cfg.health
+        if h.functions_file and h.crf != "user":
+            raise InputError(f"{self.spec.path}: [health] functions_file = {h.functions_file!r} is given but crf = "
+                             f"{h.crf!r}; user functions need crf = 'user'")
+        crfs = {h.crf} | {lv for p in self.spec.parameters if p.key == "health.crf" for lv in p.levels}
+        pop = self._population()
+        for crf in sorted(crfs):
+            try:
+                ex.curves_and_weights(h, crf, pop)
+            except InputError as exc:
+                raise InputError(f"{self.spec.path}: [health] with crf = {crf!r}: {exc}") from None
+        self._background()
+
+    def health_summary(self):
+        """What the health outputs are (for ``summary.json``)."""
+        h = self.cfg.health
+        return {"crf": h.crf, "draws": h.draws, "avoided_method": h.avoided_method,
+                "background": h.background or None,
+                "per_sample": ("the sampled parameter draw (health.draw)"
+                               if any(p.key == "health.draw" for p in self.spec.parameters) else
+                               f"the mean over the {h.draws} parameter draws (as the run's *_mean)" if h.draws else
+                               "the central parameters ([health] draws = 0)"),
+                "draw_mean_method": ("directly over the draws (avoided_method = 'pif')" if h.avoided_method == "pif"
+                                     else "tabulated once per city (engine.health.expected.DrawMeanTable; within "
+                                          "1e-6 relative of the direct mean)"),
+                "percentiles_over_draws": "not reported per sample: sample health.draw to carry the parameter "
+                                          "uncertainty into the sweep's distribution"}
+
+    def _population(self):
+        from engine.health.impact import age_population
+
+        sel = self.prep.selected
+        if self.age_population_fn is None:
+            return age_population(sel).loc[sel]
+        return self.age_population_fn(self.prep.data, sel).loc[sel]
+
+    def _sr_for_level(self, level):
+        keys = self._level_keys()
+        prep = self._level_prep(level)
         S = pl.sr_matrix(prep, **self._sr_kw) if self.sr_fn is None else self.sr_fn(prep)
         Sa = S["S"].reindex(city=self.prep.selected).reindex(source=self.prep.source_labels, fill_value=0.0)
         Ss = None
@@ -368,18 +440,13 @@ class NationalModel:
         prep = self.prep
         sel = prep.selected
         ct = prep.city_table.set_index("city_id").loc[sel]
-        levels = sorted(set(self._level_of(values)) | {tuple(_plain(self._default_of(k)) for k in self._level_keys())},
-                        key=repr)
-        if not self.needs_dispersion:
-            levels = []  # CO2 only: no dispersion, no health
-        S, Ss, t_sr = {}, {}, []
-        for lv in levels:
-            t0 = time.perf_counter()
-            S[lv], Ss[lv], tt = self._sr_for_level(lv)
-            t_sr.append({"level": dict(zip(self._level_keys(), lv)), "wall_s": time.perf_counter() - t0, **tt})
-        self.timings["sr_matrix"] = t_sr
-        tb = SampleTables(city=np.array(sel, dtype=np.int64), population=ct["population"].to_numpy(float), S=S,
-                     level_keys=self._level_keys(), S_season=Ss)
+        levels = self._levels_needed(values)
+        t0 = time.perf_counter()
+        health = self._health_tables(values) if levels else None  # before S: a bad input fails in seconds
+        background = self._background() if levels else None
+        self.timings["health_setup_s"] = time.perf_counter() - t0
+        tb = SampleTables(city=np.array(sel, dtype=np.int64), population=ct["population"].to_numpy(float), S={},
+                          level_keys=self._level_keys(), S_season={})
         t0 = time.perf_counter()
         if self.carbon_fn is None:
             from engine.carbon.accounting import prepare as cprep
@@ -412,11 +479,14 @@ class NationalModel:
                     em["season_share"].transpose("season", "scenario", "source").values, dtype=np.float64)
             tb.co2_fixed = _fixed_co2(cres, self.base, self.spec.scenario)
         self.timings["carbon_setup_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        tb.health = self._health_tables(values) if levels else None
-        tb.background = self._background() if levels else None
+        t_sr = []
+        for lv in levels:  # the dispersion work, last
+            t0 = time.perf_counter()
+            tb.S[lv], tb.S_season[lv], tt = self._sr_for_level(lv)
+            t_sr.append({"level": dict(zip(self._level_keys(), lv)), "wall_s": time.perf_counter() - t0, **tt})
+        self.timings["sr_matrix"] = t_sr
+        tb.health, tb.background = health, background
         tb.health_default = {"crf": self.cfg.health.crf}
-        self.timings["health_setup_s"] = time.perf_counter() - t0
         return tb
 
     def _default_of(self, key):
@@ -429,14 +499,9 @@ class NationalModel:
         """One :class:`HealthTable` per concentration-response function the samples use; the
         draw-mean table only where some sample averages over draws (``health.draw`` not sampled)."""
         from engine.health import expected as ex
-        from engine.health.impact import age_population
 
         h = self.cfg.health
-        sel = self.prep.selected
-        if self.age_population_fn is None:
-            pop = age_population(sel).loc[sel]
-        else:
-            pop = self.age_population_fn(self.prep.data, sel).loc[sel]
+        pop = self._population()
         crfs = {h.crf}
         if "health.crf" in values:
             crfs |= set(values["health.crf"].astype(str))

@@ -234,7 +234,8 @@ def test_ishigami_sobol_indices_within_bootstrap_intervals(tmp_path):
     for j, k in enumerate(("x1", "x2", "x3")):
         assert abs(ind.loc[k, "S1"] - S1[j]) <= ind.loc[k, "S1_conf"], (k, ind.loc[k, "S1"], S1[j])
         assert abs(ind.loc[k, "ST"] - ST[j]) <= ind.loc[k, "ST_conf"], (k, ind.loc[k, "ST"], ST[j])
-    assert list(ind.columns) == ["output", "S1", "S1_conf", "ST", "ST_conf"]
+    assert list(ind.columns) == ["output", "S1", "S1_conf", "ST", "ST_conf", "note"]
+    assert ind["note"].isna().all()  # computed: no reason given
 
 
 def test_morris_and_lhs_indices_rank_the_ishigami_inputs(tmp_path):
@@ -264,7 +265,7 @@ def _mc_spec(paths, **kw):
 
 
 def _arrays(ds):
-    return {k: ds[k].values for k in ds.data_vars}
+    return {k: ds[k].values for k in ds.data_vars if ds[k].dtype.kind not in "OUS"}  # numbers (not index_note)
 
 
 def test_identical_with_1_and_2_workers_and_a_local_cluster(synth):
@@ -302,7 +303,7 @@ def test_interrupted_sweep_resumes_and_gives_identical_results(synth, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         engine.sensitivity.sweep(spec, out=tmp / "resume", workers=1, **_synthetic())
     assert not (tmp / "resume" / "sweep.nc").exists()
-    done = list((tmp / "resume" / "chunks").rglob("chunk_*.npz"))
+    done = list((tmp / ".resume.chunks").rglob("chunk_*.npz"))  # the chunk store beside --out
     assert 0 < len(done) < 8  # 16 x (3 + 2) = 80 samples in chunks of 10
     monkeypatch.setattr(driver, "_chunk_task", real)
     ds = engine.sensitivity.sweep(spec, out=tmp / "resume", workers=1, **_synthetic())
@@ -330,7 +331,7 @@ def test_command_writes_the_four_files(tmp_path):
     assert len(samples) == 6 * (D + 1)
     assert set(samples["carbon.efficiency_level"]) <= {"fyp", "high"}
     ind = pd.read_csv(out / "indices.csv")
-    assert list(ind.columns) == ["output", "parameter", "mu", "mu_star", "mu_star_conf", "sigma"]
+    assert list(ind.columns) == ["output", "parameter", "mu", "mu_star", "mu_star_conf", "sigma", "note"]
     assert len(ind) == 2 * D
     s = json.loads((out / "summary.json").read_text())
     assert s["method"] == "morris" and s["evaluations"] == 54 and s["seed"] == 7

@@ -18,6 +18,7 @@ import json
 import logging
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,9 @@ import pandas as pd
 
 from engine.errors import InputError
 from engine.sampled import OUTPUTS, NationalModel, evaluate_chunk
-from engine.sensitivity.indices import analyze, city_indices
-from engine.sensitivity.spec import (SweepSpec, apply_overrides, check_parameters, expected_count, load_spec,
-                                     parse_spec, sample)
+from engine.sensitivity.indices import city_indices, indices_extra, national_indices
+from engine.sensitivity.spec import (SweepSpec, apply_overrides, check_parameters, check_size, expected_count,
+                                     load_spec, parse_spec, sample)
 
 __all__ = ["sweep"]
 
@@ -67,8 +68,8 @@ def _load_chunk(path, outputs, n):
     try:
         with np.load(path) as z:
             arr = {k: z[k] for k in outputs}
-    except (OSError, KeyError, ValueError):
-        return None
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None  # a missing, truncated or foreign chunk is recomputed
     if any(a.shape[0] != n for a in arr.values()):
         return None
     return arr
@@ -84,7 +85,7 @@ def _run_chunks(evaluator, values, outputs, chunk_dir, chunk_size, *, workers=No
     todo = []
     reused = 0
     for i, (s, e) in enumerate(bounds):
-        f = chunk_dir / f"chunk_{s:09d}_{e:09d}.npz"
+        f = _chunk_file(chunk_dir, s, e)
         if f.exists() and _load_chunk(f, outputs, e - s) is not None:
             reused += 1
         else:
@@ -179,7 +180,7 @@ def _write_netcdf(path, spec, values, chunk_dir, bounds, outputs, city, dims, at
                 var.long_name = meta[2] if meta else o
                 var.coordinates = " ".join(coords[1:])
             for s, e in bounds:
-                arr = _load_chunk(chunk_dir / f"chunk_{s:09d}_{e:09d}.npz", outputs, e - s)
+                arr = _load_chunk(_chunk_file(chunk_dir, s, e), outputs, e - s)
                 for o in outputs:
                     nc.variables[o][s:e] = arr[o]
             for name, (dd, data, meta) in (extra or {}).items():
@@ -218,12 +219,15 @@ def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=N
     ----------
     spec : path, SweepSpec or dict (a parsed sweep file)
     out : path, optional
-        Output folder: ``samples.csv``, ``sweep.nc``, ``indices.csv``, ``summary.json`` and
-        ``chunks/`` (finished chunks; a re-run with the same spec, configuration and data reuses
-        them; stages replaced by callables are recognised by name only). Default: a
-        temporary folder, removed after the result is loaded into memory.
+        Output folder: ``samples.csv``, ``sweep.nc``, ``indices.csv``, ``summary.json`` (and
+        ``city_indices.csv``, ``indices_s2.csv``) with a ``manifest.json``, written as one
+        transaction (:class:`engine.output.persist.OutputTransaction`: locked, all or nothing;
+        an existing folder must be empty or hold a previous sweep). Finished chunks are kept
+        beside it in ``.<out>.chunks/`` (a re-run with the same spec, configuration, data and
+        code reuses them; stages replaced by callables are recognised by name only).
+        Default: a temporary folder, removed after the result is loaded into memory.
     samples, seed, chunk_size : int, optional
-        Override the sweep file's values.
+        Override the sweep file's values (same ranges as the file's keys).
     workers, scheduler, client :
         Local Dask threads (0 = all cores), or a ``dask.distributed`` scheduler address/client.
     evaluator : callable, optional
@@ -233,27 +237,23 @@ def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=N
     data, carbon_fn, age_population_fn, use_cache, kernel_fn :
         As :func:`engine.run`.
     sr_fn : callable(prep) -> Dataset, optional
-        Replaces :func:`engine.pipeline.sr_matrix` (see :class:`NationalModel`).
+        Replaces :func:`engine.pipeline.sr_matrix` (see :class:`engine.sampled.NationalModel`).
 
     Returns
     -------
     xarray.Dataset
         Dimensions ``sample`` (and ``city``): every output of the sweep file, every parameter as
-        a coordinate on ``sample``; national indices as ``S1(output, parameter)`` ... (by method);
-        ``attrs['summary']`` (JSON): method, counts, seed, timings, resolved spec.
+        a coordinate on ``sample``; national indices as ``index_S1(output, parameter)`` ... (by
+        method); ``attrs['summary']`` (JSON): method, counts, seed, timings, resolved spec,
+        which indices were computed and why not where not.
     """
-    from engine._version import __version__
-    from engine.output.writers import versions, write_csv, write_json
-
     t_all = time.perf_counter()
-    if isinstance(spec, SweepSpec):
-        spec = apply_overrides(spec, {"samples": samples, "seed": seed, "chunk_size": chunk_size})
-    elif isinstance(spec, dict):
-        spec = apply_overrides(parse_spec(spec), {"samples": samples, "seed": seed, "chunk_size": chunk_size})
-    else:
-        spec = load_spec(spec, samples=samples, seed=seed, chunk_size=chunk_size)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise InputError(f"--workers {workers}: must be >= 0 (0 = all cores)")
+    spec = _resolve_spec(spec, samples=samples, seed=seed, chunk_size=chunk_size)
     timings = {}
     t0 = time.perf_counter()
+    model = None
     if evaluator is None:
         model = NationalModel(spec, data=data, carbon_fn=carbon_fn, age_population_fn=age_population_fn,
                               use_cache=use_cache, workers=workers, scheduler=scheduler, client=client, quiet=quiet,
@@ -262,119 +262,53 @@ def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=N
         model.spec = spec
         outputs = spec.outputs
         city = np.array(model.prep.selected, dtype=np.int64)
+        dims = {o: OUTPUTS[o][0] for o in outputs}
+        model.precheck()  # every level's configuration, met and health inputs: before any dispersion work
     else:
         spec = check_parameters(spec, evaluator.key_info)
         outputs = tuple(evaluator.outputs)
         spec = dataclasses.replace(spec, outputs=outputs)
         city = None
+        dims = {o: ("sample",) for o in outputs}
+    check_size(spec)
     timings["setup_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     unit, values = sample(spec)
     timings["sampling_s"] = time.perf_counter() - t0
-    n = len(values)
-    if evaluator is None:
-        t0 = time.perf_counter()
-        tables = model.tables(values)
-        timings.update(model.timings)
-        timings["sr_and_tables_s"] = time.perf_counter() - t0
-        ev = _TableEvaluator(tables, outputs)
-        dims = {o: OUTPUTS[o][0] for o in outputs}
-    else:
-        ev = evaluator
-        dims = {o: ("sample",) for o in outputs}
-    tmpdir = None
-    if out is None:
-        tmpdir = tempfile.TemporaryDirectory(prefix="cobenefits-sweep-")
-        out_dir = Path(tmpdir.name)
-    else:
-        out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    tmpdir = tempfile.TemporaryDirectory(prefix="cobenefits-sweep-") if out is None else None
+    out_dir = Path(tmpdir.name) / "sweep" if tmpdir is not None else Path(out)
     try:
-        digest = spec.digest() + "-" + (model.identity() if evaluator is None else type(evaluator).__name__)
-        chunk_dir = out_dir / "chunks" / digest
-        chunk_dir.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        n_comp, n_reused, bounds = _run_chunks(ev, values, outputs, chunk_dir, spec.chunk_size, workers=workers,
-                                               scheduler=scheduler, client=client, quiet=quiet)
-        timings["evaluate_s"] = time.perf_counter() - t0
-        timings["samples_per_s"] = n / timings["evaluate_s"] if n_comp == len(bounds) and timings["evaluate_s"] > 0 \
-            else None
-        # indices of the national (scalar) outputs
-        t0 = time.perf_counter()
-        rows = []
-        nat = [o for o in outputs if dims[o] == ("sample",)]
-        Yn = {}
-        for o in nat:
-            Yn[o] = np.concatenate([_load_chunk(chunk_dir / f"chunk_{s:09d}_{e:09d}.npz", [o], e - s)[o]
-                                    for s, e in bounds])
-            df = analyze(spec, unit, values, Yn[o])
-            if df is not None:
-                df.insert(0, "output", o)
-                rows.append(df)
-        indices = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["output", "parameter"])
-        extra = {}
-        if not indices.empty:
-            outs = list(dict.fromkeys(indices["output"]))
-            for c in indices.columns[2:]:
-                tab = indices.pivot(index="output", columns="parameter", values=c).reindex(index=outs,
-                                                                                        columns=spec.keys)
-                extra[f"index_{c}"] = (("output", "parameter"), tab.to_numpy(float),
-                                       {"long_name": f"sensitivity index {c} of the national output",
-                                        "units": "1"})
-            extra["output"] = (("output",), np.array(outs, dtype=str), {"long_name": "national output"})
-            extra["parameter"] = (("parameter",), np.array(spec.keys, dtype=str), {"long_name": "sweep parameter"})
-        timings["indices_s"] = time.perf_counter() - t0
-        timings["total_s"] = time.perf_counter() - t_all
-        summary = {
-            "method": spec.method, "samples_base": spec.samples, "evaluations": n,
-            "evaluations_expected": expected_count(spec),
-            "count_rule": {"sobol": f"Saltelli N({'2D+2' if spec.second_order else 'D+2'}) with N = {spec.samples}, "
-                                    f"D = {len(spec.parameters)}",
-                           "morris": f"N(D+1) with N = {spec.samples} trajectories, D = {len(spec.parameters)}",
-                           "grid": "product of the parameters' levels",
-                           "lhs": "N", "mc": "N"}[spec.method],
-            "n_parameters": len(spec.parameters), "seed": spec.seed,
-            "sobol_n_power_of_two": bool(spec.samples & (spec.samples - 1) == 0) if spec.method == "sobol" else None,
-            "chunks": len(bounds), "chunks_computed": n_comp, "chunks_reused": n_reused,
-            "chunk_size": spec.chunk_size, "n_cities": 0 if city is None else int(len(city)),
-            "outputs": {o: {"dims": list(dims[o]), "units": OUTPUTS[o][1] if o in OUTPUTS else "1"} for o in outputs},
-            "spec": spec.as_dict(), "spec_digest": digest,
-            "versions": {**versions(), "engine": __version__, "SALib": _salib_version()},
-            "timings_s": timings,
-        }
-        if evaluator is None:
-            summary["scenario"] = spec.scenario
-            summary["base_scenario"] = model.base
-            summary["dispersion_levels"] = len(tables.S)
-        nat_summary = {o: {"mean": float(np.mean(y)), "sd": float(np.std(y)), "p2_5": float(np.percentile(y, 2.5)),
-                           "p97_5": float(np.percentile(y, 97.5))} for o, y in Yn.items() if np.isfinite(y).all()}
-        summary["national_distribution"] = nat_summary
-        # files
-        vout = _values_for_output(values)
-        sdf = pd.DataFrame(vout)
-        sdf.insert(0, "sample", np.arange(n))
-        write_csv(sdf, out_dir / "samples.csv", float_format="%.17g")
-        write_csv(indices, out_dir / "indices.csv", float_format="%.6g")
-        if spec.method == "sobol" and spec.second_order and rows:
-            s2 = []
-            for df in rows:
-                for a in range(len(spec.keys)):
-                    for b in range(a + 1, len(spec.keys)):
-                        s2.append({"output": df["output"].iloc[0], "parameter_1": spec.keys[a],
-                                   "parameter_2": spec.keys[b], "S2": df.attrs["S2"][a, b],
-                                   "S2_conf": df.attrs["S2_conf"][a, b]})
-            write_csv(pd.DataFrame(s2), out_dir / "indices_s2.csv", float_format="%.6g")
-        attrs = {"title": "cobenefits sensitivity sweep", "source": f"cobenefits {__version__} engine.sensitivity.sweep",
-                 "sweep_method": spec.method, "sweep_spec": json.dumps(spec.as_dict(), default=str),
-                 "seed": spec.seed}
-        _write_netcdf(out_dir / "sweep.nc", spec, values, chunk_dir, bounds, outputs, city, dims, attrs, extra)
-        if spec.method == "sobol" and city is not None:
+        with _transaction(out_dir, spec, model) as tx:
+            if model is not None:
+                t0 = time.perf_counter()
+                tables = model.tables(values)
+                timings.update(model.timings)
+                timings["sr_and_tables_s"] = time.perf_counter() - t0
+                ev = _TableEvaluator(tables, outputs)
+                digest = spec.digest() + "-" + model.identity()
+            else:
+                ev, tables = evaluator, None
+                digest = spec.digest() + "-" + type(evaluator).__name__
+            chunk_dir = _chunk_store(out_dir) / digest
+            chunk_dir.mkdir(parents=True, exist_ok=True)
             t0 = time.perf_counter()
-            city_idx = city_indices(spec, out_dir / "sweep.nc", [o for o in outputs if dims[o] == ("sample", "city")])
-            if city_idx is not None:
-                write_csv(city_idx, out_dir / "city_indices.csv", float_format="%.6g")
-            timings["city_indices_s"] = time.perf_counter() - t0
-        write_json(summary, out_dir / "summary.json")
+            n_comp, n_reused, bounds = _run_chunks(ev, values, outputs, chunk_dir, spec.chunk_size, workers=workers,
+                                                   scheduler=scheduler, client=client, quiet=quiet)
+            timings["evaluate_s"] = time.perf_counter() - t0
+            timings["samples_per_s"] = (len(values) / timings["evaluate_s"]
+                                        if n_comp == len(bounds) and timings["evaluate_s"] > 0 else None)
+            t0 = time.perf_counter()
+            Yn = {o: np.concatenate([_load_chunk(_chunk_file(chunk_dir, s, e), [o], e - s)[o] for s, e in bounds])
+                  for o in outputs if dims[o] == ("sample",)}
+            indices, status, s2 = national_indices(spec, unit, values, Yn)
+            timings["indices_s"] = time.perf_counter() - t0
+            summary = _summary(spec, values, bounds, n_comp, n_reused, city, dims, digest, timings, status, Yn)
+            if model is not None:
+                summary.update(scenario=spec.scenario, base_scenario=model.base, dispersion_levels=len(tables.S),
+                               health=model.health_summary())
+            _write_files(tx, spec, values, indices, s2, chunk_dir, bounds, outputs, city, dims, summary, timings,
+                         t_all)
+        _forget_other_chunks(out_dir, digest)
         ds = _open_sweep(out_dir / "sweep.nc", spec)
         if tmpdir is not None:
             ds = ds.load()
@@ -387,6 +321,123 @@ def sweep(spec, *, out=None, samples=None, seed=None, chunk_size=None, workers=N
                 tmpdir.cleanup()
 
 
+def _resolve_spec(spec, **overrides):
+    if isinstance(spec, SweepSpec):
+        return apply_overrides(spec, overrides)
+    if isinstance(spec, dict):
+        return apply_overrides(parse_spec(spec), overrides)
+    return load_spec(spec, **overrides)
+
+
+def _transaction(out_dir, spec, model):
+    """The output transaction of a sweep: the sweep file and the scenario files are inputs (an
+    ``--out`` holding them is refused), and an existing output folder must be a sweep's."""
+    from engine.config import config_to_dict, input_paths
+    from engine.output.persist import OutputTransaction, read_manifest
+
+    out_dir = Path(out_dir)
+    man = read_manifest(out_dir) if out_dir.is_dir() else None
+    if man is not None and man.get("command") != "sweep":
+        raise InputError(f"--out {out_dir} holds the output of `{man.get('command') or 'another command'}` "
+                         "(its manifest.json); a sweep would replace it as a whole: choose a new or empty folder, "
+                         "or a previous sweep's")
+    inputs = [p for p in (spec.path, *spec.config) if p and not str(p).startswith("<")]
+    cfg = None
+    if model is not None:
+        inputs += list(input_paths(model.cfg))
+        cfg = config_to_dict(model.cfg)
+    return OutputTransaction(out_dir, inputs=inputs, config=cfg, command="sweep",
+                             extra={"sweep_spec": spec.as_dict()})
+
+
+def _chunk_store(out_dir):
+    """Where the finished chunks of ``out_dir``'s sweeps are kept: ``.<name>.chunks/`` beside it
+    (outside the output set, which is replaced as a whole; a killed sweep's chunks survive)."""
+    out_dir = Path(out_dir).absolute()
+    return out_dir.parent / f".{out_dir.name}.chunks"
+
+
+def _chunk_file(chunk_dir, s, e):
+    return chunk_dir / f"chunk_{s:09d}_{e:09d}.npz"
+
+
+def _forget_other_chunks(out_dir, digest):
+    """After a finished sweep, keep only its chunks (a re-run reuses them; other specs' go)."""
+    import shutil
+
+    store = _chunk_store(out_dir)
+    for d in store.glob("*"):
+        if d.is_dir() and d.name != digest:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _summary(spec, values, bounds, n_comp, n_reused, city, dims, digest, timings, status, Yn):
+    from engine._version import __version__
+    from engine.output.writers import versions
+
+    D = len(spec.parameters)
+    summary = {
+        "method": spec.method, "samples_base": spec.samples, "evaluations": len(values),
+        "evaluations_expected": expected_count(spec),
+        "count_rule": {"sobol": f"Saltelli N({'2D+2' if spec.second_order else 'D+2'}) with N = {spec.samples}, "
+                                f"D = {D}",
+                       "morris": f"N(D+1) with N = {spec.samples} trajectories, D = {D}",
+                       "grid": "product of the parameters' levels", "lhs": "N", "mc": "N"}[spec.method],
+        "n_parameters": D, "seed": spec.seed,
+        "sobol_n_power_of_two": bool(spec.samples & (spec.samples - 1) == 0) if spec.method == "sobol" else None,
+        "chunks": len(bounds), "chunks_computed": n_comp, "chunks_reused": n_reused,
+        "chunk_size": spec.chunk_size, "n_cities": 0 if city is None else int(len(city)),
+        "outputs": {o: {"dims": list(dims[o]), "units": OUTPUTS[o][1] if o in OUTPUTS else "1"} for o in dims},
+        "indices": status,
+        "spec": spec.as_dict(), "spec_digest": digest,
+        "versions": {**versions(), "engine": __version__, "SALib": _salib_version()},
+        "timings_s": timings,
+    }
+    nat = {}
+    for o, y in Yn.items():
+        ok = np.isfinite(y)
+        if ok.all():
+            nat[o] = {"mean": float(np.mean(y)), "sd": float(np.std(y)), "p2_5": float(np.percentile(y, 2.5)),
+                      "p97_5": float(np.percentile(y, 97.5))}
+        else:
+            nat[o] = {"non_finite_samples": int((~ok).sum()),
+                      "note": "some samples gave no finite value (samples.csv and sweep.nc show which)"}
+    summary["national_distribution"] = nat
+    return summary
+
+
+def _write_files(tx, spec, values, indices, s2, chunk_dir, bounds, outputs, city, dims, summary, timings, t_all):
+    from engine._version import __version__
+    from engine.output.writers import write_csv, write_json
+
+    n = len(values)
+    sdf = pd.DataFrame(_values_for_output(values))
+    sdf.insert(0, "sample", np.arange(n))
+    write_csv(sdf, tx.path("samples.csv"), float_format="%.17g")
+    write_csv(indices, tx.path("indices.csv"), float_format="%.6g")
+    if s2 is not None:
+        write_csv(s2, tx.path("indices_s2.csv"), float_format="%.6g")
+    attrs = {"title": "cobenefits sensitivity sweep", "source": f"cobenefits {__version__} engine.sensitivity",
+             "sweep_method": spec.method, "sweep_spec": json.dumps(spec.as_dict(), default=str), "seed": spec.seed}
+    _write_netcdf(tx.path("sweep.nc"), spec, values, chunk_dir, bounds, outputs, city, dims, attrs,
+                  indices_extra(spec, indices))
+    if spec.method == "sobol" and city is not None:
+        t0 = time.perf_counter()
+        cityo = [o for o in outputs if dims[o] == ("sample", "city")]
+        city_idx = city_indices(spec, tx.path("sweep.nc"), cityo) if cityo and _enough(spec) else None
+        if city_idx is not None:
+            write_csv(city_idx, tx.path("city_indices.csv"), float_format="%.6g")
+        timings["city_indices_s"] = time.perf_counter() - t0
+    timings["total_s"] = time.perf_counter() - t_all
+    write_json(summary, tx.path("summary.json"))
+
+
+def _enough(spec):
+    from engine.sensitivity.indices import too_few_samples
+
+    return too_few_samples(spec) is None
+
+
 def _salib_version():
     try:
         from importlib.metadata import version
@@ -394,4 +445,3 @@ def _salib_version():
         return version("SALib")
     except Exception:  # noqa: BLE001 - version lookup only
         return "unknown"
-

@@ -15,7 +15,8 @@ import pandas as pd
 
 from engine.sensitivity.spec import problem
 
-__all__ = ["analyze", "city_indices", "sobol_city_indices"]
+__all__ = ["analyze", "city_indices", "sobol_city_indices", "national_indices", "indices_extra", "too_few_samples",
+           "MIN_SAMPLES"]
 
 
 def analyze(spec, unit, values, Y):
@@ -113,3 +114,91 @@ def city_indices(spec, nc_path, names, max_bytes=2**27):
              "city": {int(c): i for i, c in enumerate(city)}}
     key = df[["output", "parameter", "city"]].apply(lambda col: col.map(lambda v: order[col.name][v]))
     return df.iloc[np.lexsort((key["city"], key["parameter"], key["output"]))].reset_index(drop=True)
+
+
+#: fewest base samples for indices that mean something: Sobol' estimators from fewer than 8
+#: pairs have standard errors of the order of the indices; Morris' sigma needs 2 trajectories;
+#: RBD-FAST sums M = 10 harmonics (SALib's default), so it needs N > 2M samples
+MIN_SAMPLES = {"sobol": 8, "morris": 2, "lhs": 21, "mc": 21}
+_COLUMNS = {"sobol": ["S1", "S1_conf", "ST", "ST_conf"], "morris": ["mu", "mu_star", "mu_star_conf", "sigma"],
+            "lhs": ["S1", "S1_conf"], "mc": ["S1", "S1_conf"], "grid": []}
+
+
+def too_few_samples(spec):
+    """Why the sample count is too small for the method's indices, or None."""
+    need = MIN_SAMPLES.get(spec.method)
+    if need is not None and spec.samples < need:
+        what = {"sobol": "base samples N", "morris": "trajectories", "lhs": "samples", "mc": "samples"}[spec.method]
+        return (f"too few samples for {spec.method} indices: {spec.samples} {what}, at least {need} needed "
+                "(samples in the sweep file or --samples)")
+    return None
+
+
+def _constant(y):
+    """Whether ``y`` is constant up to rounding (spread <= 1e-12 of its magnitude)."""
+    return float(np.ptp(y)) <= 1e-12 * max(float(np.max(np.abs(y))), np.finfo(float).tiny)
+
+
+def national_indices(spec, unit, values, Y):
+    """Indices of every national output, or the reason there are none.
+
+    Parameters
+    ----------
+    Y : dict {output: (n,) float64}
+
+    Returns
+    -------
+    indices : DataFrame  one row per output and parameter: ``output, parameter``, the method's
+        columns and ``note`` (empty where the indices were computed, else why not: a grid sweep,
+        too few samples, a constant output, non-finite outputs); no output is left out
+    status : dict {output: {"computed": bool, "reason": str}}
+    s2 : DataFrame of second-order Sobol' indices, or None
+    """
+    cols = _COLUMNS[spec.method]
+    why_all = "a grid sweep has no sensitivity indices" if spec.method == "grid" else too_few_samples(spec)
+    frames, status, s2 = [], {}, []
+    for o, y in Y.items():
+        y = np.asarray(y, dtype=float)
+        why = why_all
+        if why is None and not np.isfinite(y).all():
+            why = (f"non-finite output in {int((~np.isfinite(y)).sum())} of {y.size} samples; indices need a "
+                   "finite value for every sample")
+        if why is None and _constant(y):
+            why = "constant output: every sample gives the same value, so no parameter explains any variance"
+        df = analyze(spec, unit, values, y) if why is None else None
+        if df is None:
+            df = pd.DataFrame({"parameter": spec.keys, **{c: np.nan for c in cols}})
+            why = why or "no indices"
+        df.insert(0, "output", o)
+        df["note"] = why or ""
+        frames.append(df)
+        status[o] = {"computed": why is None, "reason": why or ""}
+        if why is None and "S2" in df.attrs:
+            for a in range(len(spec.keys)):
+                for b in range(a + 1, len(spec.keys)):
+                    s2.append({"output": o, "parameter_1": spec.keys[a], "parameter_2": spec.keys[b],
+                               "S2": df.attrs["S2"][a, b], "S2_conf": df.attrs["S2_conf"][a, b]})
+    indices = (pd.concat(frames, ignore_index=True) if frames
+               else pd.DataFrame(columns=["output", "parameter", *cols, "note"]))
+    return indices, status, (pd.DataFrame(s2) if s2 else None)
+
+
+def indices_extra(spec, indices):
+    """The national indices as NetCDF variables ``index_<column>(output, parameter)`` (NaN where
+    not computed) and ``index_note(output)``."""
+    extra = {}
+    if indices.empty:
+        return extra
+    outs = list(dict.fromkeys(indices["output"]))
+    for c in indices.columns[2:]:
+        if c == "note":
+            continue
+        tab = indices.pivot(index="output", columns="parameter", values=c).reindex(index=outs, columns=spec.keys)
+        extra[f"index_{c}"] = (("output", "parameter"), tab.to_numpy(float),
+                               {"long_name": f"sensitivity index {c} of the national output", "units": "1"})
+    notes = indices.groupby("output", sort=False)["note"].first().reindex(outs).fillna("")
+    extra["index_note"] = (("output",), np.array(notes.tolist(), dtype=str),
+                           {"long_name": "why the national output has no indices (empty: computed)"})
+    extra["output"] = (("output",), np.array(outs, dtype=str), {"long_name": "national output"})
+    extra["parameter"] = (("parameter",), np.array(spec.keys, dtype=str), {"long_name": "sweep parameter"})
+    return extra

@@ -25,7 +25,7 @@ from engine.errors import InputError
 from engine.sampled import DEFAULT_OUTPUTS, KeyInfo, suggest as _suggest
 
 __all__ = ["METHODS", "DISTRIBUTIONS", "KeyInfo", "Parameter", "SweepSpec", "parse_spec", "load_spec",
-           "apply_overrides", "check_parameters", "sample", "expected_count", "problem", "values_frame"]
+           "apply_overrides", "check_parameters", "check_size", "sample", "expected_count", "problem", "values_frame"]
 
 METHODS = ("sobol", "morris", "lhs", "grid", "mc")
 DISTRIBUTIONS = ("uniform", "normal", "triangular", "choice", "integer")
@@ -33,6 +33,17 @@ DISTRIBUTIONS = ("uniform", "normal", "triangular", "choice", "integer")
 _SWEEP_KEYS = ("method", "samples", "seed", "scenario", "config", "cities", "outputs", "chunk_size",
                "second_order", "num_levels", "grid_points", "conf_level", "num_resamples", "parameter")
 _PARAM_KEYS = ("key", "dist", "bounds", "levels", "mean", "sd")
+
+#: allowed ranges of the integer [sweep] keys (and of --samples, --seed, --chunk-size)
+INT_RANGES = {"samples": (1, 10**8), "seed": (0, 2**32 - 1), "chunk_size": (1, 10**6), "num_levels": (2, 100),
+              "grid_points": (1, 1000), "num_resamples": (10, 100000)}
+#: most evaluations a sweep may have (samples x the method's factor, or a grid's product of levels):
+#: the sample table alone is 8 bytes x parameters per evaluation
+MAX_EVALUATIONS = 10**8
+#: fewest samples of a Monte Carlo or Latin-hypercube sweep (one sample has no spread)
+MIN_SAMPLES_RANDOM = 2
+#: least probability mass [1] a truncated normal distribution must keep inside its bounds
+MIN_TRUNCATED_MASS = 1e-12
 
 _ROOT = Path(__file__).resolve().parents[2]
 #: the code that computes a chunk (its hash is part of a chunk's identity: a changed model never
@@ -84,11 +95,23 @@ class Parameter:
 
         if self.dist == "normal":
             if self.bounds:
-                a, b = stats.norm.cdf([(self.bounds[0] - self.mean) / self.sd, (self.bounds[1] - self.mean) / self.sd])
+                za, zb = (self.bounds[0] - self.mean) / self.sd, (self.bounds[1] - self.mean) / self.sd
+                if za > 0.0:  # upper tail: mirror into the lower tail, where the CDF keeps its precision
+                    a, b = stats.norm.cdf([-zb, -za])
+                    return self.mean - self.sd * stats.norm.ppf(b - u * (b - a))
+                a, b = stats.norm.cdf([za, zb])
                 return self.mean + self.sd * stats.norm.ppf(a + u * (b - a))
             return self.mean + self.sd * stats.norm.ppf(np.clip(u, 1e-12, 1.0 - 1e-12))
         lo, mode, hi = self.bounds  # triangular
         return stats.triang.ppf(u, (mode - lo) / (hi - lo), loc=lo, scale=hi - lo)
+
+    def n_grid(self, points):
+        """Number of levels of a ``grid`` sweep (:meth:`grid`) without building them."""
+        if self.dist == "choice":
+            return len(self.levels)
+        if self.dist == "integer":
+            return int(self.bounds[1]) - int(self.bounds[0]) + 1
+        return points if self.dist != "uniform" or points > 1 else 1
 
     def grid(self, points):
         """Levels of a ``grid`` sweep: every level of a discrete parameter, else ``points``
@@ -195,8 +218,7 @@ def parse_spec(table, *, source="<sweep>", base_dir=None):
         raise InputError(f"{source}: [sweep] method = {method!r} is not allowed; choose one of "
                          f"{', '.join(map(repr, METHODS))}")
     kw["method"] = method
-    for key, lo, hi in (("samples", 1, 10**8), ("seed", 0, 2**32 - 1), ("chunk_size", 1, 10**6),
-                        ("num_levels", 2, 100), ("grid_points", 1, 1000), ("num_resamples", 10, 100000)):
+    for key, (lo, hi) in INT_RANGES.items():
         if key in t:
             v = t[key]
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
@@ -285,6 +307,11 @@ def _parse_parameter(p, where):
             if len(bounds) != 2 or not bounds[0] < bounds[1]:
                 raise InputError(f"{where}: normal truncation bounds must be [lo, hi] with lo < hi (got {b!r})")
             kw["bounds"] = bounds
+            mass = _normal_mass(kw["mean"], kw["sd"], bounds)
+            if not mass >= MIN_TRUNCATED_MASS:
+                raise InputError(f"{where}: a normal distribution (mean {kw['mean']:g}, sd {kw['sd']:g}) truncated "
+                                 f"to bounds {list(bounds)} has probability mass {mass:.3g} there (at least "
+                                 f"{MIN_TRUNCATED_MASS:g} needed); move the bounds or the mean so that they overlap")
     else:  # choice
         lv = p.get("levels")
         if not isinstance(lv, list) or not lv:
@@ -297,6 +324,16 @@ def _parse_parameter(p, where):
     return Parameter(**kw)
 
 
+def _normal_mass(mean, sd, bounds):
+    """Probability of a normal distribution inside ``bounds`` (tails computed where precise)."""
+    from scipy import stats
+
+    za, zb = (bounds[0] - mean) / sd, (bounds[1] - mean) / sd
+    if za > 0.0:
+        return float(stats.norm.sf(za) - stats.norm.sf(zb))
+    return float(stats.norm.cdf(zb) - stats.norm.cdf(za))
+
+
 def load_spec(path, **overrides):
     """Read and validate a sweep file; ``overrides`` (``samples``, ``seed``, ...) replace its values."""
     path = Path(path)
@@ -307,18 +344,41 @@ def load_spec(path, **overrides):
         raise InputError(f"sweep file {path} does not exist") from None
     except IsADirectoryError:
         raise InputError(f"sweep file {path} is a folder") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"sweep file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as "
+                         "UTF-8 TOML") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"sweep file {path}: cannot be read ({exc.strerror})") from None
     spec = parse_spec(table, source=str(path), base_dir=path.resolve().parent)
     return apply_overrides(spec, overrides)
 
 
 def apply_overrides(spec, overrides):
+    """``spec`` with the command-line values ``samples``, ``seed``, ``chunk_size`` (None = the
+    file's), each checked against the range of its ``[sweep]`` key."""
     ov = {k: v for k, v in (overrides or {}).items() if v is not None}
     for k, v in ov.items():
-        if k in ("samples", "seed", "chunk_size") and (isinstance(v, bool) or not isinstance(v, int) or v < (0 if k == "seed" else 1)):
-            raise InputError(f"--{k.replace('_', '-')} = {v!r} must be a positive integer")
-    return spec.replace(**ov)
+        lo, hi = INT_RANGES[k]
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+            raise InputError(f"--{k.replace('_', '-')} {v!r} must be an integer in [{lo}, {hi}] (as [sweep] {k})")
+    spec = spec.replace(**{k: int(v) for k, v in ov.items()})
+    if spec.method in ("mc", "lhs") and spec.samples < MIN_SAMPLES_RANDOM:
+        raise InputError(f"{spec.path}: method = {spec.method!r} with samples = {spec.samples}: a sweep of one "
+                         f"sample has no spread; give samples >= {MIN_SAMPLES_RANDOM} ([sweep] samples or --samples)")
+    return spec
+
+
+def check_size(spec):
+    """Refuse a sweep of more than :data:`MAX_EVALUATIONS` evaluations before anything is sampled."""
+    n = expected_count(spec)
+    if n > MAX_EVALUATIONS:
+        how = ("the product of the parameters' levels (grid_points and the choice/integer levels)"
+               if spec.method == "grid" else f"samples = {spec.samples} times the {spec.method} factor")
+        raise InputError(f"{spec.path}: {n:,} evaluations ({how}) exceed the limit of {MAX_EVALUATIONS:,}; give "
+                         "fewer samples ([sweep] samples or --samples), fewer grid_points or fewer levels")
+    return n
 
 
 def check_parameters(spec, keyinfo):
@@ -423,6 +483,6 @@ def expected_count(spec):
     if spec.method == "morris":
         return spec.samples * (D + 1)
     if spec.method == "grid":
-        return int(np.prod([len(p.grid(spec.grid_points)) for p in spec.parameters]))
+        return math.prod(p.n_grid(spec.grid_points) for p in spec.parameters)
     return spec.samples
 
