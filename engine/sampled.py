@@ -265,7 +265,7 @@ class NationalModel:
     def key_info(self, key):
         """:class:`KeyInfo` of a sweepable key; ``KeyError`` with the reason otherwise."""
         from engine import config as C
-        from engine.health.impact import CRF_NAMES
+        from engine.health import CRF_NAMES
 
         sec, _, name = key.partition(".")
         if sec == "carbon":
@@ -409,7 +409,7 @@ class NationalModel:
                                           "uncertainty into the sweep's distribution"}
 
     def _population(self):
-        from engine.health.impact import age_population
+        from engine.health import age_population
 
         sel = self.prep.selected
         if self.age_population_fn is None:

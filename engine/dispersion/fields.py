@@ -68,8 +68,11 @@ __all__ = [
 ]
 
 FIELD_ALGORITHM_VERSION = "fields-v1"
-_CODE_FILES = ("engine/dispersion/fields.py", "engine/dispersion/geometry.py", "engine/dispersion/area.py", "engine/dispersion/met.py",
-               "engine/dispersion/climatology.py", "kernels/plume.py", "kernels/convolve.py")
+_CODE_FILES = ("engine/dispersion/fields.py", "engine/dispersion/geometry.py", "engine/dispersion/area.py",
+               "engine/dispersion/met.py",
+               *(f"engine/dispersion/climatology/{m}.py" for m in ("__init__", "regions", "golder", "star", "classes",
+                                                                   "tables", "aermet", "files", "shares", "spec")),
+               "kernels/plume.py", "kernels/convolve.py")
 
 
 # --------------------------------------------------------------------------- cache
@@ -128,7 +131,7 @@ def urban_population_class(population):
     population of the bin. AERMOD's urban boundary layer depends on the population through
     ``P**0.25`` (URBANOPT mixing height, ``zi_urb = 400 m (P / 2e6)**0.25``), so the class
     changes it by at most 7.5 %; the effect on city exposure is measured in
-    tests/test_urban_run.py (README "Urban dispersion").
+    tests/test_urban_run.py (docs/run.md, "Urban dispersion").
 
     Raises
     ------

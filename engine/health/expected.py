@@ -44,7 +44,7 @@ import numpy as np
 from kernels import sweep as _k
 from kernels.crf import MODEL_GEMM, MODEL_IER, MODEL_LOGLINEAR, MODEL_USER
 
-__all__ = ["DrawMeanTable", "counterfactuals", "curve_weights", "curves_and_weights", "background_values", "DU", "Z0_UG_M3", "Z_MAX_UG_M3", "IER_KINK_MARGIN_UG_M3", "KINK_BIN_UG_M3",
+__all__ = ["DrawMeanTable", "counterfactuals", "curves_and_weights", "background_values", "DU", "Z0_UG_M3", "Z_MAX_UG_M3", "IER_KINK_MARGIN_UG_M3", "KINK_BIN_UG_M3",
            "KINK_SUBDIVISIONS"]
 
 #: node spacing in the node variable u = ln(1 + (z - z_tab)/z0) [1]
@@ -165,45 +165,28 @@ class DrawMeanTable:
         return b
 
 
-def curve_weights(cs, rates, pop):
-    """``W[r, k]``: population x baseline rate summed over the age groups curve k serves
-    [deaths yr-1] (the weights of :func:`engine.health.impact.health_impact`).
-
-    Parameters
-    ----------
-    cs : engine.health.impact.CurveSet
-    rates : (n_cause, n_age) float64  baseline rates [deaths person-1 yr-1] where the curves apply
-    pop : (n_region, n_age) float64  persons
-    """
-    from engine.health.impact import AGE_GROUPS
-
-    A = np.zeros((len(AGE_GROUPS), len(cs.curve_label)))
-    for ci in range(len(cs.causes)):
-        for ai in range(len(AGE_GROUPS)):
-            k = cs.age_curve[ci, ai]
-            if k >= 0:
-                A[ai, k] += rates[ci, ai]
-    return pop @ A
-
 
 def curves_and_weights(health, crf, pop_by_age):
     """``(model, params, weight)`` of a concentration-response function under ``[health]``
     settings ``health`` (:class:`engine.config.HealthConfig`) for the regions of ``pop_by_age``:
-    the parameter draws (the central parameters when ``draws = 0``) and :func:`curve_weights`."""
-    from engine.health.impact import _population_matrix, _rates_matrix, curve_set, load_rates
+    the parameter draws (the central parameters when ``draws = 0``) and the curve weights of
+    :func:`engine.health.impact.health_impact` (:func:`engine.health.impact.curve_weights`)."""
+    from engine.health.curves import curve_set
+    from engine.health.impact import curve_weights, rates_matrix
+    from engine.health.inputs import load_rates, population_matrix
 
     functions = health.functions_file or None if crf == "user" else None
     cs = curve_set(crf, cohort=health.cohort, draws=health.draws, seed=health.seed, functions=functions)
     rates = health.rates_file or None
-    y = _rates_matrix(load_rates(rates), cs, "baseline rates" if rates is None else f"rates file {rates}")
+    y = rates_matrix(load_rates(rates), cs, "baseline rates" if rates is None else f"rates file {rates}")
     params = cs.params_draws if cs.params_draws.shape[1] > 0 else cs.params_central
-    return int(cs.model), np.ascontiguousarray(params), np.ascontiguousarray(curve_weights(cs, y,
-                                                                                         _population_matrix(pop_by_age)))
+    weight = curve_weights(cs, y, population_matrix(pop_by_age))
+    return int(cs.model), np.ascontiguousarray(params), np.ascontiguousarray(weight)
 
 
 def background_values(background, regions):
-    """Total PM2.5 background [ug m-3] of each region (``[health] background``), as
-    :func:`engine.health.impact.health_impact` reads it."""
-    from engine.health.impact import _background_values
+    """Total PM2.5 background [ug m-3] of each region (``[health] background``), read as
+    :func:`engine.health.impact.health_impact` reads it (:func:`engine.health.inputs.background_values`)."""
+    from engine.health.inputs import background_values as values
 
-    return np.asarray(_background_values(background, list(regions))[0], dtype=np.float64)
+    return np.asarray(values(background, list(regions))[0], dtype=np.float64)
