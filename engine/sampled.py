@@ -590,12 +590,16 @@ def _seasonal_place_shares(tb, mult, pm_base, res, pm):
     from engine.dispersion import climatology as clim
 
     out = {}
+    n = pm.shape[0]
+    keys = list(res["pm25_by_sector_t"])
+    by_sector = np.stack([np.broadcast_to(res["pm25_by_sector_t"][k], res["pm25_t"].shape)[:, 0, :]
+                          for k in keys], axis=1)                                              # (n, K, P)
     for s, w in tb.season_weights.items():
         base_s = mult @ (tb.season_weights_base[s] * tb.carbon_base["pm25_by_sector_t"])      # (n, P)
-        scen_s = sum(np.broadcast_to(v, res["pm25_t"].shape)[:, 0, :] * w[k]
-                     for k, v in res["pm25_by_sector_t"].items())                            # (n, P)
+        wk = np.stack([np.broadcast_to(w[k], by_sector.shape[-1:]) for k in keys])            # (K, P)
+        scen_s = np.einsum("nkp,kp->np", by_sector, wk)                                          # (n, P)
         num = np.stack([base_s, scen_s], axis=1)                                                # (n, 2, P)
-        out[s] = np.divide(num, pm, out=np.full(pm.shape, clim.SEASON_DAYS[s] / 365.0), where=pm > 0)
+        out[s] = np.divide(num, pm, out=np.full((n, 2, pm.shape[-1]), clim.SEASON_DAYS[s] / 365.0), where=pm > 0)
     return out
 
 

@@ -45,7 +45,7 @@ def _chunk_task(item, shared):
 class _TableEvaluator:
     """Picklable evaluator of the national model on its shared tables."""
 
-    def __init__(self, tables, outputs, carbon_chunk=256):
+    def __init__(self, tables, outputs, carbon_chunk=1024):
         self.tables = tables
         self.outputs = tuple(outputs)
         self.carbon_chunk = carbon_chunk
