@@ -951,7 +951,7 @@ def check_grid_sizes(geometries, *, max_side=None):
     raise InputError("grid too large to compute: " + "; ".join(msgs))
 
 
-def _snap_out(lo, hi, step):
+def snap_out(lo, hi, step):
     return math.floor(lo / step) * step, math.ceil(hi / step) * step
 
 
@@ -960,8 +960,8 @@ def city_grid(geom):
     h, H = geom.spacing_m, geom.coarse_spacing_m
     x0, x1, y0, y1 = geom.footprint.bbox_xy(geom.centre_lat, geom.centre_lon)
     m = geom.margin_m
-    X0, X1 = _snap_out(x0 - m, x1 + m, H)
-    Y0, Y1 = _snap_out(y0 - m, y1 + m, H)
+    X0, X1 = snap_out(x0 - m, x1 + m, H)
+    Y0, Y1 = snap_out(y0 - m, y1 + m, H)
     nx, ny = int(round((X1 - X0) / h)), int(round((Y1 - Y0) / h))
     return CityGrid(geom.centre_lat, geom.centre_lon, h, nx, ny, X0 + 0.5 * h, Y0 + 0.5 * h)
 
@@ -975,8 +975,8 @@ def coarse_grid(geom, fine):
     fx1 = fx0 + fine.nx * fine.spacing_m
     fy1 = fy0 + fine.ny * fine.spacing_m
     # one ring of H beyond the fine grid so that fine cells near its edge can be interpolated
-    X0, X1 = _snap_out(min(px0, fx0 - H), max(px1, fx1 + H), H)
-    Y0, Y1 = _snap_out(min(py0, fy0 - H), max(py1, fy1 + H), H)
+    X0, X1 = snap_out(min(px0, fx0 - H), max(px1, fx1 + H), H)
+    Y0, Y1 = snap_out(min(py0, fy0 - H), max(py1, fy1 + H), H)
     nx, ny = int(round((X1 - X0) / H)), int(round((Y1 - Y0) / H))
     return CityGrid(geom.centre_lat, geom.centre_lon, H, nx, ny, X0 + 0.5 * H, Y0 + 0.5 * H)
 

@@ -195,8 +195,8 @@ def receptor_lattices(geom, sources=(), *, source_set="own", source_reach_m=300_
                 if bx0 >= bx1 or by0 >= by1:
                     continue
             x0, x1, y0, y1 = min(x0, bx0), max(x1, bx1), min(y0, by0), max(y1, by1)
-        X0, X1 = geo._snap_out(x0, x1, H)
-        Y0, Y1 = geo._snap_out(y0, y1, H)
+        X0, X1 = geo.snap_out(x0, x1, H)
+        Y0, Y1 = geo.snap_out(y0, y1, H)
         coarse = geo.CityGrid(geom.centre_lat, geom.centre_lon, H, int(round((X1 - X0) / H)),
                               int(round((Y1 - Y0) / H)), X0 + 0.5 * H, Y0 + 0.5 * H)
     f = geom.coarse_factor
