@@ -523,7 +523,10 @@ class NationalModel:
             return None
         from engine.health.expected import background_values
 
-        return background_values(h.background, self.prep.selected)
+        try:
+            return background_values(h.background, self.prep.selected)
+        except InputError as exc:
+            raise InputError(f"{self.spec.path}: [health] background: {exc}") from None
 
 
 def _plain(v):
