@@ -182,6 +182,7 @@ class SampleTables:
     carbon_params: dict = None
     carbon_rows: dict = None          # base / scenario CarbonConfig fields as arrays
     carbon_base: dict = None          # base scenario: national CO2 [Mt], PM2.5 by sector (n_sector, P) [t]
+    carbon_scen: dict = None          # the same for the scenario at its configured knobs (and its twin's CO2)
     source_place: np.ndarray = None   # (n_source,) place index or -1
     area_km2: np.ndarray = None       # (n_place,)
     q_fixed: np.ndarray = None        # (2, n_source) [g m-2 s-1] when the carbon stage is fixed
@@ -467,6 +468,11 @@ class NationalModel:
             cb = dict((s.name, c) for s, c in self.cfg.scenarios)[self.base]
             tb.carbon_rows = {"base": _carbon_row(cb, LEVELS), "scenario": _carbon_row(self.scenario_carbon, LEVELS)}
             tb.carbon_base = _carbon_base(cp, params, tb.carbon_rows["base"])
+            if not any(p.key.startswith("carbon.") for p in self.spec.parameters):
+                # no scenario knob sampled: the scenario is a fixed basis too (PM2.5 linear in the factors)
+                tb.carbon_scen = _carbon_base(cp, params, tb.carbon_rows["scenario"])
+                tb.carbon_scen["twin_co2_total_mt"] = _carbon_base(
+                    cp, params, dict(tb.carbon_rows["scenario"], symbiosis=0.0))["co2_total_mt"]
             if prep.seasons != ("annual",):
                 tb.season_weights, tb.season_weights_base = _season_weights(cp, prep.seasons)
         else:
@@ -633,7 +639,6 @@ def carbon_samples(tb, values, outputs):
     share : (n_season, n, 2, n_source) float64 or None  seasonal shares of each source's
         emission (as :func:`engine.pipeline.emissions`' ``season_share``), None with annual met
     """
-    from engine.constants import SECONDS_PER_YEAR
 
     n = len(values)
     cols = set(values.columns)
@@ -657,6 +662,8 @@ def carbon_samples(tb, values, outputs):
     # emission factors: pm_base = sum over sectors of multiplier x (base PM2.5 of that sector
     # alone), from one evaluation at tables() time; CO2 does not depend on the factors
     pm_base = mult @ tb.carbon_base["pm25_by_sector_t"]                       # (n, P)
+    if tb.carbon_scen is not None:
+        return _fixed_knobs(tb, mult, pm_base, n)
     twin = "national_symbiosis_co2_cut_mt" in outputs
     rows = [tb.carbon_rows["scenario"]] + ([dict(tb.carbon_rows["scenario"], symbiosis=0.0)] if twin else [])
     args = {}
@@ -679,15 +686,49 @@ def carbon_samples(tb, values, outputs):
     if tb.S is None or not tb.S:
         return co2, None, None
     pm = np.stack([pm_base, res["pm25_t"][:, 0, :]], axis=1)                  # (n, 2, P)
-    area = tb.area_km2
-    # t km-2 = g m-2; / seconds per year -> g m-2 s-1 (as run_carbon's q_g_m2_s)
-    q_place = np.divide(pm, area, out=np.zeros_like(pm), where=area > 0) / SECONDS_PER_YEAR
-    q = np.where(tb.source_place >= 0, q_place[..., np.maximum(tb.source_place, 0)], 0.0)
-    share = None
+    q, share = _place_to_sources(tb, pm)
     if tb.season_weights is not None:
         sp = np.maximum(tb.source_place, 0)
         share = np.stack([v[..., sp] for v in _seasonal_place_shares(tb, mult, pm_base, res, pm).values()])
     return co2, q, share
+
+
+def _fixed_knobs(tb, mult, pm_base, n):
+    """:func:`carbon_samples` when no carbon knob is sampled: both rows are linear in the
+    emission-factor multipliers (a basis evaluated once), CO2 does not depend on them."""
+    sc = tb.carbon_scen
+    co2 = {"national_co2_cut_mt": np.full(n, tb.carbon_base["co2_total_mt"] - sc["co2_total_mt"]),
+           "national_symbiosis_co2_cut_mt": np.full(n, sc["twin_co2_total_mt"] - sc["co2_total_mt"])}
+    if not tb.S:
+        return co2, None, None
+    pm = np.stack([pm_base, mult @ sc["pm25_by_sector_t"]], axis=1)             # (n, 2, P)
+    q, share = _place_to_sources(tb, pm)
+    if tb.season_weights is not None:
+        sp = np.maximum(tb.source_place, 0)
+        out = []
+        for s, wb in tb.season_weights_base.items():
+            num = np.stack([mult @ (wb * tb.carbon_base["pm25_by_sector_t"]),
+                            mult @ (wb * sc["pm25_by_sector_t"])], axis=1)            # (n, 2, P)
+            fs = np.divide(num, pm, out=np.full(pm.shape, _flat_share(s)), where=pm > 0)
+            out.append(fs[..., sp])
+        share = np.stack(out)
+    return co2, q, share
+
+
+def _flat_share(season):
+    from engine.dispersion import climatology as clim
+
+    return clim.SEASON_DAYS[season] / 365.0
+
+
+def _place_to_sources(tb, pm):
+    """PM2.5 [t yr-1] of the places ``(..., P)`` -> emission intensity of the sources
+    ``(..., n_source)`` [g m-2 s-1] (as :func:`engine.pipeline.emissions`: t km-2 = g m-2, per second)."""
+    from engine.constants import SECONDS_PER_YEAR
+
+    area = tb.area_km2
+    q_place = np.divide(pm, area, out=np.zeros_like(pm), where=area > 0) / SECONDS_PER_YEAR
+    return np.where(tb.source_place >= 0, q_place[..., np.maximum(tb.source_place, 0)], 0.0), None
 
 
 def _levels(tb, values):
