@@ -47,6 +47,7 @@ __all__ = [
     "config_to_dict",
     "RUN_WIDE_SECTIONS",
     "input_paths",
+    "field_type",
 ]
 
 
@@ -313,6 +314,13 @@ _SECTIONS = {
     "run": RunConfig,
 }
 _TYPE_HINTS = {cls.__name__: typing.get_type_hints(cls) for cls in _SECTIONS.values()}
+
+
+def field_type(section_cls, name):
+    """The resolved type of a key of a configuration section (``Literal[...]``, ``bool``, ``int``,
+    ``float`` or ``str``); its range is in the field's metadata (``lo``, ``hi``, ``lo_open``,
+    ``hi_open``)."""
+    return _TYPE_HINTS[section_cls.__name__][name]
 
 
 def parse_config(table, *, source="<config>"):

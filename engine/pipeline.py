@@ -47,6 +47,9 @@ __all__ = [
     "sr_matrix",
     "receptor_pass",
     "superpose",
+    "superpose_arrays",
+    "sr_dataset",
+    "as_config",
     "health",
     "metrics",
     "run",
@@ -109,7 +112,7 @@ class Prepared:
         return [s.label for s in self.sources]
 
 
-def _as_config(config, cities=None, scenarios=None):
+def as_config(config, cities=None, scenarios=None):
     from engine.config import Config, load_config
 
     overrides = {"data": {"cities": cities}} if cities is not None else None
@@ -154,7 +157,7 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
     """
     from engine.data.dataset import load_dataset, select_cities
 
-    cfg = _as_config(config, cities, scenarios)
+    cfg = as_config(config, cities, scenarios)
     files = cfg.dispersion.resolve_paths(cfg.paths)
     data = data if data is not None else load_dataset(cfg.data.dir or None)
     selected = sorted(int(c) for c in select_cities(data, cfg.data.cities).cities.index)
@@ -580,7 +583,7 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
     return res, {"kernels_s": t_kernels, "fields_s": time.perf_counter() - t1, "n_kernels": len(kernels)}
 
 
-def _sr_dataset(prep, results):
+def sr_dataset(prep, results):
     sel = prep.selected
     pos = {lab: k for k, lab in enumerate(prep.source_labels)}
     S = np.zeros((len(sel), len(prep.sources)))
@@ -633,7 +636,7 @@ def sr_matrix(prep, *, use_cache=True, workers=None, scheduler=None, client=None
     """
     res, t = receptor_pass(prep, use_cache=use_cache, workers=workers, scheduler=scheduler, client=client,
                            quiet=quiet, kernel_fn=kernel_fn)
-    ds = _sr_dataset(prep, res)
+    ds = sr_dataset(prep, res)
     ds.attrs["timings_s"] = t
     return ds
 
@@ -671,25 +674,21 @@ def superpose(S, q, *, parts=True):
     qa = qa.reindex(source=labels, fill_value=0.0)
     other = [d for d in qa.dims if d != "source"]
     qt = qa.transpose(*other, "source")
-    Q2 = np.asarray(qt.values, dtype=float).reshape(-1, len(labels))
+    Q = np.asarray(qt.values, dtype=float)
     city = Sa["city"].values
     out_dims = (*other, "city")
-    out_shape = tuple(qa.sizes[d] for d in other) + (len(city),)
     coords = {d: qt[d] for d in other if d in qt.coords} | {"city": city}
     share = q["season_share"] if isinstance(q, xr.Dataset) and "season_share" in q else None
+    S_season = sh = None
     if "S_season" in S and share is not None:
-        # seasonal: C = sum_s S_s @ (share_s * q), one product per season
-        sh = share.reindex(source=labels, fill_value=1.0 / S.sizes["season"]).transpose("season", *other, "source")
-        terms = [(np.asarray(S["S_season"].sel(season=s).values, dtype=float),
-                  Q2 * np.asarray(sh.sel(season=s).values, dtype=float).reshape(-1, len(labels)))
-                 for s in S["season"].values]
-    else:
-        # annual (or emissions without seasonal shares: a flat emission all year)
-        terms = [(np.asarray(Sa.values, dtype=float), Q2)]
+        S_season = np.asarray(S["S_season"].transpose("season", "city", "source").values, dtype=float)
+        sh = np.asarray(share.reindex(source=labels, fill_value=1.0 / S.sizes["season"])
+                        .sel(season=S["season"].values).transpose("season", *other, "source").values, dtype=float)
+    Sm = np.asarray(Sa.values, dtype=float)
 
     def product(mask):
-        v = sum(Qs @ (Ms if mask is None else np.where(mask, Ms, 0.0)).T for Ms, Qs in terms)
-        return xr.DataArray(v.reshape(out_shape), dims=out_dims, coords=coords)
+        v = superpose_arrays(Sm, Q, S_season=S_season, share=sh, mask=mask)
+        return xr.DataArray(v, dims=out_dims, coords=coords)
 
     total = product(None)
     total.attrs = {"long_name": "primary PM2.5 exposure (annual mean)", "units": "ug m-3",
@@ -712,6 +711,43 @@ def superpose(S, q, *, parts=True):
         ds[name] = product(mask)
         ds[name].attrs = {"long_name": f"primary PM2.5 exposure {what}", "units": "ug m-3"}
     return ds
+
+
+def superpose_arrays(S, q, *, S_season=None, share=None, mask=None):
+    """``C = S @ q`` on plain arrays: the superposition every caller uses (:func:`superpose`,
+    the sweep's sample axis in :mod:`engine.sampled`).
+
+    Parameters
+    ----------
+    S : (n_city, n_source) float64 [ug m-3 per g m-2 s-1]
+        Source-receptor matrix of a flat (all-year) emission.
+    q : (..., n_source) float64 [g m-2 s-1]
+        Emission intensities; any leading axes (scenario, sample, ...) are kept.
+    S_season : (n_season, n_city, n_source) float64, optional
+        One matrix per season, times the season's calm coefficient c_s (:func:`sr_matrix`'s
+        ``S_season``); with ``share``, :math:`C = \\sum_s (\\mathrm{share}_s \\odot q) S_s^T`.
+    share : (n_season, ..., n_source) float64, optional
+        Share of each source's annual emission emitted in each season (:func:`emissions`'
+        ``season_share``), broadcastable against ``q``. Without it (or without ``S_season``)
+        ``q`` is emitted at a flat rate all year: ``C = q S^T``.
+    mask : (n_city, n_source) bool, optional
+        Only the sources where True (the split by origin of :func:`superpose`).
+
+    Returns
+    -------
+    (..., n_city) float64 [ug m-3]
+    """
+    q = np.asarray(q, dtype=float)
+    n_src = q.shape[-1]
+    lead = q.shape[:-1]
+    q2 = q.reshape(-1, n_src)
+    if S_season is not None and share is not None:
+        sh = np.broadcast_to(share, (S_season.shape[0],) + lead + (n_src,)).reshape(S_season.shape[0], -1, n_src)
+        terms = [(S_season[j], q2 * sh[j]) for j in range(S_season.shape[0])]
+    else:
+        terms = [(S, q2)]
+    c = sum(qs @ (Ms if mask is None else np.where(mask, Ms, 0.0)).T for Ms, qs in terms)
+    return c.reshape(lead + (c.shape[-1],))
 
 
 # --------------------------------------------------------------------------- health
