@@ -29,6 +29,7 @@ import html
 import json
 import logging
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ import pandas as pd
 
 from engine.errors import InputError
 
-__all__ = ["build_report", "headline", "headline_lines", "PAPER_TABLE_CO2_CUT_MT", "PAPER_SCENARIO_CO2_CUT_MT",
+__all__ = ["build_report", "check_run_folder", "run_name", "headline", "headline_lines", "PAPER_TABLE_CO2_CUT_MT", "PAPER_SCENARIO_CO2_CUT_MT",
            "OKABE_ITO", "ReportResult"]
 
 log = logging.getLogger("cobenefits")
@@ -84,6 +85,23 @@ class ReportResult:
 
 
 # --------------------------------------------------------------------------- reading
+#: the staging folder of an output transaction (engine.output.persist): ``.<name>.staging-<pid>``
+_STAGING_NAME = re.compile(r"^\.(?P<name>.+)\.staging-\d+$")
+
+
+def run_name(run_dir):
+    """The run folder's name as the user knows it: ``national`` for ``.national.staging-7496``
+    (the staging folder a run writes its report from)."""
+    name = Path(run_dir).resolve().name
+    m = _STAGING_NAME.match(name)
+    return m["name"] if m else name
+
+
+def check_run_folder(run_dir):
+    """Raise :class:`InputError` unless ``run_dir`` holds a readable run (before any writing)."""
+    _read_run(run_dir)
+
+
 def _read_run(run_dir):
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -564,7 +582,9 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     run_dir : path of a ``cobenefits run --out`` folder
     sweep_dir : optional path of a sweep folder (``indices.csv``, ``sweep.nc``); missing parts are
         skipped with the reason in the page
-    out_dir : where to write (default ``<run_dir>/report``)
+    out_dir : where to write, as it is (the caller's transaction owns the folder); default: the
+        run folder's ``report/``, written as an amendment of the run's output transaction so that
+        the run keeps verifying against its manifest (:func:`engine.report.output.write_report`)
     city : city_id (int or str), or a Chinese/English name, for the city-field figure (default:
         the city with the most avoided deaths)
     scenario : the scenario the city figures show (default ``fyp_symbiosis`` when present, else
@@ -577,9 +597,13 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     """
     from engine.output.writers import write_text
 
+    if out_dir is None:
+        from engine.report.output import write_report
+
+        return write_report(run_dir, sweep_dir, city=city, scenario=scenario, formats=formats)
     run_dir = Path(run_dir)
     cities, national, summary = _read_run(run_dir)
-    out_dir = Path(out_dir) if out_dir is not None else run_dir / "report"
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     formats = tuple(dict.fromkeys(("png",) + tuple(f.lower().lstrip(".") for f in formats)))
     bad = [f for f in formats if f not in ("png", "svg", "pdf")]
@@ -669,7 +693,7 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     notes += _method_notes(summary)
     for k, v in skipped.items():
         notes.append(f"figure {k} skipped: {v}")
-    page = _html(f"cobenefits report: {run_dir.resolve().name}", cards, figures, tables, notes)
+    page = _html(f"cobenefits report: {run_name(run_dir)}", cards, figures, tables, notes)
     index = out_dir / "index.html"
     write_text(page, index)
     pngs = [p for _, _, files in figures for p in files if p.suffix == ".png"]
