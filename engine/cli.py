@@ -48,6 +48,28 @@ class _HelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: {action.default})"
 
 
+class _IntermixedParser(argparse.ArgumentParser):
+    """A subcommand parser that takes options and positionals in any order:
+    ``aermod X.inp --outdir D L.out`` as well as ``aermod X.inp L.out --outdir D``.
+
+    argparse matches a subcommand's positionals in one go, so a positional after an option
+    (``L.out`` above) was "unrecognized"; :meth:`argparse.ArgumentParser.parse_known_intermixed_args`
+    parses the options first, then the positionals. It calls :meth:`parse_known_args` itself,
+    hence the re-entrancy flag.
+    """
+
+    _inner = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._inner:
+            return super().parse_known_args(args, namespace)
+        self._inner = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inner = False
+
+
 def version_text():
     """``cobenefits X.Y.Z`` then the versions of Python and the libraries that shape results."""
     from engine.output.writers import versions
@@ -89,7 +111,7 @@ def build_parser(argv=None):
                         help="print the version and the versions of the key dependencies, then exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_IntermixedParser)
     for modname in (COMMAND_MODULES if argv is None else _command_modules(argv)):
         try:
             mod = importlib.import_module(modname)

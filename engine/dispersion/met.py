@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
+from engine.errors import InputError, read_text_file
 
 __all__ = ["MetHours", "read_sfc", "read_pfl", "read_aermet", "sigma_v_from_sigma_theta",
            "check_hour_sequence"]
@@ -307,10 +307,7 @@ def read_sfc(path):
         Unreadable file, or a malformed line (message names file, line number and field).
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read AERMET surface file ({exc.strerror})") from None
+    text = read_text_file(path, "AERMET surface file")
     lines = text.splitlines()
     if not lines:
         raise InputError(f"{path}: empty AERMET surface file (expected a header line and hourly records)")
@@ -397,10 +394,7 @@ def read_pfl(path, lines_out=None):
     speed by :func:`sigma_v_from_sigma_theta`; sigma-w floored at SWMIN, as AERMOD PFLCNV).
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read AERMET profile file ({exc.strerror})") from None
+    text = read_text_file(path, "AERMET profile file")
     prof = {}
     first_line = {}
     last_date = None

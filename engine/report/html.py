@@ -29,6 +29,7 @@ import html
 import json
 import logging
 import math
+import os
 import re
 from pathlib import Path
 
@@ -37,7 +38,7 @@ import pandas as pd
 
 from engine.errors import InputError
 
-__all__ = ["build_report", "check_run_folder", "run_name", "headline", "headline_lines", "PAPER_TABLE_CO2_CUT_MT", "PAPER_SCENARIO_CO2_CUT_MT",
+__all__ = ["build_report", "write_report", "REPORT_FOLDER", "check_run_folder", "run_name", "headline", "headline_lines", "PAPER_TABLE_CO2_CUT_MT", "PAPER_SCENARIO_CO2_CUT_MT",
            "OKABE_ITO", "ReportResult"]
 
 log = logging.getLogger("cobenefits")
@@ -97,9 +98,31 @@ def run_name(run_dir):
     return m["name"] if m else name
 
 
-def check_run_folder(run_dir):
-    """Raise :class:`InputError` unless ``run_dir`` holds a readable run (before any writing)."""
-    _read_run(run_dir)
+def check_run_folder(run_dir, *, city=None, scenario=None, formats=("png",)):
+    """Raise :class:`InputError` unless ``run_dir`` holds a readable run and the options fit it
+    (image formats, ``--scenario``, ``--city``): every check of the report, before any writing."""
+    cities, national, summary = _read_run(run_dir)
+    _check_formats(formats)
+    base = _base(summary, national)
+    scen = _check_scenario(run_dir, national, scenario) or _main_scenario(list(national["scenario"].astype(str)), base)
+    if city is not None:
+        _pick_city(cities[cities.scenario.astype(str) == scen].set_index("city_id", drop=False), city)
+
+
+def _check_formats(formats):
+    formats = tuple(dict.fromkeys(("png",) + tuple(str(f).lower().lstrip(".") for f in formats)))
+    bad = [f for f in formats if f not in ("png", "svg", "pdf")]
+    if bad:
+        raise InputError(f"report: image format(s) {bad} not supported; allowed png, svg, pdf")
+    return formats
+
+
+def _check_scenario(run_dir, national, scenario):
+    scen_all = list(national["scenario"].astype(str))
+    if scenario is not None and scenario not in scen_all:
+        raise InputError(f"report: --scenario {scenario!r} is not in {Path(run_dir) / 'national.csv'} "
+                         f"(scenarios: {', '.join(scen_all)})")
+    return scenario
 
 
 def _read_run(run_dir):
@@ -584,7 +607,7 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
         skipped with the reason in the page
     out_dir : where to write, as it is (the caller's transaction owns the folder); default: the
         run folder's ``report/``, written as an amendment of the run's output transaction so that
-        the run keeps verifying against its manifest (:func:`engine.report.output.write_report`)
+        the run keeps verifying against its manifest (:func:`write_report`)
     city : city_id (int or str), or a Chinese/English name, for the city-field figure (default:
         the city with the most avoided deaths)
     scenario : the scenario the city figures show (default ``fyp_symbiosis`` when present, else
@@ -598,23 +621,14 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     from engine.output.writers import write_text
 
     if out_dir is None:
-        from engine.report.output import write_report
-
         return write_report(run_dir, sweep_dir, city=city, scenario=scenario, formats=formats)
     run_dir = Path(run_dir)
     cities, national, summary = _read_run(run_dir)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    formats = tuple(dict.fromkeys(("png",) + tuple(f.lower().lstrip(".") for f in formats)))
-    bad = [f for f in formats if f not in ("png", "svg", "pdf")]
-    if bad:
-        raise InputError(f"report: image format(s) {bad} not supported; allowed png, svg, pdf")
+    formats = _check_formats(formats)
     base = _base(summary, national)
-    scen_all = list(national["scenario"].astype(str))
-    if scenario is not None and scenario not in scen_all:
-        raise InputError(f"report: --scenario {scenario!r} is not in {run_dir / 'national.csv'} "
-                         f"(scenarios: {', '.join(scen_all)})")
-    scen = scenario or _main_scenario(scen_all, base)
+    scen = _check_scenario(run_dir, national, scenario) or _main_scenario(list(national["scenario"].astype(str)), base)
     cities = _with_coordinates(cities, summary)
     cs = cities[cities.scenario == scen].set_index("city_id", drop=False)
     cb = cities[cities.scenario == base].set_index("city_id", drop=False).reindex(cs.index)
@@ -698,6 +712,64 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     write_text(page, index)
     pngs = [p for _, _, files in figures for p in files if p.suffix == ".png"]
     return ReportResult(out_dir, index, pngs, skipped, head)
+
+
+# --------------------------------------------------------------------------- the report's transaction
+#: the report's folder inside a run folder
+REPORT_FOLDER = "report"
+
+
+def write_report(run_dir, sweep_dir=None, *, out_dir=None, **kwargs):
+    """Build the report (:func:`build_report`) inside an output transaction
+    (:mod:`engine.output.persist`).
+
+    * ``cobenefits report RUN_DIR`` (no ``--out``, or ``--out RUN_DIR/report``): the report is an
+      *amendment* of the run folder. The run's other files are kept, ``report/`` is replaced as a
+      whole, and the run's ``manifest.json`` lists the new report files and records the amendment,
+      so ``verify_output(RUN_DIR)`` still passes; the run's lock is held meanwhile (a ``run`` into
+      the same folder waits its turn: exit 2 naming the holder). A run folder that no longer
+      matches its manifest (edited by hand) is not amended: exit 2, write elsewhere with ``--out``.
+      A folder without a manifest (not written by ``cobenefits run``) gets ``RUN_DIR/report`` as
+      its own output folder.
+    * ``--out DIR`` elsewhere: ``DIR`` is its own output folder with its own manifest; it may not
+      lie inside the run folder or the sweep folder (it would change the run's files).
+
+    Parameters
+    ----------
+    run_dir : path of a ``cobenefits run --out`` folder
+    sweep_dir : optional sweep folder
+    out_dir : optional output folder; default (and ``RUN_DIR/report``): amend the run folder
+    **kwargs : passed to :func:`build_report` (city, scenario, formats)
+
+    Returns
+    -------
+    ReportResult
+        With ``out_dir`` and ``index`` pointing at the committed files.
+    """
+    from engine.output.persist import MANIFEST_NAME, OutputTransaction
+
+    run_dir = Path(run_dir)
+    check_run_folder(run_dir, **kwargs)  # every check before the transaction: nothing is locked or staged
+    inside = run_dir.resolve() / REPORT_FOLDER
+    target = None if out_dir is None else Path(os.path.abspath(Path(out_dir).expanduser()))
+    sweep_inputs = [sweep_dir] if sweep_dir is not None else []
+    if target is None or target.resolve() == inside:
+        if (run_dir / MANIFEST_NAME).is_file():
+            with OutputTransaction(run_dir, inputs=sweep_inputs, command="report", amend=(REPORT_FOLDER,),
+                                   option="RUN_DIR") as tx:
+                res = build_report(run_dir, sweep_dir, out_dir=tx.path(REPORT_FOLDER), **kwargs)
+            final = run_dir / REPORT_FOLDER
+        else:
+            with OutputTransaction(inside, inputs=sweep_inputs, command="report") as tx:
+                res = build_report(run_dir, sweep_dir, out_dir=tx.staging, **kwargs)
+            final = inside
+    else:
+        with OutputTransaction(target, inputs=[run_dir, *sweep_inputs], command="report") as tx:
+            res = build_report(run_dir, sweep_dir, out_dir=tx.staging, **kwargs)
+        final = target
+    staged = Path(res.out_dir)
+    return dataclasses.replace(res, out_dir=final, index=final / res.index.name,
+                               figures=[final / Path(p).relative_to(staged) for p in res.figures])
 
 
 def _pick_city(cs, city):
