@@ -126,7 +126,7 @@ def build_parser(argv=None):
         p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
                        help="no progress bar or log lines")
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _memory_advice=getattr(mod, "MEMORY_ADVICE", None))
     return parser
 
 
@@ -164,13 +164,17 @@ def _error_log(text):
     return path
 
 
-def _expected_failure(exc):
+#: what a command that runs out of memory can do about it (a command module's MEMORY_ADVICE overrides)
+MEMORY_ADVICE = ("use fewer workers (--workers), fewer cities (--cities), or a coarser grid ([dispersion] "
+                 "city_resolution_m in [100, 20000] m, smaller city_margin_m)")
+
+
+def _expected_failure(exc, memory_advice=None):
     """The one-paragraph message of an expected failure that is not an InputError, or None."""
     if isinstance(exc, SchedulerError):
         return str(exc)
     if isinstance(exc, MemoryError):
-        return ("not enough memory for this run; use fewer workers (--workers), fewer cities (--cities), "
-                "or a coarser grid ([dispersion] city_resolution_m in [100, 20000] m, smaller city_margin_m)")
+        return f"not enough memory for this run; {memory_advice or MEMORY_ADVICE}"
     if isinstance(exc, UnicodeError):
         obj = getattr(exc, "object", b"")
         return (f"a file is not UTF-8 text ({exc.reason if hasattr(exc, 'reason') else exc}; "
@@ -205,7 +209,7 @@ def main(argv=None):
         if getattr(args, "debug", False):
             print(tb, file=sys.stderr)
         path = _error_log(tb)
-        expected = _expected_failure(exc)
+        expected = _expected_failure(exc, getattr(args, "_memory_advice", None))
         if expected is not None:  # I/O, encoding, memory: the user's environment, not a bug
             print(f"cobenefits {args.command}: error: {expected}\n(details in {path})", file=sys.stderr)
             return 2

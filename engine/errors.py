@@ -52,10 +52,6 @@ def read_text_file(path, what):
     path = Path(path)
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise InputError(f"{what} {path} is a folder, not a file") from None
     except OSError as exc:
         raise InputError(f"{what} {path}: cannot read ({exc.strerror})") from None
     try:

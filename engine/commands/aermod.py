@@ -41,6 +41,11 @@ HELP = ("run an AERMOD control file (AREA/AREAPOLY/AREACIRC sources, rural or ur
 
 log = logging.getLogger("cobenefits.aermod")
 
+#: shown with exit 2 when the run does not fit in memory (engine.cli): the arrays scale with
+#: receptors x hours (hourly POSTFILE and RECTABLE keep every hour of every receptor)
+MEMORY_ADVICE = ("the receptors x hours do not fit: use fewer receptors (the GRIDCART XYINC counts, DISCCART "
+                 "lines) or a met file with fewer hours")
+
 #: AERMOD mode: AERMOD's tabulated normal CDF for the crosswind integral (4 decimals, 0 / 1
 #: beyond +-3.9 sigma-y), so that hourly values match AERMOD's in the far-lateral tail too
 #: (see engine.dispersion.area; the national run keeps the exact CDF)
