@@ -18,6 +18,7 @@ import xarray as xr
 
 from engine.errors import InputError
 
+from .checks import check_user_function
 from .parameters import (AGE_GROUPS, CAUSES, POPULATION_COLUMNS, USER_FORMS, USER_FUNCTION_OPTIONAL,
                          USER_FUNCTION_REQUIRED, check_choice, data_path, read_health_table)
 
@@ -124,7 +125,9 @@ def read_user_functions(path):
             raise InputError(f"{at}, column incidence_per_100k: blank, and cause {cause!r} is not in the rates "
                              f"table ({', '.join(CAUSES)}); give the incidence rate")
         label = str(row.get("function", "")).strip() or f"{cause} {form} line {line}"
-        out.append(UserFunction(label, form, cause, beta, se, int(lo), hi, zcf, inc, line))
+        uf = UserFunction(label, form, cause, beta, se, int(lo), hi, zcf, inc, line)
+        check_user_function(uf, at)  # sign and size of beta and SE, incidence against population
+        out.append(uf)
     # the same cause may not be counted twice in an age group
     for a in range(len(out)):
         for b in range(a + 1, len(out)):
