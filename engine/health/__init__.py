@@ -10,7 +10,7 @@ May import: :mod:`engine.output`, :mod:`engine.data`, :mod:`engine.config`, the 
 :mod:`kernels`; never carbon or dispersion.
 """
 
-from .checks import check_background, check_health_config, check_user_function
+from .checks import BETA_MAX, MAX_INCIDENCE_PER_100K, check_background, check_health_config, check_user_function
 from .curves import CurveSet, curve_set, relative_risk
 from .impact import benmap_table, health_impact, impact_table, national_totals, rates_matrix
 from .inputs import (PM25_PLAUSIBLE_MAX_UG_M3, UserFunction, age_population, load_rates, population_matrix,
@@ -26,5 +26,5 @@ __all__ = [
     "rest_of_province_population", "relative_risk", "curve_set", "CurveSet",
     "USER_FORMS", "UserFunction", "read_user_functions", "read_background", "benmap_table",
     "BENMAP_PERCENTILES", "PM25_PLAUSIBLE_MAX_UG_M3", "check_background", "check_health_config",
-    "check_user_function",
+    "check_user_function", "BETA_MAX", "MAX_INCIDENCE_PER_100K",
 ]

@@ -331,7 +331,10 @@ def background_values(background, index):
         by_str = {str(k): float(v) for k, v in ser.items()}
         missing = [r for r in index if str(r) not in by_str]
         if missing:
-            raise InputError(f"background has no value for region(s) {', '.join(map(repr, missing[:5]))}")
+            src = f"background file {ser.name}" if ser.name else "background"
+            raise InputError(f"{src}: no value for region(s) {', '.join(map(repr, missing[:5]))}"
+                             + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else "")
+                             + "; give one row per region of the exposure table")
         return np.array([by_str[str(r)] for r in index]), f"per region, {ser.name or 'user series'}"
     a = as_float_array(background, "background")
     if a.size != len(index):

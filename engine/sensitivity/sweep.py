@@ -1102,20 +1102,19 @@ class _TableEvaluator:
 
 
 def _save_chunk(path, arrays):
-    from engine.output.writers import atomic_path
+    """A finished chunk, with its SHA-256 sidecar (engine.output.persist.save_verified_npz)."""
+    from engine.output.persist import save_verified_npz
 
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+    save_verified_npz(path, **arrays)
 
 
 def _load_chunk(path, outputs, n):
-    try:
-        with np.load(path) as z:
-            arr = {k: z[k] for k in outputs}
-    except (OSError, KeyError, ValueError):
-        return None
-    if any(a.shape[0] != n for a in arr.values()):
+    """A finished chunk, or None: a truncated or corrupt chunk (BadZipFile before) is deleted and
+    recomputed, as the field cache does (engine.output.persist.load_verified_npz)."""
+    from engine.output.persist import load_verified_npz
+
+    arr = load_verified_npz(path, outputs)
+    if arr is None or any(a.shape[0] != n for a in arr.values()):
         return None
     return arr
 
