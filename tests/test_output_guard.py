@@ -107,7 +107,7 @@ def test_met_climatology_refuses_out_over_its_input(tmp_path, capsys):
 # --------------------------------------------------------------------------- health
 @pytest.fixture
 def exposure_csv(tmp_path):
-    from engine.health.impact import age_population
+    from engine.health import age_population
 
     pop = age_population([110000, 120000]).reset_index().rename(columns={"region_id": "region"})
     pop.insert(1, "pm25", [85.0, 70.0])
@@ -247,3 +247,19 @@ def test_report_waits_for_a_run_writing_the_same_folder(clean_run, tmp_path, cap
         assert main(["--quiet", "report", str(run)]) == 2
         assert "being written by process" in _err(capsys)
     assert verify_output(run) == []
+
+
+@pytest.mark.parametrize("cut", [400, 800, 1500])
+def test_report_of_a_truncated_run_table_is_exit_2(clean_run, tmp_path, capsys, cut):
+    # before: IndexError (exit 1) or figures from NaN rows
+    import shutil
+
+    run = tmp_path / "national"
+    shutil.copytree(clean_run, run)
+    data = (run / "cities.csv").read_bytes()
+    (run / "cities.csv").write_bytes(data[:cut])
+    assert main(["--quiet", "report", str(run), "--out", str(tmp_path / "rep")]) == 2
+    err = _err(capsys)
+    assert f"{run / 'cities.csv'}" in err and ("fields, the header has" in err or "has no row of scenario" in err
+                                                or "cities" in err)
+    assert not (tmp_path / "rep").exists()
