@@ -131,7 +131,7 @@ def urban_population_class(population):
     population of the bin. AERMOD's urban boundary layer depends on the population through
     ``P**0.25`` (URBANOPT mixing height, ``zi_urb = 400 m (P / 2e6)**0.25``), so the class
     changes it by at most 7.5 %; the effect on city exposure is measured in
-    tests/test_urban_run.py (README "Urban dispersion").
+    tests/test_urban_run.py (docs/run.md, "Urban dispersion").
 
     Raises
     ------

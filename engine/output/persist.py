@@ -1,6 +1,7 @@
 """Persistence: atomic files, output transactions with a manifest and a lock, a verified cache.
 
-Three guarantees, shared by every command that writes (docs/reliability.md):
+Three guarantees, shared by every command that writes (docs/design.md, "Outputs never overwrite a
+previous run's files half-way"; docs/reliability.md):
 
 * :func:`atomic_path` writes one file: to a temporary name in the target's folder, flushed to
   disk, then renamed over the target. A reader sees the old file or the new one, never half.

@@ -9,7 +9,7 @@ the dispersion stage as one :class:`engine.dispersion.met.MetHours` whose ``weig
 The v1 climatology (``climatology = "golder"`` or ``"default"``, version ``DEFAULT_VERSION``)
 --------------------------------------------------------------------------------------------
 **It is synthetic and representative, not fitted to station data** (no installable Chinese
-joint-frequency table exists). Every number has its
+joint-frequency table exists; docs/met.md, "Why the default met is synthetic"). Every number has its
 basis stated in :data:`CLIMATE_REGIONS` and below; users with real data give an AERMET .SFC/.PFL
 pair or a STAR table in ``[met]`` instead. Every output records which met was used.
 
