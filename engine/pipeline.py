@@ -36,7 +36,7 @@ from engine.dispersion import climatology as clim
 from engine.dispersion import fields as fl
 from engine.dispersion import geometry as geo
 from engine.dispersion import srmatrix as srm
-from engine.health.checks import check_health_config
+from engine.health import check_health_config
 from engine.constants import MEGACITY_POPULATION, SR_UNITS, per_year_to_per_second
 from engine.errors import InputError
 

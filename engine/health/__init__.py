@@ -10,10 +10,10 @@ May import: :mod:`engine.output`, :mod:`engine.data`, :mod:`engine.config`, the 
 :mod:`kernels`; never carbon or dispersion.
 """
 
-from .checks import BETA_MAX, MAX_INCIDENCE_PER_100K, check_background, check_health_config, check_user_function
+from .checks import BETA_MAX, MAX_INCIDENCE_PER_100K, check_background, check_user_function
 from .curves import CurveSet, curve_set, relative_risk
 from .impact import benmap_table, health_impact, impact_table, national_totals, rates_matrix
-from .inputs import (PM25_PLAUSIBLE_MAX_UG_M3, UserFunction, age_population, load_rates, population_matrix,
+from .inputs import (PM25_PLAUSIBLE_MAX_UG_M3, UserFunction, age_population, check_health_config, load_rates, population_matrix,
                      read_background, read_exposure_table, read_rates, read_user_functions,
                      rest_of_province_population)
 from .parameters import (AGE_GROUPS, AGE_LOWER, AVOIDED_METHODS, BENMAP_PERCENTILES, CAUSES, COHORTS, CRF_NAMES,

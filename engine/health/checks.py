@@ -6,8 +6,10 @@ input enters (``cobenefits health --functions/--background``, ``[health] functio
   error, and its incidence rate against the population (no more deaths than people).
 * :func:`check_background`: a total-PM2.5 background at least the modelled primary PM2.5 of the
   same region (the primary part cannot exceed the total).
-* :func:`check_health_config`: the ``[health]`` files of a configuration read and checked before
-  any dispersion work (:func:`engine.pipeline.prepare` calls it).
+
+The ``[health]`` files of a configuration are read and checked before any dispersion work by
+:func:`engine.health.inputs.check_health_config` (called by :func:`engine.pipeline.prepare`),
+with the readers that apply these checks.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 
 from engine.errors import InputError
 
-__all__ = ["BETA_MAX", "MAX_INCIDENCE_PER_100K", "check_user_function", "check_background", "check_health_config"]
+__all__ = ["BETA_MAX", "MAX_INCIDENCE_PER_100K", "check_user_function", "check_background"]
 
 #: largest plausible beta of each user-function form. Log-linear [(ug m-3)^-1]: 0.05 is a relative
 #: risk of exp(0.5) = 1.65 per 10 ug m-3, above every long-term PM2.5 mortality estimate in the
@@ -79,26 +81,3 @@ def check_background(background_ug_m3, primary_ug_m3, labels, where="background"
                          "the background is the total, which includes the primary part: allowed range "
                          f"[{pr[i]:.6g}, 1000] ug m-3 for this region (is it a secondary-only or a wrong-year "
                          "background?)")
-
-
-def check_health_config(health_cfg):
-    """Read and check the files of a ``[health]`` configuration before any dispersion work.
-
-    ``functions_file`` needs ``crf = "user"`` and the reverse; the functions, background and
-    rates files are read with the readers the health stage uses (same messages).
-    """
-    from .inputs import read_background, read_rates, read_user_functions
-
-    crf = getattr(health_cfg, "crf", None)
-    functions = getattr(health_cfg, "functions_file", "") or ""
-    if functions and crf != "user":
-        raise InputError(f"[health] functions_file = {functions!r} with crf = {crf!r}: user functions are used only "
-                         "with crf = \"user\"; set crf = \"user\" or remove functions_file")
-    if crf == "user" and not functions:
-        raise InputError("[health] crf = \"user\" needs functions_file (a CSV of user-defined functions)")
-    if functions:
-        read_user_functions(functions)
-    if getattr(health_cfg, "background", ""):
-        read_background(health_cfg.background)
-    if getattr(health_cfg, "rates_file", ""):
-        read_rates(health_cfg.rates_file)

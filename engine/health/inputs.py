@@ -25,7 +25,7 @@ from .parameters import (AGE_GROUPS, CAUSES, POPULATION_COLUMNS, USER_FORMS, USE
 __all__ = ["UserFunction", "read_user_functions", "read_rates", "load_rates", "first_data_line", "as_float_array",
            "PM25_PLAUSIBLE_MAX_UG_M3", "check_concentration", "population_matrix", "aligned_values",
            "read_background", "background_values", "read_exposure_table", "age_population",
-           "rest_of_province_population"]
+           "rest_of_province_population", "check_health_config"]
 
 @dataclass(frozen=True)
 class UserFunction:
@@ -446,3 +446,24 @@ def rest_of_province_population(city_ids=None):
         raise InputError("a province has fewer people in an age group than its cities")
     rop.index.name = "province_id"
     return rop
+
+
+def check_health_config(health_cfg):
+    """Read and check the files of a ``[health]`` configuration before any dispersion work.
+
+    ``functions_file`` needs ``crf = "user"`` and the reverse; the functions, background and
+    rates files are read with the readers the health stage uses (same messages).
+    """
+    crf = getattr(health_cfg, "crf", None)
+    functions = getattr(health_cfg, "functions_file", "") or ""
+    if functions and crf != "user":
+        raise InputError(f"[health] functions_file = {functions!r} with crf = {crf!r}: user functions are used only "
+                         "with crf = \"user\"; set crf = \"user\" or remove functions_file")
+    if crf == "user" and not functions:
+        raise InputError("[health] crf = \"user\" needs functions_file (a CSV of user-defined functions)")
+    if functions:
+        read_user_functions(functions)
+    if getattr(health_cfg, "background", ""):
+        read_background(health_cfg.background)
+    if getattr(health_cfg, "rates_file", ""):
+        read_rates(health_cfg.rates_file)
