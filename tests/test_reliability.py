@@ -288,3 +288,19 @@ def test_aermod_options_anywhere(tmp_path):
     listing.unlink()
     assert main(["--quiet", "aermod", "--method", "direct", str(case / "aermod.inp"), str(listing)]) == 0
     assert listing.is_file()
+
+
+def test_aermod_outputs_never_overwrite_inputs(tmp_path, capsys):
+    # before: 'aermod X.inp MET.sfc' wrote the listing over the met file
+    case = tmp_path / "case"
+    shutil.copytree(AERMOD / "caseA_single", case)
+    shutil.copytree(MET, tmp_path / "met")
+    sfc = tmp_path / "met" / "synth5.sfc"
+    before = sfc.read_bytes()
+    assert main(["--quiet", "aermod", str(case / "aermod.inp"), str(sfc)]) == 2
+    assert f"LISTING.out {sfc} is SURFFILE {sfc}" in _err(capsys)
+    assert sfc.read_bytes() == before
+    inp = case / "aermod.inp"
+    inp.write_text(inp.read_text().replace("ERRORFIL errors.out", "ERRORFIL aermod.inp"))
+    assert main(["--quiet", "aermod", str(inp)]) == 2
+    assert f"ERRORFIL {inp} is CONTROL.inp {inp}" in _err(capsys)

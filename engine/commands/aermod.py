@@ -148,6 +148,7 @@ def run_control_file(control, *, outdir=None, method="auto", listing=None):
         _write_error_file(ctl, base, ["RUNORNOT NOT: setup checked only; no results computed"])
         return info
 
+    _check_outputs(ctl, base, listing)
     from engine.dispersion.met import read_aermet
 
     met = read_aermet(ctl.surface_file, ctl.profile_file)
@@ -198,6 +199,24 @@ def run_control_file(control, *, outdir=None, method="auto", listing=None):
              "%.3g evaluations/s)", ctl.path.name, len(ctl.sources), len(rec), n_hours,
              t_end - t0, t_compute - t_setup, evals / max(t_compute - t_setup, 1e-12))
     return info
+
+
+def _check_outputs(ctl, base, listing):
+    """No output file is the control file, a met file or another output (exit 2 naming both),
+    before any met is read (the guard every writing command shares: engine.output.locks)."""
+    from engine.output.locks import check_outputs
+
+    def resolve(name):
+        p = Path(name)
+        return p if p.is_absolute() else base / p
+
+    outs = [(f"{o.keyword} {o.averaging} {o.group}", resolve(o.filename), "file") for o in ctl.outputs]
+    if ctl.error_file:
+        outs.append(("ERRORFIL", resolve(ctl.error_file), "file"))
+    if listing is not None:
+        outs.append(("LISTING.out", Path(listing), "file"))
+    check_outputs(outs, [("CONTROL.inp", ctl.path), ("SURFFILE", ctl.surface_file), ("PROFFILE", ctl.profile_file)],
+                  what="an AERMOD output file")
 
 
 def _write_error_file(ctl, base, extra):
