@@ -72,7 +72,8 @@ FIELD_ALGORITHM_VERSION = "fields-v1"
 _CODE_FILES = ("engine/dispersion/fields.py", "engine/dispersion/geometry.py", "engine/dispersion/sphere.py",
                "engine/dispersion/population.py", "engine/dispersion/area.py", "engine/dispersion/met.py",
                *(f"engine/dispersion/climatology/{m}.py" for m in ("__init__", "regions", "golder", "star", "classes",
-                                                                   "tables", "aermet", "files", "shares", "spec")),
+                                                                   "checks", "tables", "aermet", "files", "shares",
+                                                                   "spec")),
                "kernels/plume.py", "kernels/convolve.py")
 
 
