@@ -494,21 +494,18 @@ def _combine_seasons(parts, seasons, mosaic):
 
 
 def _urban_classes(prep):
-    """``{city_id: urban population class}`` of every city of the data set ([dispersion] urban):
-    the class representative (:func:`engine.dispersion.fields.urban_population_class`) of the city's
-    ``urban_population`` (persons in its urban area, AERMOD URBANOPT's population); 0 for a
-    city with no urban population, whose sources stay rural."""
-    if "urban_population" not in prep.data.cities:
-        raise InputError(f"[dispersion] urban = true needs the column urban_population (persons in each "
-                         f"city's urban area) in the cities table of {prep.data.source}")
-    pop = prep.data.cities["urban_population"]
-    out = {}
-    for cid, p in pop.items():
-        try:
-            out[int(cid)] = 0.0 if float(p) == 0.0 else fl.urban_population_class(p)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"[dispersion] urban = true: cities.csv city_id {cid}: {exc}") from None
-    return out
+    """``{city_id: urban population class}`` of every city of the data set ([dispersion] urban), or
+    None when no city is urban (the rural run). Which cities are urban:
+    :func:`engine.dispersion.urban.classify_cities`; an urban city's class is the representative
+    (:func:`engine.dispersion.fields.urban_population_class`) of its ``urban_population``; a rural
+    city gets 0 and its sources stay rural."""
+    from engine.dispersion.urban import classify_cities
+
+    cls = classify_cities(prep.data.cities, prep.cfg.dispersion.urban, source=f"{prep.data.source}/cities.csv")
+    if not cls["urban"].any():
+        return None
+    return {int(cid): (fl.urban_population_class(p) if u else 0.0)
+            for cid, u, p in zip(cls.index, cls["urban"], cls["urbanopt_population"])}
 
 
 def _urban_seen(prep, urban, cid):
@@ -546,7 +543,7 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
     sel = prep.selected
     seasons = prep.met_seasons or met_seasons({c: prep.met_specs[c] for c in sel},
                                               seasonal=cfg.met.seasonal_emissions)
-    urban = _urban_classes(prep) if d.urban else None
+    urban = _urban_classes(prep)
     plan, met_of = {}, {}
     for name in prep.seasons:
         digest = {c: m.digest for c in sel for m in seasons[c] if m.season == name}
