@@ -30,7 +30,7 @@ CASEF = DATA / "caseF_urban"
 
 # --------------------------------------------------------------------------- configuration
 def test_urban_key_default_auto_and_validated(tmp_path):
-    paths = sn.write_configs(tmp_path / "cfg")
+    paths = sn.write_configs(tmp_path / "cfg", urban=None)
     cfg = load_config(paths)
     assert cfg.dispersion.urban == "auto"
     assert config_to_dict(cfg)["dispersion"]["urban"] == "auto"
