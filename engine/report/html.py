@@ -15,6 +15,8 @@ Figures (analogues of Ramaswami et al. 2017, R17):
   and the map of the four classes (R17 Fig. 4);
 * ``concentration_map`` the national mosaic of primary PM2.5 [ug m-3] and its reduction;
 * ``city_field`` one city's field: total, from its own emissions, from its rest of province;
+* with ``<run_dir>/validation`` (``cobenefits validate``): its scatter, ratio and map figures and
+  tables (:func:`engine.report.validation.report_section`);
 * with a sweep folder: ``sweep_indices`` (Sobol S1/ST or Morris mu*/sigma bars) and
   ``sweep_avoided_deaths`` (distribution of national avoided deaths).
 
@@ -633,6 +635,11 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
                                        "into the parts from the city's own emissions, from its rest of province and from "
                                        "neighbouring cities and provinces (when the run's source set has them).",
                         r[0]))
+    r = attempt("validation", lambda: _validation(run_dir, out_dir))
+    if r:
+        figures += r[0]
+        tables += r[1]
+        notes += r[2]
     if sweep_dir is not None:
         r = attempt("sweep_indices", lambda: _sweep_indices(sweep_dir, out_dir, formats))
         if r:
@@ -674,6 +681,13 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     write_text(page, index)
     pngs = [p for _, _, files in figures for p in files if p.suffix == ".png"]
     return ReportResult(out_dir, index, pngs, skipped, head)
+
+
+def _validation(run_dir, out_dir):
+    """The validation section (``cobenefits validate``), or None when the run has none."""
+    from engine.report.validation import report_section
+
+    return report_section(run_dir, out_dir)
 
 
 def _pick_city(cs, city):
