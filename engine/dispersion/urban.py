@@ -43,8 +43,8 @@ Cities do not each get their own kernel: kernels are computed at **node populati
 linear interpolation in ``log10 P`` between the two nodes that bracket it
 (:func:`urban_node_weights`). The source-receptor matrix is linear in the kernel, so a receptor
 city needs one sensitivity map per node its sources touch, whatever the number of distinct
-city populations. Measured on the default met (Beijing, both seasons, 1 km cells; tests and
-docs/dispersion.md): interpolation between decade nodes is within 1.2 % of the exact kernel at
+city populations. Measured on the default met (Beijing, both seasons, 1 km cells;
+docs/dispersion.md): interpolation between decade nodes is within 1.1 % of the exact kernel at
 the cell itself and 0.7 % summed over 11 x 11 km, smaller than the error of the former
 population classes (4 per decade, each city at its class centre: 1.9 % and 1.5 %). The error
 does not shrink with more nodes: the morning-transition hours switch on at population
