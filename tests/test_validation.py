@@ -153,13 +153,15 @@ def test_cli_exit_codes(tmp_path, capsys):
 def test_report_shows_the_validation(tmp_path):
     run = _run_dir(tmp_path)
     va.validate_run(run)
-    sec = va.report_section(run, tmp_path)
+    from engine.report.html import _validation
+
+    sec = _validation(run, tmp_path)
     assert sec is not None
     figures, tables, notes = sec
     assert [f[0] for f in figures] == ["validation_scatter", "validation_ratio", "validation_map"]
     assert (tmp_path / "validation_scatter.png").is_file()
     assert "Spearman" in tables[0][1] and "0.2-0.8" in notes[0]
-    assert va.report_section(tmp_path / "elsewhere", tmp_path) is None
+    assert _validation(tmp_path / "elsewhere", tmp_path) is None
 
 
 def test_spearman_hand_value_and_ties():

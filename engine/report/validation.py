@@ -25,7 +25,6 @@ Units: concentrations [ug m-3], distances [km].
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -365,68 +364,8 @@ def validate_run(run_dir, measured_path=None, *, out_dir=None, band=DEFAULT_BAND
         stage = Path(tx.staging)
         write_csv(table, stage / "validation.csv")
         write_csv(unmatched, stage / "unmatched.csv")
-        result["figures"] = vf.draw_all(table, cb, stage, formats, (lo, hi), stats)
+        result["figures"] = vf.draw_all(table, cb, stage, formats, (lo, hi), stats, REGIONS.values())
         write_json(result, stage / "validation.json")
     result["out_dir"] = str(out_dir)
     return result
 
-
-def load_validation(run_dir):
-    """``(validation.json dict, folder)`` of a run's default validation folder, or None."""
-    folder = Path(run_dir) / "validation"
-    p = folder / "validation.json"
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text()), folder
-    except ValueError:
-        return None
-
-
-def report_section(run_dir, out_dir):
-    """The report's validation part when ``<run_dir>/validation`` holds one: ``(figures, tables,
-    notes)`` in :func:`engine.report.html.build_report`'s form, the figures copied into ``out_dir``;
-    None when the run has no validation."""
-    import shutil
-
-    from engine.report.html import _table_html
-
-    got = load_validation(run_dir)
-    if got is None:
-        return None
-    res, folder = got
-    s = res.get("statistics") or {}
-    band = res.get("band") or list(DEFAULT_BAND)
-    figures = []
-    captions = {
-        "validation_scatter": "Validation: modelled primary PM2.5 (base case) against measured total PM2.5 by city, "
-                              f"log-log, coloured by region; 1:1 line and the plausible band {band[0]:g}-{band[1]:g} "
-                              "(primary is 36-43 % of the annual mean in Chinese cities, Zhang et al. 2022).",
-        "validation_ratio": "Validation: distribution of modelled primary / measured total PM2.5 over the matched cities.",
-        "validation_map": "Validation: the ratio by city; cities outside the band outlined.",
-    }
-    for name, files in (res.get("figures") or {}).items():
-        paths = []
-        for f in files:
-            src = folder / f
-            if src.is_file():
-                dst = Path(out_dir) / f
-                shutil.copyfile(src, dst)
-                paths.append(dst)
-        if any(p.suffix == ".png" for p in paths):
-            figures.append((name, captions.get(name, name), paths))
-    stats = pd.DataFrame([{"cities": s.get("n_cities"), "median ratio": s.get("ratio_median"),
-                           "10th pct": s.get("ratio_p10"), "90th pct": s.get("ratio_p90"),
-                           "above 1 [%]": 100 * (s.get("fraction_above_1") or 0.0),
-                           "in band [%]": 100 * (s.get("fraction_in_band") or 0.0),
-                           "Spearman rho": s.get("spearman_rho")}])
-    tables = [(f"Validation against {Path(res.get('measured', '')).name} ({res.get('year_rule', '')})",
-               _table_html(stats, digits=3))]
-    csv = folder / "validation.csv"
-    if csv.is_file():
-        t = pd.read_csv(csv)
-        cols = [c for c in ("city_id", "name_en", "region", "year", "measured_ug_m3", "modelled_ug_m3", "ratio", "flag")
-                if c in t]
-        tables.append(("Validation by city (validation/validation.csv)", _table_html(t[cols], digits=3, max_rows=60)))
-    notes = [f"Validation band {band[0]:g}-{band[1]:g}: {res.get('band_reason', '')}."]
-    return figures, tables, notes

@@ -18,35 +18,28 @@ import numpy as np
 __all__ = ["draw_all"]
 
 
-def draw_all(table, run_cities, out_dir, formats, band, stats):
-    """Draw the three figures into ``out_dir``; returns ``{name: [file names]}``."""
-    from engine.report.html import _save
+def draw_all(table, run_cities, out_dir, formats, band, stats, regions):
+    """Draw the three figures into ``out_dir``; ``regions`` the region names in colour order.
+    Returns ``{name: [file names]}``."""
+    from engine.report.html import OKABE_ITO, _save
 
     out = {}
     if table.empty:
         return out
+    colours = {r: OKABE_ITO[k % len(OKABE_ITO)] for k, r in enumerate(list(regions) + ["other"])}
     for name, fn in (("validation_scatter", _scatter), ("validation_ratio", _ratio),
                      ("validation_map", _map)):
-        fig = fn(table, run_cities, band, stats)
+        fig = fn(table, run_cities, band, stats, colours)
         if fig is None:
             continue
         out[name] = [p.name for p in _save(fig, out_dir, name, formats)]
     return out
 
 
-def _colours(table):
-    from engine.report.html import OKABE_ITO
-    from engine.report.validation import REGIONS
-
-    order = list(REGIONS.values()) + ["other"]
-    return {r: OKABE_ITO[k % len(OKABE_ITO)] for k, r in enumerate(order)}
-
-
-def _scatter(table, run_cities, band, stats):
+def _scatter(table, run_cities, band, stats, col):
     from engine.report.html import _figure
 
     fig, ax = _figure(6.2, 5.2)
-    col = _colours(table)
     for region, g in table.groupby("region", sort=False):
         ax.scatter(g["measured_ug_m3"], g["modelled_ug_m3"], s=26, color=col.get(region, "0.3"),
                    label=f"{region} (n={len(g)})", edgecolors="white", linewidths=0.4, zorder=3)
@@ -74,7 +67,7 @@ def _scatter(table, run_cities, band, stats):
     return fig
 
 
-def _ratio(table, run_cities, band, stats):
+def _ratio(table, run_cities, band, stats, colours):
     from engine.report.html import _figure
 
     fig, ax = _figure(6.2, 3.8)
@@ -92,7 +85,7 @@ def _ratio(table, run_cities, band, stats):
     return fig
 
 
-def _map(table, run_cities, band, stats):
+def _map(table, run_cities, band, stats, colours):
     from matplotlib.colors import LogNorm
 
     from engine.report.html import _figure, _map_axes
