@@ -36,6 +36,17 @@ def draw_all(table, run_cities, out_dir, formats, band, stats, regions):
     return out
 
 
+def _plain_ticks(*axes):
+    """Log axes labelled 20, 50, 100 rather than 2x10^1."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    fmt = FuncFormatter(lambda v, _: f"{v:g}")
+    for a in axes:
+        a.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+        a.set_major_formatter(fmt)
+        a.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
 def _scatter(table, run_cities, band, stats, col):
     from engine.report.html import _figure
 
@@ -57,6 +68,7 @@ def _scatter(table, run_cities, band, stats, col):
                     label=f"plausible band {band[0]:g}-{band[1]:g} x measured")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_ticks(ax.xaxis, ax.yaxis)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_xlabel("measured total PM$_{2.5}$ [µg m$^{-3}$]")
@@ -79,6 +91,7 @@ def _ratio(table, run_cities, band, stats, colours):
     ax.axvline(1.0, color="#D55E00", lw=1.0, label="1 (primary = total)")
     ax.axvline(stats["ratio_median"], color="0.2", lw=1.0, ls=":", label=f"median {stats['ratio_median']:.2f}")
     ax.set_xscale("log")
+    _plain_ticks(ax.xaxis)
     ax.set_xlabel("modelled primary / measured total PM$_{2.5}$ [1]")
     ax.set_ylabel("cities")
     ax.legend(fontsize=7)
