@@ -45,14 +45,17 @@ def _one(args, cache, out, extra):
     cmd = [sys.executable, "-m", "engine", "--quiet", "run", "--out", str(out), "--workers", str(args.workers),
            "--cities", args.cities, "--source-set", args.source_set] + extra + args.config_files
     t0 = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = ru0.ru_maxrss
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if proc.returncode != 0:
         raise SystemExit(f"run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     summ = json.loads((Path(out) / "summary.json").read_text())
-    return {"wall_s": wall, "peak_rss_mb_upper_bound": max(before, peak_kb) / 1024.0,
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb_upper_bound": max(before, peak_kb) / 1024.0,
             "stage_timings_s": summ.get("timings_s"), "n_cities": summ.get("n_cities"),
             "n_rows_from_cache": summ.get("n_rows_from_cache")}
 
