@@ -4,7 +4,8 @@ Runs the national job twice in fresh subprocesses with the same cache folder:
   1. cold  - empty field/kernel cache (numba's compiled kernels may or may not be cached),
   2. warm  - `--no-cache`: every kernel... fields recomputed, compiled kernels reused
      (the target figure: <= 120 s wall on 2 cores, peak memory <= 4 GB),
-and reports wall time, peak RSS (ru_maxrss of the child) and the run's own stage timings
+and reports wall time, CPU seconds of the child (user + system: what to compare on a busy machine),
+peak RSS (ru_maxrss of the child) and the run's own stage timings
 (summary.json). Writes benchmarks/results/bench_run.json.
 
     python benchmarks/bench_run.py [--workers 2] [--cities all] [--out DIR] [--urban auto|true|false]

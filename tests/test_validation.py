@@ -170,3 +170,12 @@ def test_spearman_hand_value_and_ties():
     # ties get average ranks: x ranks 1.5,1.5,3 ; y ranks 1,2,3 -> Pearson of those = sqrt(3)/2
     assert va.spearman([5, 5, 7], [1, 2, 3]) == pytest.approx(math.sqrt(3) / 2, rel=1e-12)
     assert math.isnan(va.spearman([1, 2], [3, 4]))
+
+
+def test_report_method_notes_state_the_urban_setting():
+    from engine.report.html import _method_notes
+
+    for urban, phrase in (("auto", "population density above 750 km-2"), (True, "Every city source"),
+                          (False, "as rural (urban = false)")):
+        notes = _method_notes({"config": {"dispersion": {"urban": urban}}})
+        assert len(notes) == 1 and phrase in notes[0]

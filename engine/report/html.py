@@ -504,6 +504,13 @@ def _method_notes(summary):
     if ss in sources:
         out.append(f"Concentrations are primary PM2.5 (no secondary aerosol) from {sources[ss]} "
                    f"(source_set = '{ss}').")
+    urban = ((summary.get("config") or {}).get("dispersion") or {}).get("urban")
+    if urban is not None:
+        out.append({"auto": "City sources in urban areas (population density above 750 km-2, EPA's criterion) are "
+                             "dispersed with AERMOD's urban boundary layer; rests of province are rural (urban = 'auto').",
+                    True: "Every city source is dispersed with AERMOD's urban boundary layer; rests of province are "
+                          "rural (urban = true).",
+                    False: "Every source is dispersed as rural (urban = false)."}.get(urban, f"urban = {urban!r}."))
     met = summary.get("met") or []
     if met:
         out.append("Met: " + "; ".join(met[:3]) + (f"; and {len(met) - 3} more" if len(met) > 3 else "") + ".")
