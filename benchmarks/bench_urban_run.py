@@ -25,10 +25,14 @@ import json
 import math
 import os
 import tempfile
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's engine, not an installed one
 
 
 def _former_weights(p):
