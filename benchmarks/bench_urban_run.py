@@ -24,8 +24,8 @@ import argparse
 import json
 import math
 import os
-import tempfile
 import sys
+import tempfile
 import time
 from pathlib import Path
 
