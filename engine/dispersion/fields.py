@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.constants import URBAN_ROUGHNESS_M
 from engine.dispersion import geometry as geo
 from engine.dispersion import urban as _urban
 from engine.dispersion.urban import URBAN_ROUGHNESS_M
@@ -69,8 +70,9 @@ __all__ = [
 ]
 
 FIELD_ALGORITHM_VERSION = "fields-v1"
-_CODE_FILES = ("engine/dispersion/fields.py", "engine/dispersion/geometry.py", "engine/dispersion/area.py",
-               "engine/dispersion/met.py", "engine/dispersion/urban.py",
+_CODE_FILES = ("engine/dispersion/fields.py", "engine/dispersion/geometry.py", "engine/dispersion/sphere.py",
+               "engine/dispersion/population.py", "engine/dispersion/area.py", "engine/dispersion/met.py",
+               "engine/dispersion/urban.py",
                *(f"engine/dispersion/climatology/{m}.py" for m in ("__init__", "regions", "golder", "star", "classes",
                                                                    "tables", "aermet", "files", "shares", "spec")),
                "kernels/plume.py", "kernels/convolve.py")
