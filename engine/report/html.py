@@ -605,8 +605,7 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     out_dir : where to write (default ``<run_dir>/report``)
     city : city_id (int or str), or a Chinese/English name, for the city-field figure (default:
         the city with the most avoided deaths)
-    scenario : the scenario the city figures show (default ``fyp_symbiosis`` when present, else
-        the last non-base scenario)
+    scenario : the scenario of the city figures (default ``fyp_symbiosis``, else the last non-base one)
     formats : image formats; PNG is always written (the page shows it)
 
     Returns
@@ -671,11 +670,8 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
                                        "into the parts from the city's own emissions, from its rest of province and from "
                                        "neighbouring cities and provinces (when the run's source set has them).",
                         r[0]))
-    r = attempt("validation", lambda: _validation(run_dir, out_dir))
-    if r:
-        figures += r[0]
-        tables += r[1]
-        notes += r[2]
+    for part, extra in zip((figures, tables, notes), attempt("validation", lambda: _validation(run_dir, out_dir)) or ()):
+        part += extra  # cobenefits validate's figures, tables and band note, when the run has them
     if sweep_dir is not None:
         r = attempt("sweep_indices", lambda: _sweep_indices(sweep_dir, out_dir, formats))
         if r:
