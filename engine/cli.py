@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "engine.commands.run",
     "engine.commands.carbon",
     "engine.commands.validate_data",
+    "engine.commands.validate",
     "engine.commands.health",
     "engine.commands.aermod",
     "engine.commands.report",

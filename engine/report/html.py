@@ -15,6 +15,8 @@ Figures (analogues of Ramaswami et al. 2017, R17):
   and the map of the four classes (R17 Fig. 4);
 * ``concentration_map`` the national mosaic of primary PM2.5 [ug m-3] and its reduction;
 * ``city_field`` one city's field: total, from its own emissions, from its rest of province;
+* with ``<run_dir>/validation`` (``cobenefits validate``): its scatter, ratio and map figures and
+  tables (:func:`_validation`);
 * with a sweep folder: ``sweep_indices`` (Sobol S1/ST or Morris mu*/sigma bars) and
   ``sweep_avoided_deaths`` (distribution of national avoided deaths).
 
@@ -507,6 +509,13 @@ def _method_notes(summary):
     if ss in sources:
         out.append(f"Concentrations are primary PM2.5 (no secondary aerosol) from {sources[ss]} "
                    f"(source_set = '{ss}').")
+    urban = ((summary.get("config") or {}).get("dispersion") or {}).get("urban")
+    if urban is not None:
+        out.append({"auto": "City sources in urban areas (population density above 750 km-2, EPA's criterion) are "
+                             "dispersed with AERMOD's urban boundary layer; rests of province are rural (urban = 'auto').",
+                    True: "Every city source is dispersed with AERMOD's urban boundary layer; rests of province are "
+                          "rural (urban = true).",
+                    False: "Every source is dispersed as rural (urban = false)."}.get(urban, f"urban = {urban!r}."))
     met = summary.get("met") or []
     if met:
         out.append("Met: " + "; ".join(met[:3]) + (f"; and {len(met) - 3} more" if len(met) > 3 else "") + ".")
@@ -603,8 +612,7 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
         the run keeps verifying against its manifest (:func:`write_report`)
     city : city_id (int or str), or a Chinese/English name, for the city-field figure (default:
         the city with the most avoided deaths)
-    scenario : the scenario the city figures show (default ``fyp_symbiosis`` when present, else
-        the last non-base scenario)
+    scenario : the scenario of the city figures (default ``fyp_symbiosis``, else the last non-base one)
     formats : image formats; PNG is always written (the page shows it)
 
     Returns
@@ -664,6 +672,8 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
                                        "into the parts from the city's own emissions, from its rest of province and from "
                                        "neighbouring cities and provinces (when the run's source set has them).",
                         r[0]))
+    for part, extra in zip((figures, tables, notes), attempt("validation", lambda: _validation(run_dir, out_dir)) or ()):
+        part += extra  # cobenefits validate's figures, tables and band note, when the run has them
     if sweep_dir is not None:
         r = attempt("sweep_indices", lambda: _sweep_indices(sweep_dir, out_dir, formats))
         if r:
@@ -744,6 +754,54 @@ def write_report(run_dir, sweep_dir=None, *, out_dir=None, **kwargs):
     staged = Path(res.out_dir)
     return dataclasses.replace(res, out_dir=final, index=final / res.index.name,
                                figures=[final / Path(p).relative_to(staged) for p in res.figures])
+
+
+def _validation(run_dir, out_dir):
+    """The report's validation part when ``<run_dir>/validation`` holds one (``cobenefits validate``,
+    :mod:`engine.report.validation`): ``(figures, tables, notes)``, the figures copied into
+    ``out_dir``; None when the run has no validation."""
+    import shutil
+
+    folder = Path(run_dir) / "validation"
+    try:
+        res = json.loads((folder / "validation.json").read_text())
+    except (OSError, ValueError):
+        return None
+    s = res.get("statistics") or {}
+    band = res.get("band") or [float("nan")] * 2
+    figures = []
+    captions = {
+        "validation_scatter": "Validation: modelled primary PM2.5 (base case) against measured total PM2.5 by city, "
+                              f"log-log, coloured by region; 1:1 line and the plausible band {band[0]:g}-{band[1]:g} "
+                              "(primary is 36-43 % of the annual mean in Chinese cities, Zhang et al. 2022).",
+        "validation_ratio": "Validation: distribution of modelled primary / measured total PM2.5 over the matched cities.",
+        "validation_map": "Validation: the ratio by city; cities outside the band outlined.",
+    }
+    for name, files in (res.get("figures") or {}).items():
+        paths = []
+        for f in files:
+            src = folder / f
+            if src.is_file():
+                dst = Path(out_dir) / f
+                shutil.copyfile(src, dst)
+                paths.append(dst)
+        if any(p.suffix == ".png" for p in paths):
+            figures.append((name, captions.get(name, name), paths))
+    stats = pd.DataFrame([{"cities": s.get("n_cities"), "median ratio": s.get("ratio_median"),
+                           "10th pct": s.get("ratio_p10"), "90th pct": s.get("ratio_p90"),
+                           "above 1 [%]": 100 * (s.get("fraction_above_1") or 0.0),
+                           "in band [%]": 100 * (s.get("fraction_in_band") or 0.0),
+                           "Spearman rho": s.get("spearman_rho")}])
+    tables = [(f"Validation against {Path(res.get('measured', '')).name} ({res.get('year_rule', '')})",
+               _table_html(stats, digits=3))]
+    csv = folder / "validation.csv"
+    if csv.is_file():
+        t = pd.read_csv(csv)
+        cols = [c for c in ("city_id", "name_en", "region", "year", "measured_ug_m3", "modelled_ug_m3", "ratio", "flag")
+                if c in t]
+        tables.append(("Validation by city (validation/validation.csv)", _table_html(t[cols], digits=3, max_rows=60)))
+    notes = [f"Validation band {band[0]:g}-{band[1]:g}: {res.get('band_reason', '')}."]
+    return figures, tables, notes
 
 
 def _pick_city(cs, city):
