@@ -6,7 +6,7 @@ and below (the sensitivity/report layer of the import rule).
 """
 
 from engine.marginal.damages import marginal_damages
-# from engine.marginal.intensity import cobenefit_intensity
-# from engine.marginal.targeting import solve_allocation, target
+from engine.marginal.intensity import cobenefit_intensity
+from engine.marginal.targeting import solve_allocation, target
 
 __all__ = ["marginal_damages", "cobenefit_intensity", "target", "solve_allocation"]

@@ -1,0 +1,130 @@
+"""Co-benefit intensity of every action of every place: CO2 cut and deaths avoided nationally if
+that place (or province) alone adopts it from the Base-Case.
+
+All (unit, action) pairs are one sample axis: the carbon stage on per-place adoptions
+(:class:`engine.marginal.actions.ActionModel`), their emissions, one
+:func:`engine.pipeline.superpose` over the samples, and the full nonlinear health functions at
+the central parameters (:func:`kernels.sweep.impact_per_sample`). Beside it the first-order
+estimate from the marginal damages, :math:`\\sum_j MD_j \\Delta E_j`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import xarray as xr
+
+from engine import pipeline as pl
+from engine.marginal.actions import ACTIONS, ActionModel, reference_scenario
+from engine.marginal.damages import damages_at
+from engine.marginal.stages import health_model, kt_per_q, run_stages
+
+__all__ = ["cobenefit_intensity", "national_avoided"]
+
+
+def national_avoided(hm, conc_base, conc):
+    """Deaths avoided nationally by each sample [deaths yr-1], central parameters, with the
+    full functions: ``conc`` (n_sample, n_city) primary PM2.5 against ``conc_base`` (n_city,)."""
+    from kernels.sweep import impact_per_sample
+
+    conc = np.atleast_2d(np.asarray(conc, dtype=float))
+    n, m = conc.shape
+    zb = np.ascontiguousarray(np.broadcast_to(hm.exposure(conc_base, conc_base), (n, m)))
+    zs = np.ascontiguousarray(hm.exposure(conc_base, conc))
+    b, s, a = (np.empty((n, m)) for _ in range(3))
+    impact_per_sample(hm.model, zb, zs, hm.params_central, np.zeros(n, dtype=np.int64), hm.weight, np.ones(n),
+                      hm.pif, b, s, a)
+    return a.sum(axis=1)
+
+
+def cobenefit_intensity(config=None, *, stages=None, reference=None, actions=None, md=None, hm=None,
+                        age_population_fn=None, chunk_size=128, quiet=True, **stage_kw):
+    """CO2 cut and deaths avoided of every (unit, action) adopted alone from the Base-Case.
+
+    Parameters
+    ----------
+    config : scenario files or Config (see :func:`engine.pipeline.prepare`)
+    stages : engine.marginal.stages.Stages, optional   the first stages, already run
+    reference : str, optional
+        Scenario whose ``[carbon]`` parameters (availabilities, ORC efficiency, saturations)
+        the actions use (default ``fyp_symbiosis``).
+    actions : sequence of engine.marginal.actions.Action, optional (default all)
+    md : xarray.Dataset, optional   base-case marginal damages (:func:`engine.marginal.damages.damages_at`)
+    chunk_size : int   rows of the carbon evaluation at once (memory, speed; not the results)
+
+    Returns
+    -------
+    xarray.Dataset over ``option``: ``unit_kind`` (city | rop | province), ``unit_id``,
+    ``unit_name``, ``province_id``, ``action``, ``action_kind``; ``co2_cut_mt`` [Mt yr-1],
+    ``pm25_cut_t`` [t yr-1], ``avoided_deaths_central`` (full functions) and
+    ``avoided_deaths_md`` (sum_j MD_j dE_j) [deaths yr-1], ``deaths_per_mt_co2``.
+    """
+    t0 = time.perf_counter()
+    if stages is None:
+        stages = run_stages(config, quiet=quiet, **stage_kw)
+    prep, S = stages.prep, stages.S
+    ref_name, ref = reference_scenario(prep.cfg, reference)
+    am = ActionModel(prep, ref)
+    q_base = am.emissions(am.base)
+    conc_b = pl.superpose(S, q_base, parts=False)["conc_ug_m3"].values[0]
+    if hm is None:
+        hm = health_model(prep, conc_b, age_population_fn=age_population_fn)
+    if md is None:
+        md = damages_at(stages, stages.base, hm)
+    md_c = md["md_central"].reindex(source=am.source_labels).values
+    kt = kt_per_q(prep)
+    t_setup = time.perf_counter() - t0
+    rows = {k: [] for k in ("unit_kind", "unit_id", "unit_name", "province_id", "action", "action_kind")}
+    cut, pm_cut, avoided, est = [], [], [], []
+    t_carbon = t_disp = t_health = 0.0
+    for act in (actions or ACTIONS):
+        units = am.units(act)
+        for s0 in range(0, len(units), chunk_size):
+            u = units[s0:s0 + chunk_size]
+            t = time.perf_counter()
+            res = am.evaluate(am.single(act, u))
+            qa = am.emissions(res)
+            cut.append(am.co2_cut_mt(res))
+            pm_cut.append(float(np.asarray(am.base["pm25_t"]).sum()) - np.asarray(res["pm25_t"]).sum(axis=1))
+            t_carbon += time.perf_counter() - t
+            t = time.perf_counter()
+            conc = pl.superpose(S, qa, parts=False)["conc_ug_m3"].transpose("sample", "city").values
+            t_disp += time.perf_counter() - t
+            t = time.perf_counter()
+            avoided.append(national_avoided(hm, conc_b, conc))
+            de_kt = (q_base["q"].values[0] - qa["q"].values) * kt           # (n, source) [kt yr-1]
+            est.append(np.nan_to_num(de_kt) @ np.nan_to_num(md_c))
+            t_health += time.perf_counter() - t
+        if act.unit == "province":
+            ids = np.asarray(am.cp.provinces)[units]
+            rows["unit_kind"] += ["province"] * len(units)
+            rows["unit_id"] += [int(i) for i in ids]
+            pn = prep.data.provinces["name"] if "name" in prep.data.provinces else None
+            rows["unit_name"] += [str(pn.loc[i]) if pn is not None else str(i) for i in ids]
+            rows["province_id"] += [int(i) for i in ids]
+        else:
+            rows["unit_kind"] += list(am.kind[units])
+            rows["unit_id"] += [int(i) for i in am.place_id[units]]
+            rows["unit_name"] += list(am.place_name[units])
+            rows["province_id"] += [int(i) for i in am.place_province[units]]
+        rows["action"] += [act.name] * len(units)
+        rows["action_kind"] += [act.kind] * len(units)
+    cut, pm_cut, avoided, est = (np.concatenate(x) for x in (cut, pm_cut, avoided, est))
+    n = len(cut)
+    ds = xr.Dataset(
+        {"co2_cut_mt": ("option", cut, {"units": "Mt yr-1", "long_name": "national CO2 cut from the Base-Case"}),
+         "pm25_cut_t": ("option", pm_cut, {"units": "t yr-1", "long_name": "national primary PM2.5 emission cut"}),
+         "avoided_deaths_central": ("option", avoided, {
+             "units": "deaths yr-1", "long_name": "premature deaths avoided in the receptor cities, full health "
+                                                  "functions at the central parameters"}),
+         "avoided_deaths_md": ("option", est, {
+             "units": "deaths yr-1", "long_name": "first-order estimate: base-case marginal damages x emission "
+                                                  "change of every source (central parameters)"}),
+         "deaths_per_mt_co2": ("option", np.divide(avoided, cut, out=np.full(n, np.nan), where=cut > 1e-9), {
+             "units": "deaths (Mt CO2)-1", "long_name": "co-benefit intensity: deaths avoided per Mt CO2 cut"})},
+        coords={"option": np.arange(n), **{k: ("option", np.asarray(v)) for k, v in rows.items()}})
+    ds.attrs.update({"reference_scenario": ref_name, "base_scenario": stages.base, "crf": hm.crf,
+                     "timings_s": f"setup {t_setup:.2f}, carbon {t_carbon:.2f}, superpose {t_disp:.2f}, "
+                                  f"health {t_health:.2f}, total {time.perf_counter() - t0:.2f}"})
+    return ds
