@@ -96,7 +96,10 @@ class ActionModel:
         pid = places["province_id"].to_numpy().astype(np.int64)
         self.place_id = np.where(self.kind == "city", places["city_id"].to_numpy(), pid).astype(np.int64)
         self.place_province = pid
-        self.place_name = places["name"].astype(str).to_numpy()
+        # English names where the data set has them (the figures' fonts have no CJK glyphs)
+        names = places["name_en"].where(places["name_en"].notna(), places["name"]) if "name_en" in places \
+            else places["name"]
+        self.place_name = np.where(self.kind == "rop", ["rest of " + str(n) for n in names], names.astype(str))
         self.area_km2 = places["area_km2"].to_numpy(float)
         lookup = {(k, int(i)): j for j, (k, i) in enumerate(zip(self.kind, self.place_id))}
         self.source_place = np.array([lookup.get((s.kind, int(s.id)), -1) for s in prep.sources], dtype=np.int64)

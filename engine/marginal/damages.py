@@ -189,8 +189,10 @@ def marginal_damages(config=None, *, scenarios=None, cities=None, data=None, car
                    coords="minimal", compat="override", join="override")
     ct = stages.prep.city_table.set_index("city_id")
     prov = stages.prep.data.provinces
-    names_src = [ct.loc[s.id, "name"] if s.kind == "city" else f"rest of {prov.loc[s.id, 'name']}"
-                 if "name" in prov else f"rest of province {s.id}" for s in stages.prep.sources]
+    cname = "name_en" if "name_en" in ct else "name"
+    pname = "name_en" if "name_en" in prov else "name" if "name" in prov else None
+    names_src = [ct.loc[s.id, cname] if s.kind == "city" else f"rest of {prov.loc[s.id, pname]}"
+                 if pname else f"rest of province {s.id}" for s in stages.prep.sources]
     lab = {s.label: n for s, n in zip(stages.prep.sources, names_src)}
     src = {s.label: s for s in stages.prep.sources}
     ds = ds.assign_coords(source_name=("source", [str(lab[x]) for x in ds["source"].values]),

@@ -100,7 +100,8 @@ def cobenefit_intensity(config=None, *, stages=None, reference=None, actions=Non
             ids = np.asarray(am.cp.provinces)[units]
             rows["unit_kind"] += ["province"] * len(units)
             rows["unit_id"] += [int(i) for i in ids]
-            pn = prep.data.provinces["name"] if "name" in prep.data.provinces else None
+            pv = prep.data.provinces
+            pn = pv["name_en"] if "name_en" in pv else pv["name"] if "name" in pv else None
             rows["unit_name"] += [str(pn.loc[i]) if pn is not None else str(i) for i in ids]
             rows["province_id"] += [int(i) for i in ids]
         else:
