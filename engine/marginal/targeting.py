@@ -7,8 +7,8 @@ programme
 .. math:: \\max_x \\sum_i a_i x_i \\quad \\text{s.t.} \\quad T \\le \\sum_i c_i x_i \\le T (1 + \\tau),
           \\quad \\sum_{i \\in g} x_i \\le 1 \\ \\forall g, \\quad x_i \\in \\{0, 1\\}
 
-(g: the two efficiency levels of one sector at one place), solved exactly by HiGHS through
-:func:`scipy.optimize.milp`. The chosen adoption is then run through the whole pipeline
+(g: the two efficiency levels of one sector at one place), solved by HiGHS's branch and bound
+through :func:`scipy.optimize.milp` to a proven relative gap (default 1e-4; 0 = exact). The chosen adoption is then run through the whole pipeline
 (carbon -> emissions -> superpose -> health -> metrics), so the headline numbers are the
 pipeline's, not the linearisation's; the difference is reported as the linearisation error.
 """
@@ -34,7 +34,8 @@ __all__ = ["solve_allocation", "target", "exclusive_groups", "adoption_of", "TAR
 TARGETED = "targeted"
 
 
-def solve_allocation(co2_cut_mt, avoided_deaths, co2_target_mt, *, groups=None, tolerance=0.01, time_limit_s=120.0):
+def solve_allocation(co2_cut_mt, avoided_deaths, co2_target_mt, *, groups=None, tolerance=0.01, time_limit_s=120.0,
+                     mip_rel_gap=1e-4):
     """The 0/1 choice of options that avoids the most deaths with a CO2 cut in
     ``[T, T (1 + tolerance)]``.
 
@@ -46,6 +47,8 @@ def solve_allocation(co2_cut_mt, avoided_deaths, co2_target_mt, *, groups=None, 
         (-1: no group)
     tolerance : float   relative width of the CO2 band above T (an exact T is rarely reachable
         with whole options)
+    mip_rel_gap : float   HiGHS stops when the objective is proven within this relative gap of the
+        optimum (reported as ``mip_gap``)
 
     Returns
     -------
@@ -78,7 +81,7 @@ def solve_allocation(co2_cut_mt, avoided_deaths, co2_target_mt, *, groups=None, 
             cons.append(LinearConstraint(M, 0, 1))
     t = time.perf_counter()
     res = milp(-a, constraints=cons, integrality=np.ones(n), bounds=Bounds(0, 1),
-               options={"time_limit": float(time_limit_s), "mip_rel_gap": 1e-6})
+               options={"time_limit": float(time_limit_s), "mip_rel_gap": float(mip_rel_gap)})
     if res.x is None:
         raise InputError(f"targeting: no allocation reaches a CO2 cut in [{co2_target_mt:g}, "
                          f"{co2_target_mt * (1 + tolerance):g}] Mt yr-1 ({res.message}); widen the tolerance")
@@ -215,7 +218,8 @@ def target(config=None, *, co2_cut_mt=None, reference=None, tolerance=0.01, stag
         tries.append({"linear_target_mt": T_lin, "co2_cut_mt": got_cut})
         if got_cut >= T * (1.0 - 1e-9):
             break
-        T_lin *= T / got_cut
+        # aim at the middle of the band, not its floor, so one re-solve usually suffices
+        T_lin *= (T / got_cut) * (1.0 + 0.5 * tolerance)
     info["resolves"] = tries
     cres = _targeted_carbon(stages, am, res, ref_name)
     from engine.config import CarbonConfig, ScenarioConfig
