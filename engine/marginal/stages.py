@@ -125,7 +125,7 @@ def health_model(prep, conc_base, *, age_population_fn=None):
     ``conc_base`` : (n_city,) base primary PM2.5 [ug m-3] (for the check of the inputs).
     Raises :class:`InputError` where the health stage would (bad rates, functions, background).
     """
-    from engine.health.impact import age_population, curve_set, health_impact
+    from engine.health import age_population, curve_set, health_impact
 
     h = prep.cfg.health
     sel = prep.selected
