@@ -156,3 +156,27 @@ def test_ier_slope_by_hand():
     out2 = np.empty((1, 1, 1))
     fraction_slope(kcrf.MODEL_IER, np.array([4.0]), np.array([[[a, g, d, zcf, 0.0]]]), out2)
     assert out2[0, 0, 0] == 0.0  # below the counterfactual the function is flat
+
+
+@pytest.mark.parametrize("pif", [False, True])
+@pytest.mark.parametrize("model,p", [(kcrf.MODEL_IER, [0.9, 0.01, 0.8, 5.8, 0]),
+                                     (kcrf.MODEL_GEMM, [0.143, 1.6, 15.5, 36.8, 2.4]),
+                                     (kcrf.MODEL_USER, [1e-5, 2.0, 2.0, 0, 0])])
+def test_avoided_per_sample_equals_the_sweep_kernel(model, p, pif):
+    """kernels.avoided skips the regions whose exposure is unchanged; the sum over regions of
+    kernels.sweep.impact_per_sample (which evaluates all of them) is the reference."""
+    from kernels.avoided import avoided_per_sample
+    from kernels.sweep import impact_per_sample
+
+    rng = np.random.default_rng(3)
+    params = np.array(p)[None, None, :] * (1 + 0.01 * rng.random((3, 4, 1)))
+    zb = rng.uniform(0, 100, 20)
+    zs = zb[None, :] * rng.uniform(0.8, 1.0, (7, 20))
+    zs[:, :5] = zb[:5]  # unchanged regions
+    w = rng.uniform(0, 100, (20, 3))
+    out = np.empty(7)
+    avoided_per_sample(model, zb, zs, params, w, pif, out)
+    b, s, a = (np.empty((7, 20)) for _ in range(3))
+    impact_per_sample(model, np.ascontiguousarray(np.broadcast_to(zb, (7, 20))), zs, params, np.full(7, -1), w,
+                      np.ones(7), pif, b, s, a)
+    np.testing.assert_allclose(out, a.sum(axis=1), rtol=1e-13)  # same terms, summed in another order

@@ -4,7 +4,7 @@ that place (or province) alone adopts it from the Base-Case.
 All (unit, action) pairs are one sample axis: the carbon stage on per-place adoptions
 (:class:`engine.marginal.actions.ActionModel`), their emissions, one
 :func:`engine.pipeline.superpose` over the samples, and the full nonlinear health functions at
-the central parameters (:func:`kernels.sweep.impact_per_sample`). Beside it the first-order
+the central parameters (:func:`kernels.avoided.avoided_per_sample`). Beside it the first-order
 estimate from the marginal damages, :math:`\\sum_j MD_j \\Delta E_j`.
 """
 
@@ -23,19 +23,37 @@ from engine.marginal.stages import health_model, kt_per_q, run_stages
 __all__ = ["cobenefit_intensity", "national_avoided"]
 
 
+def _unit_rows(rows, am, prep, act, units):
+    """Append the labels of ``units`` taking ``act`` to ``rows``."""
+    if act.unit == "province":
+        ids = np.asarray(am.cp.provinces)[units]
+        pv = prep.data.provinces
+        pn = pv["name_en"] if "name_en" in pv else pv["name"] if "name" in pv else None
+        rows["unit_kind"] += ["province"] * len(units)
+        rows["unit_id"] += [int(i) for i in ids]
+        rows["unit_name"] += [str(pn.loc[i]) if pn is not None else str(i) for i in ids]
+        rows["province_id"] += [int(i) for i in ids]
+    else:
+        rows["unit_kind"] += list(am.kind[units])
+        rows["unit_id"] += [int(i) for i in am.place_id[units]]
+        rows["unit_name"] += list(am.place_name[units])
+        rows["province_id"] += [int(i) for i in am.place_province[units]]
+    rows["action"] += [act.name] * len(units)
+    rows["action_kind"] += [act.kind] * len(units)
+
+
 def national_avoided(hm, conc_base, conc):
     """Deaths avoided nationally by each sample [deaths yr-1], central parameters, with the
-    full functions: ``conc`` (n_sample, n_city) primary PM2.5 against ``conc_base`` (n_city,)."""
-    from kernels.sweep import impact_per_sample
+    full functions: ``conc`` (n_sample, n_city) primary PM2.5 against ``conc_base`` (n_city,)
+    (:func:`kernels.avoided.avoided_per_sample`)."""
+    from kernels.avoided import avoided_per_sample
 
     conc = np.atleast_2d(np.asarray(conc, dtype=float))
-    n, m = conc.shape
-    zb = np.ascontiguousarray(np.broadcast_to(hm.exposure(conc_base, conc_base), (n, m)))
+    zb = np.ascontiguousarray(hm.exposure(conc_base, conc_base))
     zs = np.ascontiguousarray(hm.exposure(conc_base, conc))
-    b, s, a = (np.empty((n, m)) for _ in range(3))
-    impact_per_sample(hm.model, zb, zs, hm.params_central, np.zeros(n, dtype=np.int64), hm.weight, np.ones(n),
-                      hm.pif, b, s, a)
-    return a.sum(axis=1)
+    out = np.empty(conc.shape[0])
+    avoided_per_sample(hm.model, zb, zs, hm.params_central, hm.weight, hm.pif, out)
+    return out
 
 
 def cobenefit_intensity(config=None, *, stages=None, reference=None, actions=None, md=None, hm=None,
@@ -76,42 +94,40 @@ def cobenefit_intensity(config=None, *, stages=None, reference=None, actions=Non
     kt = kt_per_q(prep)
     t_setup = time.perf_counter() - t0
     rows = {k: [] for k in ("unit_kind", "unit_id", "unit_name", "province_id", "action", "action_kind")}
-    cut, pm_cut, avoided, est = [], [], [], []
-    t_carbon = t_disp = t_health = 0.0
+    cut, pm_cut, qs, shares = [], [], [], []
+    t = time.perf_counter()
     for act in (actions or ACTIONS):
         units = am.units(act)
         for s0 in range(0, len(units), chunk_size):
             u = units[s0:s0 + chunk_size]
-            t = time.perf_counter()
             res = am.evaluate(am.single(act, u))
             qa = am.emissions(res)
+            qs.append(qa["q"].values)
+            if "season_share" in qa:
+                shares.append(qa["season_share"].values)
             cut.append(am.co2_cut_mt(res))
             pm_cut.append(float(np.asarray(am.base["pm25_t"]).sum()) - np.asarray(res["pm25_t"]).sum(axis=1))
-            t_carbon += time.perf_counter() - t
-            t = time.perf_counter()
-            conc = pl.superpose(S, qa, parts=False)["conc_ug_m3"].transpose("sample", "city").values
-            t_disp += time.perf_counter() - t
-            t = time.perf_counter()
-            avoided.append(national_avoided(hm, conc_b, conc))
-            de_kt = (q_base["q"].values[0] - qa["q"].values) * kt           # (n, source) [kt yr-1]
-            est.append(np.nan_to_num(de_kt) @ np.nan_to_num(md_c))
-            t_health += time.perf_counter() - t
-        if act.unit == "province":
-            ids = np.asarray(am.cp.provinces)[units]
-            rows["unit_kind"] += ["province"] * len(units)
-            rows["unit_id"] += [int(i) for i in ids]
-            pv = prep.data.provinces
-            pn = pv["name_en"] if "name_en" in pv else pv["name"] if "name" in pv else None
-            rows["unit_name"] += [str(pn.loc[i]) if pn is not None else str(i) for i in ids]
-            rows["province_id"] += [int(i) for i in ids]
-        else:
-            rows["unit_kind"] += list(am.kind[units])
-            rows["unit_id"] += [int(i) for i in am.place_id[units]]
-            rows["unit_name"] += list(am.place_name[units])
-            rows["province_id"] += [int(i) for i in am.place_province[units]]
-        rows["action"] += [act.name] * len(units)
-        rows["action_kind"] += [act.kind] * len(units)
-    cut, pm_cut, avoided, est = (np.concatenate(x) for x in (cut, pm_cut, avoided, est))
+        _unit_rows(rows, am, prep, act, units)
+    # the base is sample 0 of the same product, so that a city no option reaches gets bitwise
+    # the base exposure (and is skipped by the health kernel)
+    Q = np.concatenate(qs)
+    q_all = xr.Dataset({"q": (("sample", "source"), np.concatenate([q_base["q"].values, Q]))},
+                       coords={"source": am.source_labels})
+    if shares:
+        q_all["season_share"] = (("season", "sample", "source"),
+                                 np.concatenate([q_base["season_share"].values] + shares, axis=1))
+        q_all = q_all.assign_coords(season=list(am.seasons))
+    t_carbon = time.perf_counter() - t
+    t = time.perf_counter()
+    conc = pl.superpose(S, q_all, parts=False)["conc_ug_m3"].transpose("sample", "city").values
+    conc_b, conc = conc[0], conc[1:]
+    t_disp = time.perf_counter() - t
+    t = time.perf_counter()
+    avoided = national_avoided(hm, conc_b, conc)
+    de_kt = (q_base["q"].values[0] - Q) * kt                                 # (n, source) [kt yr-1]
+    est = np.nan_to_num(de_kt) @ np.nan_to_num(md_c)
+    t_health = time.perf_counter() - t
+    cut, pm_cut = np.concatenate(cut), np.concatenate(pm_cut)
     n = len(cut)
     ds = xr.Dataset(
         {"co2_cut_mt": ("option", cut, {"units": "Mt yr-1", "long_name": "national CO2 cut from the Base-Case"}),
