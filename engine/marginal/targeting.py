@@ -164,6 +164,59 @@ def _high_high(cities_out, scen, base):
     return sorted(int(i) for i in b.index[(pco2 > pco2[ok].mean()) & (pd_ > pd_[ok].mean()) & ok])
 
 
+def _allocate(am, intensity, T, tolerance, time_limit_s, max_resolve):
+    """Solve, evaluate the adoption with the carbon stage; re-solve while its cut is short of T.
+
+    The options' cuts do not add exactly (efficiency leaves less waste heat to cascade, pooled
+    savings meet a lower heat rate), so the linear target is scaled by T / (the carbon stage's
+    cut of the chosen adoption), aiming at the middle of the band, until that cut reaches T.
+    """
+    groups = exclusive_groups(intensity)
+    T_lin, tries = T, []
+    for _ in range(max_resolve + 1):
+        x, info = solve_allocation(intensity["co2_cut_mt"].values, intensity["avoided_deaths_central"].values,
+                                   T_lin, groups=groups, tolerance=tolerance, time_limit_s=time_limit_s)
+        res = am.evaluate(adoption_of(am, intensity, x))
+        got_cut = float(am.co2_cut_mt(res)[0])
+        tries.append({"linear_target_mt": T_lin, "co2_cut_mt": got_cut})
+        if got_cut >= T * (1.0 - 1e-9):
+            break
+        T_lin *= (T / got_cut) * (1.0 + 0.5 * tolerance)
+    info["resolves"] = tries
+    return x, info, res
+
+
+def _reevaluate(stages, cres, ref_name, T, age_population_fn):
+    """The base, the reference and the targeted scenario through emissions -> superpose ->
+    health -> metrics (:mod:`engine.pipeline`)."""
+    from engine.config import CarbonConfig, ScenarioConfig
+
+    prep = stages.prep
+    keep = [sc for sc in prep.cfg.scenarios if sc[0].name in (stages.base, ref_name)]
+    cfg = prep.cfg.replace(scenarios=tuple(keep) + ((ScenarioConfig(
+        name=TARGETED, description=f"targeted adoption at a CO2 cut of {T:g} Mt yr-1"), CarbonConfig()),))
+    prep2 = dataclasses.replace(prep, cfg=cfg)
+    conc = pl.superpose(stages.S, pl.emissions(prep2, cres))
+    hres = pl.health(prep2, conc, age_population_fn=age_population_fn)
+    return pl.metrics(prep2, cres, conc, hres, stages.S)
+
+
+def _result_dataset(intensity, x, cities_out, national, co2_cut, scen, sel):
+    """The options with ``adopted``, per-city and national results of the re-evaluation."""
+    ds = intensity.copy()
+    ds["adopted"] = ("option", x, {"long_name": "the option is adopted in the targeted allocation"})
+    for col, units in (("avoided_deaths_mean", "deaths yr-1"), ("avoided_deaths_central", "deaths yr-1"),
+                       ("co2_t", "t yr-1"), ("conc_ug_m3", "ug m-3")):
+        arr = np.stack([cities_out[cities_out.scenario == s].set_index("city_id").reindex(sel)[col].to_numpy(float)
+                        for s in scen])
+        ds[f"city_{col}"] = (("scenario", "city"), arr, {"units": units})
+    for k in ("central", "mean", "p2_5", "p97_5"):
+        ds[f"national_avoided_deaths_{k}"] = ("scenario", [float(national.loc[s, f"avoided_deaths_{k}"])
+                                                           for s in scen], {"units": "deaths yr-1"})
+    ds["national_co2_cut_mt"] = ("scenario", [co2_cut[s] for s in scen], {"units": "Mt yr-1"})
+    return ds.assign_coords(scenario=scen, city=np.array(sel, dtype=np.int64))
+
+
 def target(config=None, *, co2_cut_mt=None, reference=None, tolerance=0.01, stages=None, intensity=None,
            age_population_fn=None, time_limit_s=120.0, max_resolve=4, quiet=True, **stage_kw):
     """Choose who adopts what to avoid the most deaths at a national CO2 cut, and evaluate it.
@@ -204,34 +257,9 @@ def target(config=None, *, co2_cut_mt=None, reference=None, tolerance=0.01, stag
     uniform_res = am.evaluate(am.uniform(1))
     uniform_cut = float(am.co2_cut_mt(uniform_res)[0])
     T = uniform_cut if co2_cut_mt is None else float(co2_cut_mt)
-    groups = exclusive_groups(intensity)
-    # the options' cuts do not add exactly (efficiency leaves less waste heat to cascade, pooled
-    # savings meet a lower heat rate): re-solve with the linear target scaled by T / (the cut the
-    # carbon stage gives the chosen adoption) until that cut reaches T
-    T_lin, tries = T, []
-    for _ in range(max_resolve + 1):
-        x, info = solve_allocation(intensity["co2_cut_mt"].values, intensity["avoided_deaths_central"].values,
-                                   T_lin, groups=groups, tolerance=tolerance, time_limit_s=time_limit_s)
-        adoption = adoption_of(am, intensity, x)
-        res = am.evaluate(adoption)
-        got_cut = float(am.co2_cut_mt(res)[0])
-        tries.append({"linear_target_mt": T_lin, "co2_cut_mt": got_cut})
-        if got_cut >= T * (1.0 - 1e-9):
-            break
-        # aim at the middle of the band, not its floor, so one re-solve usually suffices
-        T_lin *= (T / got_cut) * (1.0 + 0.5 * tolerance)
-    info["resolves"] = tries
+    x, info, res = _allocate(am, intensity, T, tolerance, time_limit_s, max_resolve)
     cres = _targeted_carbon(stages, am, res, ref_name)
-    from engine.config import CarbonConfig, ScenarioConfig
-
-    keep = [sc for sc in prep.cfg.scenarios if sc[0].name in (stages.base, ref_name)]
-    cfg = prep.cfg.replace(scenarios=tuple(keep) + ((ScenarioConfig(
-        name=TARGETED, description=f"targeted adoption at a CO2 cut of {T:g} Mt yr-1"), CarbonConfig()),))
-    prep2 = dataclasses.replace(prep, cfg=cfg)
-    q = pl.emissions(prep2, cres)
-    conc = pl.superpose(stages.S, q)
-    hres = pl.health(prep2, conc, age_population_fn=age_population_fn)
-    cities_out, national, summary = pl.metrics(prep2, cres, conc, hres, stages.S)
+    cities_out, national, summary = _reevaluate(stages, cres, ref_name, T, age_population_fn)
     national = national.set_index("scenario")
     scen = [stages.base, ref_name, TARGETED]
     # national CO2 of every place (cities and rests of province, selected or not) [Mt yr-1]
@@ -266,19 +294,7 @@ def target(config=None, *, co2_cut_mt=None, reference=None, tolerance=0.01, stag
     if nat is not None and "item" in nat:
         t = nat[nat["item"] == "national_co2"].set_index("scenario")["co2_mt"]
         summ["uniform"]["co2_cut_carbon_stage_mt"] = float(t[stages.base] - t[ref_name])
-    ds = intensity.copy()
-    ds["adopted"] = ("option", x, {"long_name": "the option is adopted in the targeted allocation"})
-    sel = prep.selected
-    for col, units in (("avoided_deaths_mean", "deaths yr-1"), ("avoided_deaths_central", "deaths yr-1"),
-                       ("co2_t", "t yr-1"), ("conc_ug_m3", "ug m-3")):
-        arr = np.stack([cities_out[cities_out.scenario == s].set_index("city_id").reindex(sel)[col].to_numpy(float)
-                        for s in scen])
-        ds[f"city_{col}"] = (("scenario", "city"), arr, {"units": units})
-    for k in ("central", "mean", "p2_5", "p97_5"):
-        ds[f"national_avoided_deaths_{k}"] = ("scenario", [float(national.loc[s, f"avoided_deaths_{k}"])
-                                                           for s in scen], {"units": "deaths yr-1"})
-    ds["national_co2_cut_mt"] = ("scenario", [co2_tot[stages.base] - co2_tot[s] for s in scen],
-                                 {"units": "Mt yr-1"})
-    ds = ds.assign_coords(scenario=scen, city=np.array(sel, dtype=np.int64))
+    co2_cut = {s: co2_tot[stages.base] - co2_tot[s] for s in scen}
+    ds = _result_dataset(intensity, x, cities_out, national, co2_cut, scen, prep.selected)
     ds.attrs["summary"] = json.dumps(summ, default=float)
     return ds
