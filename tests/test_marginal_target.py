@@ -157,6 +157,11 @@ def test_target_is_reevaluated_through_the_pipeline(stages, intensity):
         assert x[groups == g].sum() <= 1
     sel = set(int(c) for c in stages.prep.selected)
     assert set(s["targeted"]["high_high_cities"]) <= sel
+    # the tables are one row per option (not per option x scenario x city)
+    from engine.marginal.tables import allocation_table, intensity_table
+
+    assert len(intensity_table(ds)) == ds.sizes["option"]
+    assert len(allocation_table(ds)) == int(x.sum())
 
 
 def test_action_catalogue():

@@ -26,8 +26,9 @@ def damages_table(md):
 
 def intensity_table(intensity):
     """One row per (unit, action), ranked by deaths avoided per Mt CO2: ``cobenefit_intensity.csv``."""
-    df = intensity.drop_vars([v for v in intensity.data_vars if "option" not in intensity[v].dims]).to_dataframe()
-    df = df[[c for c in df.columns if not c.startswith("city_")]].reset_index(drop=True)
+    # the option variables only: a dataframe over (option, scenario, city) would be their product
+    opt = intensity.drop_dims([d for d in intensity.dims if d != "option"])
+    df = opt.to_dataframe().reset_index(drop=True)
     df = df.sort_values("deaths_per_mt_co2", ascending=False, na_position="last").reset_index(drop=True)
     df.insert(0, "rank", np.arange(1, len(df) + 1))
     df["linearisation_error_pct"] = 100.0 * np.divide(
