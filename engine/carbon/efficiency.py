@@ -23,7 +23,7 @@ def saving_fractions(params, level):
     .. math:: f = k_s \\cdot f^{nominal}_{s,level}
 
     ``k_s`` (``k_eff_<sector>``) scales the paper's nominal targets so the national cut equals
-    Table 1 (calibrated; see README). Returns two dicts sector -> array like ``level``.
+    Table 1 (calibrated; see docs/paper.md). Returns two dicts sector -> array like ``level``.
     ``level`` may also be a mapping sector -> level array (each sector its own level, e.g. per
     place: :mod:`engine.marginal`); a sector it lacks stays at level 0 (none).
     """
