@@ -33,6 +33,8 @@ COMMAND_MODULES = (
     "engine.commands.report",
     "engine.commands.met_climatology",
     "engine.commands.sweep",
+    "engine.commands.marginal",
+    "engine.commands.target",
 )
 
 log = logging.getLogger("cobenefits")
