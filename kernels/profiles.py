@@ -14,6 +14,7 @@ from numba import njit
 
 from kernels import FASTMATH
 from kernels.constants import GRAVITY, VON_KARMAN  # 9.80616 m s-2 (AERMOD G), 0.4
+from kernels.similarity import psi_m_stable, psi_m_unstable
 
 _JIT = dict(nogil=True, cache=True, fastmath=FASTMATH)
 
@@ -148,17 +149,14 @@ def _ziaver(prof, zi):
 
 @njit(**_JIT)
 def _sim_wind(ustar, z, L, z0):
-    """UNSTU / STBLU: similarity wind speed with psi_m(z0/L) term (windgrid.f)."""
+    """UNSTU / STBLU: similarity wind speed with psi_m(z0/L) term (windgrid.f); psi_m from
+    :mod:`kernels.similarity` (Businger-Dyer for L < 0, van Ulden & Holtslag otherwise)."""
     if L < 0.0:
-        x0 = (1.0 - 16.0 * z / L) ** 0.25
-        xz0 = (1.0 - 16.0 * z0 / L) ** 0.25
-        psim = (2.0 * math.log((1.0 + x0) / 2.0) + math.log((1.0 + x0 * x0) / 2.0)
-                - 2.0 * math.atan(x0) + math.pi / 2.0)
-        psimz0 = (2.0 * math.log((1.0 + xz0) / 2.0) + math.log((1.0 + xz0 * xz0) / 2.0)
-                  - 2.0 * math.atan(xz0) + math.pi / 2.0)
+        psim = psi_m_unstable(z / L)
+        psimz0 = psi_m_unstable(z0 / L)
     else:
-        psim = -17.0 * (1.0 - math.exp(-0.29 * z / L))
-        psimz0 = -17.0 * (1.0 - math.exp(-0.29 * z0 / L))
+        psim = psi_m_stable(z / L)
+        psimz0 = psi_m_stable(z0 / L)
     return (ustar / VON_KARMAN) * (math.log(z / z0) - psim + psimz0)
 
 
