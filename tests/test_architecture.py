@@ -44,8 +44,7 @@ MAX_FUNCTION_LINES = 100
 SIZE_ALLOWED = {
     "engine/sensitivity/sweep.py",    # being split into spec/driver/indices (sweep work)
     "engine/pipeline.py",             # orchestration; stages move out with the sweep work
-    "engine/aermod/control.py",       # control-file reader and writers (AERMOD-mode work)
-    "kernels/plume.py",               # to be split by concern (AERMOD-mode work)
+    "engine/aermod/control.py",       # the control-file reader (1210 lines; its _Builder next)
     "engine/commands/run.py",         # the run command (sweep work; within the limits today)
 }
 
