@@ -23,7 +23,6 @@ formula is written).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -36,8 +35,10 @@ from engine.dispersion import climatology as clim
 from engine.dispersion import fields as fl
 from engine.dispersion import geometry as geo
 from engine.dispersion import srmatrix as srm
-from engine.constants import MEGACITY_POPULATION, SR_UNITS, per_year_to_per_second
+from engine.health import check_health_config
+from engine.constants import MEGACITY_POPULATION, PM25_STANDARD_NAME, SR_UNITS, per_year_to_per_second
 from engine.errors import InputError
+from engine.output.persist import sha256_file
 
 __all__ = [
     "Prepared",
@@ -135,14 +136,6 @@ def as_config(config, cities=None, scenarios=None):
     return cfg
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=None, province_footprints=None,
             population=None, population_key=""):
     """Load and check everything a run needs; raise :class:`InputError` before any work.
@@ -182,7 +175,7 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
                      for r in ct.itertuples(index=False)}
         footprints = geo.read_geojson_footprints(fp_path, id_property="city_id", valid_ids=centroids,
                                                  centroids=centroids)
-        inputs["footprints_geojson"] = {"path": str(fp_path), "sha256": _sha256(fp_path),
+        inputs["footprints_geojson"] = {"path": str(fp_path), "sha256": sha256_file(fp_path),
                                         "city_ids": sorted(footprints)}
     if footprints:
         unknown = sorted(set(footprints) - set(ct.city_id.astype(int)))
@@ -192,7 +185,7 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
         pg_path = files["population_grid"]
         population = geo.read_population_grid(pg_path)
         population_key = population.key
-        inputs["population_grid"] = {"path": str(pg_path), "sha256": _sha256(pg_path), "units": population.units,
+        inputs["population_grid"] = {"path": str(pg_path), "sha256": sha256_file(pg_path), "units": population.units,
                                      "content_key": population.key}
     elif population is not None and not population_key:
         population_key = getattr(population, "key", "") or ""
@@ -205,6 +198,7 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
     specs = {cid: clim.met_spec_for_city(cfg.met, cid, prov_of[cid]) for cid in selected}
     for spec in {s.digest: s for s in specs.values()}.values():
         clim.load_met(spec)  # a broken met file stops the run here, before any work
+    check_health_config(cfg.health)  # [health] functions_file, background, rates_file: before any work
     if cfg.run.scheduler:
         from engine.parallel import connect
 
@@ -448,7 +442,7 @@ def _receptor_task(item, shared):
     o = shared["options"]
     q = shared["q"][:, idx] if shared.get("q") is not None else None
     seasons = prep_s["met_seasons"][cid]
-    urban = shared.get("urban_class")  # [dispersion] urban: city sources get their class's urban kernels
+    urban = shared.get("urban_class")  # [dispersion] urban: urban city sources get their node kernels
     parts = []
     memo = {}  # rasters and receptor weights, shared by the seasons
     for m in seasons:
@@ -458,17 +452,15 @@ def _receptor_task(item, shared):
             # the season's emission rate q share_s / f_s weighs f_s (1 - calm_s) / sum(...) in the
             # annual mean: c_s share_s q (engine.dispersion.climatology.Climatology.season_coefficients)
             qs = q if m.season == "annual" else m.coefficient * share[shared["season_index"][m.season]][:, idx] * q
-        sk = None if urban is None else [
-            (kern[(m.digest, "fine", urban[s.id])], kern[(m.digest, "coarse", urban[s.id])])
-            if s.kind == "city" and urban[s.id] > 0 else (kern[(m.digest, "fine")], kern[(m.digest, "coarse")])
-            for s in src]
+        sk = None if urban is None else _source_kernels(src, urban, kern, m.digest)
         parts.append(srm.compute_receptor(
             geom, src, kern[(m.digest, "fine")], kern[(m.digest, "coarse")], lattices=prep_s["lattices"][cid],
             population=shared.get("population"), population_key=o["population_key"], q=qs,
             mosaic=shared.get("mosaic") if len(seasons) == 1 else None, use_cache=o["use_cache"],
             release_height_m=o["release_height_m"], initial_sigma_z_m=o["initial_sigma_z_m"], met_digest=m.digest,
             source_set=o["source_set"], source_reach_m=o["source_reach_m"], raster_memo=memo, source_kernels=sk,
-            urban_key="" if sk is None else repr(sorted((s.label, urban[s.id]) for s in src if s.kind == "city"))))
+            urban_key="" if sk is None else repr(("nodes", sorted((s.label, urban[s.id]) for s in src
+                                                                    if s.kind == "city")))))
     if len(parts) == 1:
         return parts[0]
     return _combine_seasons(parts, seasons, shared.get("mosaic"))
@@ -497,27 +489,33 @@ def _combine_seasons(parts, seasons, mosaic):
 
 
 def _urban_classes(prep):
-    """``{city_id: urban population class}`` of every city of the data set ([dispersion] urban):
-    the class representative (:func:`engine.dispersion.fields.urban_population_class`) of the city's
-    ``urban_population`` (persons in its urban area, AERMOD URBANOPT's population); 0 for a
-    city with no urban population, whose sources stay rural."""
-    if "urban_population" not in prep.data.cities:
-        raise InputError(f"[dispersion] urban = true needs the column urban_population (persons in each "
-                         f"city's urban area) in the cities table of {prep.data.source}")
-    pop = prep.data.cities["urban_population"]
-    out = {}
-    for cid, p in pop.items():
-        try:
-            out[int(cid)] = 0.0 if float(p) == 0.0 else fl.urban_population_class(p)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"[dispersion] urban = true: cities.csv city_id {cid}: {exc}") from None
-    return out
+    """``{city_id: URBANOPT population}`` of every city of the data set ([dispersion] urban), or
+    None when no city is urban (the rural run). Which cities are urban and their population:
+    :func:`engine.dispersion.urban.classify_cities`; a rural city gets 0 and its sources stay
+    rural. An urban city's kernel is the interpolation between node kernels
+    (:func:`engine.dispersion.fields.urban_node_weights`)."""
+    from engine.dispersion.urban import classify_cities
+
+    cls = classify_cities(prep.data.cities, prep.cfg.dispersion.urban, source=f"{prep.data.source}/cities.csv")
+    if not cls["urban"].any():
+        return None
+    return {int(cid): float(p) if u else 0.0 for cid, u, p in zip(cls.index, cls["urban"], cls["urbanopt_population"])}
 
 
 def _urban_seen(prep, urban, cid):
-    """The urban classes (> 0) of the city sources receptor city ``cid`` sees."""
-    return {urban[prep.sources[k].id] for k in prep.receptor_sources[cid]
-            if prep.sources[k].kind == "city" and urban[prep.sources[k].id] > 0}
+    """The urban node populations of the city sources receptor city ``cid`` sees."""
+    return {node for k in prep.receptor_sources[cid]
+            if prep.sources[k].kind == "city" and urban[prep.sources[k].id] > 0
+            for node, _ in fl.urban_node_weights(urban[prep.sources[k].id])}
+
+
+def _source_kernels(src, urban, kern, digest):
+    """Per source, its ``(weight, fine kernel, coarse kernel)`` terms: the rural pair, or for an
+    urban city the node kernels weighted by :func:`engine.dispersion.fields.urban_node_weights`."""
+    rural = ((1.0, kern[(digest, "fine")], kern[(digest, "coarse")]),)
+    return [tuple((w, kern[(digest, "fine", p)], kern[(digest, "coarse", p)])
+                  for p, w in fl.urban_node_weights(urban[s.id]))
+            if s.kind == "city" and urban[s.id] > 0 else rural for s in src]
 
 
 def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, scheduler=None, client=None,
@@ -549,7 +547,7 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
     sel = prep.selected
     seasons = prep.met_seasons or met_seasons({c: prep.met_specs[c] for c in sel},
                                               seasonal=cfg.met.seasonal_emissions)
-    urban = _urban_classes(prep) if d.urban else None
+    urban = _urban_classes(prep)
     plan, met_of = {}, {}
     for name in prep.seasons:
         digest = {c: m.digest for c in sel for m in seasons[c] if m.season == name}
@@ -564,7 +562,9 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
                 plan[key] = spec
     kernels = {}
     prog = Progress(len(plan), desc="transfer kernels", quiet=quiet, log_every=1)
-    for key, spec in sorted(plan.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+    # per met and lattice: the rural kernel, then the urban nodes from the largest population down
+    # (each node's rural hours contain the next smaller one's: engine.dispersion.urban._rural_part)
+    for key, spec in sorted(plan.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2] if len(kv[0]) > 2 else -1e300)):
         met = _season_met(*met_of[key[0]])
         kernels[key] = fl.compute_kernel(spec, met, kernel_fn=kernel_fn, use_cache=use_cache)
         prog.update()
@@ -700,7 +700,7 @@ def superpose(S, q, *, parts=True):
 
     total = product(None)
     total.attrs = {"long_name": "primary PM2.5 exposure (annual mean)", "units": "ug m-3",
-                   "standard_name": "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"}
+                   "standard_name": PM25_STANDARD_NAME}
     ds = xr.Dataset({"conc_ug_m3": total})
     if not parts:
         return ds

@@ -49,6 +49,7 @@ from engine.errors import InputError
 from kernels import crf as _k
 
 from .curves import curve_set
+from .checks import check_background
 from .inputs import aligned_values, background_values, check_concentration, load_rates, population_matrix
 from .parameters import (AGE_GROUPS, AGE_LOWER, AVOIDED_METHODS, BENMAP_PERCENTILES, CAUSE_LONG_NAMES,
                          CRF_PARAMETERS, check_choice)
@@ -210,6 +211,7 @@ def _exposure(conc_base, pop_by_age, conc_scenario, background):
     else:
         bg, bg_source = background_values(background, pop_by_age.index)
         check_concentration(bg, labels, "background")
+        check_background(bg, primary_b, labels, where=f"background ({bg_source})")
         zs = bg - (primary_b - primary_s)
         n_floor = int((zs < 0).sum())
         zs = np.maximum(zs, 0.0)

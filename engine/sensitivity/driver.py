@@ -18,7 +18,6 @@ import json
 import logging
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -57,20 +56,19 @@ class _TableEvaluator:
 
 
 def _save_chunk(path, arrays):
-    from engine.output.writers import atomic_path
+    """A finished chunk, with its SHA-256 sidecar (engine.output.persist.save_verified_npz)."""
+    from engine.output.persist import save_verified_npz
 
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+    save_verified_npz(path, **arrays)
 
 
 def _load_chunk(path, outputs, n):
-    try:
-        with np.load(path) as z:
-            arr = {k: z[k] for k in outputs}
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
-        return None  # a missing, truncated or foreign chunk is recomputed
-    if any(a.shape[0] != n for a in arr.values()):
+    """A finished chunk, or None: a missing, truncated, corrupt or foreign chunk is deleted and
+    recomputed, as the field cache does (engine.output.persist.load_verified_npz)."""
+    from engine.output.persist import load_verified_npz
+
+    arr = load_verified_npz(path, outputs)
+    if arr is None or any(a.shape[0] != n for a in arr.values()):
         return None
     return arr
 
