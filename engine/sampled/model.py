@@ -215,7 +215,10 @@ class NationalModel:
         """The pipeline's :class:`engine.pipeline.Prepared` (data, geometry, met), built on first use."""
         if self._prep is None:
             t0 = time.perf_counter()
-            self._prep = pl.prepare(self.cfg, **self._prep_kw)
+            try:
+                self._prep = pl.prepare(self.cfg, **self._prep_kw)
+            except InputError as exc:
+                raise InputError(f"{self.spec.path}: {exc}") from None
             self.timings["prepare_s"] = time.perf_counter() - t0
         return self._prep
 
