@@ -147,6 +147,9 @@ def concentrations(tb, values, q, share):
     """City exposure of the base and the scenario for every sample, through
     :func:`engine.pipeline.superpose_arrays` with each sample's dispersion level.
 
+    Samples of one level with the same emissions (a sweep of health keys only) share one
+    product: it is computed once and copied.
+
     Returns ``(n, 2, n_city)`` float64 [ug m-3] (base, scenario)."""
     n = len(values)
     C = np.empty((n, 2, len(tb.city)))
@@ -159,7 +162,11 @@ def concentrations(tb, values, q, share):
         sh = None
         if Ss is not None:
             sh = np.broadcast_to(share, (share.shape[0], n) + share.shape[2:])[:, idx]
-        C[idx] = pl.superpose_arrays(tb.S[level], q[idx], S_season=Ss, share=sh)
+        qi = q[idx]
+        if len(idx) > 1 and (qi == qi[:1]).all() and (sh is None or (sh == sh[:, :1]).all()):
+            C[idx] = pl.superpose_arrays(tb.S[level], qi[:1], S_season=Ss, share=None if sh is None else sh[:, :1])
+        else:
+            C[idx] = pl.superpose_arrays(tb.S[level], qi, S_season=Ss, share=sh)
     return C
 
 
