@@ -35,6 +35,7 @@ from engine.dispersion import climatology as clim
 from engine.dispersion import fields as fl
 from engine.dispersion import geometry as geo
 from engine.dispersion import srmatrix as srm
+from engine.health import check_health_config
 from engine.constants import MEGACITY_POPULATION, PM25_STANDARD_NAME, SR_UNITS, per_year_to_per_second
 from engine.errors import InputError
 from engine.output.persist import sha256_file
@@ -47,6 +48,9 @@ __all__ = [
     "sr_matrix",
     "receptor_pass",
     "superpose",
+    "superpose_arrays",
+    "sr_dataset",
+    "as_config",
     "health",
     "metrics",
     "run",
@@ -109,7 +113,7 @@ class Prepared:
         return [s.label for s in self.sources]
 
 
-def _as_config(config, cities=None, scenarios=None):
+def as_config(config, cities=None, scenarios=None):
     from engine.config import Config, load_config
 
     overrides = {"data": {"cities": cities}} if cities is not None else None
@@ -154,7 +158,7 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
     """
     from engine.data.dataset import load_dataset, select_cities
 
-    cfg = _as_config(config, cities, scenarios)
+    cfg = as_config(config, cities, scenarios)
     files = cfg.dispersion.resolve_paths(cfg.paths)
     data = data if data is not None else load_dataset(cfg.data.dir or None)
     selected = sorted(int(c) for c in select_cities(data, cfg.data.cities).cities.index)
@@ -194,6 +198,7 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
     specs = {cid: clim.met_spec_for_city(cfg.met, cid, prov_of[cid]) for cid in selected}
     for spec in {s.digest: s for s in specs.values()}.values():
         clim.load_met(spec)  # a broken met file stops the run here, before any work
+    check_health_config(cfg.health)  # [health] functions_file, background, rates_file: before any work
     if cfg.run.scheduler:
         from engine.parallel import connect
 
@@ -437,7 +442,7 @@ def _receptor_task(item, shared):
     o = shared["options"]
     q = shared["q"][:, idx] if shared.get("q") is not None else None
     seasons = prep_s["met_seasons"][cid]
-    urban = shared.get("urban_class")  # [dispersion] urban: city sources get their class's urban kernels
+    urban = shared.get("urban_class")  # [dispersion] urban: urban city sources get their node kernels
     parts = []
     memo = {}  # rasters and receptor weights, shared by the seasons
     for m in seasons:
@@ -447,17 +452,15 @@ def _receptor_task(item, shared):
             # the season's emission rate q share_s / f_s weighs f_s (1 - calm_s) / sum(...) in the
             # annual mean: c_s share_s q (engine.dispersion.climatology.Climatology.season_coefficients)
             qs = q if m.season == "annual" else m.coefficient * share[shared["season_index"][m.season]][:, idx] * q
-        sk = None if urban is None else [
-            (kern[(m.digest, "fine", urban[s.id])], kern[(m.digest, "coarse", urban[s.id])])
-            if s.kind == "city" and urban[s.id] > 0 else (kern[(m.digest, "fine")], kern[(m.digest, "coarse")])
-            for s in src]
+        sk = None if urban is None else _source_kernels(src, urban, kern, m.digest)
         parts.append(srm.compute_receptor(
             geom, src, kern[(m.digest, "fine")], kern[(m.digest, "coarse")], lattices=prep_s["lattices"][cid],
             population=shared.get("population"), population_key=o["population_key"], q=qs,
             mosaic=shared.get("mosaic") if len(seasons) == 1 else None, use_cache=o["use_cache"],
             release_height_m=o["release_height_m"], initial_sigma_z_m=o["initial_sigma_z_m"], met_digest=m.digest,
             source_set=o["source_set"], source_reach_m=o["source_reach_m"], raster_memo=memo, source_kernels=sk,
-            urban_key="" if sk is None else repr(sorted((s.label, urban[s.id]) for s in src if s.kind == "city"))))
+            urban_key="" if sk is None else repr(("nodes", sorted((s.label, urban[s.id]) for s in src
+                                                                    if s.kind == "city")))))
     if len(parts) == 1:
         return parts[0]
     return _combine_seasons(parts, seasons, shared.get("mosaic"))
@@ -486,27 +489,33 @@ def _combine_seasons(parts, seasons, mosaic):
 
 
 def _urban_classes(prep):
-    """``{city_id: urban population class}`` of every city of the data set ([dispersion] urban):
-    the class representative (:func:`engine.dispersion.fields.urban_population_class`) of the city's
-    ``urban_population`` (persons in its urban area, AERMOD URBANOPT's population); 0 for a
-    city with no urban population, whose sources stay rural."""
-    if "urban_population" not in prep.data.cities:
-        raise InputError(f"[dispersion] urban = true needs the column urban_population (persons in each "
-                         f"city's urban area) in the cities table of {prep.data.source}")
-    pop = prep.data.cities["urban_population"]
-    out = {}
-    for cid, p in pop.items():
-        try:
-            out[int(cid)] = 0.0 if float(p) == 0.0 else fl.urban_population_class(p)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"[dispersion] urban = true: cities.csv city_id {cid}: {exc}") from None
-    return out
+    """``{city_id: URBANOPT population}`` of every city of the data set ([dispersion] urban), or
+    None when no city is urban (the rural run). Which cities are urban and their population:
+    :func:`engine.dispersion.urban.classify_cities`; a rural city gets 0 and its sources stay
+    rural. An urban city's kernel is the interpolation between node kernels
+    (:func:`engine.dispersion.fields.urban_node_weights`)."""
+    from engine.dispersion.urban import classify_cities
+
+    cls = classify_cities(prep.data.cities, prep.cfg.dispersion.urban, source=f"{prep.data.source}/cities.csv")
+    if not cls["urban"].any():
+        return None
+    return {int(cid): float(p) if u else 0.0 for cid, u, p in zip(cls.index, cls["urban"], cls["urbanopt_population"])}
 
 
 def _urban_seen(prep, urban, cid):
-    """The urban classes (> 0) of the city sources receptor city ``cid`` sees."""
-    return {urban[prep.sources[k].id] for k in prep.receptor_sources[cid]
-            if prep.sources[k].kind == "city" and urban[prep.sources[k].id] > 0}
+    """The urban node populations of the city sources receptor city ``cid`` sees."""
+    return {node for k in prep.receptor_sources[cid]
+            if prep.sources[k].kind == "city" and urban[prep.sources[k].id] > 0
+            for node, _ in fl.urban_node_weights(urban[prep.sources[k].id])}
+
+
+def _source_kernels(src, urban, kern, digest):
+    """Per source, its ``(weight, fine kernel, coarse kernel)`` terms: the rural pair, or for an
+    urban city the node kernels weighted by :func:`engine.dispersion.fields.urban_node_weights`."""
+    rural = ((1.0, kern[(digest, "fine")], kern[(digest, "coarse")]),)
+    return [tuple((w, kern[(digest, "fine", p)], kern[(digest, "coarse", p)])
+                  for p, w in fl.urban_node_weights(urban[s.id]))
+            if s.kind == "city" and urban[s.id] > 0 else rural for s in src]
 
 
 def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, scheduler=None, client=None,
@@ -538,7 +547,7 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
     sel = prep.selected
     seasons = prep.met_seasons or met_seasons({c: prep.met_specs[c] for c in sel},
                                               seasonal=cfg.met.seasonal_emissions)
-    urban = _urban_classes(prep) if d.urban else None
+    urban = _urban_classes(prep)
     plan, met_of = {}, {}
     for name in prep.seasons:
         digest = {c: m.digest for c in sel for m in seasons[c] if m.season == name}
@@ -553,7 +562,9 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
                 plan[key] = spec
     kernels = {}
     prog = Progress(len(plan), desc="transfer kernels", quiet=quiet, log_every=1)
-    for key, spec in sorted(plan.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+    # per met and lattice: the rural kernel, then the urban nodes from the largest population down
+    # (each node's rural hours contain the next smaller one's: engine.dispersion.urban._rural_part)
+    for key, spec in sorted(plan.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2] if len(kv[0]) > 2 else -1e300)):
         met = _season_met(*met_of[key[0]])
         kernels[key] = fl.compute_kernel(spec, met, kernel_fn=kernel_fn, use_cache=use_cache)
         prog.update()
@@ -580,7 +591,7 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
     return res, {"kernels_s": t_kernels, "fields_s": time.perf_counter() - t1, "n_kernels": len(kernels)}
 
 
-def _sr_dataset(prep, results):
+def sr_dataset(prep, results):
     sel = prep.selected
     pos = {lab: k for k, lab in enumerate(prep.source_labels)}
     S = np.zeros((len(sel), len(prep.sources)))
@@ -633,7 +644,7 @@ def sr_matrix(prep, *, use_cache=True, workers=None, scheduler=None, client=None
     """
     res, t = receptor_pass(prep, use_cache=use_cache, workers=workers, scheduler=scheduler, client=client,
                            quiet=quiet, kernel_fn=kernel_fn)
-    ds = _sr_dataset(prep, res)
+    ds = sr_dataset(prep, res)
     ds.attrs["timings_s"] = t
     return ds
 
@@ -671,25 +682,21 @@ def superpose(S, q, *, parts=True):
     qa = qa.reindex(source=labels, fill_value=0.0)
     other = [d for d in qa.dims if d != "source"]
     qt = qa.transpose(*other, "source")
-    Q2 = np.asarray(qt.values, dtype=float).reshape(-1, len(labels))
+    Q = np.asarray(qt.values, dtype=float)
     city = Sa["city"].values
     out_dims = (*other, "city")
-    out_shape = tuple(qa.sizes[d] for d in other) + (len(city),)
     coords = {d: qt[d] for d in other if d in qt.coords} | {"city": city}
     share = q["season_share"] if isinstance(q, xr.Dataset) and "season_share" in q else None
+    S_season = sh = None
     if "S_season" in S and share is not None:
-        # seasonal: C = sum_s S_s @ (share_s * q), one product per season
-        sh = share.reindex(source=labels, fill_value=1.0 / S.sizes["season"]).transpose("season", *other, "source")
-        terms = [(np.asarray(S["S_season"].sel(season=s).values, dtype=float),
-                  Q2 * np.asarray(sh.sel(season=s).values, dtype=float).reshape(-1, len(labels)))
-                 for s in S["season"].values]
-    else:
-        # annual (or emissions without seasonal shares: a flat emission all year)
-        terms = [(np.asarray(Sa.values, dtype=float), Q2)]
+        S_season = np.asarray(S["S_season"].transpose("season", "city", "source").values, dtype=float)
+        sh = np.asarray(share.reindex(source=labels, fill_value=1.0 / S.sizes["season"])
+                        .sel(season=S["season"].values).transpose("season", *other, "source").values, dtype=float)
+    Sm = np.asarray(Sa.values, dtype=float)
 
     def product(mask):
-        v = sum(Qs @ (Ms if mask is None else np.where(mask, Ms, 0.0)).T for Ms, Qs in terms)
-        return xr.DataArray(v.reshape(out_shape), dims=out_dims, coords=coords)
+        v = superpose_arrays(Sm, Q, S_season=S_season, share=sh, mask=mask)
+        return xr.DataArray(v, dims=out_dims, coords=coords)
 
     total = product(None)
     total.attrs = {"long_name": "primary PM2.5 exposure (annual mean)", "units": "ug m-3",
@@ -712,6 +719,43 @@ def superpose(S, q, *, parts=True):
         ds[name] = product(mask)
         ds[name].attrs = {"long_name": f"primary PM2.5 exposure {what}", "units": "ug m-3"}
     return ds
+
+
+def superpose_arrays(S, q, *, S_season=None, share=None, mask=None):
+    """``C = S @ q`` on plain arrays: the superposition every caller uses (:func:`superpose`,
+    the sweep's sample axis in :mod:`engine.sampled`).
+
+    Parameters
+    ----------
+    S : (n_city, n_source) float64 [ug m-3 per g m-2 s-1]
+        Source-receptor matrix of a flat (all-year) emission.
+    q : (..., n_source) float64 [g m-2 s-1]
+        Emission intensities; any leading axes (scenario, sample, ...) are kept.
+    S_season : (n_season, n_city, n_source) float64, optional
+        One matrix per season, times the season's calm coefficient c_s (:func:`sr_matrix`'s
+        ``S_season``); with ``share``, :math:`C = \\sum_s (\\mathrm{share}_s \\odot q) S_s^T`.
+    share : (n_season, ..., n_source) float64, optional
+        Share of each source's annual emission emitted in each season (:func:`emissions`'
+        ``season_share``), broadcastable against ``q``. Without it (or without ``S_season``)
+        ``q`` is emitted at a flat rate all year: ``C = q S^T``.
+    mask : (n_city, n_source) bool, optional
+        Only the sources where True (the split by origin of :func:`superpose`).
+
+    Returns
+    -------
+    (..., n_city) float64 [ug m-3]
+    """
+    q = np.asarray(q, dtype=float)
+    n_src = q.shape[-1]
+    lead = q.shape[:-1]
+    q2 = q.reshape(-1, n_src)
+    if S_season is not None and share is not None:
+        sh = np.broadcast_to(share, (S_season.shape[0],) + lead + (n_src,)).reshape(S_season.shape[0], -1, n_src)
+        terms = [(S_season[j], q2 * sh[j]) for j in range(S_season.shape[0])]
+    else:
+        terms = [(S, q2)]
+    c = sum(qs @ (Ms if mask is None else np.where(mask, Ms, 0.0)).T for Ms, qs in terms)
+    return c.reshape(lead + (c.shape[-1],))
 
 
 # --------------------------------------------------------------------------- health

@@ -79,8 +79,12 @@ def age_population_fn(data, city_ids):
                         columns=list(POPULATION_COLUMNS))
 
 
-def write_configs(folder, *, draws=20, extra_met=None, workers=1):
-    """Two scenario files (base, cut) using the small STAR met; returns their paths."""
+def write_configs(folder, *, draws=20, extra_met=None, workers=1, urban=False):
+    """Two scenario files (base, cut) using the small STAR met; returns their paths.
+
+    ``urban``: ``[dispersion] urban`` written into the files (default false: the synthetic
+    nations carry no urban_population, which the default "auto" needs); None leaves it out.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     met = extra_met if extra_met is not None else f'star_file = "{STAR}"'
@@ -93,7 +97,7 @@ draws = {draws}
 
 [run]
 workers = {workers}
-"""
+""" + ("" if urban is None else f"\n[dispersion]\nurban = {str(urban).lower()}\n")
     paths = []
     for name, level in (("base", "none"), ("cut", "fyp")):
         p = folder / f"{name}.toml"

@@ -25,7 +25,7 @@ from engine.carbon.materials import material_exchange
 from engine.carbon.parameters import load_parameters
 from engine.constants import SECONDS_PER_YEAR
 
-__all__ = ["CarbonResult", "run_carbon", "evaluate", "prepare", "LINE_ITEMS", "TYPOLOGY_THRESHOLDS"]
+__all__ = ["CarbonResult", "run_carbon", "evaluate", "prepare", "LINE_ITEMS", "TYPOLOGY_THRESHOLDS", "PM_KEY"]
 
 #: paper's typology thresholds on GDP shares (Ramaswami et al. 2017)
 TYPOLOGY_THRESHOLDS = {"commercial_tertiary_share": 0.491, "industrial_secondary_share": 0.644}
@@ -47,7 +47,7 @@ _FUEL_GROUP = {
     "pulp_paper": "other_industry", "other_key": "other_industry",
     "heating_des": "heating", "heating_individual": "heating", "cooking": "cooking", "other": "other",
 }
-_PM_KEY = {
+PM_KEY = {
     "steel": "pm25_steel", "cement": "pm25_cement", "industrial_boiler": "pm25_industrial_boiler",
     "chemicals": "pm25_other_industry", "food_beverage": "pm25_other_industry",
     "textiles": "pm25_other_industry", "pulp_paper": "pm25_other_industry",
@@ -166,7 +166,7 @@ def evaluate(prep, params, *, level, symbiosis, seasonality, avail_high, avail_m
         c = f * ef[_FUEL_GROUP[name]]
         co2 = co2 + c
         co2_by[name] = c
-        pm_by[name] = f * p[_PM_KEY[name]] * 1e3
+        pm_by[name] = f * p[PM_KEY[name]] * 1e3
         pm = pm + pm_by[name]
     # electricity use after all actions (consumption side; for net import status)
     use_after = sum(ea.values()) - cement_el_saved
