@@ -45,7 +45,12 @@ from kernels.convolve import convolve as _convolve
 
 __all__ = ["AreaSources", "PolygonSources", "LATERAL_CDF", "area_concentrations", "polygon_concentrations",
            "polygon_area_centroid", "regular_polygon_vertices", "rectangle_vertices", "period_average", "period_kernel",
-           "convolve", "hour_tables"]
+           "convolve", "hour_tables", "MAX_RELEASE_HEIGHT_M"]
+
+#: highest release height [m]: the top of AERMOD's gridded profiles (``kernels.plume.GRID_HEIGHTS``,
+#: 5000 m). AERMOD itself accepts any height and warns above 100 m (soset.f APARM, W320);
+#: the AERMOD mode echoes that warning.
+MAX_RELEASE_HEIGHT_M = float(plume.GRID_HEIGHTS[-1])
 
 #: lateral CDF choices -> kernel flag
 LATERAL_CDF = {"exact": plume.LATERAL_CDF_EXACT, "aermod_table": plume.LATERAL_CDF_AERMOD_TABLE}
@@ -82,7 +87,8 @@ class AreaSources:
     rate_g_m2_s : array [g m-2 s-1]
         Emission rate per unit area, finite and >= 0.
     release_height_m : array [m]
-        Release height above ground, 0..100.
+        Release height above ground, 0..``MAX_RELEASE_HEIGHT_M`` (any height AERMOD accepts
+        below the top of its gridded profiles; AERMOD warns, W320, above 100 m).
     initial_sigma_z_m : array [m]
         Initial vertical dimension (AERMOD Szinit), >= 0.
     """
@@ -112,7 +118,8 @@ class AreaSources:
             ("y_len_m", lambda a: np.isfinite(a) & (a > 0), "> 0 m"),
             ("angle_deg", lambda a: np.isfinite(a) & (a >= -180) & (a <= 180), "-180..180 degrees"),
             ("rate_g_m2_s", lambda a: np.isfinite(a) & (a >= 0), "finite and >= 0 g m-2 s-1"),
-            ("release_height_m", lambda a: np.isfinite(a) & (a >= 0) & (a <= 100), "0..100 m"),
+            ("release_height_m", lambda a: np.isfinite(a) & (a >= 0) & (a <= MAX_RELEASE_HEIGHT_M),
+             f"0..{MAX_RELEASE_HEIGHT_M:g} m"),
             ("initial_sigma_z_m", lambda a: np.isfinite(a) & (a >= 0), "finite and >= 0 m"),
         ]
         for name, test, rng in rules:
@@ -231,7 +238,8 @@ class PolygonSources:
                     release_height_m=_vec("release_height_m", release_height_m, n),
                     initial_sigma_z_m=_vec("initial_sigma_z_m", initial_sigma_z_m, n))
         rules = [("rate_g_m2_s", lambda a: np.isfinite(a) & (a >= 0), "finite and >= 0 g m-2 s-1"),
-                 ("release_height_m", lambda a: np.isfinite(a) & (a >= 0) & (a <= 100), "0..100 m"),
+                 ("release_height_m", lambda a: np.isfinite(a) & (a >= 0) & (a <= MAX_RELEASE_HEIGHT_M),
+             f"0..{MAX_RELEASE_HEIGHT_M:g} m"),
                  ("initial_sigma_z_m", lambda a: np.isfinite(a) & (a >= 0), "finite and >= 0 m")]
         for name, test, rng in rules:
             bad = ~test(vals[name])
@@ -626,7 +634,8 @@ def period_kernel(met: MetHours, *, cell_size_m, spacing_m, n_half, release_heig
     flag = _lateral_flag(lateral_cdf)
     for name, v, ok, rng in (("cell_size_m", cell_size_m, cell_size_m > 0, "> 0 m"),
                              ("spacing_m", spacing_m, spacing_m > 0, "> 0 m"),
-                             ("release_height_m", release_height_m, 0 <= release_height_m <= 100, "0..100 m"),
+                             ("release_height_m", release_height_m, 0 <= release_height_m <= MAX_RELEASE_HEIGHT_M,
+                              f"0..{MAX_RELEASE_HEIGHT_M:g} m"),
                              ("initial_sigma_z_m", initial_sigma_z_m, initial_sigma_z_m >= 0, ">= 0 m")):
         if not (np.isfinite(v) and ok):
             raise InputError(f"period_kernel: {name} = {v!r}; allowed range {rng}")
