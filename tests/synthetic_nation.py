@@ -79,12 +79,19 @@ def age_population_fn(data, city_ids):
                         columns=list(POPULATION_COLUMNS))
 
 
-def write_configs(folder, *, draws=20, extra_met=None, workers=1):
-    """Two scenario files (base, cut) using the small STAR met; returns their paths."""
+def write_configs(folder, *, draws=20, extra_met=None, workers=1, emission_heights="ground"):
+    """Two scenario files (base, cut) using the small STAR met; returns their paths.
+
+    ``emission_heights`` defaults to ``"ground"`` (one height class: the synthetic carbon stage
+    has no PM2.5 by sector, so every source would be all ground anyway, and the stack classes'
+    kernels would only cost time); tests of the height classes pass ``"sector"``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     met = extra_met if extra_met is not None else f'star_file = "{STAR}"'
     common = f"""
+[dispersion]
+emission_heights = "{emission_heights}"
+
 [met]
 {met}
 
