@@ -72,7 +72,7 @@ def main(argv=None):
     import numba
 
     t_import = time.perf_counter()
-    from engine.health import impact as health
+    import engine.health as health
     from kernels import crf as k
     t_import = time.perf_counter() - t_import
 

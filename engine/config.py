@@ -190,7 +190,7 @@ class HealthConfig:
 
     crf: Literal["ier2010", "gemm_ncd_lri", "gemm_5cod", "loglinear_krewski2009", "user"] = _f(
         "ier2010", doc="concentration-response function ('user' = functions_file)")
-    functions_file: str = _f("", doc="user-defined functions CSV (crf = 'user'; engine.health.impact.read_user_functions)")
+    functions_file: str = _f("", doc="user-defined functions CSV (crf = 'user'; engine.health.read_user_functions)")
     background: str = _f("", doc="CSV region,pm25_total_ug_m3: apply the primary-PM2.5 change on top of this "
                                  "total-PM2.5 background (empty = health at the primary concentration)")
     cohort: Literal["with_china", "without_china"] = _f("with_china", doc="GEMM cohort set")

@@ -925,7 +925,7 @@ def health(prep, conc, *, health_fn=None, age_population_fn=None):
     if health_fn is None:
         health_fn = _default_health
     if age_population_fn is None:
-        from engine.health.impact import age_population
+        from engine.health import age_population
 
         def age_population_fn(data, ids):
             return age_population(ids)
@@ -941,7 +941,7 @@ def health(prep, conc, *, health_fn=None, age_population_fn=None):
 
 
 def _default_health(cfg, conc_base, conc_scen, pop):
-    from engine.health.impact import health_impact
+    from engine.health import health_impact
 
     h = cfg.health
     return health_impact(conc_base, pop, conc_scenario=conc_scen, crf=h.crf, cohort=h.cohort,
@@ -1029,7 +1029,7 @@ def metrics(prep, carbon_result, conc, health_results, S=None):
 
 
 def _national(cfg, carbon_result, cities_out, health_results, base, scen, ct, sel):
-    from engine.health.impact import national_totals
+    from engine.health import national_totals
 
     rows, summ = [], {"base_scenario": base, "scenarios": {},
                       "definitions": {

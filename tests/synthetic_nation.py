@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from engine.data.dataset import NationalData
-from engine.health.impact import POPULATION_COLUMNS
+from engine.health import POPULATION_COLUMNS
 
 DATA = Path(__file__).parent / "data"
 STAR = DATA / "star_small.txt"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.health.impact import curve_set, relative_risk
+from engine.health import curve_set, relative_risk
 from kernels import crf as k
 from tests.reference import health_reference as ref
 

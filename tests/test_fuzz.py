@@ -235,7 +235,7 @@ def test_fuzz_data_tables(mut):
 # --------------------------------------------------------------------------- health input
 @st.composite
 def health_table(draw):
-    from engine.health.impact import POPULATION_COLUMNS
+    from engine.health import POPULATION_COLUMNS
 
     n = draw(st.integers(1, 3))
     rows = []

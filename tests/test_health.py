@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import InputError
-from engine.health.impact import (AGE_GROUPS, POPULATION_COLUMNS, age_population, curve_set, health_impact,
+from engine.health import (AGE_GROUPS, POPULATION_COLUMNS, age_population, curve_set, health_impact,
                            load_rates, national_totals, rest_of_province_population)
 from tests.reference import health_reference as ref
 
@@ -150,7 +150,7 @@ def test_seed_reproducible_and_draws_zero(rng):
 def test_hand_computed_single_cell():
     """One region, only 0-4 year olds, IER ALRI, central parameters, 100 ug m-3:
     deaths = P x y x (1 - 1/RR) with y from the rates table and RR from relative_risk."""
-    from engine.health.impact import relative_risk
+    from engine.health import relative_risk
     pop = pd.DataFrame([[1e5] + [0.0] * 16], index=["x"], columns=POPULATION_COLUMNS)
     ds = health_impact([100.0], pop, draws=0)
     rr = float(relative_risk([100.0], draws=0).rr_central.sel(curve="lri 0_4")[0])

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from engine.cli import main
-from engine.health.impact import POPULATION_COLUMNS, age_population, health_impact, impact_table
+from engine.health import POPULATION_COLUMNS, age_population, health_impact, impact_table
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_cli_unknown_age_column(input_csv, tmp_path, capsys):
 
 
 def test_cli_rates_gap(input_csv, tmp_path, capsys):
-    from engine.health.impact import load_rates
+    from engine.health import load_rates
     r = load_rates()
     r = r[~((r.cause == "copd") & (r.age_group == "70_74"))]
     f = tmp_path / "rates.csv"

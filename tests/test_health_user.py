@@ -1,4 +1,4 @@
-"""engine.health.impact: user-defined functions (BenMAP forms), background method, BenMAP-style table."""
+"""engine.health: user-defined functions (BenMAP forms), background method, BenMAP-style table."""
 
 import math
 import subprocess
@@ -11,7 +11,7 @@ import pytest
 
 import importlib
 
-health = importlib.import_module("engine.health.impact")
+health = importlib.import_module("engine.health")
 from engine.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent

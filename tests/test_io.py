@@ -1,4 +1,4 @@
-"""The writers of engine/output/writers.py: the combined city file, the per-city files, the source-receptor
+"""The writers of engine.output (netcdf, tables): the combined city file, the per-city files, the source-receptor
 matrix, the city's own met, CSV rounding."""
 
 import functools

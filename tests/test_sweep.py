@@ -21,7 +21,7 @@ from engine.sensitivity import sweep as sw
 from engine.carbon import run_carbon
 from engine.config import load_config
 from engine.data.dataset import load_dataset
-from engine.health.impact import health_impact
+from engine.health import health_impact
 
 REL = 1e-9  # issue 9: the default sample reproduces the national run to 1e-9
 

@@ -171,7 +171,7 @@ def test_huge_receptor_grid_is_refused_before_allocation():
 
 # --------------------------------------------------------------------------- health
 def _health_csv(tmp_path, pm25):
-    from engine.health.impact import POPULATION_COLUMNS
+    from engine.health import POPULATION_COLUMNS
 
     rows = [{"region": f"r{i}", "pm25": v, **{c: 1000.0 for c in POPULATION_COLUMNS}} for i, v in enumerate(pm25)]
     p = tmp_path / "in.csv"
@@ -192,7 +192,7 @@ def test_health_concentration_in_wrong_unit(tmp_path, capsys, pm25, message):
 
 
 def test_health_population_beyond_any_nation(tmp_path, capsys):
-    from engine.health.impact import POPULATION_COLUMNS
+    from engine.health import POPULATION_COLUMNS
 
     row = {"region": "r0", "pm25": 50.0, **{c: 1000.0 for c in POPULATION_COLUMNS}}
     row["pop_30_34"] = 1e308

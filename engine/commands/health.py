@@ -15,7 +15,7 @@ log = logging.getLogger("cobenefits")
 
 
 def add_arguments(parser):
-    from engine.health.impact import AVOIDED_METHODS, COHORTS, CRF_NAMES, POPULATION_COLUMNS
+    from engine.health import AVOIDED_METHODS, COHORTS, CRF_NAMES, POPULATION_COLUMNS
 
     parser.add_argument(
         "input", metavar="INPUT.csv",
@@ -60,7 +60,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from engine.health import impact as health
+    import engine.health as health
     from engine.output.writers import write_csv
 
     if args.draws < 0:
@@ -109,7 +109,7 @@ def _check_units(path, base, scen, pop):
     """Refuse a table that looks like mg m-3 (every value < 1) or whose region population exceeds
     :data:`MAX_REGION_POPULATION`; the concentration upper bound is checked by
     :func:`engine.health.impact.health_impact` (> 1000 ug m-3)."""
-    from engine.health.impact import PM25_PLAUSIBLE_MAX_UG_M3
+    from engine.health import PM25_PLAUSIBLE_MAX_UG_M3
 
     total = pop.sum(axis=1)
     big = total[total > MAX_REGION_POPULATION]

@@ -68,9 +68,11 @@ __all__ = [
 ]
 
 FIELD_ALGORITHM_VERSION = "fields-v1"
-_CODE_FILES = ("engine/dispersion/fields.py", "engine/dispersion/geometry.py", "engine/dispersion/area.py", "engine/dispersion/met.py",
-               "engine/dispersion/climatology.py", "engine/dispersion/plumerise.py", "kernels/plume.py",
-               "kernels/convolve.py")
+_CODE_FILES = ("engine/dispersion/fields.py", "engine/dispersion/geometry.py", "engine/dispersion/area.py",
+               "engine/dispersion/met.py", "engine/dispersion/plumerise.py",
+               *(f"engine/dispersion/climatology/{m}.py" for m in ("__init__", "regions", "golder", "star", "classes",
+                                                                   "tables", "aermet", "files", "shares", "spec")),
+               "kernels/plume.py", "kernels/convolve.py")
 
 
 # --------------------------------------------------------------------------- cache

@@ -676,7 +676,7 @@ class NationalModel:
     def key_info(self, key):
         """:class:`KeyInfo` of a sweepable key; ``KeyError`` with the reason otherwise."""
         from engine import config as C
-        from engine.health.impact import CRF_NAMES
+        from engine.health import CRF_NAMES
 
         sec, _, name = key.partition(".")
         if sec == "carbon":
@@ -836,7 +836,7 @@ class NationalModel:
         return self.key_info(key).default
 
     def _health_tables(self, values):
-        from engine.health.impact import AGE_GROUPS, age_population, curve_set, load_rates, _rates_matrix
+        from engine.health import AGE_GROUPS, age_population, curve_set, load_rates, rates_matrix as _rates_matrix
 
         h = self.cfg.health
         sel = self.prep.selected
@@ -844,7 +844,7 @@ class NationalModel:
             pop = age_population(sel).loc[sel]
         else:
             pop = self.age_population_fn(self.prep.data, sel).loc[sel]
-        from engine.health.impact import _population_matrix
+        from engine.health import population_matrix as _population_matrix
 
         p = _population_matrix(pop)
         crfs = {h.crf}
