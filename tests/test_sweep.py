@@ -141,8 +141,15 @@ def _random_sr(prep):
     coords = {"city": prep.selected, "source": prep.source_labels}
     if prep.seasons == ("annual",):
         return xr.Dataset({"S": (("city", "source"), rng.uniform(0.0, 1e6, shape))}, coords=coords)
-    Ss = rng.uniform(0.0, 1e6, (len(prep.seasons),) + shape)
     f = np.array([m.flat_share for m in prep.met_seasons[prep.selected[0]]])
+    if prep.heights is not None:  # emission heights (the default): a random S per season and height class
+        Ssh = rng.uniform(0.0, 1e6, (len(prep.seasons), len(prep.height_classes)) + shape)
+        return xr.Dataset({"S": (("city", "source"), np.tensordot(f, Ssh[:, 0], axes=1)),
+                           "S_season": (("season", "city", "source"), Ssh[:, 0]),
+                           "S_height": (("height", "city", "source"), np.tensordot(f, Ssh, axes=1)),
+                           "S_season_height": (("season", "height", "city", "source"), Ssh)},
+                          coords=coords | {"season": list(prep.seasons), "height": list(prep.height_classes)})
+    Ss = rng.uniform(0.0, 1e6, (len(prep.seasons),) + shape)
     return xr.Dataset({"S": (("city", "source"), np.tensordot(f, Ss, axes=1)),
                        "S_season": (("season", "city", "source"), Ss)}, coords=coords | {"season": list(prep.seasons)})
 

@@ -759,6 +759,20 @@ class NationalModel:
         S = pl.sr_matrix(prep, **self._sr_kw) if self.sr_fn is None else self.sr_fn(prep)
         Sa = S["S"].reindex(city=self.prep.selected).reindex(source=self.prep.source_labels, fill_value=0.0)
         Ss = None
+        if "S_height" in S:
+            # emission heights: one matrix per (season, height class) term, season-major, as the
+            # shares of _season_weights (engine.pipeline.superpose writes the same sum)
+            if tuple(S["height"].values) != tuple(self.prep.height_classes):
+                raise InputError(f"dispersion level {dict(zip(keys, level))}: emission-height classes "
+                                 f"{tuple(S['height'].values)} differ from the sweep's {self.prep.height_classes}; "
+                                 "[dispersion] emission_heights cannot be a sweep key")
+            name = "S_season_height" if "S_season_height" in S else "S_height"
+            Sx = S[name].reindex(city=self.prep.selected).reindex(source=self.prep.source_labels, fill_value=0.0)
+            if name == "S_season_height" and tuple(S["season"].values) != tuple(self.prep.seasons):
+                raise InputError(f"dispersion level {dict(zip(keys, level))}: seasons {tuple(S['season'].values)} "
+                                 f"differ from the sweep's base seasons {self.prep.seasons}")
+            Ss = np.ascontiguousarray(Sx.values, dtype=np.float64).reshape((-1,) + Sa.shape)
+            return np.ascontiguousarray(Sa.values, dtype=np.float64), Ss, S.attrs.get("timings_s", {})
         if "S_season" in S:
             if tuple(S["season"].values) != tuple(self.prep.seasons):
                 raise InputError(f"dispersion level {dict(zip(keys, level))}: seasons {tuple(S['season'].values)} "
@@ -811,14 +825,21 @@ class NationalModel:
             cb = dict((s.name, c) for s, c in self.cfg.scenarios)[self.base]
             tb.carbon_rows = {"base": _carbon_row(cb, LEVELS), "scenario": _carbon_row(self.scenario_carbon, LEVELS)}
             tb.carbon_base = _carbon_base(cp, params, tb.carbon_rows["base"])
-            if prep.seasons != ("annual",):
-                tb.season_weights, tb.season_weights_base = _season_weights(cp, prep.seasons)
+            if prep.seasons != ("annual",) or prep.heights is not None:
+                tb.season_weights, tb.season_weights_base = _season_weights(cp, prep.seasons, prep.heights)
         else:
             cres = pl.carbon(prep, carbon_fn=self.carbon_fn)
             em = pl.emissions(prep, cres).sel(scenario=[self.base, self.spec.scenario]).reindex(
                 source=prep.source_labels)
             tb.q_fixed = np.ascontiguousarray(em["q"].values, dtype=np.float64)
-            if "season_share" in em:
+            if "season_height_share" in em:
+                tb.share_fixed = np.ascontiguousarray(em["season_height_share"].transpose(
+                    "season", "height", "scenario", "source").values, dtype=np.float64).reshape(
+                    (-1, 2, len(prep.sources)))
+            elif "height_share" in em:
+                tb.share_fixed = np.ascontiguousarray(
+                    em["height_share"].transpose("height", "scenario", "source").values, dtype=np.float64)
+            elif "season_share" in em:
                 tb.share_fixed = np.ascontiguousarray(
                     em["season_share"].transpose("season", "scenario", "source").values, dtype=np.float64)
             tb.co2_fixed = _fixed_co2(cres, self.base, self.spec.scenario)
@@ -899,13 +920,16 @@ def _carbon_base(cprep, params, row):
             "pm25_by_sector_t": np.ascontiguousarray(pm)}
 
 
-def _season_weights(cp, seasons):
-    """Share of each sector's emission in each season, at every place (its province's region).
+def _season_weights(cp, seasons, heights=None):
+    """Share of each sector's emission in each superposition term, at every place.
 
-    Returns ``({season: {sector: (P,)}}, {season: (len(EMISSION_SECTORS), P)})``: the first for
-    the carbon stage's ``pm25_by_sector_t`` keys (``power`` and the fuel sectors), the second
-    for the base scenario's basis over :data:`EMISSION_SECTORS`
-    (:func:`engine.dispersion.climatology.seasonal_emission_shares`).
+    A term is a season (its province's climate region's share,
+    :func:`engine.dispersion.climatology.seasonal_emission_shares`; ``annual``: 1) or, with
+    emission heights (``heights``, :class:`engine.dispersion.plumerise.EmissionHeights`), a
+    (season, height class) pair, season-major: the season's share times the sector's share in
+    the class. Returns ``({term: {sector: (P,)}}, {term: (len(EMISSION_SECTORS), P)})``: the
+    first for the carbon stage's ``pm25_by_sector_t`` keys (``power`` and the fuel sectors),
+    the second for the base scenario's basis over :data:`EMISSION_SECTORS`.
     """
     from engine.dispersion import climatology as clim
     from engine.carbon.accounting import _PM_KEY
@@ -913,30 +937,40 @@ def _season_weights(cp, seasons):
     regions = np.array([clim.climate_region_of(p) for p in cp.places["province_id"].to_numpy()])
     uniq = sorted(set(regions))
     sectors = ["power", *_PM_KEY]
+    classes = heights.classes if heights is not None else ("ground",)
 
     def weights(sector):
+        if seasons == ("annual",):
+            return {"annual": np.ones(len(regions))}
         table = {r: clim.seasonal_emission_shares(sector, r) for r in uniq}
         return {s: np.array([table[r][s] for r in regions]) for s in seasons}
 
+    def share(sector, c):
+        return 1.0 if heights is None else heights.sector_share(sector, c)
+
+    terms = [(s, c) for s in seasons for c in classes]
     by = {k: weights(k) for k in sectors}
     basis = {k: weights(k) for k in EMISSION_SECTORS}
-    return ({s: {k: by[k][s] for k in sectors} for s in seasons},
-            {s: np.stack([basis[k][s] for k in EMISSION_SECTORS]) for s in seasons})
+    return ({t: {k: by[k][t[0]] * share(k, t[1]) for k in sectors} for t in terms},
+            {t: np.stack([basis[k][t[0]] * share(k, t[1]) for k in EMISSION_SECTORS]) for t in terms})
 
 
 def _seasonal_place_shares(tb, mult, pm_base, res, pm):
-    """``share[season] (n, 2, P)``: each place's share of its PM2.5 emitted in each season, for
-    the base row (the sector basis times the multipliers) and the scenario row (the carbon
-    stage's sectors); flat (days / 365) where a place emits nothing."""
+    """``share[term] (n, 2, P)``: each place's share of its PM2.5 emitted in each superposition
+    term (:func:`_season_weights`), for the base row (the sector basis times the multipliers)
+    and the scenario row (the carbon stage's sectors); a place that emits nothing gets the
+    flat season (days / 365) at the ground."""
     from engine.dispersion import climatology as clim
 
     out = {}
-    for s, w in tb.season_weights.items():
-        base_s = mult @ (tb.season_weights_base[s] * tb.carbon_base["pm25_by_sector_t"])      # (n, P)
+    for t, w in tb.season_weights.items():
+        s, c = t
+        base_s = mult @ (tb.season_weights_base[t] * tb.carbon_base["pm25_by_sector_t"])      # (n, P)
         scen_s = sum(np.broadcast_to(v, res["pm25_t"].shape)[:, 0, :] * w[k]
                      for k, v in res["pm25_by_sector_t"].items())                            # (n, P)
         num = np.stack([base_s, scen_s], axis=1)                                                # (n, 2, P)
-        out[s] = np.divide(num, pm, out=np.full(pm.shape, clim.SEASON_DAYS[s] / 365.0), where=pm > 0)
+        flat = (1.0 if s == "annual" else clim.SEASON_DAYS[s] / 365.0) * (c == "ground")
+        out[t] = np.divide(num, pm, out=np.full(pm.shape, flat), where=pm > 0)
     return out
 
 
