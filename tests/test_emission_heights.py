@@ -244,3 +244,9 @@ def test_q_with_heights_needs_height_matrices(runs):
     _, _, _, Sg = runs["ground"]
     with pytest.raises(ValueError, match="emission-height shares but S has no S_height"):
         pl.superpose(Sg, q)
+
+
+def test_config_key_is_checked():
+    assert load_config(None).dispersion.emission_heights == "sector"
+    with pytest.raises(InputError, match="emission_heights"):
+        load_config(None, overrides={"dispersion": {"emission_heights": "tall"}})
