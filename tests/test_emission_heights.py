@@ -250,3 +250,20 @@ def test_config_key_is_checked():
     assert load_config(None).dispersion.emission_heights == "sector"
     with pytest.raises(InputError, match="emission_heights"):
         load_config(None, overrides={"dispersion": {"emission_heights": "tall"}})
+
+
+def test_sr_matrix_file_holds_every_class(runs, tmp_path):
+    import netCDF4
+
+    from engine.output.netcdf import write_sr_dataset_netcdf
+
+    _, _, _, S = runs["sector"]
+    path = write_sr_dataset_netcdf(tmp_path / "sr_matrix.nc", S)
+    with netCDF4.Dataset(path) as ds:
+        np.testing.assert_array_equal(ds["S_height"][:], S["S_height"].values)
+        v = ds["height_name"][:]
+        names = v.tolist() if v.dtype.kind in "US" else netCDF4.chartostring(v).tolist()
+        assert [str(n).strip() for n in names] == list(S["height"].values)
+        if "S_season_height" in S:
+            np.testing.assert_array_equal(ds["S_season_height"][:], S["S_season_height"].values)
+        assert ds.emission_heights == "sector"

@@ -553,7 +553,7 @@ def open_city(path, city_id):
 def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_types, receptor_names=None,
                            source_names=None, source_labels=None, seen=None, receptor_vars=None, source_vars=None,
                            global_attrs=None, receptor_names_en=None, source_names_en=None, comment=None,
-                           complevel=4, season_matrices=None):
+                           complevel=4, season_matrices=None, height_matrices=None, season_height_matrices=None):
     """Write the source-receptor matrix ``sr_matrix.nc`` (CF-1.8), atomically.
 
     ``S(city, source)`` is the exposure concentration of receptor city i per unit emission
@@ -685,6 +685,8 @@ def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_typ
                     if mk.shape != m.shape:
                         raise ValueError(f"season_matrices[{k!r}]: shape {mk.shape} != {m.shape}")
                     vs[j] = mk
+            if height_matrices is not None:
+                _write_height_matrices(ds, m.shape, height_matrices, season_height_matrices, aux, complevel)
             if seen is not None:
                 f = ds.createVariable("seen", "i1", ("city", "source"), zlib=True, complevel=complevel)
                 _set_attrs(f, long_name="whether the receptor city sees the source (source set); S is 0 where not",
@@ -696,6 +698,37 @@ def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_typ
     return Path(path)
 
 
+def _write_height_matrices(ds, shape, height_matrices, season_height_matrices, aux, complevel):
+    """``S_height(height, city, source)`` and (seasonal met) ``S_season_height(season, height, city,
+    source)`` of ``[dispersion] emission_heights = "sector"``, with the class names in ``height_name``."""
+    names = list(height_matrices)
+    ds.createDimension("height", len(names))
+    hv = ds.createVariable("height", "i4", ("height",))
+    hv[:] = np.arange(len(names), dtype=np.int32)
+    _set_attrs(hv, long_name="emission-height class index (name in height_name)", units="1")
+    _char_var(ds, "height_name", "height", names,
+              "emission-height class (engine/data/stack_classes.csv; ground = [dispersion] release_height_m)")
+    v = ds.createVariable("S_height", "f8", ("height", "city", "source"), zlib=True, complevel=complevel,
+                          shuffle=True, fill_value=np.float64(-9999.0))
+    _set_attrs(v, long_name=("primary PM2.5 exposure of the receptor city per unit emission intensity of the "
+                             "source released in the emission-height class, all year"),
+               units=UNIT_RESPONSE_UNITS, coordinates=" ".join(["time", "height_name"] + aux), cell_methods="time: mean",
+               comment="a scenario's exposure is C = sum over classes of S_height @ (height_share * q); S is the "
+                       "ground class")
+    for j, k in enumerate(names):
+        v[j] = np.asarray(height_matrices[k], dtype=float).reshape(shape)
+    if season_height_matrices is not None:
+        v = ds.createVariable("S_season_height", "f8", ("season", "height", "city", "source"), zlib=True,
+                              complevel=complevel, shuffle=True, fill_value=np.float64(-9999.0))
+        _set_attrs(v, long_name=("primary PM2.5 exposure of the receptor city per unit emission intensity of the "
+                                 "source, by season and emission-height class, times the season's calm coefficient"),
+                   units=UNIT_RESPONSE_UNITS, coordinates=" ".join(["time", "season_name", "height_name"] + aux),
+                   cell_methods="time: mean",
+                   comment="a scenario's annual-mean exposure is C = sum over seasons and classes of "
+                           "S_season_height @ (season_height_share * q)")
+        v[:] = np.asarray(season_height_matrices, dtype=float)
+
+
 def write_sr_dataset_netcdf(path, S, *, global_attrs=None, receptor_names=None, source_names=None):
     """Write :func:`engine.pipeline.sr_matrix`'s Dataset as a CF ``sr_matrix.nc`` (see
     :func:`write_sr_matrix_netcdf`): ``S(city, source)``, ``seen``; per-city ``city_province``,
@@ -703,7 +736,8 @@ def write_sr_dataset_netcdf(path, S, *, global_attrs=None, receptor_names=None, 
     ``source_id``, ``source_type``, ``source_province``. The string ``source`` labels of the
     Dataset become the numeric index + char ``source_label`` (CF and CDO need numeric coordinates).
     """
-    skip = {"S", "S_season", "season", "seen", "city", "source", "source_kind", "source_id"}
+    skip = {"S", "S_season", "season", "seen", "city", "source", "source_kind", "source_id", "S_height",
+            "S_season_height", "height"}
     rvars, svars = {}, {}
     for name in list(S.coords) + list(S.data_vars):
         if name in skip:
@@ -716,7 +750,7 @@ def write_sr_dataset_netcdf(path, S, *, global_attrs=None, receptor_names=None, 
         elif da.dims == ("source",):
             svars[name] = (da.values.tolist(), attrs)
     attrs = dict(global_attrs or {})
-    for k in ("source_set", "source_reach_km"):
+    for k in ("source_set", "source_reach_km", "emission_heights"):
         if k in S.attrs:
             attrs[k] = S.attrs[k]
     return write_sr_matrix_netcdf(
@@ -726,5 +760,11 @@ def write_sr_dataset_netcdf(path, S, *, global_attrs=None, receptor_names=None, 
         seen=S["seen"].values if "seen" in S else None, receptor_vars=rvars, source_vars=svars, global_attrs=attrs,
         season_matrices=({str(k): S["S_season"].sel(season=k).values for k in S["season"].values}
                          if "S_season" in S else None),
-        comment=("ug m-3 per g m-2 s-1, for a source emitting at a flat rate all year; seasonal met: see S_season"
-                 if "S_season" in S else None))
+        height_matrices=({str(k): S["S_height"].sel(height=k).values for k in S["height"].values}
+                         if "S_height" in S else None),
+        season_height_matrices=(S["S_season_height"].transpose("season", "height", "city", "source").values
+                                if "S_season_height" in S else None),
+        comment=("ug m-3 per g m-2 s-1, for a source emitting at a flat rate all year"
+                 + (" at the ground (emission-height classes: see S_height)" if "S_height" in S else "")
+                 + ("; seasonal met: see S_season" if "S_season" in S else "")
+                 if ("S_season" in S or "S_height" in S) else None))
