@@ -525,7 +525,8 @@ def _receptor_task(item, shared):
     q = shared["q"][:, idx] if shared.get("q") is not None else None
     seasons = prep_s["met_seasons"][cid]
     urban = shared.get("urban_class")  # [dispersion] urban: city sources get their class's urban kernels
-    heights = shared.get("heights") or (("ground", ""),)  # (class, kernel-key suffix); "" = ground
+    # (class, kernel-key suffix, row-cache key); "" = ground
+    heights = shared.get("heights") or (("ground", "", ""),)
     hshare = shared.get("height_share")  # (height, scenario, source), or None
     jshare = shared.get("season_height_share")  # (season, height, scenario, source), or None
     single = len(seasons) == 1 and len(heights) == 1
@@ -533,7 +534,7 @@ def _receptor_task(item, shared):
     memo = {}  # rasters and receptor weights, shared by the seasons and height classes
     for m in seasons:
         si = shared["season_index"].get(m.season)
-        for hi, (_cls, hkey) in enumerate(heights):
+        for hi, (_cls, hkey, rkey) in enumerate(heights):
             qs = None
             if q is not None:
                 # the season's emission rate q share_s / f_s weighs f_s (1 - calm_s) / sum(...) in the
@@ -552,12 +553,12 @@ def _receptor_task(item, shared):
             rural = (kern[kk(m.digest, "fine")], kern[kk(m.digest, "coarse")])
             if urban is None:
                 sk = None if not hkey else [rural] * len(src)
-                ukey = f"h={hkey}" if hkey else ""
+                ukey = rkey
             else:
                 sk = [(kern[kk(m.digest, "fine", urban[s.id])], kern[kk(m.digest, "coarse", urban[s.id])])
                       if s.kind == "city" and urban[s.id] > 0 else rural for s in src]
                 ukey = repr(sorted((s.label, urban[s.id]) for s in src if s.kind == "city")) + (
-                    f"|h={hkey}" if hkey else "")
+                    f"|{rkey}" if rkey else "")
             parts.append(srm.compute_receptor(
                 geom, src, rural[0], rural[1], lattices=prep_s["lattices"][cid],
                 population=shared.get("population"), population_key=o["population_key"], q=qs,
@@ -676,11 +677,11 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
             if key not in plan or plan[key].n_half < spec.n_half:
                 plan[key] = spec
     # emission heights: every kernel again for each stack class (key suffix "h:<class>")
-    heights = [("ground", "")]
+    heights = [("ground", "", "")]
     if prep.heights is not None:
         for cls in prep.height_classes[1:]:
             stack = prep.heights.stacks[cls]
-            heights.append((cls, f"h:{cls}"))
+            heights.append((cls, f"h:{cls}", f"h={cls}|{stack.key()}"))  # the row cache knows the stack
             for key, spec in list(plan.items()):
                 if len(key) == 2 or not isinstance(key[-1], str):
                     plan[key + (f"h:{cls}",)] = dataclasses.replace(spec, stack=stack, release_height_m=0.0,
