@@ -437,3 +437,24 @@ def test_a_changed_scenario_file_does_not_reuse_old_chunks(tmp_path):
     assert s["chunks_reused"] == 0 and s["chunks_computed"] == s["chunks"]
     # (the values agree: a sampled IER draw index reads the same published draw whatever [health] draws)
     np.testing.assert_array_equal(a.city_avoided_deaths.values, b.city_avoided_deaths.values)
+
+
+def test_emission_heights_as_sweep_levels(national_carbon):
+    """[dispersion] emission_heights = sector | ground as levels: each level one matrix set; the
+    ground level's every class is the ground matrix, and each level equals pipeline.superpose."""
+    data, cfg, res = national_carbon
+    spec = sw.parse_spec({"sweep": {"method": "mc", "samples": 2, "scenario": "fyp_symbiosis", "cities": "Hebei",
+                                    "outputs": ["city_conc_base_ug_m3"],
+                                    "parameter": [{"key": "dispersion.emission_heights", "dist": "choice",
+                                                   "levels": ["sector", "ground"]}]}}, source="h.toml")
+    m = sw.NationalModel(spec, data=data, sr_fn=_random_sr, quiet=True)
+    vals = pd.concat([m.defaults()] * 2, ignore_index=True)
+    vals.loc[1, "dispersion.emission_heights"] = "ground"
+    out = sw.evaluate_chunk(m.tables(vals), vals, ["city_conc_base_ug_m3"])
+    for i, mode in enumerate(("sector", "ground")):
+        prep = m.prep if mode == "sector" else pl.prepare(
+            cfg.replace(dispersion=dataclasses.replace(cfg.dispersion, emission_heights="ground")),
+            cities="Hebei", data=data)
+        want = pl.superpose(_random_sr(prep), pl.emissions(prep, pl.carbon(prep)), parts=False)["conc_ug_m3"]
+        np.testing.assert_allclose(out["city_conc_base_ug_m3"][i], want.sel(scenario="base"), rtol=1e-12)
+    assert not np.allclose(out["city_conc_base_ug_m3"][0], out["city_conc_base_ug_m3"][1])

@@ -759,13 +759,31 @@ class NationalModel:
         S = pl.sr_matrix(prep, **self._sr_kw) if self.sr_fn is None else self.sr_fn(prep)
         Sa = S["S"].reindex(city=self.prep.selected).reindex(source=self.prep.source_labels, fill_value=0.0)
         Ss = None
+        if "S_height" not in S and self.prep.heights is not None:
+            # a level with every class at the ground ([dispersion] emission_heights = "ground"): each
+            # class's matrix is the ground one, S_{s,h} = S_s
+            nh = len(self.prep.height_classes)
+            if "S_season" in S:
+                if tuple(S["season"].values) != tuple(self.prep.seasons):
+                    raise InputError(f"dispersion level {dict(zip(keys, level))}: seasons {tuple(S['season'].values)} "
+                                     f"differ from the sweep's base seasons {self.prep.seasons}")
+                Sg = S["S_season"].reindex(city=self.prep.selected).reindex(source=self.prep.source_labels,
+                                                                            fill_value=0.0).values
+            elif self.prep.seasons != ("annual",):
+                raise InputError(f"dispersion level {dict(zip(keys, level))} has annual met while the sweep's base "
+                                 "met is seasonal")
+            else:
+                Sg = Sa.values[None]
+            Ss = np.ascontiguousarray(np.repeat(np.asarray(Sg, dtype=np.float64)[:, None], nh, axis=1)
+                                      ).reshape((-1,) + Sa.shape)
+            return np.ascontiguousarray(Sa.values, dtype=np.float64), Ss, S.attrs.get("timings_s", {})
         if "S_height" in S:
             # emission heights: one matrix per (season, height class) term, season-major, as the
             # shares of _season_weights (engine.pipeline.superpose writes the same sum)
             if tuple(S["height"].values) != tuple(self.prep.height_classes):
                 raise InputError(f"dispersion level {dict(zip(keys, level))}: emission-height classes "
                                  f"{tuple(S['height'].values)} differ from the sweep's {self.prep.height_classes}; "
-                                 "[dispersion] emission_heights cannot be a sweep key")
+                                 "a sweep over [dispersion] emission_heights needs \"sector\" as its default")
             name = "S_season_height" if "S_season_height" in S else "S_height"
             Sx = S[name].reindex(city=self.prep.selected).reindex(source=self.prep.source_labels, fill_value=0.0)
             if name == "S_season_height" and tuple(S["season"].values) != tuple(self.prep.seasons):
