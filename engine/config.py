@@ -4,7 +4,7 @@ A configuration file describes one scenario (sections ``[scenario]`` and ``[carb
 optionally, the run-wide settings (``[data]``, ``[dispersion]``, ``[met]``, ``[health]``,
 ``[run]``) that must agree between all scenario files of one run.
 
-Rules (STYLE.md 23):
+Rules (docs/design.md, rule 23):
 
 * unknown keys are errors with a "did you mean" suggestion;
 * units are part of key names (``city_resolution_m``, ``seasonality_fraction``);

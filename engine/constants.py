@@ -13,6 +13,12 @@ name                   value [unit]        source
 ``SECONDS_PER_YEAR``   31 557 600 [s]      Julian year (IAU): converts g m-2 yr-1 to g m-2 s-1
 ``MEGACITY_POPULATION`` 10 000 000 [people] the paper's megacity threshold (Ramaswami et al.
                                            2017, Fig. 4 discussion)
+``SVMIN_M_S``          0.2 [m s-1]         AERMOD ``MODULES.f`` ``SVMIN``: lower limit on sigma-v
+``SWMIN_M_S``          0.02 [m s-1]        AERMOD ``MODULES.f`` ``SWMIN``: lower limit on sigma-w
+``MAX_MIXING_HEIGHT_M`` 4000 [m]           upper limit on the mixing heights: AERMOD
+                                           ``SET_METDATA`` and AERMET ``MPPBL`` (``SBLMAX``)
+``URBAN_ROUGHNESS_M``  1.0 [m]             AERMOD's default urban roughness length
+                                           (user's guide, ``URBANOPT`` ``URBROUGH``)
 =====================  ==================  ===============================================
 """
 
@@ -23,6 +29,10 @@ __all__ = [
     "VON_KARMAN",
     "SECONDS_PER_YEAR",
     "MEGACITY_POPULATION",
+    "SVMIN_M_S",
+    "SWMIN_M_S",
+    "MAX_MIXING_HEIGHT_M",
+    "URBAN_ROUGHNESS_M",
     "PM25_STANDARD_NAME",
     "PM25_UNITS",
     "SR_UNITS",
@@ -32,11 +42,17 @@ __all__ = [
 ]
 
 # g and the von Karman constant live in kernels.constants (the kernels may not import engine)
-from kernels.constants import GRAVITY, VON_KARMAN  # noqa: E402
+from kernels.constants import GRAVITY, SVMIN_M_S, SWMIN_M_S, VON_KARMAN  # noqa: E402
 #: Julian year [s]
 SECONDS_PER_YEAR = 31_557_600.0
 #: population above which a city is a megacity [people]
 MEGACITY_POPULATION = 10_000_000
+#: upper limit on the convective and mechanical mixing heights [m] (AERMOD SET_METDATA; AERMET
+#: MPPBL SBLMAX)
+MAX_MIXING_HEIGHT_M = 4000.0
+#: urban roughness length [m]: AERMOD's URBANOPT default (URBROUGH = 1 m), used by the urban
+#: kernels and as the roughness of the Golder and STAR climatologies
+URBAN_ROUGHNESS_M = 1.0
 
 #: CF standard name of the concentration variables
 PM25_STANDARD_NAME = "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"

@@ -12,7 +12,7 @@
 Determinism: each task is a pure function of its inputs and results are collected into a dict
 keyed by city, so the result is identical (bitwise) whatever the scheduler, worker count or
 completion order. Numba threads inside a task are limited to ``cores // workers`` (one level of
-parallelism per layer, STYLE.md 13); kernels parallelise over receptors only, so their result
+parallelism per layer, docs/design.md, rule 13); kernels parallelise over receptors only, so their result
 does not depend on the thread count either.
 
 Progress: a bar on a terminal, a log line every ``log_every`` cities otherwise, nothing with

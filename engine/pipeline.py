@@ -23,7 +23,6 @@ formula is written).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -37,8 +36,9 @@ from engine.dispersion import fields as fl
 from engine.dispersion import geometry as geo
 from engine.dispersion import plumerise as pr
 from engine.dispersion import srmatrix as srm
-from engine.constants import MEGACITY_POPULATION, SR_UNITS, per_year_to_per_second
+from engine.constants import MEGACITY_POPULATION, PM25_STANDARD_NAME, SR_UNITS, per_year_to_per_second
 from engine.errors import InputError
+from engine.output.persist import sha256_file
 
 __all__ = [
     "Prepared",
@@ -142,14 +142,6 @@ def _as_config(config, cities=None, scenarios=None):
     return cfg
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=None, province_footprints=None,
             population=None, population_key=""):
     """Load and check everything a run needs; raise :class:`InputError` before any work.
@@ -189,7 +181,7 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
                      for r in ct.itertuples(index=False)}
         footprints = geo.read_geojson_footprints(fp_path, id_property="city_id", valid_ids=centroids,
                                                  centroids=centroids)
-        inputs["footprints_geojson"] = {"path": str(fp_path), "sha256": _sha256(fp_path),
+        inputs["footprints_geojson"] = {"path": str(fp_path), "sha256": sha256_file(fp_path),
                                         "city_ids": sorted(footprints)}
     if footprints:
         unknown = sorted(set(footprints) - set(ct.city_id.astype(int)))
@@ -199,7 +191,7 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
         pg_path = files["population_grid"]
         population = geo.read_population_grid(pg_path)
         population_key = population.key
-        inputs["population_grid"] = {"path": str(pg_path), "sha256": _sha256(pg_path), "units": population.units,
+        inputs["population_grid"] = {"path": str(pg_path), "sha256": sha256_file(pg_path), "units": population.units,
                                      "content_key": population.key}
     elif population is not None and not population_key:
         population_key = getattr(population, "key", "") or ""
@@ -884,7 +876,7 @@ def superpose(S, q, *, parts=True):
 
     total = product(None)
     total.attrs = {"long_name": "primary PM2.5 exposure (annual mean)", "units": "ug m-3",
-                   "standard_name": "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"}
+                   "standard_name": PM25_STANDARD_NAME}
     ds = xr.Dataset({"conc_ug_m3": total})
     if not parts:
         return ds

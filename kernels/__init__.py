@@ -2,5 +2,5 @@
 no pandas or xarray, no validation (that lives in ``engine``)."""
 
 #: the restricted fastmath flag set used by every kernel (never the blanket True setting:
-#: it breaks NaN handling). See STYLE.md rule 11.
+#: it breaks NaN handling). See docs/design.md, rule 11.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}

@@ -8,3 +8,7 @@ so there is one value of g and one of the von Karman constant in the whole proje
 GRAVITY = 9.80616
 #: von Karman constant [1] (AERMOD/AERMET ``VONKAR``)
 VON_KARMAN = 0.4
+#: AERMOD's lower limits on the lateral and vertical turbulence sigma-v, sigma-w [m s-1]
+#: (EPA AERMOD v24142 MODULES.f ``SVMIN = 0.2``, ``SWMIN = 0.02``)
+SVMIN_M_S = 0.2
+SWMIN_M_S = 0.02

@@ -3,7 +3,7 @@
 Physics follows the unmodified EPA AERMOD v24142 for ``AREA`` sources in the regulatory
 default (rural, flat, no deposition, no AREAMNDR meander), Cimorelli et al. 2005 (J. Appl.
 Meteor. 44:682) and the EPA *AERMOD Model Formulation* document; see
-``shared/AERMOD_NOTES.md`` for the walk-through with source references.
+``docs/aermod-formulation.md`` for the walk-through with source references.
 
 Design
 ------
@@ -97,7 +97,7 @@ __all__ = [
 ]
 
 # ----------------------------------------------------------------------------------------
-# Constants (AERMOD v24142 values; modules.f / coset.f as cited in AERMOD_NOTES.md)
+# Constants (AERMOD v24142 values; modules.f / coset.f as cited in docs/aermod-formulation.md)
 # ----------------------------------------------------------------------------------------
 #: AERMOD gridded-profile heights GRIDHT [m] (modules.f, 87 levels)
 GRID_HEIGHTS = np.array(
@@ -126,7 +126,7 @@ UCRIT = 1.01                 # m, clip distance upwind of the receptor (pitarea.
 XMAXR_MIN = 1.0              # m, receptor skipped if furthest source point < 1 m upwind
 LATERAL_CUTOFF = 5.0         # sigma-y at XMAXR beyond the source half-width
 SURFACE_LAYER_TOP = 5.0      # m, averaging layer for surface releases
-N_FIXED_POINT = 4            # CBL effective-parameter passes (AERMOD_NOTES 4)
+N_FIXED_POINT = 4            # CBL effective-parameter passes (docs/aermod-formulation.md §4)
 R_PDF = 2.0                  # Weil PDF: R = sigma_i / w_i
 ALPHA_PDF = (1.0 + R_PDF**2) / (1.0 + 3.0 * R_PDF**2)
 BETA_PDF = 1.0 + R_PDF**2

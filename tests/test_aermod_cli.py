@@ -257,7 +257,7 @@ def _hourly_discrete(case, out):
 
 #: below this fraction of the hour's maximum lies the far-lateral tail, where AERMOD's
 #: 4-decimal normal-CDF table and its +-3.9 sigma / 5 sigma-y cut-offs decide the value
-#: (AERMOD_NOTES.md section 4; e.g. 71.5 in AERMOD vs 80.4 with the exact normal CDF at
+#: (docs/aermod-formulation.md §4; e.g. 71.5 in AERMOD vs 80.4 with the exact normal CDF at
 #: (1500, 1500) m in case A hour 1, 7e-6 of that hour's peak). The AERMOD mode uses the same
 #: table (lateral_cdf="aermod_table", 71.6 there), so the literal criterion holds too (below)
 TAIL = 1e-5

@@ -112,7 +112,7 @@ def test_hourly_discrete_receptors(case, computed):
     disc = slice(n_rec - nd, n_rec)
     r, o = ref[:, disc], ours[:, disc]
     # skip far-lateral values < 1 % of the hour's maximum: there AERMOD's 4-decimal CDF table
-    # truncated at 3.9 sigma decides (AERMOD_NOTES 4: 71.5 vs exact-Phi 80.4 ug/m3 at 1e-5 of peak)
+    # truncated at 3.9 sigma decides (docs/aermod-formulation.md §4: 71.5 vs exact-Phi 80.4 ug/m3 at 1e-5 of peak)
     big = r > 0.01 * ref.max(axis=1, keepdims=True)
     rel = np.abs(o[big] / r[big] - 1.0)
     assert rel.max() <= 0.05
@@ -139,7 +139,7 @@ def test_hourly_discrete_receptors_aermod_table(case):
         j = [d["label"] for d in labels].index("edge+1000_y+half+1000")
         exact = area_concentrations(src, rx[j:j + 1], ry[j:j + 1], met)[0, 0]
         assert ref[0, j] == pytest.approx(71.4699, rel=1e-6)
-        assert ours[0, j] == pytest.approx(71.6, abs=0.05)  # AERMOD_NOTES 4: table re-computation
+        assert ours[0, j] == pytest.approx(71.6, abs=0.05)  # docs/aermod-formulation.md §4: table re-computation
         assert exact == pytest.approx(80.4, abs=0.05)
 
 

@@ -4,7 +4,7 @@
 ground-level and near-surface AREA, AREAPOLY and AREACIRC sources and writes the POSTFILE and
 PLOTFILE outputs it names, in AERMOD's own column layout, so existing post-processing keeps
 working, and optionally the summary tables of AERMOD's listing file. This module is the adapter at
-that boundary (STYLE.md 3): it maps AERMOD's keyword language onto frozen dataclasses in SI
+that boundary (docs/design.md, rule 3): it maps AERMOD's keyword language onto frozen dataclasses in SI
 units, and writes AERMOD's fixed-column text files. The physics lives in
 :mod:`engine.dispersion.area`.
 
@@ -96,7 +96,7 @@ SUPPORTED_KEYWORDS = {
 }
 _PATHWAYS = tuple(SUPPORTED_KEYWORDS)
 
-#: MODELOPT options accepted. ELEV with all elevations 0 is flat terrain (AERMOD_NOTES.md).
+#: MODELOPT options accepted. ELEV with all elevations 0 is flat terrain (docs/aermod-formulation.md §4).
 SUPPORTED_MODEL_OPTIONS = ("DFAULT", "CONC", "FLAT", "ELEV")
 
 #: keywords that may appear more than once (all others: once per file)

@@ -84,7 +84,7 @@ def cascade(fuels, act, params, *, enabled, seasonality, avail_high, avail_mediu
     fuel_d = fuels["heating_individual"] * core_frac
     sink_d = fuel_d * p["eta_individual_heating"]
     # 4th-generation DH integrates seasonal thermal storage (Lund et al. 2014, R17 ref. 13), so
-    # seasonality limits only the existing DES (C); see README "Seasonality"
+    # seasonality limits only the existing DES (C); see docs/commands.md, "Seasonality"
     used_d = np.minimum(W_l, sink_d)
     disp_d = used_d / p["eta_individual_heating"]
     fuel_per_m2 = np.divide(fuels["heating_individual"], indiv_floor,

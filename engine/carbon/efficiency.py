@@ -23,7 +23,7 @@ def saving_fractions(params, level):
     .. math:: f = k_s \\cdot f^{nominal}_{s,level}
 
     ``k_s`` (``k_eff_<sector>``) scales the paper's nominal targets so the national cut equals
-    Table 1 (calibrated; see README). Returns two dicts sector -> array like ``level``.
+    Table 1 (calibrated; see docs/paper.md). Returns two dicts sector -> array like ``level``.
     """
     level = np.asarray(level)
     th, el = {}, {}

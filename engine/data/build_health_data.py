@@ -1,8 +1,8 @@
-"""Regenerate the embedded health data from the project's research folder (``shared/``).
+"""Regenerate the embedded health data from the project's research folder (``--shared DIR``).
 
 Run from the repository root::
 
-    python engine/data/build_health_data.py [--shared ../shared]
+    python engine/data/build_health_data.py [--shared DIR]
 
 Writes (each CSV starts with ``#`` lines naming its source):
 
@@ -145,7 +145,7 @@ def build_china_age(shared):
         "China (31 mainland provinces) 6th population census, 1 Nov 2010, population by age group;",
         "80plus = 80-84 + 85-89 + 90-94 + 95-99 + 100+. Total 1,332,810,869.",
         "Source: NBS Tabulation on the 2010 Population Census of the PRC, Table 3-1 (as transcribed in",
-        "shared/data/health/china_age_2010.csv). Built by engine/data/build_health_data.py.",
+        "the research data's health/china_age_2010.csv). Built by engine/data/build_health_data.py.",
     ])
 
 
@@ -160,7 +160,7 @@ _AGE_COLS["80plus"] = [53, 54, 55, 56]
 def build_city_age(shared):
     """Population by age for the 654 candidate cities and the 31 provinces.
 
-    City units follow shared/data/cities/provenance/build_cities.py: municipality proper = the
+    City units follow the research data's cities/provenance/build_cities.py: municipality proper = the
     province's 01xx districts (code % 100 <= 20); prefecture-level city proper = its districts
     (code % 100 <= 20, name ending in 区), or the whole prefecture if it had none in 2010;
     county-level city = its own row.
@@ -227,7 +227,7 @@ def build_testvectors(shared):
     t = t[["cause", "age_group", "pm25", "rr_mean", "rr_p2_5", "rr_p97_5"]]
     _write(t, ROOT / "tests" / "data" / "ier_rr_testvectors_gbd2010.csv", [
         "IER relative risk over the 1000 GBD 2010 draws: mean, 2.5 % and 97.5 % (6 significant digits).",
-        "Source: shared/data/health/ier_rr_testvectors_gbd2010.csv; identical to evanliu3594/PM2.5-attr-mort",
+        "Source: the research data's health/ier_rr_testvectors_gbd2010.csv; identical to evanliu3594/PM2.5-attr-mort",
         "Data/RR_index/IER2010_Lookup_Table_Build_220601.xlsx (independent computation from the same draws).",
     ])
 

@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.constants import URBAN_ROUGHNESS_M
 from engine.dispersion import geometry as geo
 from engine.output.persist import load_verified_npz, save_verified_npz
 
@@ -68,8 +69,9 @@ __all__ = [
 ]
 
 FIELD_ALGORITHM_VERSION = "fields-v1"
-_CODE_FILES = ("engine/dispersion/fields.py", "engine/dispersion/geometry.py", "engine/dispersion/area.py",
-               "engine/dispersion/met.py", "engine/dispersion/plumerise.py",
+_CODE_FILES = ("engine/dispersion/fields.py", "engine/dispersion/geometry.py", "engine/dispersion/sphere.py",
+               "engine/dispersion/population.py", "engine/dispersion/area.py", "engine/dispersion/met.py",
+               "engine/dispersion/plumerise.py",
                *(f"engine/dispersion/climatology/{m}.py" for m in ("__init__", "regions", "golder", "star", "classes",
                                                                    "tables", "aermet", "files", "shares", "spec")),
                "kernels/plume.py", "kernels/convolve.py")
@@ -118,8 +120,6 @@ def _atomic_save_npz(path, **arrays):
 #: urban population classes (``[dispersion] urban = true``): log-spaced bins, this many per
 #: decade of population; a city's urban kernel is that of its bin's geometric centre
 URBAN_CLASSES_PER_DECADE = 4
-#: urban roughness length [m] of the urban kernels (AERMOD URBANOPT default, URBROUGH 1 m)
-URBAN_ROUGHNESS_M = 1.0
 
 
 def urban_population_class(population):
@@ -131,7 +131,7 @@ def urban_population_class(population):
     population of the bin. AERMOD's urban boundary layer depends on the population through
     ``P**0.25`` (URBANOPT mixing height, ``zi_urb = 400 m (P / 2e6)**0.25``), so the class
     changes it by at most 7.5 %; the effect on city exposure is measured in
-    tests/test_urban_run.py (README "Urban dispersion").
+    tests/test_urban_run.py (docs/run.md, "Urban dispersion").
 
     Raises
     ------

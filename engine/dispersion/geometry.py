@@ -31,6 +31,9 @@ over each city and over the rest of its province):
   inside or outside every shape (tested with the cell's half-diagonal), and by
   ``subsamples x subsamples`` point sampling for cells cut by a boundary.
 
+The sphere (AEQD projection, great-circle distances) is in :mod:`engine.dispersion.sphere` and
+the population grids in :mod:`engine.dispersion.population`; their names are re-exported here.
+
 Glossary (units): ``spacing_m`` cell side [m]; ``radius_m`` great-circle radius [m];
 ``area_km2`` [km2]; ``lat``/``lon`` [degrees north/east]; ``x``/``y`` AEQD easting/northing [m].
 """
@@ -44,10 +47,15 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.dispersion.population import (POPULATION_COUNT_UNITS, POPULATION_DENSITY_UNITS, PopulationGrid,  # noqa: F401
+                                          read_population_grid)
+from engine.dispersion.sphere import (EARTH_RADIUS_M, aeqd_forward, aeqd_inverse, cap_radius_m,  # noqa: F401
+                                      great_circle_distance_m)
 from engine.errors import InputError
 
 __all__ = [
     "EARTH_RADIUS_M",
+    "snap_out",
     "aeqd_forward",
     "aeqd_inverse",
     "great_circle_distance_m",
@@ -71,87 +79,6 @@ __all__ = [
     "coverage_fraction",
     "rasterise_city",
 ]
-
-#: mean Earth radius R1 of the IUGG [m] (Moritz 2000, Geodetic Reference System 1980)
-EARTH_RADIUS_M = 6_371_008.8
-
-
-# --------------------------------------------------------------------------- sphere
-def aeqd_forward(lat, lon, lat0, lon0):
-    """Spherical azimuthal equidistant projection about (lat0, lon0) (Snyder 1987 eq. 25-2).
-
-    .. math:: \\cos c = \\sin\\phi_1\\sin\\phi + \\cos\\phi_1\\cos\\phi\\cos(\\lambda-\\lambda_0),\\;
-              k' = c/\\sin c,\\; x = R k'\\cos\\phi\\sin(\\lambda-\\lambda_0),\\;
-              y = R k'(\\cos\\phi_1\\sin\\phi - \\sin\\phi_1\\cos\\phi\\cos(\\lambda-\\lambda_0))
-
-    Parameters
-    ----------
-    lat, lon : array_like [degrees]
-    lat0, lon0 : float [degrees]  projection centre
-
-    Returns
-    -------
-    x, y : ndarray [m]
-    """
-    phi = np.radians(np.asarray(lat, dtype=float))
-    lam = np.radians(np.asarray(lon, dtype=float))
-    phi1, lam0 = math.radians(lat0), math.radians(lon0)
-    dl = lam - lam0
-    cosc = np.clip(math.sin(phi1) * np.sin(phi) + math.cos(phi1) * np.cos(phi) * np.cos(dl), -1.0, 1.0)
-    c = np.arccos(cosc)
-    sinc = np.sin(c)
-    # k' = c / sin c -> 1 as c -> 0 (guarded division)
-    kp = np.where(c > 1e-12, c / np.where(sinc == 0.0, 1.0, sinc), 1.0)
-    x = EARTH_RADIUS_M * kp * np.cos(phi) * np.sin(dl)
-    y = EARTH_RADIUS_M * kp * (math.cos(phi1) * np.sin(phi) - math.sin(phi1) * np.cos(phi) * np.cos(dl))
-    return x, y
-
-
-def aeqd_inverse(x, y, lat0, lon0):
-    """Inverse of :func:`aeqd_forward` (Snyder 1987 eqs. 20-14, 22-4, 25-15).
-
-    Returns
-    -------
-    lat, lon : ndarray [degrees]
-    """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    phi1, lam0 = math.radians(lat0), math.radians(lon0)
-    rho = np.hypot(x, y)
-    c = rho / EARTH_RADIUS_M
-    sinc, cosc = np.sin(c), np.cos(c)
-    safe_rho = np.where(rho == 0.0, 1.0, rho)
-    phi = np.arcsin(np.clip(cosc * math.sin(phi1) + y * sinc * math.cos(phi1) / safe_rho, -1.0, 1.0))
-    lam = lam0 + np.arctan2(x * sinc, rho * math.cos(phi1) * cosc - y * math.sin(phi1) * sinc)
-    phi = np.where(rho == 0.0, phi1, phi)
-    lam = np.where(rho == 0.0, lam0, lam)
-    lon = (np.degrees(lam) + 180.0) % 360.0 - 180.0
-    return np.degrees(phi), lon
-
-
-def great_circle_distance_m(lat1, lon1, lat2, lon2):
-    """Haversine great-circle distance [m] on the sphere of radius :data:`EARTH_RADIUS_M`."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp = p2 - p1
-    dl = np.radians(np.asarray(lon2, dtype=float) - np.asarray(lon1, dtype=float))
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2.0 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-
-
-def cap_radius_m(area_km2):
-    """Great-circle radius [m] of the spherical cap of area ``area_km2``.
-
-    .. math:: A = 2\\pi R^2 (1 - \\cos\\theta) \\Rightarrow r = R\\,\\arccos(1 - A/(2\\pi R^2))
-
-    Written with the identity ``1 - cos t = 2 sin^2(t/2)`` to keep precision for small caps:
-    ``r = 2 R asin(sqrt(A / (4 pi R^2)))``.
-    """
-    area = float(area_km2) * 1e6
-    if not area >= 0.0:
-        raise ValueError(f"area_km2 must be >= 0, got {area_km2}")
-    s = math.sqrt(min(area / (4.0 * math.pi * EARTH_RADIUS_M**2), 1.0))
-    return 2.0 * EARTH_RADIUS_M * math.asin(s)
-
 
 # --------------------------------------------------------------------------- shapes
 @dataclass(frozen=True)
@@ -454,211 +381,6 @@ def read_geojson_footprints(path, *, id_property="city_id", valid_ids=None, cent
     return out
 
 
-# --------------------------------------------------------------------------- population
-#: population-grid ``units`` read as people per grid cell
-POPULATION_COUNT_UNITS = ("1", "people", "persons", "person", "count", "counts", "inhabitants")
-#: population-grid ``units`` read as people per km2 (the value is the density)
-POPULATION_DENSITY_UNITS = ("km-2", "people km-2", "persons km-2", "person km-2", "km^-2", "1/km2",
-                            "people/km2", "persons/km2", "people/km^2", "persons/km^2")
-
-
-@dataclass(frozen=True, eq=False)
-class PopulationGrid:
-    """Population density on a regular lat-lon grid; called as ``grid(lat, lon)`` -> [km-2].
-
-    ``density[j, i]`` is the density [people km-2] of the cell centred on
-    (``lat_first + j*step_lat``, ``lon_first + i*step_lon``). A point takes the value of the
-    cell it falls in (no interpolation); points outside the grid and missing cells give NaN.
-    ``key`` is a content hash (coordinates and densities) for the field cache.
-    """
-
-    lat_first: float
-    lon_first: float
-    step_lat: float
-    step_lon: float
-    density: np.ndarray
-    key: str
-    source: str = ""
-    units: str = ""
-
-    def __call__(self, lat, lon):
-        lat = np.asarray(lat, dtype=float)
-        lon = np.asarray(lon, dtype=float)
-        west = self.lon_first - 0.5 * self.step_lon
-        lon = (lon - west) % 360.0 + west  # the grid's own longitude convention (-180..180 or 0..360)
-        j = np.floor((lat - (self.lat_first - 0.5 * self.step_lat)) / self.step_lat).astype(np.int64)
-        i = np.floor((lon - west) / self.step_lon).astype(np.int64)
-        ny, nx = self.density.shape
-        ok = (j >= 0) & (j < ny) & (i >= 0) & (i < nx)
-        out = np.full(np.broadcast(lat, lon).shape, np.nan)
-        out[ok] = self.density[j[ok], i[ok]]
-        return out
-
-
-def _regular_axis(values, name, path):
-    v = np.asarray(values, dtype=float)
-    if v.ndim != 1 or v.size < 2 or not np.isfinite(v).all():
-        raise InputError(f"{path}: {name} must be a 1-D coordinate of at least 2 finite values")
-    d = np.diff(v)
-    step = float(np.median(d))
-    if step == 0.0 or not np.allclose(d, step, rtol=1e-5, atol=0.0):
-        raise InputError(f"{path}: {name} is not a regular (evenly spaced, monotonic) axis")
-    return v, step
-
-
-def _population_units(units, path, where):
-    if units is None or str(units).strip() == "":
-        raise InputError(f"{path}: {where} has no units; give people per cell "
-                         f"({', '.join(map(repr, POPULATION_COUNT_UNITS))}) or people per km2 "
-                         f"({', '.join(map(repr, POPULATION_DENSITY_UNITS))})")
-    u = " ".join(str(units).strip().lower().split())
-    if u in POPULATION_COUNT_UNITS:
-        return "count"
-    if u in POPULATION_DENSITY_UNITS:
-        return "density"
-    raise InputError(f"{path}: {where} has units {units!r}; allowed: people per cell "
-                     f"({', '.join(map(repr, POPULATION_COUNT_UNITS))}) or people per km2 "
-                     f"({', '.join(map(repr, POPULATION_DENSITY_UNITS))})")
-
-
-def _read_population_netcdf(path):
-    import xarray as xr
-
-    try:
-        ds = xr.open_dataset(path, decode_times=False)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
-        raise InputError(f"{path}: cannot read as NetCDF ({type(exc).__name__}: {exc})") from None
-    with ds:
-        def find(kind, names, unit_set):
-            for n, v in ds.variables.items():
-                if v.ndim == 1 and (v.attrs.get("standard_name") == kind or n.lower() in names
-                                    or str(v.attrs.get("units", "")).lower() in unit_set):
-                    return n
-            raise InputError(f"{path}: no {kind} coordinate (standard_name '{kind}' or a variable "
-                             f"named {'/'.join(names)})")
-
-        lat_n = find("latitude", ("lat", "latitude"), ("degrees_north", "degree_north"))
-        lon_n = find("longitude", ("lon", "longitude"), ("degrees_east", "degree_east"))
-        ll = set(ds[lat_n].dims + ds[lon_n].dims)
-        # (lat, lon) variables, also with extra length-1 dimensions such as a single time
-        cands = [n for n, v in ds.data_vars.items()
-                 if ll <= set(v.dims) and all(v.sizes[d] == 1 for d in set(v.dims) - ll)]
-        if "population" in cands:
-            name = "population"
-        elif len(cands) == 1:
-            name = cands[0]
-        else:
-            raise InputError(f"{path}: expected one 2-D (lat, lon) data variable (or one named "
-                             f"'population'); found {cands or 'none'}")
-        var = ds[name].squeeze([d for d in ds[name].dims if d not in ll]).transpose(ds[lat_n].dims[0],
-                                                                                   ds[lon_n].dims[0])
-        kind = _population_units(var.attrs.get("units"), path, f"variable '{name}'")
-        return ds[lat_n].values, ds[lon_n].values, np.asarray(var.values, dtype=float), kind, str(var.attrs["units"])
-
-
-def _read_population_csv(path):
-    import pandas as pd
-
-    units = None
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            t = line.strip()
-            if not t.startswith("#"):
-                break
-            body = t.lstrip("#").strip()
-            if body.lower().startswith("units"):
-                units = body[5:].lstrip(" :=").strip().strip("'\"")
-    try:
-        df = pd.read_csv(path, comment="#")
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{path}: cannot read as CSV ({exc})") from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    missing = {"lon", "lat", "population"} - set(df.columns)
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))} (need lon, lat, population)")
-    kind = _population_units(units, path, "the '# units: ...' line")
-    try:
-        lon = df["lon"].astype(float).values
-        lat = df["lat"].astype(float).values
-        val = df["population"].astype(float).values
-    except ValueError:
-        raise InputError(f"{path}: lon, lat and population must be numbers") from None
-    if len(df) == 0:
-        raise InputError(f"{path}: no rows")
-    def axis(v, name):
-        # cell centres: the smallest spacing, every value a whole number of steps from the first
-        u = np.unique(v)
-        if u.size < 2 or not np.isfinite(u).all():
-            raise InputError(f"{path}: {name} must take at least 2 distinct finite values")
-        step = float(np.diff(u).min())
-        k = (v - u[0]) / step
-        if not np.allclose(k, np.round(k), rtol=0.0, atol=1e-4):
-            raise InputError(f"{path}: {name} values are not on a regular grid (spacing {step:g})")
-        return u[0] + step * np.arange(int(round((u[-1] - u[0]) / step)) + 1), np.round(k).astype(np.int64)
-
-    lat_ax, j = axis(lat, "lat")
-    lon_ax, i = axis(lon, "lon")
-    flat = j * lon_ax.size + i
-    if np.unique(flat).size != flat.size:
-        raise InputError(f"{path}: repeated (lon, lat) cell(s)")
-    grid = np.full((lat_ax.size, lon_ax.size), np.nan)
-    grid[j, i] = val
-    return lat_ax, lon_ax, grid, kind, units
-
-
-def read_population_grid(path):
-    """Read a population grid into a :class:`PopulationGrid` (density [people km-2]).
-
-    Formats: CF-style NetCDF (``.nc``, ``.nc4``, ``.cdf``): 1-D latitude/longitude coordinates
-    (``standard_name`` or name lat/latitude, lon/longitude) of cell centres, and one 2-D data
-    variable over them (or one named ``population``); CSV (anything else): columns ``lon, lat,
-    population`` of cell centres and a ``# units: ...`` comment line before the header.
-    Axes must be regular (ascending or descending); missing values (``_FillValue``, NaN,
-    absent CSV rows) mean "no population data" and count as 0 people.
-
-    Units are required: people per cell (``1``, ``people``, ``persons``, ``count``) are divided
-    by the cell's spherical area :math:`R^2\\,\\Delta\\lambda\\,(\\sin\\phi_n - \\sin\\phi_s)`;
-    people per km2 (``km-2``, ``people km-2``, ...) are used as they are.
-
-    Raises
-    ------
-    InputError
-        Naming the file: unreadable, no coordinates or data variable, irregular axes, no or
-        unknown units, negative values, no positive value at all.
-    """
-    path = Path(path)
-    if path.suffix.lower() in (".nc", ".nc4", ".cdf", ".netcdf"):
-        lat, lon, val, kind, units = _read_population_netcdf(path)
-    else:
-        lat, lon, val, kind, units = _read_population_csv(path)
-    lat, step_lat = _regular_axis(lat, "latitude", path)
-    lon, step_lon = _regular_axis(lon, "longitude", path)
-    if step_lat < 0:
-        lat, val, step_lat = lat[::-1], val[::-1], -step_lat
-    if step_lon < 0:
-        lon, val, step_lon = lon[::-1], val[:, ::-1], -step_lon
-    if np.abs(lat).max() > 90.0:
-        raise InputError(f"{path}: latitudes outside [-90, 90]")
-    finite = np.isfinite(val)
-    if (val[finite] < 0).any():
-        raise InputError(f"{path}: negative population value(s) (e.g. {float(val[finite][val[finite] < 0][0])})")
-    if not (val[finite] > 0).any():
-        raise InputError(f"{path}: no positive population value")
-    if kind == "count":
-        s = np.radians(np.clip(lat + 0.5 * step_lat, -90.0, 90.0))
-        n = np.sin(s) - np.sin(np.radians(np.clip(lat - 0.5 * step_lat, -90.0, 90.0)))
-        area_km2 = EARTH_RADIUS_M**2 * math.radians(step_lon) * n / 1e6
-        val = val / np.where(area_km2 > 0, area_km2, np.inf)[:, None]
-    dens = np.ascontiguousarray(np.where(finite, val, np.nan), dtype=np.float64)
-    import hashlib
-
-    h = hashlib.sha256(b"population-density-km2-v1")
-    h.update(np.array([lat[0], lon[0], step_lat, step_lon, *dens.shape], dtype=np.float64).tobytes())
-    h.update(dens.tobytes())
-    return PopulationGrid(float(lat[0]), float(lon[0]), float(step_lat), float(step_lon), dens,
-                          h.hexdigest()[:32], source=str(path), units=units)
-
-
 # --------------------------------------------------------------------------- provinces
 def _cell_area_weight(x, y):
     """AEQD areal scale correction: true area / projected area = sin(c)/c (c = rho/R)."""
@@ -951,7 +673,8 @@ def check_grid_sizes(geometries, *, max_side=None):
     raise InputError("grid too large to compute: " + "; ".join(msgs))
 
 
-def _snap_out(lo, hi, step):
+def snap_out(lo, hi, step):
+    """The interval [lo, hi] [m] widened outwards to multiples of ``step`` [m]."""
     return math.floor(lo / step) * step, math.ceil(hi / step) * step
 
 
@@ -960,8 +683,8 @@ def city_grid(geom):
     h, H = geom.spacing_m, geom.coarse_spacing_m
     x0, x1, y0, y1 = geom.footprint.bbox_xy(geom.centre_lat, geom.centre_lon)
     m = geom.margin_m
-    X0, X1 = _snap_out(x0 - m, x1 + m, H)
-    Y0, Y1 = _snap_out(y0 - m, y1 + m, H)
+    X0, X1 = snap_out(x0 - m, x1 + m, H)
+    Y0, Y1 = snap_out(y0 - m, y1 + m, H)
     nx, ny = int(round((X1 - X0) / h)), int(round((Y1 - Y0) / h))
     return CityGrid(geom.centre_lat, geom.centre_lon, h, nx, ny, X0 + 0.5 * h, Y0 + 0.5 * h)
 
@@ -975,8 +698,8 @@ def coarse_grid(geom, fine):
     fx1 = fx0 + fine.nx * fine.spacing_m
     fy1 = fy0 + fine.ny * fine.spacing_m
     # one ring of H beyond the fine grid so that fine cells near its edge can be interpolated
-    X0, X1 = _snap_out(min(px0, fx0 - H), max(px1, fx1 + H), H)
-    Y0, Y1 = _snap_out(min(py0, fy0 - H), max(py1, fy1 + H), H)
+    X0, X1 = snap_out(min(px0, fx0 - H), max(px1, fx1 + H), H)
+    Y0, Y1 = snap_out(min(py0, fy0 - H), max(py1, fy1 + H), H)
     nx, ny = int(round((X1 - X0) / H)), int(round((Y1 - Y0) / H))
     return CityGrid(geom.centre_lat, geom.centre_lon, H, nx, ny, X0 + 0.5 * H, Y0 + 0.5 * H)
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.constants import MAX_MIXING_HEIGHT_M, SVMIN_M_S, SWMIN_M_S
 from engine.errors import InputError
 
 __all__ = ["MetHours", "read_sfc", "read_pfl", "read_aermet", "sigma_v_from_sigma_theta",
@@ -360,12 +361,6 @@ _PFL_COLUMNS = [
 ]
 
 
-#: AERMOD's upper limit on the convective and mechanical mixing heights (SET_METDATA) [m]
-MAX_MIXING_HEIGHT_M = 4000.0
-
-#: AERMOD's lower limits on observed turbulence (modules.f SVMIN, SWMIN) [m s-1]
-SVMIN_M_S = 0.2
-SWMIN_M_S = 0.02
 #: coefficient of the sigma-theta correction in AERMOD's PFLCNV (modules.f GSIGV) [rad-1]
 GSIGV = 0.073864
 

@@ -195,8 +195,8 @@ def receptor_lattices(geom, sources=(), *, source_set="own", source_reach_m=300_
                 if bx0 >= bx1 or by0 >= by1:
                     continue
             x0, x1, y0, y1 = min(x0, bx0), max(x1, bx1), min(y0, by0), max(y1, by1)
-        X0, X1 = geo._snap_out(x0, x1, H)
-        Y0, Y1 = geo._snap_out(y0, y1, H)
+        X0, X1 = geo.snap_out(x0, x1, H)
+        Y0, Y1 = geo.snap_out(y0, y1, H)
         coarse = geo.CityGrid(geom.centre_lat, geom.centre_lon, H, int(round((X1 - X0) / H)),
                               int(round((Y1 - Y0) / H)), X0 + 0.5 * H, Y0 + 0.5 * H)
     f = geom.coarse_factor
@@ -405,6 +405,74 @@ def _flip(k):
     return np.ascontiguousarray(k[::-1, ::-1])
 
 
+def _kernel_groups(source_kernels):
+    """Sources grouped by kernel pair: ``{id: (kernel_fine, kernel_coarse, [source indices])}``."""
+    groups = {}
+    for k, (kf, kc) in enumerate(source_kernels):
+        groups.setdefault((id(kf), id(kc)), (kf, kc, []))[2].append(k)
+    return groups
+
+
+def _adjoint_row(groups, rasters, wn, Ay, Ax, coarse_shape, block, n_src):
+    """Row S[i, :] by the adjoint: per kernel pair, the sensitivity map (the flipped kernel convolved
+    with the receptor weights ``wn``, and on the coarse lattice with their restriction
+    ``Ay.T wn Ax``), then one inner product with each source raster."""
+    j0, i0, nj, ni = block
+    row = np.zeros(n_src)
+    wc = None
+    for kf, kc, members in groups.values():
+        g_fine = fl.same_convolution(_flip(kf), wn)
+        g_coarse = None
+        if any(rasters[k][1] is not None for k in members):
+            if wc is None:
+                wc = np.zeros(coarse_shape)
+                wc[j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1] = Ay.T @ wn @ Ax
+            g_coarse = fl.same_convolution(_flip(kc), wc)
+        for k in members:
+            rf, rc = rasters[k]
+            v = 0.0
+            if rf is not None:
+                a, b, m = rf
+                v += float(np.sum(g_fine[a:a + m.shape[0], b:b + m.shape[1]] * m))
+            if rc is not None:
+                a, b, m = rc
+                v += float(np.sum(g_coarse[a:a + m.shape[0], b:b + m.shape[1]] * m))
+            row[k] = v
+    return row
+
+
+def _forward_fields(q, groups, rasters, city, rop_c, k_city, k_rop, fine_shape, coarse_shape, block, Ay, Ax):
+    """Forward fields on the fine lattice with the same rasters and kernels: the scenarios' emission
+    grids (``q`` (n_scenario, n_src) [g m-2 s-1]), then the city alone and its ROP alone (unit
+    intensity), convolved in one batch per kernel pair. Returns (n_scenario + 2, ny, nx)."""
+    ns = q.shape[0]
+    j0, i0, nj, ni = block
+    rop_f = rasters[k_rop][0]
+    out = np.zeros((ns + 2,) + fine_shape)
+    for kf, kc, members in groups.values():
+        ef = np.zeros((ns + 2,) + fine_shape)
+        ec = np.zeros((ns + 2,) + coarse_shape)
+        for k in members:
+            rf, rc = rasters[k]
+            for r, stack in ((rf, ef), (rc, ec)):
+                if r is None:
+                    continue
+                a, b, m = r
+                stack[:ns, a:a + m.shape[0], b:b + m.shape[1]] += q[:, k, None, None] * m[None]
+        if k_city in members:
+            ef[ns] = city
+        if k_rop in members:
+            ef[ns + 1] = rop_f[2]
+            if rop_c is not None:
+                a, b, m = rop_c
+                ec[ns + 1, a:a + m.shape[0], b:b + m.shape[1]] = m
+        out += same_convolution_batch(kf, ef)
+        if ec.any():
+            fc = same_convolution_batch(kc, ec)[:, j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1]
+            out += np.einsum("yj,bji,xi->byx", Ay, fc, Ax, optimize=True)
+    return out
+
+
 def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, population=None,
                      population_key="", q=None, mosaic=None, use_cache=True, subsamples=5,
                      release_height_m=0.0, initial_sigma_z_m=0.0, met_digest="", source_set="own",
@@ -450,10 +518,7 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
                "urban_key": urban_key if source_kernels is not None else ""}
     if source_kernels is None:
         source_kernels = [(kernel_fine, kernel_coarse)] * len(src)
-    # sources grouped by kernel pair: {id: (kernel_fine, kernel_coarse, [source indices])}
-    groups = {}
-    for k, (kf, kc) in enumerate(source_kernels):
-        groups.setdefault((id(kf), id(kc)), (kf, kc, []))[2].append(k)
+    groups = _kernel_groups(source_kernels)
     cacheable = use_cache and (population is None or bool(population_key))
     path = fl.cache_dir("sr") / f"{_row_key(geom, src, lattices, met_digest, options)}.npz"
     cached = _load_row(path, labels) if cacheable and path.exists() else None
@@ -468,32 +533,12 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
         memo.update(_receptor_rasters(geom, src, fine, coarse, block, population, subsamples))
     city, rasters, weight, exposure = memo["city"], memo["rasters"], memo["weight"], memo["exposure"]
     wn, Ay, Ax = memo["wn"], memo["Ay"], memo["Ax"]
-    j0, i0, nj, ni = block
     t_raster = time.perf_counter() - t0
     # ---- the adjoint: sensitivity maps, then one inner product per source
     if cached is not None:  # the row is known; only the fields are wanted
         row = np.asarray(cached["row"], dtype=float)
     else:
-        row = np.zeros(len(src))
-        wc = None
-        for kf, kc, members in groups.values():
-            g_fine = fl.same_convolution(_flip(kf), wn)
-            g_coarse = None
-            if any(rasters[k][1] is not None for k in members):
-                if wc is None:
-                    wc = np.zeros(coarse.shape)
-                    wc[j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1] = Ay.T @ wn @ Ax
-                g_coarse = fl.same_convolution(_flip(kc), wc)
-            for k in members:
-                rf, rc = rasters[k]
-                v = 0.0
-                if rf is not None:
-                    a, b, m = rf
-                    v += float(np.sum(g_fine[a:a + m.shape[0], b:b + m.shape[1]] * m))
-                if rc is not None:
-                    a, b, m = rc
-                    v += float(np.sum(g_coarse[a:a + m.shape[0], b:b + m.shape[1]] * m))
-                row[k] = v
+        row = _adjoint_row(groups, rasters, wn, Ay, Ax, coarse.shape, block, len(src))
     h2 = fine.spacing_m**2 / 1e6
     H2 = coarse.spacing_m**2 / 1e6
     k_rop = labels.index(own_rop)
@@ -513,29 +558,8 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
     # the city alone and its ROP alone, convolved in one batch per lattice
     q = np.atleast_2d(np.asarray(q, dtype=float))
     ns = q.shape[0]
-    k_city = labels.index(own_city)
-    out = np.zeros((ns + 2,) + fine.shape)
-    for kf, kc, members in groups.values():
-        ef = np.zeros((ns + 2,) + fine.shape)
-        ec = np.zeros((ns + 2,) + coarse.shape)
-        for k in members:
-            rf, rc = rasters[k]
-            for r, stack in ((rf, ef), (rc, ec)):
-                if r is None:
-                    continue
-                a, b, m = r
-                stack[:ns, a:a + m.shape[0], b:b + m.shape[1]] += q[:, k, None, None] * m[None]
-        if k_city in members:
-            ef[ns] = city
-        if k_rop in members:
-            ef[ns + 1] = rop_f[2]
-            if rop_c is not None:
-                a, b, m = rop_c
-                ec[ns + 1, a:a + m.shape[0], b:b + m.shape[1]] = m
-        out += same_convolution_batch(kf, ef)
-        if ec.any():
-            fc = same_convolution_batch(kc, ec)[:, j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1]
-            out += np.einsum("yj,bji,xi->byx", Ay, fc, Ax, optimize=True)
+    out = _forward_fields(q, groups, rasters, city, rop_c, labels.index(own_city), k_rop, fine.shape,
+                          coarse.shape, block, Ay, Ax)
     res.grid = fine
     res.city_fraction = city
     res.exposure_weight = weight

@@ -154,6 +154,81 @@ def _city_met(c, global_met):
     return hits[0] if len(hits) == 1 else "; ".join(entries)
 
 
+def _write_mosaic(ds, scenarios, mosaic_lat, mosaic_lon, mosaic_pm25, mosaic_owner, global_attrs, earth_radius_m,
+                  complevel, city_fields):
+    """The national mosaic of :func:`write_concentration_netcdf` into the open dataset ``ds``."""
+    fill = _FILL_F4
+    _global(ds, global_attrs)
+    ds.createDimension("lat", len(mosaic_lat))
+    ds.createDimension("lon", len(mosaic_lon))
+    ds.createDimension("nv", 2)
+    _scenario_coords(ds, scenarios)
+    _time_coord(ds)
+    step_lat = float(mosaic_lat[1] - mosaic_lat[0]) if len(mosaic_lat) > 1 else 1.0
+    step_lon = float(mosaic_lon[1] - mosaic_lon[0]) if len(mosaic_lon) > 1 else 1.0
+    for name, vals, step, std, units in (("lat", mosaic_lat, step_lat, "latitude", "degrees_north"),
+                                         ("lon", mosaic_lon, step_lon, "longitude", "degrees_east")):
+        v = ds.createVariable(name, "f8", (name,))
+        v[:] = vals
+        _set_attrs(v, standard_name=std, units=units, long_name=f"{std} of the cell centre",
+                   axis="X" if name == "lon" else "Y", bounds=f"{name}_bnds")
+        b = ds.createVariable(f"{name}_bnds", "f8", (name, "nv"))
+        b[:] = np.column_stack([np.asarray(vals) - step / 2, np.asarray(vals) + step / 2])
+    _crs_latlon(ds, earth_radius_m)
+    pm = ds.createVariable("pm25", "f4", ("scenario", "lat", "lon"), zlib=True, complevel=complevel,
+                           shuffle=True, fill_value=fill, chunksizes=(1, len(mosaic_lat), len(mosaic_lon)))
+    _set_attrs(pm, standard_name=PM25_STANDARD_NAME, units="ug m-3",
+               long_name="annual-mean primary PM2.5 from city and rest-of-province emissions, national mosaic",
+               grid_mapping="crs", coordinates="time scenario_name", cell_methods="time: mean area: mean",
+               comment=("each cell is the mean of the city-grid receptors falling in it, taken from the city "
+                        "that owns the cell (largest footprint cover, then nearest centre); missing outside "
+                        "city grids"))
+    pm[:] = np.where(np.isfinite(mosaic_pm25), mosaic_pm25, fill).astype(np.float32)
+    ow = ds.createVariable("owner_city_id", "i4", ("lat", "lon"), zlib=True, complevel=complevel,
+                           fill_value=np.int32(-1))
+    _set_attrs(ow, long_name="2010 administrative code of the city whose field fills the cell",
+               grid_mapping="crs")
+    ow[:] = np.asarray(mosaic_owner, dtype=np.int32)
+    ds.city_files = {"combined": "city_fields.nc (all cities, padded (city, scenario, y, x))",
+                     "per_city": "cities/c<city_id>.nc (one file per city)",
+                     "both": "city_fields.nc and cities/c<city_id>.nc", "none": "none"}[city_fields]
+
+
+def _write_city_files(path, cities, info, *, scenarios, global_attrs, earth_radius_m, complevel, city_fields):
+    """The city fields beside ``concentration.nc`` (combined and/or per city); timings and sizes into ``info``."""
+    import time as _time
+
+    gmet = (global_attrs or {}).get("met", "")
+    # float32 copies: the fields are stored in float32 anyway, and the combined file needs every
+    # grid's size before it can be created
+    cl = []
+    for c in cities:
+        c = dict(c)
+        c["met"] = _city_met(c, gmet)
+        for k in ("pm25", "unit_city", "unit_rop", "city_fraction"):
+            c[k] = np.asarray(c[k], dtype=np.float32)
+        cl.append(c)
+    if city_fields in ("combined", "both"):
+        t = _time.perf_counter()
+        info["city_fields"] = path.parent / "city_fields.nc"
+        write_city_fields_netcdf(info["city_fields"], cl, scenarios=scenarios, global_attrs=global_attrs,
+                                 earth_radius_m=earth_radius_m, complevel=complevel)
+        info["write_s"]["city_fields"] = _time.perf_counter() - t
+        info["bytes"]["city_fields"] = info["city_fields"].stat().st_size
+    if city_fields in ("per_city", "both"):
+        # one file per city: netCDF-4 slows down quadratically with the number of groups in one
+        # file (654 groups took > 4 min); separate files take ~10 ms each
+        t = _time.perf_counter()
+        city_dir = path.parent / "cities"
+        city_dir.mkdir(parents=True, exist_ok=True)
+        for c in cl:
+            write_city_netcdf(city_dir / f"c{int(c['city_id'])}.nc", c, scenarios=scenarios,
+                              global_attrs=global_attrs, earth_radius_m=earth_radius_m, complevel=complevel)
+        info["city_dir"] = city_dir
+        info["write_s"]["per_city"] = _time.perf_counter() - t
+        info["bytes"]["per_city"] = sum(p.stat().st_size for p in city_dir.glob("c*.nc"))
+
+
 def write_concentration_netcdf(path, *, scenarios, mosaic_lat, mosaic_lon, mosaic_pm25, mosaic_owner,
                                cities, global_attrs, earth_radius_m, complevel=4, city_fields="combined"):
     """Write ``concentration.nc`` (CF-1.8) and the city fields beside it, atomically.
@@ -200,44 +275,11 @@ def write_concentration_netcdf(path, *, scenarios, mosaic_lat, mosaic_lon, mosai
     path = Path(path)
     info = {"concentration": path, "city_fields": None, "city_dir": None, "write_s": {}, "bytes": {}}
     t0 = _time.perf_counter()
-    fill = _FILL_F4
     with atomic_path(path) as tmp:
         ds = netCDF4.Dataset(tmp, "w", format="NETCDF4")
         try:
-            _global(ds, global_attrs)
-            ds.createDimension("lat", len(mosaic_lat))
-            ds.createDimension("lon", len(mosaic_lon))
-            ds.createDimension("nv", 2)
-            _scenario_coords(ds, scenarios)
-            _time_coord(ds)
-            step_lat = float(mosaic_lat[1] - mosaic_lat[0]) if len(mosaic_lat) > 1 else 1.0
-            step_lon = float(mosaic_lon[1] - mosaic_lon[0]) if len(mosaic_lon) > 1 else 1.0
-            for name, vals, step, std, units in (("lat", mosaic_lat, step_lat, "latitude", "degrees_north"),
-                                                 ("lon", mosaic_lon, step_lon, "longitude", "degrees_east")):
-                v = ds.createVariable(name, "f8", (name,))
-                v[:] = vals
-                _set_attrs(v, standard_name=std, units=units, long_name=f"{std} of the cell centre",
-                           axis="X" if name == "lon" else "Y", bounds=f"{name}_bnds")
-                b = ds.createVariable(f"{name}_bnds", "f8", (name, "nv"))
-                b[:] = np.column_stack([np.asarray(vals) - step / 2, np.asarray(vals) + step / 2])
-            _crs_latlon(ds, earth_radius_m)
-            pm = ds.createVariable("pm25", "f4", ("scenario", "lat", "lon"), zlib=True, complevel=complevel,
-                                   shuffle=True, fill_value=fill, chunksizes=(1, len(mosaic_lat), len(mosaic_lon)))
-            _set_attrs(pm, standard_name=PM25_STANDARD_NAME, units="ug m-3",
-                       long_name="annual-mean primary PM2.5 from city and rest-of-province emissions, national mosaic",
-                       grid_mapping="crs", coordinates="time scenario_name", cell_methods="time: mean area: mean",
-                       comment=("each cell is the mean of the city-grid receptors falling in it, taken from the city "
-                                "that owns the cell (largest footprint cover, then nearest centre); missing outside "
-                                "city grids"))
-            pm[:] = np.where(np.isfinite(mosaic_pm25), mosaic_pm25, fill).astype(np.float32)
-            ow = ds.createVariable("owner_city_id", "i4", ("lat", "lon"), zlib=True, complevel=complevel,
-                                   fill_value=np.int32(-1))
-            _set_attrs(ow, long_name="2010 administrative code of the city whose field fills the cell",
-                       grid_mapping="crs")
-            ow[:] = np.asarray(mosaic_owner, dtype=np.int32)
-            ds.city_files = {"combined": "city_fields.nc (all cities, padded (city, scenario, y, x))",
-                             "per_city": "cities/c<city_id>.nc (one file per city)",
-                             "both": "city_fields.nc and cities/c<city_id>.nc", "none": "none"}[city_fields]
+            _write_mosaic(ds, scenarios, mosaic_lat, mosaic_lon, mosaic_pm25, mosaic_owner, global_attrs,
+                          earth_radius_m, complevel, city_fields)
         finally:
             ds.close()
     info["write_s"]["concentration"] = _time.perf_counter() - t0
@@ -246,35 +288,8 @@ def write_concentration_netcdf(path, *, scenarios, mosaic_lat, mosaic_lon, mosai
         for _ in cities:
             pass
         return info
-    gmet = (global_attrs or {}).get("met", "")
-    # float32 copies: the fields are stored in float32 anyway, and the combined file needs every
-    # grid's size before it can be created
-    cl = []
-    for c in cities:
-        c = dict(c)
-        c["met"] = _city_met(c, gmet)
-        for k in ("pm25", "unit_city", "unit_rop", "city_fraction"):
-            c[k] = np.asarray(c[k], dtype=np.float32)
-        cl.append(c)
-    if city_fields in ("combined", "both"):
-        t = _time.perf_counter()
-        info["city_fields"] = path.parent / "city_fields.nc"
-        write_city_fields_netcdf(info["city_fields"], cl, scenarios=scenarios, global_attrs=global_attrs,
-                                 earth_radius_m=earth_radius_m, complevel=complevel)
-        info["write_s"]["city_fields"] = _time.perf_counter() - t
-        info["bytes"]["city_fields"] = info["city_fields"].stat().st_size
-    if city_fields in ("per_city", "both"):
-        # one file per city: netCDF-4 slows down quadratically with the number of groups in one
-        # file (654 groups took > 4 min); separate files take ~10 ms each
-        t = _time.perf_counter()
-        city_dir = path.parent / "cities"
-        city_dir.mkdir(parents=True, exist_ok=True)
-        for c in cl:
-            write_city_netcdf(city_dir / f"c{int(c['city_id'])}.nc", c, scenarios=scenarios,
-                              global_attrs=global_attrs, earth_radius_m=earth_radius_m, complevel=complevel)
-        info["city_dir"] = city_dir
-        info["write_s"]["per_city"] = _time.perf_counter() - t
-        info["bytes"]["per_city"] = sum(p.stat().st_size for p in city_dir.glob("c*.nc"))
+    _write_city_files(path, cities, info, scenarios=scenarios, global_attrs=global_attrs,
+                      earth_radius_m=earth_radius_m, complevel=complevel, city_fields=city_fields)
     return info
 
 
@@ -369,6 +384,124 @@ def _write_city_group(parent, c, scenarios, earth_radius_m, complevel, fill, as_
         g.setncattr("met", str(c["met"]))
 
 
+def _city_coordinates(ds, cities, nyx):
+    """The (city) coordinates of the combined city file: ids, names, grid sizes, frame origins, xc/yc
+    and cell sizes. Returns the names of the auxiliary coordinates."""
+    fill = _FILL_F4
+    cv = ds.createVariable("city", "i4", ("city",))
+    cv[:] = np.array([int(c["city_id"]) for c in cities], dtype=np.int32)
+    _set_attrs(cv, long_name="2010 administrative code of the city (city_id)", units="1")
+    aux = ["city_name"]
+    _char_var(ds, "city_name", "city", [c.get("name", "") for c in cities], "city name (Chinese)")
+    if any(c.get("name_en") for c in cities):
+        _char_var(ds, "city_name_en", "city", [c.get("name_en", "") for c in cities],
+                  "city name in English (Hanyu Pinyin)")
+        aux.append("city_name_en")
+    pv = ds.createVariable("province_id", "i4", ("city",))
+    pv[:] = [int(c["province_id"]) for c in cities]
+    _set_attrs(pv, long_name="2010 administrative code of the province", units="1")
+    aux.append("province_id")
+    if any(c.get("province_name") for c in cities):
+        _char_var(ds, "province_name", "city", [c.get("province_name", "") for c in cities],
+                  "province name")
+        aux.append("province_name")
+    for name, vals, long in (("grid_ny", nyx[:, 0], "rows of the city's grid (the rest of y is padding)"),
+                             ("grid_nx", nyx[:, 1], "columns of the city's grid (the rest of x is padding)")):
+        v = ds.createVariable(name, "i4", ("city",))
+        v[:] = vals
+        _set_attrs(v, long_name=long, units="1")
+    for name, key, std in (("origin_lat", "lat0", "latitude"), ("origin_lon", "lon0", "longitude")):
+        v = ds.createVariable(name, "f8", ("city",))
+        v[:] = [float(getattr(c["grid"], key)) for c in cities]
+        # units "degree", not degrees_north/east: a property of the city, not a coordinate
+        _set_attrs(v, long_name=f"{std} of the centre of the city's azimuthal-equidistant frame "
+                                f"(degrees {'north' if std == 'latitude' else 'east'})", units="degree")
+    for name, dim, key in (("xc", "x", "x"), ("yc", "y", "y")):
+        # data variables, not coordinates: the georeferencing is lat/lon (with bounds);
+        # a cell spans xc +- grid_spacing_m / 2 in the city's own frame
+        v = ds.createVariable(name, "f8", ("city", dim), fill_value=np.float64(fill))
+        _set_attrs(v, units="m",
+                   long_name=(f"{'easting' if dim == 'x' else 'northing'} of the cell centre in the city's "
+                              "azimuthal-equidistant frame (origin_lat, origin_lon; spherical Earth)"))
+        for i, c in enumerate(cities):
+            vals = getattr(c["grid"], key)
+            v[i, :len(vals)] = vals
+    v = ds.createVariable("grid_spacing_m", "f8", ("city",))
+    v[:] = [float(c["grid"].spacing_m) for c in cities]
+    _set_attrs(v, long_name="cell size of the city's grid", units="m")
+    return aux
+
+
+def _city_field_variables(ds, cities, ny, nx, aux, earth_radius_m, complevel):
+    """lat/lon with bounds, ``pm25`` and the unit-response fields of every city, padded to (ny, nx)."""
+    fill = _FILL_F4
+    # chunks of at most CHUNK x CHUNK cells: padding chunks are never written, so they cost
+    # neither disk nor compression time (a median city is 70 x 70 cells, the largest 420 x 420)
+    cy, cx = min(ny, _CHUNK), min(nx, _CHUNK)
+    kw = {"zlib": True, "complevel": complevel, "shuffle": True}
+    latv = ds.createVariable("lat", "f8", ("city", "y", "x"), fill_value=np.float64(fill),
+                             chunksizes=(1, cy, cx), least_significant_digit=_LSD_CENTRE, **kw)
+    lonv = ds.createVariable("lon", "f8", ("city", "y", "x"), fill_value=np.float64(fill),
+                             chunksizes=(1, cy, cx), least_significant_digit=_LSD_CENTRE, **kw)
+    # bounds carry no _FillValue of their own (CF 1.8 sec. 7.1): padding keeps netCDF's default fill.
+    # Coordinates are quantised (netCDF4 least_significant_digit) to 1e-5 degree (1 m) so that they
+    # compress; float32 corners hold that
+    latb = ds.createVariable("lat_bnds", "f4", ("city", "y", "x", "nv4"), chunksizes=(1, cy, cx, 4),
+                             least_significant_digit=_LSD_CORNER, **kw)
+    lonb = ds.createVariable("lon_bnds", "f4", ("city", "y", "x", "nv4"), chunksizes=(1, cy, cx, 4),
+                             least_significant_digit=_LSD_CORNER, **kw)
+    for v, std, units in ((latv, "latitude", "degrees_north"), (lonv, "longitude", "degrees_east")):
+        _set_attrs(v, standard_name=std, units=units, long_name=f"{std} of the cell centre",
+                   bounds=f"{'lat' if std == 'latitude' else 'lon'}_bnds")
+    _crs_latlon(ds, earth_radius_m)
+    coords = " ".join(["time", "scenario_name", "lat", "lon"] + aux)
+    pm = ds.createVariable("pm25", "f4", ("city", "scenario", "y", "x"), fill_value=fill,
+                           chunksizes=(1, 1, cy, cx), **kw)
+    _set_attrs(pm, standard_name=PM25_STANDARD_NAME, units="ug m-3",
+               long_name="annual-mean primary PM2.5 from the city's and its rest-of-province emissions",
+               coordinates=coords, grid_mapping="crs", cell_methods="time: mean",
+               comment="value at the cell centre (receptor); missing outside the city's grid")
+    per = {}
+    for name, key, long, units, comment, cm in _CITY_VARS:
+        v = ds.createVariable(name, "f4", ("city", "y", "x"), fill_value=fill, chunksizes=(1, cy, cx), **kw)
+        _set_attrs(v, long_name=long, units=units, grid_mapping="crs", comment=comment, cell_methods=cm,
+                   coordinates=" ".join((["time"] if cm else []) + ["lat", "lon"] + aux))
+        per[key] = v
+    for i, c in enumerate(cities):
+        g = c["grid"]
+        la, lo = g.latlon()
+        latv[i, :g.ny, :g.nx] = la
+        lonv[i, :g.ny, :g.nx] = lo
+        cla, clo = g.cell_corners()
+        latb[i, :g.ny, :g.nx, :] = cla
+        lonb[i, :g.ny, :g.nx, :] = clo
+        pm[i, :, :g.ny, :g.nx] = np.asarray(c["pm25"], dtype=np.float32)
+        for key, v in per.items():
+            v[i, :g.ny, :g.nx] = np.asarray(c[key], dtype=np.float32)
+
+
+def _city_attribute_variables(ds, cities):
+    """Per-city numbers of ``attrs`` as (city) variables, strings and each city's met as char labels."""
+    fill = _FILL_F4
+    # per-city attributes -> (city) variables
+    keys = []
+    for c in cities:
+        for k in (c.get("attrs") or {}):
+            if k not in keys and k != "met":  # met: below, one per city
+                keys.append(k)
+    for k in keys:
+        vals = [(c.get("attrs") or {}).get(k) for c in cities]
+        if all(isinstance(x, (int, float, np.number)) or x is None for x in vals):
+            v = ds.createVariable(k, "f8", ("city",), fill_value=np.float64(fill))
+            v[:] = np.ma.masked_invalid(np.array([np.nan if x is None else float(x) for x in vals]))
+            _set_attrs(v, long_name=k.replace("_", " "), units=_units_from_name(k))
+        else:
+            _char_var(ds, k, "city", ["" if x is None else x for x in vals], k.replace("_", " "))
+    if any(c.get("met") for c in cities):
+        _char_var(ds, "met", "city", [c.get("met", "") for c in cities],
+                  "meteorology used for this city's transfer kernels")
+
+
 def write_city_fields_netcdf(path, cities, *, scenarios, global_attrs, earth_radius_m, complevel=4):
     """Write every city's fields into ONE CF-1.8 file, padded to the largest grid, atomically.
 
@@ -397,8 +530,7 @@ def write_city_fields_netcdf(path, cities, *, scenarios, global_attrs, earth_rad
         raise ValueError("write_city_fields_netcdf: no city")
     nyx = np.array([(c["grid"].ny, c["grid"].nx) for c in cities])
     ny, nx = int(nyx[:, 0].max()), int(nyx[:, 1].max())
-    n, ns = len(cities), len(scenarios)
-    fill = _FILL_F4
+    n = len(cities)
     with atomic_path(path) as tmp:
         ds = netCDF4.Dataset(tmp, "w", format="NETCDF4")
         try:
@@ -414,107 +546,9 @@ def write_city_fields_netcdf(path, cities, *, scenarios, global_attrs, earth_rad
             ds.createDimension("nv4", 4)
             _scenario_coords(ds, scenarios)
             _time_coord(ds)
-            cv = ds.createVariable("city", "i4", ("city",))
-            cv[:] = np.array([int(c["city_id"]) for c in cities], dtype=np.int32)
-            _set_attrs(cv, long_name="2010 administrative code of the city (city_id)", units="1")
-            aux = ["city_name"]
-            _char_var(ds, "city_name", "city", [c.get("name", "") for c in cities], "city name (Chinese)")
-            if any(c.get("name_en") for c in cities):
-                _char_var(ds, "city_name_en", "city", [c.get("name_en", "") for c in cities],
-                          "city name in English (Hanyu Pinyin)")
-                aux.append("city_name_en")
-            pv = ds.createVariable("province_id", "i4", ("city",))
-            pv[:] = [int(c["province_id"]) for c in cities]
-            _set_attrs(pv, long_name="2010 administrative code of the province", units="1")
-            aux.append("province_id")
-            if any(c.get("province_name") for c in cities):
-                _char_var(ds, "province_name", "city", [c.get("province_name", "") for c in cities],
-                          "province name")
-                aux.append("province_name")
-            for name, vals, long in (("grid_ny", nyx[:, 0], "rows of the city's grid (the rest of y is padding)"),
-                                     ("grid_nx", nyx[:, 1], "columns of the city's grid (the rest of x is padding)")):
-                v = ds.createVariable(name, "i4", ("city",))
-                v[:] = vals
-                _set_attrs(v, long_name=long, units="1")
-            for name, key, std in (("origin_lat", "lat0", "latitude"), ("origin_lon", "lon0", "longitude")):
-                v = ds.createVariable(name, "f8", ("city",))
-                v[:] = [float(getattr(c["grid"], key)) for c in cities]
-                # units "degree", not degrees_north/east: a property of the city, not a coordinate
-                _set_attrs(v, long_name=f"{std} of the centre of the city's azimuthal-equidistant frame "
-                                        f"(degrees {'north' if std == 'latitude' else 'east'})", units="degree")
-            for name, dim, key in (("xc", "x", "x"), ("yc", "y", "y")):
-                # data variables, not coordinates: the georeferencing is lat/lon (with bounds);
-                # a cell spans xc +- grid_spacing_m / 2 in the city's own frame
-                v = ds.createVariable(name, "f8", ("city", dim), fill_value=np.float64(fill))
-                _set_attrs(v, units="m",
-                           long_name=(f"{'easting' if dim == 'x' else 'northing'} of the cell centre in the city's "
-                                      "azimuthal-equidistant frame (origin_lat, origin_lon; spherical Earth)"))
-                for i, c in enumerate(cities):
-                    vals = getattr(c["grid"], key)
-                    v[i, :len(vals)] = vals
-            v = ds.createVariable("grid_spacing_m", "f8", ("city",))
-            v[:] = [float(c["grid"].spacing_m) for c in cities]
-            _set_attrs(v, long_name="cell size of the city's grid", units="m")
-            # chunks of at most CHUNK x CHUNK cells: padding chunks are never written, so they cost
-            # neither disk nor compression time (a median city is 70 x 70 cells, the largest 420 x 420)
-            cy, cx = min(ny, _CHUNK), min(nx, _CHUNK)
-            kw = {"zlib": True, "complevel": complevel, "shuffle": True}
-            latv = ds.createVariable("lat", "f8", ("city", "y", "x"), fill_value=np.float64(fill),
-                                     chunksizes=(1, cy, cx), least_significant_digit=_LSD_CENTRE, **kw)
-            lonv = ds.createVariable("lon", "f8", ("city", "y", "x"), fill_value=np.float64(fill),
-                                     chunksizes=(1, cy, cx), least_significant_digit=_LSD_CENTRE, **kw)
-            # bounds carry no _FillValue of their own (CF 1.8 sec. 7.1): padding keeps netCDF's default fill.
-            # Coordinates are quantised (netCDF4 least_significant_digit) to 1e-5 degree (1 m) so that they
-            # compress; float32 corners hold that
-            latb = ds.createVariable("lat_bnds", "f4", ("city", "y", "x", "nv4"), chunksizes=(1, cy, cx, 4),
-                                     least_significant_digit=_LSD_CORNER, **kw)
-            lonb = ds.createVariable("lon_bnds", "f4", ("city", "y", "x", "nv4"), chunksizes=(1, cy, cx, 4),
-                                     least_significant_digit=_LSD_CORNER, **kw)
-            for v, std, units in ((latv, "latitude", "degrees_north"), (lonv, "longitude", "degrees_east")):
-                _set_attrs(v, standard_name=std, units=units, long_name=f"{std} of the cell centre",
-                           bounds=f"{'lat' if std == 'latitude' else 'lon'}_bnds")
-            _crs_latlon(ds, earth_radius_m)
-            coords = " ".join(["time", "scenario_name", "lat", "lon"] + aux)
-            pm = ds.createVariable("pm25", "f4", ("city", "scenario", "y", "x"), fill_value=fill,
-                                   chunksizes=(1, 1, cy, cx), **kw)
-            _set_attrs(pm, standard_name=PM25_STANDARD_NAME, units="ug m-3",
-                       long_name="annual-mean primary PM2.5 from the city's and its rest-of-province emissions",
-                       coordinates=coords, grid_mapping="crs", cell_methods="time: mean",
-                       comment="value at the cell centre (receptor); missing outside the city's grid")
-            per = {}
-            for name, key, long, units, comment, cm in _CITY_VARS:
-                v = ds.createVariable(name, "f4", ("city", "y", "x"), fill_value=fill, chunksizes=(1, cy, cx), **kw)
-                _set_attrs(v, long_name=long, units=units, grid_mapping="crs", comment=comment, cell_methods=cm,
-                           coordinates=" ".join((["time"] if cm else []) + ["lat", "lon"] + aux))
-                per[key] = v
-            for i, c in enumerate(cities):
-                g = c["grid"]
-                la, lo = g.latlon()
-                latv[i, :g.ny, :g.nx] = la
-                lonv[i, :g.ny, :g.nx] = lo
-                cla, clo = g.cell_corners()
-                latb[i, :g.ny, :g.nx, :] = cla
-                lonb[i, :g.ny, :g.nx, :] = clo
-                pm[i, :, :g.ny, :g.nx] = np.asarray(c["pm25"], dtype=np.float32)
-                for key, v in per.items():
-                    v[i, :g.ny, :g.nx] = np.asarray(c[key], dtype=np.float32)
-            # per-city attributes -> (city) variables
-            keys = []
-            for c in cities:
-                for k in (c.get("attrs") or {}):
-                    if k not in keys and k != "met":  # met: below, one per city
-                        keys.append(k)
-            for k in keys:
-                vals = [(c.get("attrs") or {}).get(k) for c in cities]
-                if all(isinstance(x, (int, float, np.number)) or x is None for x in vals):
-                    v = ds.createVariable(k, "f8", ("city",), fill_value=np.float64(fill))
-                    v[:] = np.ma.masked_invalid(np.array([np.nan if x is None else float(x) for x in vals]))
-                    _set_attrs(v, long_name=k.replace("_", " "), units=_units_from_name(k))
-                else:
-                    _char_var(ds, k, "city", ["" if x is None else x for x in vals], k.replace("_", " "))
-            if any(c.get("met") for c in cities):
-                _char_var(ds, "met", "city", [c.get("met", "") for c in cities],
-                          "meteorology used for this city's transfer kernels")
+            aux = _city_coordinates(ds, cities, nyx)
+            _city_field_variables(ds, cities, ny, nx, aux, earth_radius_m, complevel)
+            _city_attribute_variables(ds, cities)
         finally:
             ds.close()
     return Path(path)
@@ -548,6 +582,97 @@ def open_city(path, city_id):
         ds = ds.isel(y=slice(0, int(ds.grid_ny)), x=slice(0, int(ds.grid_nx)))
     ds = ds.assign_coords(scenario=[str(s) for s in ds["scenario_name"].values]).drop_vars("scenario_name")
     return ds
+
+
+def _check_sr_inputs(m, rid, sid, stype, seen, *, receptor_names, source_names, source_labels):
+    """ValueError unless the matrix, ids, types and labels of :func:`write_sr_matrix_netcdf` agree."""
+    if m.shape != (rid.size, sid.size):
+        raise ValueError(f"sr matrix shape {m.shape} != (receptors {rid.size}, sources {sid.size})")
+    bad = sorted(set(stype) - {"city", "rop"})
+    if bad:
+        raise ValueError(f"source_types: {bad} not allowed; allowed 'city', 'rop'")
+    if len(stype) != sid.size:
+        raise ValueError(f"source_types: {len(stype)} entries for {sid.size} sources")
+    if len(set(rid.tolist())) != rid.size:
+        raise ValueError("receptor_ids: duplicate city ids")
+    if len(set(zip(sid.tolist(), stype))) != sid.size:
+        raise ValueError("sources: duplicate (source_id, source_type) pairs")
+    for name, vals, size in (("receptor_names", receptor_names, rid.size), ("source_names", source_names, sid.size),
+                             ("source_labels", source_labels, sid.size)):
+        if vals is not None and len(vals) != size:
+            raise ValueError(f"{name}: {len(vals)} entries for {size}")
+    if seen is not None and np.shape(seen) != m.shape:
+        raise ValueError(f"seen: shape {np.shape(seen)} != {m.shape}")
+
+
+def _sr_coordinates(ds, rid, sid, stype, receptor_vars, source_vars, *, labels):
+    """(city) and (source) coordinates, labels and extra variables of ``sr_matrix.nc``; returns the
+    names of the auxiliary coordinates of ``S``."""
+    receptor_names, receptor_names_en, source_labels, source_names, source_names_en = labels
+    r = ds.createVariable("city", "i4", ("city",))
+    r[:] = rid.astype(np.int32)
+    _set_attrs(r, long_name="receptor city: 2010 administrative code (city_id)", units="1")
+    sv = ds.createVariable("source", "i4", ("source",))
+    sv[:] = np.arange(sid.size, dtype=np.int32)
+    _set_attrs(sv, long_name="source index (identity in source_id and source_type)", units="1")
+    si = ds.createVariable("source_id", "i4", ("source",))
+    si[:] = sid.astype(np.int32)
+    _set_attrs(si, long_name="2010 administrative code of the source: city_id for a city, province_id "
+                             "for a rest of province", units="1")
+    st = ds.createVariable("source_type", "i1", ("source",))
+    st[:] = np.array([0 if t == "city" else 1 for t in stype], dtype=np.int8)
+    _set_attrs(st, long_name="kind of source", flag_values=np.array([0, 1], dtype=np.int8),
+               flag_meanings="city rest_of_province")
+    aux = ["source_id", "source_type"]
+    for name, dim, vals, long in (
+            ("city_name", "city", receptor_names, "receptor city name"),
+            ("city_name_en", "city", receptor_names_en, "receptor city name in English"),
+            ("source_label", "source", source_labels, "source label: c<city_id> or r<province_id>"),
+            ("source_name", "source", source_names, "source name (city, or province for its ROP)"),
+            ("source_name_en", "source", source_names_en, "source name in English")):
+        if vals is not None:
+            _char_var(ds, name, dim, vals, long)
+            aux.append(name)
+    for dim, extra in (("city", receptor_vars or {}), ("source", source_vars or {})):
+        for name, (vals, attrs) in extra.items():
+            vals = list(vals)
+            if len(vals) != ds.dimensions[dim].size:
+                raise ValueError(f"{dim} variable {name}: {len(vals)} values for {ds.dimensions[dim].size}")
+            attrs = dict(attrs or {})
+            if all(isinstance(x, (int, float, np.number, bool, np.bool_)) for x in vals):
+                arr = np.asarray(vals)
+                v = ds.createVariable(name, "i4" if arr.dtype.kind in "iub" else "f8", (dim,))
+                v[:] = arr.astype(np.int32) if arr.dtype.kind in "iub" else arr.astype(float)
+                attrs.setdefault("units", _units_from_name(name))
+                _set_attrs(v, **attrs)
+            else:
+                _char_var(ds, name, dim, [str(x) for x in vals], attrs.pop("long_name", name), **attrs)
+    return aux
+
+
+def _sr_season_variable(ds, season_matrices, m, aux, complevel):
+    """``S_season(season, city, source)`` with the ``season_name`` labels."""
+    names = list(season_matrices)
+    ds.createDimension("season", len(names))
+    sn_ = ds.createVariable("season", "i4", ("season",))
+    sn_[:] = np.arange(len(names), dtype=np.int32)
+    _set_attrs(sn_, long_name="season index (name in season_name)", units="1")
+    _char_var(ds, "season_name", "season", names,
+              "season: heating = November to March, non_heating = April to October")
+    vs = ds.createVariable("S_season", "f8", ("season", "city", "source"), zlib=True,
+                           complevel=complevel, shuffle=True, fill_value=np.float64(-9999.0))
+    _set_attrs(vs, long_name=("primary PM2.5 exposure of the receptor city per unit emission intensity "
+                              "of the source, by season, times the season's calm coefficient"),
+               units=UNIT_RESPONSE_UNITS, coordinates=" ".join(["time", "season_name"] + aux),
+               cell_methods="time: mean",
+               comment=("a scenario's annual-mean exposure is C = sum over seasons of "
+                        "S_season @ (share * q), share = the source's share of its annual emission "
+                        "emitted in the season; S = sum over seasons of (days / 365) S_season"))
+    for j, k in enumerate(names):
+        mk = np.asarray(season_matrices[k], dtype=float)
+        if mk.shape != m.shape:
+            raise ValueError(f"season_matrices[{k!r}]: shape {mk.shape} != {m.shape}")
+        vs[j] = mk
 
 
 def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_types, receptor_names=None,
@@ -588,23 +713,8 @@ def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_typ
     rid = np.asarray(receptor_ids, dtype=np.int64)
     sid = np.asarray(source_ids, dtype=np.int64)
     stype = [str(x) for x in source_types]
-    if m.shape != (rid.size, sid.size):
-        raise ValueError(f"sr matrix shape {m.shape} != (receptors {rid.size}, sources {sid.size})")
-    bad = sorted(set(stype) - {"city", "rop"})
-    if bad:
-        raise ValueError(f"source_types: {bad} not allowed; allowed 'city', 'rop'")
-    if len(stype) != sid.size:
-        raise ValueError(f"source_types: {len(stype)} entries for {sid.size} sources")
-    if len(set(rid.tolist())) != rid.size:
-        raise ValueError("receptor_ids: duplicate city ids")
-    if len(set(zip(sid.tolist(), stype))) != sid.size:
-        raise ValueError("sources: duplicate (source_id, source_type) pairs")
-    for name, vals, size in (("receptor_names", receptor_names, rid.size), ("source_names", source_names, sid.size),
-                             ("source_labels", source_labels, sid.size)):
-        if vals is not None and len(vals) != size:
-            raise ValueError(f"{name}: {len(vals)} entries for {size}")
-    if seen is not None and np.shape(seen) != m.shape:
-        raise ValueError(f"seen: shape {np.shape(seen)} != {m.shape}")
+    _check_sr_inputs(m, rid, sid, stype, seen, receptor_names=receptor_names, source_names=source_names,
+                     source_labels=source_labels)
     with atomic_path(path) as tmp:
         ds = netCDF4.Dataset(tmp, "w", format="NETCDF4")
         try:
@@ -617,44 +727,9 @@ def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_typ
             ds.createDimension("source", sid.size)
             ds.createDimension("nv", 2)
             _time_coord(ds)
-            r = ds.createVariable("city", "i4", ("city",))
-            r[:] = rid.astype(np.int32)
-            _set_attrs(r, long_name="receptor city: 2010 administrative code (city_id)", units="1")
-            sv = ds.createVariable("source", "i4", ("source",))
-            sv[:] = np.arange(sid.size, dtype=np.int32)
-            _set_attrs(sv, long_name="source index (identity in source_id and source_type)", units="1")
-            si = ds.createVariable("source_id", "i4", ("source",))
-            si[:] = sid.astype(np.int32)
-            _set_attrs(si, long_name="2010 administrative code of the source: city_id for a city, province_id "
-                                     "for a rest of province", units="1")
-            st = ds.createVariable("source_type", "i1", ("source",))
-            st[:] = np.array([0 if t == "city" else 1 for t in stype], dtype=np.int8)
-            _set_attrs(st, long_name="kind of source", flag_values=np.array([0, 1], dtype=np.int8),
-                       flag_meanings="city rest_of_province")
-            aux = ["source_id", "source_type"]
-            for name, dim, vals, long in (
-                    ("city_name", "city", receptor_names, "receptor city name"),
-                    ("city_name_en", "city", receptor_names_en, "receptor city name in English"),
-                    ("source_label", "source", source_labels, "source label: c<city_id> or r<province_id>"),
-                    ("source_name", "source", source_names, "source name (city, or province for its ROP)"),
-                    ("source_name_en", "source", source_names_en, "source name in English")):
-                if vals is not None:
-                    _char_var(ds, name, dim, vals, long)
-                    aux.append(name)
-            for dim, extra in (("city", receptor_vars or {}), ("source", source_vars or {})):
-                for name, (vals, attrs) in extra.items():
-                    vals = list(vals)
-                    if len(vals) != ds.dimensions[dim].size:
-                        raise ValueError(f"{dim} variable {name}: {len(vals)} values for {ds.dimensions[dim].size}")
-                    attrs = dict(attrs or {})
-                    if all(isinstance(x, (int, float, np.number, bool, np.bool_)) for x in vals):
-                        arr = np.asarray(vals)
-                        v = ds.createVariable(name, "i4" if arr.dtype.kind in "iub" else "f8", (dim,))
-                        v[:] = arr.astype(np.int32) if arr.dtype.kind in "iub" else arr.astype(float)
-                        attrs.setdefault("units", _units_from_name(name))
-                        _set_attrs(v, **attrs)
-                    else:
-                        _char_var(ds, name, dim, [str(x) for x in vals], attrs.pop("long_name", name), **attrs)
+            aux = _sr_coordinates(ds, rid, sid, stype, receptor_vars, source_vars,
+                                  labels=(receptor_names, receptor_names_en, source_labels, source_names,
+                                          source_names_en))
             v = ds.createVariable("S", "f8", ("city", "source"), zlib=True, complevel=complevel, shuffle=True,
                                   fill_value=np.float64(-9999.0))
             _set_attrs(v, long_name=("annual-mean primary PM2.5 exposure of the receptor city per unit emission "
@@ -664,27 +739,7 @@ def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_typ
                                            "sources' emission intensities [g m-2 s-1]"))
             v[:] = m
             if season_matrices:
-                names = list(season_matrices)
-                ds.createDimension("season", len(names))
-                sn_ = ds.createVariable("season", "i4", ("season",))
-                sn_[:] = np.arange(len(names), dtype=np.int32)
-                _set_attrs(sn_, long_name="season index (name in season_name)", units="1")
-                _char_var(ds, "season_name", "season", names,
-                          "season: heating = November to March, non_heating = April to October")
-                vs = ds.createVariable("S_season", "f8", ("season", "city", "source"), zlib=True,
-                                       complevel=complevel, shuffle=True, fill_value=np.float64(-9999.0))
-                _set_attrs(vs, long_name=("primary PM2.5 exposure of the receptor city per unit emission intensity "
-                                          "of the source, by season, times the season's calm coefficient"),
-                           units=UNIT_RESPONSE_UNITS, coordinates=" ".join(["time", "season_name"] + aux),
-                           cell_methods="time: mean",
-                           comment=("a scenario's annual-mean exposure is C = sum over seasons of "
-                                    "S_season @ (share * q), share = the source's share of its annual emission "
-                                    "emitted in the season; S = sum over seasons of (days / 365) S_season"))
-                for j, k in enumerate(names):
-                    mk = np.asarray(season_matrices[k], dtype=float)
-                    if mk.shape != m.shape:
-                        raise ValueError(f"season_matrices[{k!r}]: shape {mk.shape} != {m.shape}")
-                    vs[j] = mk
+                _sr_season_variable(ds, season_matrices, m, aux, complevel)
             if height_matrices is not None:
                 _write_height_matrices(ds, m.shape, height_matrices, season_height_matrices, aux, complevel)
             if seen is not None:

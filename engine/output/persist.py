@@ -1,6 +1,6 @@
 """Persistence: atomic files, output transactions with a manifest and a lock, a verified cache.
 
-Three guarantees (DESIGN.md "Outputs never overwrite a previous run's files half-way"):
+Three guarantees (docs/design.md, "Outputs never overwrite a previous run's files half-way"):
 
 * :func:`atomic_path` writes one file: to a temporary name in the target's folder, flushed to
   disk, then renamed over the target. A reader sees the old file or the new one, never half.

@@ -556,6 +556,35 @@ def _html(title, head, figures, tables, notes):
 
 
 # --------------------------------------------------------------------------- the report
+def _result_tables(national, cs, scen):
+    """The national table and the 30 cities with the most avoided deaths in ``scen`` (title, HTML)."""
+    nat_cols = [c for c in ("scenario", "national_co2_mt", "cities_co2_t", "pop_weighted_conc_ug_m3", "deaths_mean",
+                            "avoided_deaths_mean", "avoided_deaths_p2_5", "avoided_deaths_p97_5")
+                if c in national.columns]
+    out = [("National results per scenario", _table_html(national[nat_cols]))]
+    city_cols = [c for c in ("city_id", "name", "name_en", "province_en", "typology", "population", "co2_reduction_pct",
+                             "conc_ug_m3", "rop_share", "avoided_deaths_mean", "avoided_deaths_p2_5",
+                             "avoided_deaths_p97_5") if c in cs.columns]
+    top = cs.sort_values("avoided_deaths_mean", ascending=False)[city_cols] if "avoided_deaths_mean" in cs else \
+        cs[city_cols]
+    out.append((f"The 30 cities with the most avoided deaths in {scen} (all cities: cities.csv)",
+                _table_html(top, max_rows=30)))
+    return out
+
+
+def _headline_cards(head, cs, scen, base):
+    """The headline cards (label, value) of the report page."""
+    hs = head["scenarios"].get(scen, {})
+    cards = [("cities", f"{head.get('n_cities') or cs.shape[0]}"),
+             (f"national CO2 cut, {scen}", f"{_fmt(hs.get('co2_cut_mt'))} Mt ({_fmt(hs.get('co2_cut_pct'), 2)} %)"),
+             (f"avoided deaths per year, {scen}",
+              f"{_fmt((hs.get('avoided_deaths') or [np.nan])[0])} "
+              f"({_fmt((hs.get('avoided_deaths') or [0, np.nan])[1])}-"
+              f"{_fmt((hs.get('avoided_deaths') or [0, 0, np.nan])[2])})"),
+             ("population-weighted primary PM2.5, base", f"{_fmt(head['scenarios'].get(base, {}).get('pop_weighted_conc_ug_m3'))} µg m-3")]
+    return cards
+
+
 def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=None, formats=("png", "svg")):
     """Write the figures and ``index.html`` of a run (and a sweep) into ``out_dir``.
 
@@ -643,27 +672,8 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
             figures.append(("sweep_avoided_deaths", "Distribution of national avoided deaths over the sweep "
                                                      "samples.", r[0]))
             tables.append(("National avoided deaths over the sweep [deaths per year]", _table_html(r[1])))
-    # tables
-    nat_cols = [c for c in ("scenario", "national_co2_mt", "cities_co2_t", "pop_weighted_conc_ug_m3", "deaths_mean",
-                            "avoided_deaths_mean", "avoided_deaths_p2_5", "avoided_deaths_p97_5")
-                if c in national.columns]
-    tables.insert(0, ("National results per scenario", _table_html(national[nat_cols])))
-    city_cols = [c for c in ("city_id", "name", "name_en", "province_en", "typology", "population", "co2_reduction_pct",
-                             "conc_ug_m3", "rop_share", "avoided_deaths_mean", "avoided_deaths_p2_5",
-                             "avoided_deaths_p97_5") if c in cs.columns]
-    top = cs.sort_values("avoided_deaths_mean", ascending=False)[city_cols] if "avoided_deaths_mean" in cs else \
-        cs[city_cols]
-    tables.insert(1, (f"The 30 cities with the most avoided deaths in {scen} (all cities: cities.csv)",
-                      _table_html(top, max_rows=30)))
-    # headline cards
-    hs = head["scenarios"].get(scen, {})
-    cards = [("cities", f"{head.get('n_cities') or cs.shape[0]}"),
-             (f"national CO2 cut, {scen}", f"{_fmt(hs.get('co2_cut_mt'))} Mt ({_fmt(hs.get('co2_cut_pct'), 2)} %)"),
-             (f"avoided deaths per year, {scen}",
-              f"{_fmt((hs.get('avoided_deaths') or [np.nan])[0])} "
-              f"({_fmt((hs.get('avoided_deaths') or [0, np.nan])[1])}-"
-              f"{_fmt((hs.get('avoided_deaths') or [0, 0, np.nan])[2])})"),
-             ("population-weighted primary PM2.5, base", f"{_fmt(head['scenarios'].get(base, {}).get('pop_weighted_conc_ug_m3'))} µg m-3")]
+    tables[0:0] = _result_tables(national, cs, scen)
+    cards = _headline_cards(head, cs, scen, base)
     notes.append(f"R17 (the paper) for comparison: FYP-Efficiency-plus-Symbiosis cuts 1,024 Mt CO2 "
                  f"(754 + 270.1) and avoids 47,230 deaths per year (25,356-57,470) in 637 cities ({PAPER_CITATION}).")
     notes += _method_notes(summary)

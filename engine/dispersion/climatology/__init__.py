@@ -26,7 +26,7 @@ z_im [m]; ``roughness_length_m`` z0 [m]; ``temperature_k`` [K]; ``weight`` class
 """
 
 from .aermet import (AERMET_BETA_M, AERMET_C1_W_M2_K6, AERMET_C2_W_M2, AERMET_C3, AERMET_MAX_ABS_L_M,
-                     AERMET_MAX_MIXING_HEIGHT_M, AERMET_MIN_ABS_L_M, AERMET_VERSION, CARSON_ENTRAINMENT_A,
+                     AERMET_MIN_ABS_L_M, AERMET_VERSION, CARSON_ENTRAINMENT_A,
                      CLOUD_FRACTION, MAX_USTAR_THETASTAR, MORNING_THETA_GRADIENT_K_M, RHO_CP,
                      STEFAN_BOLTZMANN_W_M2_K4, WEIBULL_SHAPE, aermet_climatology, aermet_hours,
                      convective_scales, net_radiation, stable_scales)
@@ -90,7 +90,7 @@ __all__ = [
 
 #: constants of the submodules, importable from here as before the split (not part of ``*``)
 _CONSTANTS = (AERMET_BETA_M, AERMET_C1_W_M2_K6, AERMET_C2_W_M2, AERMET_C3, AERMET_MAX_ABS_L_M,
-              AERMET_MAX_MIXING_HEIGHT_M, AERMET_MIN_ABS_L_M, AERMET_VERSION, CARSON_ENTRAINMENT_A, CLOUD_FRACTION,
+              AERMET_MIN_ABS_L_M, AERMET_VERSION, CARSON_ENTRAINMENT_A, CLOUD_FRACTION,
               MAX_USTAR_THETASTAR, MORNING_THETA_GRADIENT_K_M, RHO_CP, STEFAN_BOLTZMANN_W_M2_K4, WEIBULL_SHAPE,
               CLASS_FIELDS, HEATING_MONTHS, SEASON_DAYS, CLIMATOLOGY_FORMAT, MIN_CLASS_FREQUENCY,
               MIN_WIND_SPEED_M_S, REFERENCE_HEIGHT_M, SECTORS, URBAN_ROUGHNESS_M, MET_DATA_DIR)

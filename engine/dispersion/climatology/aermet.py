@@ -8,7 +8,8 @@ import math
 
 import numpy as np
 
-from engine.constants import GRAVITY, VON_KARMAN
+from engine.constants import GRAVITY, MAX_MIXING_HEIGHT_M, VON_KARMAN
+from kernels.similarity import psi_m_unstable_np
 
 from .classes import CALM_THRESHOLD_M_S, CLASS_FIELDS, SEASON_DAYS, SEASONS, Climatology, classify_hours
 from .golder import MIN_CLASS_FREQUENCY, REFERENCE_HEIGHT_M, SECTORS, sector_frequencies
@@ -37,10 +38,9 @@ CARSON_ENTRAINMENT_A = 0.2
 #: potential-temperature gradient [K m-1] of the morning profile the convective layer grows into:
 #: AERMET's minimum gradient above zi (0.005 K m-1, the value the .SFC files carry)
 MORNING_THETA_GRADIENT_K_M = 0.005
-#: AERMET MPPBL limits on |L| [m] and on the mixing height (SBLMAX) [m]
+#: AERMET MPPBL limits on |L| [m] (the mixing-height limit SBLMAX is engine.constants.MAX_MIXING_HEIGHT_M)
 AERMET_MIN_ABS_L_M = 1.0
 AERMET_MAX_ABS_L_M = 8888.0
-AERMET_MAX_MIXING_HEIGHT_M = 4000.0
 #: AERMET's cap on the stable heat loss: u* theta* <= 0.05 m s-1 K (formulation eq. 26)
 MAX_USTAR_THETASTAR = 0.05
 #: representative opaque cloud fraction of the three cloud categories (clear: 0-3 oktas, cloudy:
@@ -48,12 +48,6 @@ MAX_USTAR_THETASTAR = 0.05
 CLOUD_FRACTION = {"clear": 1.5 / 8.0, "cloudy": 5.5 / 8.0, "overcast": 1.0}
 #: Weibull shape of the 10-m wind-speed distribution (Rayleigh; Justus et al. 1978)
 WEIBULL_SHAPE = 2.0
-
-
-def _psi_m_unstable(zeta):
-    """Businger-Dyer psi_m for zeta = z/L < 0 (vectorised)."""
-    x = (1.0 - 16.0 * zeta) ** 0.25
-    return 2.0 * np.log((1.0 + x) / 2.0) + np.log((1.0 + x * x) / 2.0) - 2.0 * np.arctan(x) + np.pi / 2.0
 
 
 def net_radiation(solar_elevation_deg, cloud_fraction, temperature_k, albedo_noon):
@@ -106,7 +100,7 @@ def convective_scales(wind_speed_m_s, sensible_heat_flux_w_m2, temperature_k, ro
     ustar = VON_KARMAN * u / np.log(zr / z0)
     for _ in range(iterations):
         L = -RHO_CP * t * ustar**3 / (VON_KARMAN * GRAVITY * hflux)
-        ustar = VON_KARMAN * u / (np.log(zr / z0) - _psi_m_unstable(zr / L) + _psi_m_unstable(z0 / L))
+        ustar = VON_KARMAN * u / (np.log(zr / z0) - psi_m_unstable_np(zr / L) + psi_m_unstable_np(z0 / L))
     L = -RHO_CP * t * ustar**3 / (VON_KARMAN * GRAVITY * hflux)
     return ustar, L
 
@@ -255,7 +249,7 @@ def aermet_hours(region, season):
             out["convective_velocity_m_s"].append(wstar.ravel())
             out["monin_obukhov_length_m"].append(L.ravel())
             out["conv_mixing_height_m"].append(np.where(conv, zic, np.nan).ravel())
-            out["mech_mixing_height_m"].append(np.minimum(2300.0 * ustar**1.5, AERMET_MAX_MIXING_HEIGHT_M).ravel())
+            out["mech_mixing_height_m"].append(np.minimum(2300.0 * ustar**1.5, MAX_MIXING_HEIGHT_M).ravel())
             out["roughness_length_m"].append(np.full(uu.size, z0))
             out["temperature_k"].append(np.full(uu.size, t))
             out["temperature_height_m"].append(np.full(uu.size, 2.0))

@@ -218,14 +218,7 @@ def classify_hours(hours, *, season, weight, source, calm=None, sector_frequenci
     calm_a = np.zeros(n, bool) if calm is None else np.asarray(calm, bool)
     calm_a = calm_a | (h["wind_speed_m_s"] < calm_threshold_m_s)
     season_names = [s for s in SEASONS if (season == s).any()] + sorted(set(season) - set(SEASONS))
-    total_w = weight.sum()
-    if total_w <= 0:
-        raise InputError(f"{source}: no hours to build a climatology from")
-    season_frequency, calm_frequency = {}, {}
-    for s in season_names:
-        ws = weight[season == s].sum()
-        season_frequency[s] = float(ws / total_w)
-        calm_frequency[s] = float(weight[(season == s) & calm_a].sum() / ws) if ws > 0 else 0.0
+    season_frequency, calm_frequency = _season_frequencies(season, season_names, weight, calm_a, source)
     ok = ~calm_a & (weight > 0)
     stab = stability_class_index(h["monin_obukhov_length_m"], h["roughness_length_m"])
     spd = np.clip(speed_class_index(h["wind_speed_m_s"], speed_edges), 0, None)
@@ -256,11 +249,7 @@ def classify_hours(hours, *, season, weight, source, calm=None, sector_frequenci
             wt = w.sum()
             rep = _representative({k: v[members] for k, v in h.items()}, w)
             for k in prof_keys:
-                a = prof[k][members]
-                okp = np.isfinite(a) & (a > 0)
-                num = np.sum(np.where(okp, w[:, None], 0.0), axis=0)
-                den = np.sum(np.where(okp, w[:, None] / np.where(okp, a, 1.0), 0.0), axis=0)
-                rep[k] = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+                rep[k] = _harmonic_profile(prof[k][members], w)
             if sector_frequencies is None:
                 sec_w = np.bincount(sec[members], weights=w, minlength=n_sectors)
             else:
@@ -281,6 +270,28 @@ def classify_hours(hours, *, season, weight, source, calm=None, sector_frequenci
         classes[k] = classes[k].astype(int)
     return Climatology(classes=classes, season_frequency=season_frequency, calm_frequency=calm_frequency,
                        source=source, profile_heights_m=tuple(float(z) for z in profile_heights_m))
+
+
+def _season_frequencies(season, season_names, weight, calm, source):
+    """``({season: share of the year's weight}, {season: calm share of the season's weight})``."""
+    total_w = weight.sum()
+    if total_w <= 0:
+        raise InputError(f"{source}: no hours to build a climatology from")
+    season_frequency, calm_frequency = {}, {}
+    for s in season_names:
+        ws = weight[season == s].sum()
+        season_frequency[s] = float(ws / total_w)
+        calm_frequency[s] = float(weight[(season == s) & calm].sum() / ws) if ws > 0 else 0.0
+    return season_frequency, calm_frequency
+
+
+def _harmonic_profile(a, w):
+    """Weighted harmonic mean over hours of an (hour, level) profile [m s-1], per level, over the
+    hours that observed it (finite, > 0); NaN where none did."""
+    okp = np.isfinite(a) & (a > 0)
+    num = np.sum(np.where(okp, w[:, None], 0.0), axis=0)
+    den = np.sum(np.where(okp, w[:, None] / np.where(okp, a, 1.0), 0.0), axis=0)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
 def _representative(h, w):

@@ -60,12 +60,8 @@ def write_climatology(clim, path):
         Path(tmp).write_text("\n".join(lines) + "\n")
 
 
-def read_climatology(path):
-    """Read a climatology file written by :func:`write_climatology` (or by hand, same layout).
-
-    Raises :class:`InputError` naming the file, line and column of a bad value.
-    """
-    path = Path(path)
+def _read_sections(path):
+    """``({header key: value}, [(line number, data line), ...])`` of a climatology file."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -84,38 +80,27 @@ def read_climatology(path):
         raise InputError(f"climatology file {path}: first line must be '# {CLIMATOLOGY_FORMAT}'")
     if not body:
         raise InputError(f"climatology file {path}: no column header and no classes")
+    return header, body
 
-    def pairs(key):
-        if key not in header:
-            raise InputError(f"climatology file {path}: header line '# {key}: season=value,...' is missing")
-        out = {}
-        for item in header[key].split(","):
-            try:
-                s, v = item.split("=")
-                out[s.strip()] = float(v)
-            except ValueError:
-                raise InputError(f"climatology file {path}: header '{key}' item {item!r} is not season=number") from None
-            if not 0.0 <= out[s.strip()] <= 1.0:
-                raise InputError(f"climatology file {path}: header '{key}' {item!r} outside 0..1")
-        return out
 
-    season_frequency, calm_frequency = pairs("season_frequency"), pairs("calm_frequency")
-    heights = ()
-    if "profile_heights_m" in header:
+def _header_pairs(path, header, key):
+    """The ``season=value`` pairs of header line ``key`` (values in 0..1)."""
+    if key not in header:
+        raise InputError(f"climatology file {path}: header line '# {key}: season=value,...' is missing")
+    out = {}
+    for item in header[key].split(","):
         try:
-            heights = tuple(float(v) for v in header["profile_heights_m"].split()[0].split(","))
-        except (ValueError, IndexError):
-            raise InputError(f"climatology file {path}: header 'profile_heights_m' must be comma-separated "
-                             f"heights [m], got {header['profile_heights_m']!r}") from None
-        if not all(0 < z < 9000 for z in heights):
-            raise InputError(f"climatology file {path}: profile_heights_m must lie in 0..9000 m")
-    cols = [c.strip() for c in body[0][1].split(",")]
-    pcols = [f"{k}_{i + 1}" for k in ("profile_sigma_v_m_s", "profile_sigma_w_m_s") for i in range(len(heights))]
-    need = ["season", "stability_class", "speed_class", "sector", "wind_from_deg", "frequency", *CLASS_FIELDS,
-            *pcols]
-    missing = [c for c in need if c not in cols]
-    if missing:
-        raise InputError(f"climatology file {path}, line {body[0][0]}: missing column(s) {', '.join(missing)}")
+            s, v = item.split("=")
+            out[s.strip()] = float(v)
+        except ValueError:
+            raise InputError(f"climatology file {path}: header '{key}' item {item!r} is not season=number") from None
+        if not 0.0 <= out[s.strip()] <= 1.0:
+            raise InputError(f"climatology file {path}: header '{key}' {item!r} outside 0..1")
+    return out
+
+
+def _read_rows(path, body, cols, need, season_frequency):
+    """The class rows of a climatology file as lists per column (``need``), each value checked."""
     data = {k: [] for k in need}
     for lineno, ln in body[1:]:
         vals = [v.strip() for v in ln.split(",")]
@@ -142,6 +127,35 @@ def read_climatology(path):
             if k == "wind_from_deg" and not (0.0 <= x <= 360.0):
                 raise InputError(f"climatology file {path}, line {lineno}, column '{k}': {v!r}; expected 0..360 deg")
             data[k].append(x)
+    return data
+
+
+def read_climatology(path):
+    """Read a climatology file written by :func:`write_climatology` (or by hand, same layout).
+
+    Raises :class:`InputError` naming the file, line and column of a bad value.
+    """
+    path = Path(path)
+    header, body = _read_sections(path)
+    season_frequency = _header_pairs(path, header, "season_frequency")
+    calm_frequency = _header_pairs(path, header, "calm_frequency")
+    heights = ()
+    if "profile_heights_m" in header:
+        try:
+            heights = tuple(float(v) for v in header["profile_heights_m"].split()[0].split(","))
+        except (ValueError, IndexError):
+            raise InputError(f"climatology file {path}: header 'profile_heights_m' must be comma-separated "
+                             f"heights [m], got {header['profile_heights_m']!r}") from None
+        if not all(0 < z < 9000 for z in heights):
+            raise InputError(f"climatology file {path}: profile_heights_m must lie in 0..9000 m")
+    cols = [c.strip() for c in body[0][1].split(",")]
+    pcols = [f"{k}_{i + 1}" for k in ("profile_sigma_v_m_s", "profile_sigma_w_m_s") for i in range(len(heights))]
+    need = ["season", "stability_class", "speed_class", "sector", "wind_from_deg", "frequency", *CLASS_FIELDS,
+            *pcols]
+    missing = [c for c in need if c not in cols]
+    if missing:
+        raise InputError(f"climatology file {path}, line {body[0][0]}: missing column(s) {', '.join(missing)}")
+    data = _read_rows(path, body, cols, need, season_frequency)
     classes = {k: np.asarray(v) for k, v in data.items() if k not in pcols}
     for k in ("speed_class", "sector"):
         classes[k] = classes[k].astype(int)

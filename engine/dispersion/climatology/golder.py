@@ -9,7 +9,7 @@ the dispersion stage as one :class:`engine.dispersion.met.MetHours` whose ``weig
 The v1 climatology (``climatology = "golder"`` or ``"default"``, version ``DEFAULT_VERSION``)
 --------------------------------------------------------------------------------------------
 **It is synthetic and representative, not fitted to station data** (no installable Chinese
-joint-frequency table exists). Every number has its
+joint-frequency table exists; docs/met.md, "Why the default met is synthetic"). Every number has its
 basis stated in :data:`CLIMATE_REGIONS` and below; users with real data give an AERMET .SFC/.PFL
 pair or a STAR table in ``[met]`` instead. Every output records which met was used.
 
@@ -57,7 +57,8 @@ import math
 
 import numpy as np
 
-from engine.constants import VON_KARMAN
+from engine.constants import URBAN_ROUGHNESS_M, VON_KARMAN
+from kernels.similarity import psi_m
 
 from .regions import CLIMATE_REGIONS
 
@@ -84,7 +85,6 @@ STAR_SPEED_CLASS_M_S = (1.5, 2.5, 4.3, 6.8, 9.5, 12.5)
 MIN_CLASS_FREQUENCY = 1e-4
 MIN_WIND_SPEED_M_S = 1.0
 REFERENCE_HEIGHT_M = 10.0
-URBAN_ROUGHNESS_M = 1.0
 SECTORS = 16
 
 # Pasquill-Turner table. Columns: day strong, moderate, slight insolation; night >= 4/8 cloud
@@ -113,14 +113,6 @@ def monin_obukhov_from_class(stability, roughness_length_m):
     return math.inf if inv == 0.0 else 1.0 / inv
 
 
-def _psi_m(zeta):
-    """AERMOD stability function for momentum psi_m(z/L)."""
-    if zeta < 0.0:  # Businger-Dyer (Paulson 1970 integral form)
-        x = (1.0 - 16.0 * zeta) ** 0.25
-        return 2.0 * math.log((1.0 + x) / 2.0) + math.log((1.0 + x * x) / 2.0) - 2.0 * math.atan(x) + math.pi / 2.0
-    return -17.0 * (1.0 - math.exp(-0.29 * zeta))  # stable (Van Ulden & Holtslag 1985)
-
-
 def friction_velocity(wind_speed_m_s, monin_obukhov_length_m, roughness_length_m, *,
                       reference_height_m=REFERENCE_HEIGHT_M):
     """u* [m s-1] from the log-linear profile with AERMOD's stability functions.
@@ -131,7 +123,7 @@ def friction_velocity(wind_speed_m_s, monin_obukhov_length_m, roughness_length_m
     zr, z0 = reference_height_m, roughness_length_m
     denom = math.log(zr / z0)
     if math.isfinite(L):
-        denom += -_psi_m(zr / L) + _psi_m(z0 / L)
+        denom += -psi_m(zr / L) + psi_m(z0 / L)
     if denom <= 0.0:
         raise ValueError(f"profile denominator {denom} <= 0 for L={L}, z0={z0}")
     return VON_KARMAN * wind_speed_m_s / denom
