@@ -12,6 +12,7 @@ import numpy as np
 
 from engine.constants import PM25_STANDARD_NAME
 from engine.output.persist import atomic_path
+from engine.output.netcdf_heights import write_height_matrices
 
 __all__ = ["write_concentration_netcdf", "write_city_netcdf", "write_city_fields_netcdf", "write_sr_matrix_netcdf",
            "write_sr_dataset_netcdf", "open_city", "crs_wkt_latlon", "crs_wkt_aeqd", "PM25_STANDARD_NAME",
@@ -741,7 +742,8 @@ def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_typ
             if season_matrices:
                 _sr_season_variable(ds, season_matrices, m, aux, complevel)
             if height_matrices is not None:
-                _write_height_matrices(ds, m.shape, height_matrices, season_height_matrices, aux, complevel)
+                write_height_matrices(ds, m.shape, height_matrices, season_height_matrices, aux, complevel,
+                                      units=UNIT_RESPONSE_UNITS, set_attrs=_set_attrs, char_var=_char_var)
             if seen is not None:
                 f = ds.createVariable("seen", "i1", ("city", "source"), zlib=True, complevel=complevel)
                 _set_attrs(f, long_name="whether the receptor city sees the source (source set); S is 0 where not",
@@ -751,37 +753,6 @@ def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_typ
         finally:
             ds.close()
     return Path(path)
-
-
-def _write_height_matrices(ds, shape, height_matrices, season_height_matrices, aux, complevel):
-    """``S_height(height, city, source)`` and (seasonal met) ``S_season_height(season, height, city,
-    source)`` of ``[dispersion] emission_heights = "sector"``, with the class names in ``height_name``."""
-    names = list(height_matrices)
-    ds.createDimension("height", len(names))
-    hv = ds.createVariable("height", "i4", ("height",))
-    hv[:] = np.arange(len(names), dtype=np.int32)
-    _set_attrs(hv, long_name="emission-height class index (name in height_name)", units="1")
-    _char_var(ds, "height_name", "height", names,
-              "emission-height class (engine/data/stack_classes.csv; ground = [dispersion] release_height_m)")
-    v = ds.createVariable("S_height", "f8", ("height", "city", "source"), zlib=True, complevel=complevel,
-                          shuffle=True, fill_value=np.float64(-9999.0))
-    _set_attrs(v, long_name=("primary PM2.5 exposure of the receptor city per unit emission intensity of the "
-                             "source released in the emission-height class, all year"),
-               units=UNIT_RESPONSE_UNITS, coordinates=" ".join(["time", "height_name"] + aux), cell_methods="time: mean",
-               comment="a scenario's exposure is C = sum over classes of S_height @ (height_share * q); S is the "
-                       "ground class")
-    for j, k in enumerate(names):
-        v[j] = np.asarray(height_matrices[k], dtype=float).reshape(shape)
-    if season_height_matrices is not None:
-        v = ds.createVariable("S_season_height", "f8", ("season", "height", "city", "source"), zlib=True,
-                              complevel=complevel, shuffle=True, fill_value=np.float64(-9999.0))
-        _set_attrs(v, long_name=("primary PM2.5 exposure of the receptor city per unit emission intensity of the "
-                                 "source, by season and emission-height class, times the season's calm coefficient"),
-                   units=UNIT_RESPONSE_UNITS, coordinates=" ".join(["time", "season_name", "height_name"] + aux),
-                   cell_methods="time: mean",
-                   comment="a scenario's annual-mean exposure is C = sum over seasons and classes of "
-                           "S_season_height @ (season_height_share * q)")
-        v[:] = np.asarray(season_height_matrices, dtype=float)
 
 
 def write_sr_dataset_netcdf(path, S, *, global_attrs=None, receptor_names=None, source_names=None):
