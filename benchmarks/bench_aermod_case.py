@@ -6,7 +6,8 @@ picks one):
 * ``caseC_20x20_timing``: 400 AREA cells, 1681 receptors, 24 h (16.1 M evaluations); AERMOD
   v24142 took 61.0-61.3 s on the machine and day where caseD-F were timed (issue 11) and
   112.3 s on an older, slower VM (tests/data/aermod/README.md); the 61.0 s is the baseline;
-* ``caseD_observed_turbulence``, ``caseE_polygon_circle_flagpole``, ``caseF_urban``: AERMOD's
+* ``caseD_observed_turbulence``, ``caseE_polygon_circle_flagpole``, ``caseF_urban``,
+  ``caseG_concave_city_polygon``, ``caseH_elevated_area(_urban)``: AERMOD's
   ``/usr/bin/time -v`` output is stored with the case (``time_v.txt``, "Elapsed (wall clock)").
 
 Runs standalone::
@@ -55,7 +56,8 @@ sys.path.insert(0, str(ROOT))
 #: AERMOD v24142 on caseC, same machine and day as the time_v.txt files (issue 11)
 AERMOD_CASEC_S = 61.0
 CASES = ["caseC_20x20_timing", "caseD_observed_turbulence", "caseE_polygon_circle_flagpole",
-         "caseF_urban"]
+         "caseF_urban", "caseG_concave_city_polygon", "caseH_elevated_area",
+         "caseH_elevated_area_urban"]
 
 
 def _aermod_seconds(case_dir):
@@ -74,8 +76,21 @@ def _aermod_seconds(case_dir):
 
 
 def _conc(path):
-    lines = [ln for ln in Path(path).read_text().split("\n") if ln and not ln.startswith("*")]
-    return np.array([float(ln[28:42]) for ln in lines])
+    """CONC column of a PLOT file (plain or gzipped; E13.6 exponents beyond 99 drop the 'E')."""
+    import gzip
+    import re
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as fh:
+        lines = [ln for ln in fh.read().split("\n") if ln and not ln.startswith("*")]
+    out = []
+    for ln in lines:
+        text = ln[28:42].strip()
+        try:
+            out.append(float(text))
+        except ValueError:
+            out.append(float(re.sub(r"(\d)([+-]\d+)$", r"\1e\2", text)))
+    return np.array(out)
 
 
 def _accuracy(mine_path, ref_path):
@@ -105,6 +120,8 @@ def _fresh_process(control, outdir, cache_dir, method):
 def _bench_case(case_dir, args, work):
     control = Path(case_dir) / "aermod.inp"
     ref = Path(case_dir) / "period_all.pst"
+    if not ref.exists():
+        ref = Path(case_dir) / "period_all.pst.gz"
     aermod_s = _aermod_seconds(case_dir)
     result = {"case": Path(case_dir).name, "method": args.method, "aermod_s": aermod_s}
     if not args.skip_fresh_process:

@@ -27,11 +27,14 @@ COMMAND_MODULES = (
     "engine.commands.run",
     "engine.commands.carbon",
     "engine.commands.validate_data",
+    "engine.commands.validate",
     "engine.commands.health",
     "engine.commands.aermod",
     "engine.commands.report",
     "engine.commands.met_climatology",
     "engine.commands.sweep",
+    "engine.commands.marginal",
+    "engine.commands.target",
 )
 
 log = logging.getLogger("cobenefits")
@@ -46,6 +49,28 @@ class _HelpFormatter(argparse.HelpFormatter):
                 or action.option_strings == []):
             return text
         return f"{text} (default: {action.default})"
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """A subcommand parser that takes options and positionals in any order:
+    ``aermod X.inp --outdir D L.out`` as well as ``aermod X.inp L.out --outdir D``.
+
+    argparse matches a subcommand's positionals in one go, so a positional after an option
+    (``L.out`` above) was "unrecognized"; :meth:`argparse.ArgumentParser.parse_known_intermixed_args`
+    parses the options first, then the positionals. It calls :meth:`parse_known_args` itself,
+    hence the re-entrancy flag.
+    """
+
+    _inner = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._inner:
+            return super().parse_known_args(args, namespace)
+        self._inner = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inner = False
 
 
 def version_text():
@@ -89,7 +114,7 @@ def build_parser(argv=None):
                         help="print the version and the versions of the key dependencies, then exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_IntermixedParser)
     for modname in (COMMAND_MODULES if argv is None else _command_modules(argv)):
         try:
             mod = importlib.import_module(modname)
@@ -104,7 +129,7 @@ def build_parser(argv=None):
         p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
                        help="no progress bar or log lines")
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _memory_advice=getattr(mod, "MEMORY_ADVICE", None))
     return parser
 
 
@@ -142,13 +167,17 @@ def _error_log(text):
     return path
 
 
-def _expected_failure(exc):
+#: what a command that runs out of memory can do about it (a command module's MEMORY_ADVICE overrides)
+MEMORY_ADVICE = ("use fewer workers (--workers), fewer cities (--cities), or a coarser grid ([dispersion] "
+                 "city_resolution_m in [100, 20000] m, smaller city_margin_m)")
+
+
+def _expected_failure(exc, memory_advice=None):
     """The one-paragraph message of an expected failure that is not an InputError, or None."""
     if isinstance(exc, SchedulerError):
         return str(exc)
     if isinstance(exc, MemoryError):
-        return ("not enough memory for this run; use fewer workers (--workers), fewer cities (--cities), "
-                "or a coarser grid ([dispersion] city_resolution_m in [100, 20000] m, smaller city_margin_m)")
+        return f"not enough memory for this run; {memory_advice or MEMORY_ADVICE}"
     if isinstance(exc, UnicodeError):
         obj = getattr(exc, "object", b"")
         return (f"a file is not UTF-8 text ({exc.reason if hasattr(exc, 'reason') else exc}; "
@@ -183,7 +212,7 @@ def main(argv=None):
         if getattr(args, "debug", False):
             print(tb, file=sys.stderr)
         path = _error_log(tb)
-        expected = _expected_failure(exc)
+        expected = _expected_failure(exc, getattr(args, "_memory_advice", None))
         if expected is not None:  # I/O, encoding, memory: the user's environment, not a bug
             print(f"cobenefits {args.command}: error: {expected}\n(details in {path})", file=sys.stderr)
             return 2

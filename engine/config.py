@@ -47,6 +47,7 @@ __all__ = [
     "config_to_dict",
     "RUN_WIDE_SECTIONS",
     "input_paths",
+    "field_type",
 ]
 
 
@@ -121,10 +122,11 @@ class DispersionConfig:
     footprints_geojson: str = _f(
         "", doc="GeoJSON FeatureCollection of city polygons (property city_id, lon/lat WGS 84) used instead "
                 "of the default discs; relative to the config file's folder; empty = discs")
-    urban: bool = _f(
-        False, doc="AERMOD's urban dispersion (URBANOPT) for the city sources: urban boundary layer from each "
-                   "city's urban_population (log classes, 4 per decade), urban convective treatment of stable "
-                   "hours, urban roughness 1 m; rests of province stay rural. false = rural everywhere")
+    urban: Literal["auto", True, False] = _f(
+        "auto", doc="AERMOD's urban dispersion (URBANOPT) for the city sources: 'auto' = urban where the city's "
+                    "population density (population / area_km2) exceeds 750 km-2 (EPA Guideline on Air Quality "
+                    "Models, 40 CFR 51 App. W 7.2.1.1), true = every city, false = rural everywhere; an urban "
+                    "city's URBANOPT population is its urban_population; rests of province stay rural")
     population_grid: str = _f(
         "", doc="regular lat-lon population grid (CF NetCDF, or CSV lon,lat,population with a '# units:' "
                 "line; counts per cell or density per km2, from its units) for population-weighted city "
@@ -257,14 +259,23 @@ def _suggest(key, valid):
     return f"; did you mean '{match[0]}'?" if match else ""
 
 
+def _toml_repr(value):
+    """``value`` as TOML spells it (true/false, quoted strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
 def _check_value(cls_name, f, value, where):
     key = f"{where}.{f.name}" if where else f.name
     tp = f.type if not isinstance(f.type, str) else _TYPE_HINTS[cls_name][f.name]
     origin = typing.get_origin(tp)
     if origin is Literal:
         choices = typing.get_args(tp)
-        if value not in choices:
-            raise InputError(f"{key} = {value!r} is not allowed; choose one of {', '.join(map(repr, choices))}")
+        # exact type as well as value: 1 == True, but `urban = 1` is not `urban = true`
+        if not any(value == c and type(value) is type(c) for c in choices):
+            raise InputError(f"{key} = {_toml_repr(value)} is not allowed; choose one of "
+                             f"{', '.join(map(_toml_repr, choices))}")
         return value
     if tp is bool:
         if not isinstance(value, bool):
@@ -317,6 +328,13 @@ _SECTIONS = {
     "run": RunConfig,
 }
 _TYPE_HINTS = {cls.__name__: typing.get_type_hints(cls) for cls in _SECTIONS.values()}
+
+
+def field_type(section_cls, name):
+    """The resolved type of a key of a configuration section (``Literal[...]``, ``bool``, ``int``,
+    ``float`` or ``str``); its range is in the field's metadata (``lo``, ``hi``, ``lo_open``,
+    ``hi_open``)."""
+    return _TYPE_HINTS[section_cls.__name__][name]
 
 
 def parse_config(table, *, source="<config>"):

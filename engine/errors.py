@@ -4,7 +4,9 @@
 with no traceback. Anything else is an internal error (exit 1).
 """
 
-__all__ = ["InputError", "InputErrors", "SchedulerError"]
+from pathlib import Path
+
+__all__ = ["InputError", "InputErrors", "SchedulerError", "read_text_file"]
 
 
 class InputError(ValueError):
@@ -34,3 +36,27 @@ class SchedulerError(RuntimeError):
     An expected failure of the environment (exit 2): the message names the tasks still pending,
     the time waited and how to change the limits.
     """
+
+
+def read_text_file(path, what):
+    """The text of ``path`` as UTF-8, or :class:`InputError` naming the file (and the line of
+    the first byte that is not UTF-8), so that no reader reports "a file is not UTF-8 text"
+    without saying which.
+
+    Parameters
+    ----------
+    path : path-like
+    what : str
+        How the message calls the file (``"AERMET surface file"``).
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{what} {path}: cannot read ({exc.strerror})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise InputError(f"{what} {path}, line {line}: not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+                         f"{exc.start}); save it as UTF-8 (or ASCII) text") from None

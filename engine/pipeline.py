@@ -36,6 +36,7 @@ from engine.dispersion import fields as fl
 from engine.dispersion import geometry as geo
 from engine.dispersion import plumerise as pr
 from engine.dispersion import srmatrix as srm
+from engine.health import check_health_config
 from engine.constants import MEGACITY_POPULATION, PM25_STANDARD_NAME, SR_UNITS, per_year_to_per_second
 from engine.errors import InputError
 from engine.output.persist import sha256_file
@@ -48,6 +49,9 @@ __all__ = [
     "sr_matrix",
     "receptor_pass",
     "superpose",
+    "superpose_arrays",
+    "sr_dataset",
+    "as_config",
     "health",
     "metrics",
     "run",
@@ -119,7 +123,7 @@ class Prepared:
         return [s.label for s in self.sources]
 
 
-def _as_config(config, cities=None, scenarios=None):
+def as_config(config, cities=None, scenarios=None):
     from engine.config import Config, load_config
 
     overrides = {"data": {"cities": cities}} if cities is not None else None
@@ -164,7 +168,7 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
     """
     from engine.data.dataset import load_dataset, select_cities
 
-    cfg = _as_config(config, cities, scenarios)
+    cfg = as_config(config, cities, scenarios)
     files = cfg.dispersion.resolve_paths(cfg.paths)
     data = data if data is not None else load_dataset(cfg.data.dir or None)
     selected = sorted(int(c) for c in select_cities(data, cfg.data.cities).cities.index)
@@ -204,6 +208,7 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
     specs = {cid: clim.met_spec_for_city(cfg.met, cid, prov_of[cid]) for cid in selected}
     for spec in {s.digest: s for s in specs.values()}.values():
         clim.load_met(spec)  # a broken met file stops the run here, before any work
+    check_health_config(cfg.health)  # [health] functions_file, background, rates_file: before any work
     if cfg.run.scheduler:
         from engine.parallel import connect
 
@@ -516,7 +521,7 @@ def _receptor_task(item, shared):
     o = shared["options"]
     q = shared["q"][:, idx] if shared.get("q") is not None else None
     seasons = prep_s["met_seasons"][cid]
-    urban = shared.get("urban_class")  # [dispersion] urban: city sources get their class's urban kernels
+    urban = shared.get("urban_class")  # [dispersion] urban: urban city sources get their node kernels
     # (class, kernel-key suffix, row-cache key); "" = ground
     heights = shared.get("heights") or (("ground", "", ""),)
     hshare = shared.get("height_share")  # (height, scenario, source), or None
@@ -538,21 +543,17 @@ def _receptor_task(item, shared):
                     qs = m.coefficient * jshare[si, hi][:, idx] * q
                 else:
                     qs = m.coefficient * shared["season_share"][si][:, idx] * q
-
-            def kk(*base, hkey=hkey):
-                return base + ((hkey,) if hkey else ())
-
-            rural = (kern[kk(m.digest, "fine")], kern[kk(m.digest, "coarse")])
+            sfx = (hkey,) if hkey else ()
+            kf, kc = kern[(m.digest, "fine") + sfx], kern[(m.digest, "coarse") + sfx]
             if urban is None:
-                sk = None if not hkey else [rural] * len(src)
+                sk = None if not hkey else [((1.0, kf, kc),)] * len(src)
                 ukey = rkey
             else:
-                sk = [(kern[kk(m.digest, "fine", urban[s.id])], kern[kk(m.digest, "coarse", urban[s.id])])
-                      if s.kind == "city" and urban[s.id] > 0 else rural for s in src]
-                ukey = repr(sorted((s.label, urban[s.id]) for s in src if s.kind == "city")) + (
+                sk = _source_kernels(src, urban, kern, m.digest, sfx)
+                ukey = repr(("nodes", sorted((s.label, urban[s.id]) for s in src if s.kind == "city"))) + (
                     f"|{rkey}" if rkey else "")
             parts.append(srm.compute_receptor(
-                geom, src, rural[0], rural[1], lattices=prep_s["lattices"][cid],
+                geom, src, kf, kc, lattices=prep_s["lattices"][cid],
                 population=shared.get("population"), population_key=o["population_key"], q=qs,
                 mosaic=shared.get("mosaic") if single else None, use_cache=o["use_cache"],
                 release_height_m=o["release_height_m"], initial_sigma_z_m=o["initial_sigma_z_m"], met_digest=m.digest,
@@ -603,27 +604,34 @@ def _combine_parts(parts, seasons, n_height, mosaic, base_height_share=None):
 
 
 def _urban_classes(prep):
-    """``{city_id: urban population class}`` of every city of the data set ([dispersion] urban):
-    the class representative (:func:`engine.dispersion.fields.urban_population_class`) of the city's
-    ``urban_population`` (persons in its urban area, AERMOD URBANOPT's population); 0 for a
-    city with no urban population, whose sources stay rural."""
-    if "urban_population" not in prep.data.cities:
-        raise InputError(f"[dispersion] urban = true needs the column urban_population (persons in each "
-                         f"city's urban area) in the cities table of {prep.data.source}")
-    pop = prep.data.cities["urban_population"]
-    out = {}
-    for cid, p in pop.items():
-        try:
-            out[int(cid)] = 0.0 if float(p) == 0.0 else fl.urban_population_class(p)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"[dispersion] urban = true: cities.csv city_id {cid}: {exc}") from None
-    return out
+    """``{city_id: URBANOPT population}`` of every city of the data set ([dispersion] urban), or
+    None when no city is urban (the rural run). Which cities are urban and their population:
+    :func:`engine.dispersion.urban.classify_cities`; a rural city gets 0 and its sources stay
+    rural. An urban city's kernel is the interpolation between node kernels
+    (:func:`engine.dispersion.fields.urban_node_weights`)."""
+    from engine.dispersion.urban import classify_cities
+
+    cls = classify_cities(prep.data.cities, prep.cfg.dispersion.urban, source=f"{prep.data.source}/cities.csv")
+    if not cls["urban"].any():
+        return None
+    return {int(cid): float(p) if u else 0.0 for cid, u, p in zip(cls.index, cls["urban"], cls["urbanopt_population"])}
 
 
 def _urban_seen(prep, urban, cid):
-    """The urban classes (> 0) of the city sources receptor city ``cid`` sees."""
-    return {urban[prep.sources[k].id] for k in prep.receptor_sources[cid]
-            if prep.sources[k].kind == "city" and urban[prep.sources[k].id] > 0}
+    """The urban node populations of the city sources receptor city ``cid`` sees."""
+    return {node for k in prep.receptor_sources[cid]
+            if prep.sources[k].kind == "city" and urban[prep.sources[k].id] > 0
+            for node, _ in fl.urban_node_weights(urban[prep.sources[k].id])}
+
+
+def _source_kernels(src, urban, kern, digest, sfx=()):
+    """Per source, its ``(weight, fine kernel, coarse kernel)`` terms: the rural pair, or for an
+    urban city the node kernels weighted by :func:`engine.dispersion.fields.urban_node_weights`;
+    ``sfx`` the emission-height class's kernel-key suffix (``()`` for the ground class)."""
+    rural = ((1.0, kern[(digest, "fine") + sfx], kern[(digest, "coarse") + sfx]),)
+    return [tuple((w, kern[(digest, "fine", p) + sfx], kern[(digest, "coarse", p) + sfx])
+                  for p, w in fl.urban_node_weights(urban[s.id]))
+            if s.kind == "city" and urban[s.id] > 0 else rural for s in src]
 
 
 def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, scheduler=None, client=None,
@@ -655,7 +663,7 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
     sel = prep.selected
     seasons = prep.met_seasons or met_seasons({c: prep.met_specs[c] for c in sel},
                                               seasonal=cfg.met.seasonal_emissions)
-    urban = _urban_classes(prep) if d.urban else None
+    urban = _urban_classes(prep)
     plan, met_of = {}, {}
     for name in prep.seasons:
         digest = {c: m.digest for c in sel for m in seasons[c] if m.season == name}
@@ -680,7 +688,15 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
                                                                     initial_sigma_z_m=0.0)
     kernels = {}
     prog = Progress(len(plan), desc="transfer kernels", quiet=quiet, log_every=1)
-    for key, spec in sorted(plan.items(), key=lambda kv: repr(kv[0])):
+    # per met and lattice (and height class): the rural kernel, then the urban nodes from the largest
+    # population down (each node's rural hours contain the next smaller one's: engine.dispersion.urban._rural_part)
+    def _order(kv):
+        k = kv[0]
+        sfx = k[-1] if len(k) > 2 and isinstance(k[-1], str) else ""
+        pop = k[2] if len(k) > 2 and not isinstance(k[2], str) else None
+        return (k[0], k[1], sfx, -pop if pop is not None else -1e300)
+
+    for key, spec in sorted(plan.items(), key=_order):
         met = _season_met(*met_of[key[0]])
         kernels[key] = fl.compute_kernel(spec, met, kernel_fn=kernel_fn, use_cache=use_cache)
         prog.update()
@@ -719,7 +735,7 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
     return res, {"kernels_s": t_kernels, "fields_s": time.perf_counter() - t1, "n_kernels": len(kernels)}
 
 
-def _sr_dataset(prep, results):
+def sr_dataset(prep, results):
     sel = prep.selected
     pos = {lab: k for k, lab in enumerate(prep.source_labels)}
     S = np.zeros((len(sel), len(prep.sources)))
@@ -793,7 +809,7 @@ def sr_matrix(prep, *, use_cache=True, workers=None, scheduler=None, client=None
     """
     res, t = receptor_pass(prep, use_cache=use_cache, workers=workers, scheduler=scheduler, client=client,
                            quiet=quiet, kernel_fn=kernel_fn)
-    ds = _sr_dataset(prep, res)
+    ds = sr_dataset(prep, res)
     ds.attrs["timings_s"] = t
     return ds
 
@@ -834,45 +850,36 @@ def superpose(S, q, *, parts=True):
     qa = qa.reindex(source=labels, fill_value=0.0)
     other = [d for d in qa.dims if d != "source"]
     qt = qa.transpose(*other, "source")
-    Q2 = np.asarray(qt.values, dtype=float).reshape(-1, len(labels))
+    Q = np.asarray(qt.values, dtype=float)
     city = Sa["city"].values
     out_dims = (*other, "city")
-    out_shape = tuple(qa.sizes[d] for d in other) + (len(city),)
     coords = {d: qt[d] for d in other if d in qt.coords} | {"city": city}
     qd = q if isinstance(q, xr.Dataset) else xr.Dataset()
-
-    def shares(name, *lead):
-        # share(lead..., other..., source) as (n_lead..., n_rows, n_source); sources not in q: flat
-        fill = 1.0 / int(np.prod([S.sizes[d] for d in lead]))
-        sh = qd[name].reindex(source=labels, fill_value=fill).transpose(*lead, *other, "source")
-        return np.asarray(sh.values, dtype=float).reshape(tuple(S.sizes[d] for d in lead) + (-1, len(labels)))
-
-    def mat(name, *index):
-        return np.asarray(S[name].values[index], dtype=float)
-
+    S_season = sh = None
     if "S_season_height" in S and "season_height_share" in qd:
-        # seasonal met and emission heights: C = sum_s sum_h S_sh @ (share_sh * q)
-        sh = shares("season_height_share", "season", "height")
-        terms = [(mat("S_season_height", i, h), Q2 * sh[i, h])
-                 for i in range(S.sizes["season"]) for h in range(S.sizes["height"])]
+        # seasonal met and emission heights: one term per (season, height class), season-major
+        S_season = np.asarray(S["S_season_height"].transpose("season", "height", "city", "source").values,
+                              dtype=float).reshape((-1,) + Sa.shape)
+        sh = np.asarray(qd["season_height_share"].reindex(source=labels, fill_value=0.0)
+                        .sel(season=S["season"].values, height=S["height"].values)
+                        .transpose("season", "height", *other, "source").values, dtype=float)
+        sh = sh.reshape((-1,) + sh.shape[2:])
     elif "S_height" in S and "height_share" in qd and "S_season" not in S:
-        # annual met and emission heights: C = sum_h S_h @ (share_h * q)
-        sh = shares("height_share", "height")
-        terms = [(mat("S_height", h), Q2 * sh[h]) for h in range(S.sizes["height"])]
+        # annual met and emission heights: one term per height class
+        S_season = np.asarray(S["S_height"].transpose("height", "city", "source").values, dtype=float)
+        sh = np.asarray(qd["height_share"].reindex(source=labels, fill_value=0.0).sel(height=S["height"].values)
+                        .transpose("height", *other, "source").values, dtype=float)
     elif "height_share" in qd and "S_height" not in S:
         raise ValueError("superpose: q has emission-height shares but S has no S_height (run the matrix with "
                          "[dispersion] emission_heights = 'sector')")
     elif "S_season" in S and "season_share" in qd:
-        # seasonal: C = sum_s S_s @ (share_s * q), one product per season (ground class)
-        sh = shares("season_share", "season")
-        terms = [(mat("S_season", i), Q2 * sh[i]) for i in range(S.sizes["season"])]
-    else:
-        # annual (or emissions without shares: a flat emission all year, at the ground)
-        terms = [(np.asarray(Sa.values, dtype=float), Q2)]
+        S_season = np.asarray(S["S_season"].transpose("season", "city", "source").values, dtype=float)
+        sh = np.asarray(qd["season_share"].reindex(source=labels, fill_value=1.0 / S.sizes["season"])
+                        .sel(season=S["season"].values).transpose("season", *other, "source").values, dtype=float)
 
     def product(mask):
-        v = sum(Qs @ (Ms if mask is None else np.where(mask, Ms, 0.0)).T for Ms, Qs in terms)
-        return xr.DataArray(v.reshape(out_shape), dims=out_dims, coords=coords)
+        v = superpose_arrays(Sm, Q, S_season=S_season, share=sh, mask=mask)
+        return xr.DataArray(v, dims=out_dims, coords=coords)
 
     total = product(None)
     total.attrs = {"long_name": "primary PM2.5 exposure (annual mean)", "units": "ug m-3",
@@ -895,6 +902,43 @@ def superpose(S, q, *, parts=True):
         ds[name] = product(mask)
         ds[name].attrs = {"long_name": f"primary PM2.5 exposure {what}", "units": "ug m-3"}
     return ds
+
+
+def superpose_arrays(S, q, *, S_season=None, share=None, mask=None):
+    """``C = S @ q`` on plain arrays: the superposition every caller uses (:func:`superpose`,
+    the sweep's sample axis in :mod:`engine.sampled`).
+
+    Parameters
+    ----------
+    S : (n_city, n_source) float64 [ug m-3 per g m-2 s-1]
+        Source-receptor matrix of a flat (all-year) emission.
+    q : (..., n_source) float64 [g m-2 s-1]
+        Emission intensities; any leading axes (scenario, sample, ...) are kept.
+    S_season : (n_season, n_city, n_source) float64, optional
+        One matrix per season, times the season's calm coefficient c_s (:func:`sr_matrix`'s
+        ``S_season``); with ``share``, :math:`C = \\sum_s (\\mathrm{share}_s \\odot q) S_s^T`.
+    share : (n_season, ..., n_source) float64, optional
+        Share of each source's annual emission emitted in each season (:func:`emissions`'
+        ``season_share``), broadcastable against ``q``. Without it (or without ``S_season``)
+        ``q`` is emitted at a flat rate all year: ``C = q S^T``.
+    mask : (n_city, n_source) bool, optional
+        Only the sources where True (the split by origin of :func:`superpose`).
+
+    Returns
+    -------
+    (..., n_city) float64 [ug m-3]
+    """
+    q = np.asarray(q, dtype=float)
+    n_src = q.shape[-1]
+    lead = q.shape[:-1]
+    q2 = q.reshape(-1, n_src)
+    if S_season is not None and share is not None:
+        sh = np.broadcast_to(share, (S_season.shape[0],) + lead + (n_src,)).reshape(S_season.shape[0], -1, n_src)
+        terms = [(S_season[j], q2 * sh[j]) for j in range(S_season.shape[0])]
+    else:
+        terms = [(S, q2)]
+    c = sum(qs @ (Ms if mask is None else np.where(mask, Ms, 0.0)).T for Ms, qs in terms)
+    return c.reshape(lead + (c.shape[-1],))
 
 
 # --------------------------------------------------------------------------- health

@@ -48,7 +48,7 @@ __all__ = [
     "MODEL_IER", "MODEL_GEMM", "MODEL_LOGLINEAR", "MODEL_USER", "FORM_LOGLINEAR", "FORM_LOGLOG",
     "FORM_LINEAR", "N_PARAMS",
     "ier_rr", "gemm_rr", "loglinear_rr", "relative_risk",
-    "impact_over_draws", "fractions_over_draws",
+    "impact_over_draws", "fractions_over_draws", "rr_one", "paf_one", "is_linear_one",
 ]
 
 MODEL_IER = 0
@@ -125,6 +125,28 @@ def _linear_fraction(z, beta, zcf):
     if x < 0.0:
         x = 0.0
     return beta * x
+
+
+@njit(inline="always", **_JIT)
+def rr_one(model, z, p):
+    """RR [1] of one curve at one draw (``p``: its packed parameters) at concentration ``z``
+    [ug m-3]; NaN for the linear user form (which has no relative risk: :func:`paf_one`)."""
+    return _rr(model, z, p)
+
+
+@njit(inline="always", **_JIT)
+def paf_one(model, z, p):
+    """Attributable fraction PAF = 1 - 1/RR [1] of one curve at one draw at ``z`` [ug m-3]
+    (the linear user form: the attributable rate beta max(0, z - zcf))."""
+    if _is_linear(model, p):
+        return _linear_fraction(z, p[0], p[1])
+    return 1.0 - 1.0 / _rr(model, z, p)
+
+
+@njit(inline="always", **_JIT)
+def is_linear_one(model, p):
+    """Whether a curve's packed parameters are the linear user form (no relative risk)."""
+    return _is_linear(model, p)
 
 
 @njit(parallel=True, **_JIT)

@@ -79,19 +79,20 @@ def age_population_fn(data, city_ids):
                         columns=list(POPULATION_COLUMNS))
 
 
-def write_configs(folder, *, draws=20, extra_met=None, workers=1, emission_heights="ground"):
+def write_configs(folder, *, draws=20, extra_met=None, workers=1, urban=False, emission_heights="ground"):
     """Two scenario files (base, cut) using the small STAR met; returns their paths.
 
+    ``urban``: ``[dispersion] urban`` written into the files (default false: the synthetic
+    nations carry no urban_population, which the default "auto" needs); None leaves it out.
     ``emission_heights`` defaults to ``"ground"`` (one height class: the synthetic carbon stage
     has no PM2.5 by sector, so every source would be all ground anyway, and the stack classes'
-    kernels would only cost time); tests of the height classes pass ``"sector"``."""
+    kernels would only cost time); tests of the height classes pass ``"sector"``.
+    The ``[dispersion]`` table comes last.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     met = extra_met if extra_met is not None else f'star_file = "{STAR}"'
     common = f"""
-[dispersion]
-emission_heights = "{emission_heights}"
-
 [met]
 {met}
 
@@ -100,7 +101,8 @@ draws = {draws}
 
 [run]
 workers = {workers}
-"""
+""" + f'\n[dispersion]\nemission_heights = "{emission_heights}"\n' + (
+        "" if urban is None else f"urban = {str(urban).lower()}\n")
     paths = []
     for name, level in (("base", "none"), ("cut", "fyp")):
         p = folder / f"{name}.toml"

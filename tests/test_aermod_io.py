@@ -232,7 +232,9 @@ def test_writer_is_atomic(tmp_path, monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(aio, "e13_6_bytes", broken)
+    from engine.aermod import writers as aw  # the writers' module (re-exported by aio)
+
+    monkeypatch.setattr(aw, "e13_6_bytes", broken)
     with pytest.raises(RuntimeError):
         aio.write_postfile_period(target, np.ones(len(ctl.receptors)), ctl.receptors, 5, header)
     assert target.read_text() == "previous run\n"

@@ -86,3 +86,59 @@ def test_field_cache_fingerprint_names_existing_files():
     assert not missing, f"engine.dispersion.fields._CODE_FILES names missing files: {missing}"
     package = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "engine/dispersion/climatology").glob("*.py"))
     assert set(package) <= set(_CODE_FILES), sorted(set(package) - set(_CODE_FILES))
+
+
+def _private_imports(root):
+    """``module:line name`` for every use of another module's private (``_x``) name in engine/
+    and kernels/: ``from engine.a import _x`` and ``a._x`` on an imported engine/kernels module.
+    Private *modules* (``engine._version``) may be imported; their names are their own API."""
+    import ast
+
+    def modname(p):
+        parts = list(p.relative_to(root).with_suffix("").parts)
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    def is_module(name):
+        base = root / name.replace(".", "/")
+        return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
+
+    bad = []
+    for p in sorted([*(root / "engine").rglob("*.py"), *(root / "kernels").rglob("*.py")]):
+        me = modname(p)
+        tree = ast.parse(p.read_text(encoding="utf-8"))
+        aliases = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                    and node.module.split(".")[0] in ("engine", "kernels"):
+                for a in node.names:
+                    full = f"{node.module}.{a.name}"
+                    if a.name.startswith("_") and not a.name.startswith("__") and node.module != me \
+                            and not is_module(full):
+                        bad.append(f"{me}:{node.lineno} from {node.module} import {a.name}")
+                    aliases[a.asname or a.name] = full
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.split(".")[0] in ("engine", "kernels"):
+                        aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                v, chain = node.value, []
+                while isinstance(v, ast.Attribute):
+                    chain.append(v.attr)
+                    v = v.value
+                if isinstance(v, ast.Name) and v.id in aliases:
+                    target = ".".join([aliases[v.id], *chain[::-1]])
+                    if is_module(target) and target != me:
+                        bad.append(f"{me}:{node.lineno} {target}.{node.attr}")
+    return bad
+
+
+def test_no_module_uses_another_modules_private_names(tmp_path):
+    assert _private_imports(ROOT) == []
+    # the check finds both forms (a copy of two modules that break the rule)
+    for name, body in (("engine/a.py", "from engine.b import _hidden\n"),
+                       ("engine/c.py", "from engine import b\nb._hidden()\n"),
+                       ("engine/b.py", "def _hidden():\n    return 1\n"), ("kernels/__init__.py", "")):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(body)
+    assert sorted(_private_imports(tmp_path)) == ["engine.a:1 from engine.b import _hidden", "engine.c:2 engine.b._hidden"]

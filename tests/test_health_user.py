@@ -78,16 +78,16 @@ def test_user_functions_hand_derived(tmp_path):
 
 @pytest.mark.parametrize("body, needles", [
     ("form,cause,beta,beta_se,min_age\nlogit,ihd,0.1,0.01,30\n", ["line 2", "column form", "logit"]),
-    ("form,cause,beta,beta_se,min_age\nlog_linear,ihd,0.1,0.01,33\n", ["line 2", "column min_age", "multiple of 5"]),
+    ("form,cause,beta,beta_se,min_age\nlog_linear,ihd,0.01,0.01,33\n", ["line 2", "column min_age", "multiple of 5"]),
     ("form,cause,beta,beta_se,min_age\nlog_linear,ihd,x,0.01,30\n", ["line 2", "column beta", "'x'"]),
-    ("form,cause,beta,beta_se,min_age\nlog_linear,ihd,0.1,-1,30\n", ["column beta_se", ">= 0"]),
+    ("form,cause,beta,beta_se,min_age\nlog_linear,ihd,0.01,-1,30\n", ["column beta_se", ">= 0"]),
     ("form,cause,beta,beta_se,min_age,zcf\nlog_log,ihd,0.1,0.01,30,0\n", ["column zcf", "log_log"]),
-    ("form,cause,beta,beta_se,min_age\nlog_linear,asthma,0.1,0.01,30\n", ["column incidence_per_100k", "asthma"]),
-    ("form,cause,beta,beta_se,min_age,max_age\nlog_linear,ihd,0.1,0.01,30,62\n", ["column max_age"]),
-    ("# comment\nform,cause,beta,beta_se,min_age\nlog_linear,ihd,0.1,0.01,30\nlog_linear,ihd,0.2,0.01,60\n",
+    ("form,cause,beta,beta_se,min_age\nlog_linear,asthma,0.01,0.01,30\n", ["column incidence_per_100k", "asthma"]),
+    ("form,cause,beta,beta_se,min_age,max_age\nlog_linear,ihd,0.01,0.01,30,62\n", ["column max_age"]),
+    ("# comment\nform,cause,beta,beta_se,min_age\nlog_linear,ihd,0.01,0.01,30\nlog_linear,ihd,0.02,0.01,60\n",
      ["lines 3 and 4", "overlapping"]),
-    ("form,cause,beta,min_age\nlog_linear,ihd,0.1,30\n", ["missing column", "beta_se"]),
-    ("form,cause,beta,beta_se,min_age,slope\nlog_linear,ihd,0.1,0.01,30,1\n", ["unknown column", "slope"]),
+    ("form,cause,beta,min_age\nlog_linear,ihd,0.01,30\n", ["missing column", "beta_se"]),
+    ("form,cause,beta,beta_se,min_age,slope\nlog_linear,ihd,0.01,0.01,30,1\n", ["unknown column", "slope"]),
 ])
 def test_bad_function_files_name_row_and_column(tmp_path, body, needles):
     f = _write(tmp_path, body, "bad.csv")
@@ -101,12 +101,17 @@ def test_bad_function_files_name_row_and_column(tmp_path, body, needles):
 
 def test_background_applies_the_primary_change_on_top_of_the_total():
     pop = _pop()
-    prim_b, prim_s, bg = np.array([10.0, 20.0, 3.0]), np.array([6.0, 15.0, 0.0]), np.array([50.0, 80.0, 2.0])
+    prim_b, prim_s, bg = np.array([10.0, 20.0, 3.0]), np.array([6.0, 15.0, 0.0]), np.array([50.0, 80.0, 3.0])
     ds = health.health_impact(prim_b, pop, conc_scenario=prim_s, crf="gemm_ncd_lri", draws=50, background=bg)
     ref = health.health_impact(bg, pop, conc_scenario=[46.0, 75.0, 0.0], crf="gemm_ncd_lri", draws=50)
     for v in ("deaths_all_central", "avoided_all_central", "avoided_all_mean"):
         np.testing.assert_allclose(ds[v].values, ref[v].values, rtol=1e-12)
-    assert ds.attrs["background_floored"] == 1  # region C: 2 - 3 < 0 -> 0
+    assert ds.attrs["background_floored"] == 0  # region C: 3 - (3 - 0) = 0, the least a valid background gives
+    # a total below its own primary part (issue 22: accepted before, floored at 0) is refused
+    with pytest.raises(InputError, match=r"region 'C' has a total-PM2.5 background of 2 ug m-3, below its "
+                                         r"modelled primary PM2.5 of 3 ug m-3"):
+        health.health_impact(prim_b, pop, conc_scenario=prim_s, crf="gemm_ncd_lri", draws=0,
+                             background=np.array([50.0, 80.0, 2.0]))
     assert "background" in ds.attrs["concentration_method"]
     np.testing.assert_array_equal(ds["primary_concentration"].values, prim_b)
     plain = health.health_impact(prim_b, pop, conc_scenario=prim_s, crf="gemm_ncd_lri", draws=0)

@@ -92,13 +92,13 @@ def test_cell_bounds_enclose_centres(run):
 def test_each_city_names_its_own_met():
     g = ("default-climatology-v1, climate region 'north_china' (synthetic, representative; see engine.dispersion.climatology); "
          "default-climatology-v1, climate region 'sichuan_basin' (synthetic, representative; see engine.dispersion.climatology)")
-    bj = eio._city_met({"city_id": 110000, "climate_region": "north_china"}, g)
-    cd = eio._city_met({"city_id": 510100, "climate_region": "sichuan_basin"}, g)
+    bj = eio.city_met({"city_id": 110000, "climate_region": "north_china"}, g)
+    cd = eio.city_met({"city_id": 510100, "climate_region": "sichuan_basin"}, g)
     assert "north_china" in bj and "sichuan_basin" not in bj
     assert "sichuan_basin" in cd and "north_china" not in cd
     files = "aermet: m/110000.sfc + m/110000.pfl; aermet: m/120000.sfc + m/120000.pfl"
-    assert eio._city_met({"city_id": 120000, "province_id": 120000}, files) == "aermet: m/120000.sfc + m/120000.pfl"
-    assert eio._city_met({"city_id": 1, "province_id": 1, "met": "given"}, g) == "given"
+    assert eio.city_met({"city_id": 120000, "province_id": 120000}, files) == "aermet: m/120000.sfc + m/120000.pfl"
+    assert eio.city_met({"city_id": 1, "province_id": 1, "met": "given"}, g) == "given"
 
 
 def test_city_file_met_attribute_is_the_citys(run):

@@ -108,7 +108,14 @@ def test_cell_concentration_aermod_table_matches_reference(met5, h, rx, ry, wind
     if slow == 0.0:
         assert fast == 0.0
     else:
-        assert fast == pytest.approx(slow, rel=1e-3)  # Simpson across the table's kinks ~1e-4
+        # the AERMOD-table path integrates side by side as AERMOD does (kernels/areain.py:
+        # Romberg to 1 % per side, QATR3), so it meets the exact table-CDF integral within
+        # AERMOD's tolerance, not the Kronrod one
+        assert fast == pytest.approx(slow, rel=1e-2)
+    if (h, rx, ry) == (0, 1500.0, 1500.0):
+        # AERMOD's own value (caseA_single, discrete receptor 'edge+1000_y+half+1000', hour 1):
+        # 71.4699; the exact table-CDF integral is 71.62 (+0.2 %), the exact CDF gives 80.4
+        assert round(fast, 4) == 71.4699
 
 
 def test_far_field_rule_error_below_1e3(met5):
@@ -190,7 +197,12 @@ def test_symmetric_about_plume_axis(cdf, rx, ry):
     # every synth5 hour has the wind from 270: the plume axis is y = 0
     src = AreaSources([-400.0], [-300.0], 800.0, 600.0)
     c = area_concentrations(src, [rx, rx], [ry, -ry], _MET5, method="direct", lateral_cdf=cdf)
-    np.testing.assert_allclose(c[:, 0], c[:, 1], rtol=1e-9, atol=1e-12 * max(c.max(), 1e-300))
+    # the AERMOD-table path integrates side by side as AERMOD does (Romberg per side, the
+    # +-3.9 sigma-y segments of PSIDE2 on one side of the axis only): mirror images then
+    # agree to its 1 % quadrature tolerance, not to round-off (measured up to 1.3e-3 at a
+    # receptor inside the source 7 m off the axis)
+    rtol = 1e-9 if cdf == "exact" else 1e-2
+    np.testing.assert_allclose(c[:, 0], c[:, 1], rtol=rtol, atol=1e-12 * max(c.max(), 1e-300))
 
 
 @LATERAL

@@ -3,6 +3,7 @@
 import dataclasses
 import html
 import json
+import os
 import re
 import shutil
 import struct
@@ -196,10 +197,15 @@ document.body.appendChild(p)});
 
 
 def _browser():
+    """The headless browser; skipped without one, except in CI (``COBENEFITS_CI=1``, set by
+    ``.ci/run``, which installs Chromium): there a missing browser fails the test."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(name):
             return shutil.which(name)
-    pytest.skip("no headless browser: install Chromium with 'apt-get install -y chromium'")
+    why = "no headless browser: install Chromium with 'apt-get install -y chromium'"
+    if os.environ.get("COBENEFITS_CI") == "1":
+        pytest.fail(why + " (COBENEFITS_CI=1: the browser test must run in CI)")
+    pytest.skip(why)
 
 
 def _load_in_browser(page, tmp_path):
@@ -251,7 +257,11 @@ def test_report_of_a_real_run(tmp_path):
     assert len(lines) == 4 and lines[-1].endswith("index.html")
     with xr.open_dataset(res.out_dir / "city_fields.nc") as ds:
         assert int(ds.sel(city=110000).grid_nx) > 0
-    if any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")):
+    from engine.output.persist import verify_output
+
+    assert verify_output(res.out_dir) == []  # the report amended the run's manifest
+    if os.environ.get("COBENEFITS_CI") == "1" or any(shutil.which(b) for b in ("chromium", "chromium-browser",
+                                                                                "google-chrome")):
         seen = _load_in_browser(r.index, tmp_path)
         assert seen["errors"] == [] and all(i[1] > 0 and i[3] > 0 for i in seen["images"])
 

@@ -25,10 +25,11 @@ LAT0, LON0 = 38.0, 115.0
 def _config(folder, cities=str(CITY), **dispersion):
     """The synthetic two-scenario config with extra ``[dispersion]`` keys (strings)."""
     paths = sn.write_configs(folder)
-    if dispersion:  # into the [dispersion] table the synthetic config already has
-        block = "[dispersion]\n" + "".join(f'{k} = "{v}"\n' for k, v in dispersion.items())
+    if dispersion:
+        keys = "".join(f'{k} = "{v}"\n' for k, v in dispersion.items())
         for p in paths:
-            p.write_text(p.read_text().replace("[dispersion]\n", block, 1))
+            text = p.read_text()  # write_configs' [dispersion] table, when there is one, comes last
+            p.write_text(text + (keys if "[dispersion]" in text else "\n[dispersion]\n" + keys))
     return load_config(paths, overrides={"data": {"cities": cities}})
 
 

@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from engine.sensitivity import sweep as sw
+from engine import sensitivity as sw
 from engine.cli import main
 from engine.data.dataset import load_dataset
 from engine.errors import InputError

@@ -25,7 +25,7 @@ from engine.carbon.materials import material_exchange
 from engine.carbon.parameters import load_parameters
 from engine.constants import SECONDS_PER_YEAR
 
-__all__ = ["CarbonResult", "run_carbon", "evaluate", "prepare", "LINE_ITEMS", "TYPOLOGY_THRESHOLDS"]
+__all__ = ["CarbonResult", "run_carbon", "evaluate", "prepare", "LINE_ITEMS", "TYPOLOGY_THRESHOLDS", "PM_KEY"]
 
 #: paper's typology thresholds on GDP shares (Ramaswami et al. 2017)
 TYPOLOGY_THRESHOLDS = {"commercial_tertiary_share": 0.491, "industrial_secondary_share": 0.644}
@@ -47,7 +47,7 @@ _FUEL_GROUP = {
     "pulp_paper": "other_industry", "other_key": "other_industry",
     "heating_des": "heating", "heating_individual": "heating", "cooking": "cooking", "other": "other",
 }
-_PM_KEY = {
+PM_KEY = {
     "steel": "pm25_steel", "cement": "pm25_cement", "industrial_boiler": "pm25_industrial_boiler",
     "chemicals": "pm25_other_industry", "food_beverage": "pm25_other_industry",
     "textiles": "pm25_other_industry", "pulp_paper": "pm25_other_industry",
@@ -106,8 +106,14 @@ def prepare(data, params):
 
 
 def evaluate(prep, params, *, level, symbiosis, seasonality, avail_high, avail_medium, avail_low,
-             orc_efficiency, fly_ash_saturation, slag_saturation):
+             orc_efficiency, fly_ash_saturation, slag_saturation, heat_rate_level=None, materials_enabled=None):
     """Evaluate scenarios. Scenario arguments broadcast as ``(..., S, 1)``.
+
+    They may also be given per place, ``(..., S, P)``, to let some places act and not others
+    (:mod:`engine.marginal`): ``level`` (or a mapping sector -> level, see
+    :func:`engine.carbon.efficiency.saving_fractions`) sets the sectors' efficiency, ``heat_rate_level`` (default
+    ``level``) the power plants' heat rate, and ``materials_enabled`` (default ``symbiosis``;
+    per province ``(..., S, R)`` when given per place) the material exchange of each province.
 
     Returns a dict of arrays ``(..., S, P)`` (and ``(..., S, R)`` for provincial materials):
     CO2 [Mt] and PM2.5 [t] by place (``pm25_by_sector_t``: by sector, ``power`` and the fuel
@@ -115,10 +121,13 @@ def evaluate(prep, params, *, level, symbiosis, seasonality, avail_high, avail_m
     """
     p = params
     act = prep.act
-    level = np.asarray(level)
+    if isinstance(level, dict) and heat_rate_level is None:
+        raise ValueError("level given per sector: heat_rate_level is required")
+    level = level if isinstance(level, dict) else np.asarray(level)
     fuels, elec = base_fuels(act, p)
     fa, ea, sth, sel = apply_efficiency(fuels, elec, p, level)
-    hr = np.array([p["heat_rate_none"], p["heat_rate_fyp"], p["heat_rate_high"]])[level]  # g coal/kWh
+    hr_level = level if heat_rate_level is None else np.asarray(heat_rate_level)
+    hr = np.array([p["heat_rate_none"], p["heat_rate_fyp"], p["heat_rate_high"]])[hr_level]  # g coal/kWh
     ci = hr * p["power_co2_t_per_t_coal"] * 1e-3  # Mt CO2 per TWh
 
     cas = cascade(fa, act, p, enabled=symbiosis, seasonality=seasonality, avail_high=avail_high,
@@ -133,7 +142,8 @@ def evaluate(prep, params, *, level, symbiosis, seasonality, avail_high, avail_m
     gen = act["power_generation_twh"]
     coal_pre = gen * hr * 1e-3  # Mt raw coal before pooling
     mat = material_exchange(coal_pre, act["cement_mt"], act["pig_iron_mt"],
-                            prep.prov_onehot, prep.reuse_rate, p, enabled=symbiosis,
+                            prep.prov_onehot, prep.reuse_rate, p,
+                            enabled=symbiosis if materials_enabled is None else materials_enabled,
                             fly_ash_saturation=fly_ash_saturation, slag_saturation=slag_saturation)
     red = mat["cement_reduction"]
     fs["cement"] = fa["cement"] * (1.0 - red)
@@ -156,7 +166,7 @@ def evaluate(prep, params, *, level, symbiosis, seasonality, avail_high, avail_m
         c = f * ef[_FUEL_GROUP[name]]
         co2 = co2 + c
         co2_by[name] = c
-        pm_by[name] = f * p[_PM_KEY[name]] * 1e3
+        pm_by[name] = f * p[PM_KEY[name]] * 1e3
         pm = pm + pm_by[name]
     # electricity use after all actions (consumption side; for net import status)
     use_after = sum(ea.values()) - cement_el_saved

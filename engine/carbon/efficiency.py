@@ -24,10 +24,13 @@ def saving_fractions(params, level):
 
     ``k_s`` (``k_eff_<sector>``) scales the paper's nominal targets so the national cut equals
     Table 1 (calibrated; see docs/paper.md). Returns two dicts sector -> array like ``level``.
+    ``level`` may also be a mapping sector -> level array (each sector its own level, e.g. per
+    place: :mod:`engine.marginal`); a sector it lacks stays at level 0 (none).
     """
-    level = np.asarray(level)
+    per_sector = level if isinstance(level, dict) else None
     th, el = {}, {}
     for s in SECTORS:
+        level = np.asarray(per_sector.get(s, 0) if per_sector is not None else level)
         k = params[f"k_eff_{s}"]
         nom_th = np.array([0.0, params[f"saving_th_nominal_fyp_{s}"], params[f"saving_th_nominal_high_{s}"]])
         nom_el = np.array([0.0, params.get(f"saving_el_nominal_fyp_{s}", 0.0),

@@ -41,6 +41,11 @@ HELP = ("run an AERMOD control file (AREA/AREAPOLY/AREACIRC sources, rural or ur
 
 log = logging.getLogger("cobenefits.aermod")
 
+#: shown with exit 2 when the run does not fit in memory (engine.cli): the arrays scale with
+#: receptors x hours (hourly POSTFILE and RECTABLE keep every hour of every receptor)
+MEMORY_ADVICE = ("the receptors x hours do not fit: use fewer receptors (the GRIDCART XYINC counts, DISCCART "
+                 "lines) or a met file with fewer hours")
+
 #: AERMOD mode: AERMOD's tabulated normal CDF for the crosswind integral (4 decimals, 0 / 1
 #: beyond +-3.9 sigma-y), so that hourly values match AERMOD's in the far-lateral tail too
 #: (see engine.dispersion.area; the national run keeps the exact CDF)
@@ -143,6 +148,7 @@ def run_control_file(control, *, outdir=None, method="auto", listing=None):
         _write_error_file(ctl, base, ["RUNORNOT NOT: setup checked only; no results computed"])
         return info
 
+    _check_outputs(ctl, base, listing)
     from engine.dispersion.met import read_aermet
 
     met = read_aermet(ctl.surface_file, ctl.profile_file)
@@ -193,6 +199,24 @@ def run_control_file(control, *, outdir=None, method="auto", listing=None):
              "%.3g evaluations/s)", ctl.path.name, len(ctl.sources), len(rec), n_hours,
              t_end - t0, t_compute - t_setup, evals / max(t_compute - t_setup, 1e-12))
     return info
+
+
+def _check_outputs(ctl, base, listing):
+    """No output file is the control file, a met file or another output (exit 2 naming both),
+    before any met is read (the guard every writing command shares: engine.output.locks)."""
+    from engine.output.locks import check_outputs
+
+    def resolve(name):
+        p = Path(name)
+        return p if p.is_absolute() else base / p
+
+    outs = [(f"{o.keyword} {o.averaging} {o.group}", resolve(o.filename), "file") for o in ctl.outputs]
+    if ctl.error_file:
+        outs.append(("ERRORFIL", resolve(ctl.error_file), "file"))
+    if listing is not None:
+        outs.append(("LISTING.out", Path(listing), "file"))
+    check_outputs(outs, [("CONTROL.inp", ctl.path), ("SURFFILE", ctl.surface_file), ("PROFFILE", ctl.profile_file)],
+                  what="an AERMOD output file")
 
 
 def _write_error_file(ctl, base, extra):

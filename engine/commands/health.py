@@ -61,6 +61,7 @@ def add_arguments(parser):
 
 def run(args):
     import engine.health as health
+    from engine.output.persist import FileTransaction
     from engine.output.writers import write_csv
 
     if args.draws < 0:
@@ -76,16 +77,21 @@ def run(args):
         crf = "user"
     elif crf == "user":
         raise InputError("--crf user needs --functions FUNCTIONS.csv")
-    base, scen, pop = health.read_exposure_table(args.input)
-    _check_units(args.input, base, scen, pop)
-    ds = health.health_impact(base, pop, conc_scenario=scen, crf=crf, cohort=args.cohort,
-                              rates=args.rates or None, draws=args.draws, seed=args.seed,
-                              avoided_method=args.avoided_method, adult_min_age=args.adult_min_age,
-                              functions=args.functions or None, background=args.background or None)
-    table = health.impact_table(ds)
-    write_csv(table, args.out, float_format="%.6g")
-    if args.benmap_out:
-        write_csv(health.benmap_table(ds), args.benmap_out, float_format="%.6g")
+    outputs = {"--out": args.out, "--benmap-out": args.benmap_out}
+    inputs = {"INPUT.csv": args.input, "--functions": args.functions, "--background": args.background,
+              "--rates": args.rates}
+    # the guard first: an output over an input, or --benmap-out equal to --out, is refused before any work
+    with FileTransaction(outputs, inputs=inputs, command=NAME) as tx:
+        base, scen, pop = health.read_exposure_table(args.input)
+        _check_units(args.input, base, scen, pop)
+        ds = health.health_impact(base, pop, conc_scenario=scen, crf=crf, cohort=args.cohort,
+                                  rates=args.rates or None, draws=args.draws, seed=args.seed,
+                                  avoided_method=args.avoided_method, adult_min_age=args.adult_min_age,
+                                  functions=args.functions or None, background=args.background or None)
+        table = health.impact_table(ds)
+        write_csv(table, tx.path("--out"), float_format="%.6g")
+        if args.benmap_out:
+            write_csv(health.benmap_table(ds), tx.path("--benmap-out"), float_format="%.6g")
     tot = table[table.cause == "all"]
     msg = f"{len(pop)} region(s), {crf}, {ds.attrs['draws']} draw(s): " \
           f"{tot.deaths_central.sum():.6g} deaths yr-1 (central)"

@@ -19,17 +19,22 @@ def add_arguments(parser):
                         help="AERMET profile file (.PFL); its lowest level with a wind gives the transport "
                              "wind of each hour, as AERMOD uses it for near-ground releases")
     parser.add_argument("--out", metavar="FILE", required=True,
-                        help="climatology file to write (CSV with '#' header lines; written atomically)")
+                        help="climatology file to write (CSV with '#' header lines; written atomically, "
+                             "never over SFC or PFL; a second writer of the same file is refused)")
 
 
 def run(args):
     from engine.dispersion import climatology as clim
     from engine.dispersion.met import read_aermet
+    from engine.output.persist import FileTransaction
 
     t0 = time.perf_counter()
-    met = read_aermet(args.sfc, args.pfl)
-    c = clim.climatology_from_met(met, source=f"hourly AERMET {args.sfc}" + (f" + {args.pfl}" if args.pfl else ""))
-    clim.write_climatology(c, args.out)
+    # the guard first: --out equal to SFC or PFL (also through a link) is refused before any reading
+    with FileTransaction({"--out": args.out}, inputs={"SFC": args.sfc, "PFL": args.pfl},
+                         command=NAME) as tx:
+        met = read_aermet(args.sfc, args.pfl)
+        c = clim.climatology_from_met(met, source=f"hourly AERMET {args.sfc}" + (f" + {args.pfl}" if args.pfl else ""))
+        clim.write_climatology(c, tx.path("--out"))
     n_missing = int(met.missing.sum())
     log.info("%d hour(s) (%d missing, %d calm) -> %d classes in season(s) %s; wrote %s in %.2f s",
              len(met), n_missing, int(met.calm.sum()), len(c), ", ".join(c.seasons), args.out,

@@ -14,7 +14,9 @@ def add_arguments(p):
     p.add_argument("run_dir", metavar="RUN_DIR", help="folder written by 'cobenefits run --out'")
     p.add_argument("sweep_dir", nargs="?", default=None, metavar="SWEEP_DIR",
                    help="sweep folder with indices.csv and/or sweep.nc (optional)")
-    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN_DIR/report)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: RUN_DIR/report, recorded in the run's manifest so that the run "
+                        "folder still verifies; elsewhere: its own output folder, not inside RUN_DIR)")
     p.add_argument("--city", default=None, metavar="CITY",
                    help="city for the city-field figure: id or name (default: most avoided deaths)")
     p.add_argument("--scenario", default=None, metavar="NAME",
@@ -23,14 +25,14 @@ def add_arguments(p):
 
 
 def run(args):
-    from engine.report.html import build_report
+    from engine.report.html import write_report
 
     if args.sweep_dir is not None:
         from pathlib import Path
 
         if not Path(args.sweep_dir).is_dir():
             raise InputError(f"report: sweep folder {args.sweep_dir} does not exist")
-    res = build_report(args.run_dir, args.sweep_dir, out_dir=args.out, city=args.city, scenario=args.scenario,
+    res = write_report(args.run_dir, args.sweep_dir, out_dir=args.out, city=args.city, scenario=args.scenario,
                        formats=[f.strip() for f in args.formats.split(",") if f.strip()])
     if not getattr(args, "quiet", False):
         print(f"report: {res.index} ({len(res.figures)} figures"

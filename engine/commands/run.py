@@ -130,7 +130,7 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
         mosaic = _mosaic_spec(prep, cfg.dispersion.mosaic_resolution_deg)
         results, tf = pl.receptor_pass(prep, q=q, mosaic=mosaic, use_cache=use_cache, workers=workers,
                                        scheduler=scheduler, client=client, quiet=quiet, kernel_fn=kernel_fn)
-        S = pl._sr_dataset(prep, results)
+        S = pl.sr_dataset(prep, results)
         conc = pl.superpose(S, q)
         t = time.perf_counter()
         health = pl.health(prep, conc, health_fn=health_fn, age_population_fn=age_population_fn)

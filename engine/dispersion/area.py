@@ -41,6 +41,7 @@ import numpy as np
 from engine.errors import InputError
 from engine.dispersion.met import MetHours
 from kernels import plume
+from kernels import areain
 from kernels.convolve import convolve as _convolve
 
 __all__ = ["AreaSources", "PolygonSources", "LATERAL_CDF", "area_concentrations", "polygon_concentrations",
@@ -288,9 +289,12 @@ def polygon_concentrations(sources: PolygonSources, receptor_x_m, receptor_y_m, 
         sel = np.flatnonzero(rz == z)
         lng, lnsy, wd = _stacked_tables(met, uniq, float(z), urban)
         part = np.zeros((len(met), sel.size))
-        plume.direct_hourly_polygons(rx[sel], ry[sel], sources.vertex_x_m, sources.vertex_y_m,
-                                     sources.vertex_start, sources.centroid_x_m, sources.centroid_y_m,
-                                     sources.rate_g_m2_s, grp, lng, lnsy, wd, part, flag)
+        args = (rx[sel], ry[sel], sources.vertex_x_m, sources.vertex_y_m, sources.vertex_start,
+                sources.centroid_x_m, sources.centroid_y_m, sources.rate_g_m2_s, grp, lng, lnsy, wd, part)
+        if flag == plume.LATERAL_CDF_AERMOD_TABLE:  # AERMOD's own side-by-side quadrature
+            areain.direct_hourly_polygons_aermod(*args)
+        else:
+            plume.direct_hourly_polygons(*args, flag)
         out[:, sel] = part
     return out
 

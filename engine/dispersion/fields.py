@@ -49,6 +49,8 @@ import numpy as np
 
 from engine.constants import URBAN_ROUGHNESS_M
 from engine.dispersion import geometry as geo
+from engine.dispersion import urban as _urban
+from engine.dispersion.urban import URBAN_ROUGHNESS_M
 from engine.output.persist import load_verified_npz, save_verified_npz
 
 __all__ = [
@@ -63,17 +65,17 @@ __all__ = [
     "compute_city_field",
     "exposure_weights",
     "same_convolution",
-    "URBAN_CLASSES_PER_DECADE",
     "URBAN_ROUGHNESS_M",
-    "urban_population_class",
+    "urban_node_weights",
 ]
 
 FIELD_ALGORITHM_VERSION = "fields-v1"
 _CODE_FILES = ("engine/dispersion/fields.py", "engine/dispersion/geometry.py", "engine/dispersion/sphere.py",
                "engine/dispersion/population.py", "engine/dispersion/area.py", "engine/dispersion/met.py",
-               "engine/dispersion/plumerise.py",
+               "engine/dispersion/plumerise.py", "engine/dispersion/urban.py",
                *(f"engine/dispersion/climatology/{m}.py" for m in ("__init__", "regions", "golder", "star", "classes",
-                                                                   "tables", "aermet", "files", "shares", "spec")),
+                                                                   "checks", "tables", "aermet", "files", "shares",
+                                                                   "spec")),
                "kernels/plume.py", "kernels/convolve.py")
 
 
@@ -117,33 +119,9 @@ def _atomic_save_npz(path, **arrays):
 
 
 # --------------------------------------------------------------------------- kernels
-#: urban population classes (``[dispersion] urban = true``): log-spaced bins, this many per
-#: decade of population; a city's urban kernel is that of its bin's geometric centre
-URBAN_CLASSES_PER_DECADE = 4
-
-
-def urban_population_class(population):
-    """Representative population [persons] of the urban class of a city of ``population``.
-
-    Classes are log-spaced, :data:`URBAN_CLASSES_PER_DECADE` per decade (bin k covers
-    ``10**(k/n) <= P < 10**((k+1)/n)``); the representative is the bin's geometric centre
-    ``10**((k + 1/2)/n)``, so it is within a factor ``10**(1/(2n))`` (1.33 for n = 4) of every
-    population of the bin. AERMOD's urban boundary layer depends on the population through
-    ``P**0.25`` (URBANOPT mixing height, ``zi_urb = 400 m (P / 2e6)**0.25``), so the class
-    changes it by at most 7.5 %; the effect on city exposure is measured in
-    tests/test_urban_run.py (docs/run.md, "Urban dispersion").
-
-    Raises
-    ------
-    ValueError
-        ``population`` is not a finite number > 0.
-    """
-    p = float(population)
-    if not (math.isfinite(p) and p > 0.0):
-        raise ValueError(f"urban population = {population!r}; allowed: a number of persons > 0")
-    n = URBAN_CLASSES_PER_DECADE
-    k = math.floor(math.log10(p) * n)
-    return float(round(10.0 ** ((k + 0.5) / n), 1))
+def urban_node_weights(population):
+    """Node populations and weights of a city's urban kernel (:func:`engine.dispersion.urban.urban_node_weights`)."""
+    return _urban.urban_node_weights(population)
 
 
 @dataclass(frozen=True)
@@ -151,7 +129,7 @@ class KernelSpec:
     """One transfer kernel: met identity, lattice spacing = cell size [m], half width [cells].
 
     ``urban_population`` > 0 [persons]: AERMOD's urban boundary layer for a city of that
-    population (class representative, :func:`urban_population_class`) with roughness
+    population (a node population, :func:`urban_node_weights`) with roughness
     :data:`URBAN_ROUGHNESS_M`; 0: rural (the key is then the same as before urban existed).
     """
 
@@ -239,11 +217,13 @@ def compute_kernel(spec, met, *, kernel_fn=None, use_cache=True, exact_half_widt
         z = load_verified_npz(path, ("kernel",))  # None if absent; corrupt entries are deleted
         if z is not None and z["kernel"].shape == (2 * spec.n_half + 1,) * 2:
             return z["kernel"]
-    if kernel_fn is None:
-        from engine.dispersion.area import period_kernel as kernel_fn
-
     urban = ({"urban_population": spec.urban_population, "urban_roughness_m": URBAN_ROUGHNESS_M}
              if spec.urban_population > 0 else {})
+    if kernel_fn is None and urban:
+        # the urban hours only, the others shared with the other nodes (engine.dispersion.urban)
+        kernel_fn = _urban.split_period_kernel
+    elif kernel_fn is None:
+        from engine.dispersion.area import period_kernel as kernel_fn
 
     if spec.stack is None:
         parts = [(met, spec.release_height_m, spec.initial_sigma_z_m, 1.0)]

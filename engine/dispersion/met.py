@@ -23,13 +23,14 @@ Profile arrays (n, n_levels), NaN padded: profile_height_m, profile_wind_speed_m
 profile_wind_from_deg, profile_sigma_v_m_s, profile_sigma_w_m_s, profile_temperature_k.
 """
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 
 from engine.constants import MAX_MIXING_HEIGHT_M, SVMIN_M_S, SWMIN_M_S
-from engine.errors import InputError
+from engine.errors import InputError, read_text_file
 
 __all__ = ["MetHours", "read_sfc", "read_pfl", "read_aermet", "sigma_v_from_sigma_theta",
            "check_hour_sequence"]
@@ -166,18 +167,20 @@ class MetHours:
     def _validate(self):
         ok = ~(self.calm | self.missing)
         checks = [
-            ("wind_speed_m_s", lambda a: a >= 0, ">= 0 m/s"),
+            ("wind_speed_m_s", lambda a: a >= 0, "finite, >= 0 m/s"),
             ("wind_from_deg", lambda a: (a >= 0) & (a <= 360), "0..360 degrees"),
-            ("reference_height_m", lambda a: a > 0, "> 0 m"),
-            ("friction_velocity_m_s", lambda a: a > 0, "> 0 m/s"),
+            ("reference_height_m", lambda a: a > 0, "finite, > 0 m"),
+            ("friction_velocity_m_s", lambda a: a > 0, "finite, > 0 m/s"),
             ("monin_obukhov_length_m", lambda a: a != 0, "non-zero m"),
-            ("mech_mixing_height_m", lambda a: a > 0, "> 0 m"),
+            ("mech_mixing_height_m", lambda a: a > 0, "finite, > 0 m"),
             ("roughness_length_m", lambda a: (a > 0) & (a < 10), "0 < z0 < 10 m"),
             ("temperature_k", lambda a: (a > 150) & (a < 350), "150..350 K"),
         ]
         for name, test, rng in checks:
             a = getattr(self, name)
-            bad = ok & ~test(np.nan_to_num(a, nan=-1e30 if name != "monin_obukhov_length_m" else 0.0))
+            # infinities are refused (u* = inf passed '> 0'); |L| = inf is exactly neutral, allowed
+            inf = np.isinf(a) if name != "monin_obukhov_length_m" else np.zeros(a.shape, bool)
+            bad = ok & (inf | ~test(np.nan_to_num(a, nan=-1e30 if name != "monin_obukhov_length_m" else 0.0)))
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise InputError(f"MetHours ({self.source}): {name} = {float(a[i]):g} at hour index {i} "
@@ -185,7 +188,7 @@ class MetHours:
         unstable = ok & (self.monin_obukhov_length_m < 0)
         for name in ("convective_velocity_m_s", "conv_mixing_height_m"):
             a = getattr(self, name)
-            bad = unstable & ~(np.nan_to_num(a, nan=-1.0) > 0)
+            bad = unstable & (np.isinf(a) | ~(np.nan_to_num(a, nan=-1.0) > 0))
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise InputError(f"MetHours ({self.source}): {name} = {float(a[i]):g} at hour index {i}; "
@@ -290,11 +293,18 @@ def _check_date_fields(path, lineno, vals, columns):
 
 
 def _parse_float(tok, path, lineno, name, col):
+    """A field of an AERMET record: a finite number (AERMET marks a missing value with its
+    missing code, e.g. 999.0 for the wind speed, never with ``nan`` or ``inf``)."""
     try:
-        return float(tok)
+        v = float(tok)
     except ValueError:
         raise InputError(f"{path}, line {lineno}: field '{name}' (column {col}) should be a number, "
                          f"got {tok!r}") from None
+    if not math.isfinite(v):
+        raise InputError(f"{path}, line {lineno}: field '{name}' (column {col}) = {tok!r} is not a finite number; "
+                         "allowed: a finite number, or AERMET's missing code for the field (e.g. 999 for the "
+                         "wind speed, -9 for u*)")
+    return v
 
 
 def read_sfc(path):
@@ -308,10 +318,7 @@ def read_sfc(path):
         Unreadable file, or a malformed line (message names file, line number and field).
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read AERMET surface file ({exc.strerror})") from None
+    text = read_text_file(path, "AERMET surface file")
     lines = text.splitlines()
     if not lines:
         raise InputError(f"{path}: empty AERMET surface file (expected a header line and hourly records)")
@@ -392,10 +399,7 @@ def read_pfl(path, lines_out=None):
     speed by :func:`sigma_v_from_sigma_theta`; sigma-w floored at SWMIN, as AERMOD PFLCNV).
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read AERMET profile file ({exc.strerror})") from None
+    text = read_text_file(path, "AERMET profile file")
     prof = {}
     first_line = {}
     last_date = None

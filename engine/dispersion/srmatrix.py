@@ -211,8 +211,8 @@ def sr_kernel_plan(geometries, met_digest_of, lattices, *, release_height_m=0.0,
 
     Like :func:`engine.dispersion.fields.kernel_plan`, each kernel as wide as the widest lattice among the
     cities sharing that met; ``lattices`` maps city_id to :func:`receptor_lattices`' result.
-    ``urban_classes`` (``[dispersion] urban``): ``{city_id: urban populations}``, the class
-    representatives (:func:`engine.dispersion.fields.urban_population_class`) of the city sources a
+    ``urban_classes`` (``[dispersion] urban``): ``{city_id: urban populations}``, the node
+    populations (:func:`engine.dispersion.fields.urban_node_weights`) of the city sources a
     receptor city sees; each adds the urban kernels ``(met_digest, kind, population)`` of that
     city's met, as wide as its rural kernels.
     """
@@ -401,34 +401,44 @@ def _load_row(path, labels):
     return out
 
 
+def _kernel_terms(sk):
+    """``source_kernels`` entry -> tuple of ``(weight, kernel_fine, kernel_coarse)``."""
+    if len(sk) == 2 and isinstance(sk[0], np.ndarray):
+        return ((1.0, sk[0], sk[1]),)
+    return tuple(sk)
+
+
 def _flip(k):
     return np.ascontiguousarray(k[::-1, ::-1])
 
 
 def _kernel_groups(source_kernels):
-    """Sources grouped by kernel pair: ``{id: (kernel_fine, kernel_coarse, [source indices])}``."""
+    """Sources grouped by kernel pair: ``{id: (kernel_fine, kernel_coarse, [(source index, weight)])}``;
+    a source with several weighted terms (``compute_receptor``'s ``source_kernels``) is in several."""
     groups = {}
-    for k, (kf, kc) in enumerate(source_kernels):
-        groups.setdefault((id(kf), id(kc)), (kf, kc, []))[2].append(k)
+    for k, sk in enumerate(source_kernels):
+        for w, kf, kc in _kernel_terms(sk):
+            groups.setdefault((id(kf), id(kc)), (kf, kc, []))[2].append((k, w))
     return groups
 
 
 def _adjoint_row(groups, rasters, wn, Ay, Ax, coarse_shape, block, n_src):
     """Row S[i, :] by the adjoint: per kernel pair, the sensitivity map (the flipped kernel convolved
     with the receptor weights ``wn``, and on the coarse lattice with their restriction
-    ``Ay.T wn Ax``), then one inner product with each source raster."""
+    ``Ay.T wn Ax``), then one inner product with each source raster, times the source's weight
+    for that pair (summed over its pairs)."""
     j0, i0, nj, ni = block
     row = np.zeros(n_src)
     wc = None
     for kf, kc, members in groups.values():
         g_fine = fl.same_convolution(_flip(kf), wn)
         g_coarse = None
-        if any(rasters[k][1] is not None for k in members):
+        if any(rasters[k][1] is not None for k, _ in members):
             if wc is None:
                 wc = np.zeros(coarse_shape)
                 wc[j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1] = Ay.T @ wn @ Ax
             g_coarse = fl.same_convolution(_flip(kc), wc)
-        for k in members:
+        for k, w in members:
             rf, rc = rasters[k]
             v = 0.0
             if rf is not None:
@@ -437,14 +447,15 @@ def _adjoint_row(groups, rasters, wn, Ay, Ax, coarse_shape, block, n_src):
             if rc is not None:
                 a, b, m = rc
                 v += float(np.sum(g_coarse[a:a + m.shape[0], b:b + m.shape[1]] * m))
-            row[k] = v
+            row[k] += v if w == 1.0 else w * v
     return row
 
 
 def _forward_fields(q, groups, rasters, city, rop_c, k_city, k_rop, fine_shape, coarse_shape, block, Ay, Ax):
     """Forward fields on the fine lattice with the same rasters and kernels: the scenarios' emission
     grids (``q`` (n_scenario, n_src) [g m-2 s-1]), then the city alone and its ROP alone (unit
-    intensity), convolved in one batch per kernel pair. Returns (n_scenario + 2, ny, nx)."""
+    intensity), convolved in one batch per kernel pair, each source's rasters times its weight for
+    that pair. Returns (n_scenario + 2, ny, nx)."""
     ns = q.shape[0]
     j0, i0, nj, ni = block
     rop_f = rasters[k_rop][0]
@@ -452,20 +463,21 @@ def _forward_fields(q, groups, rasters, city, rop_c, k_city, k_rop, fine_shape, 
     for kf, kc, members in groups.values():
         ef = np.zeros((ns + 2,) + fine_shape)
         ec = np.zeros((ns + 2,) + coarse_shape)
-        for k in members:
+        for k, w in members:
             rf, rc = rasters[k]
+            qk = q[:, k] if w == 1.0 else w * q[:, k]
             for r, stack in ((rf, ef), (rc, ec)):
                 if r is None:
                     continue
                 a, b, m = r
-                stack[:ns, a:a + m.shape[0], b:b + m.shape[1]] += q[:, k, None, None] * m[None]
-        if k_city in members:
-            ef[ns] = city
-        if k_rop in members:
-            ef[ns + 1] = rop_f[2]
-            if rop_c is not None:
-                a, b, m = rop_c
-                ec[ns + 1, a:a + m.shape[0], b:b + m.shape[1]] = m
+                stack[:ns, a:a + m.shape[0], b:b + m.shape[1]] += qk[:, None, None] * m[None]
+            if k == k_city:
+                ef[ns] = city if w == 1.0 else w * city
+            if k == k_rop:
+                ef[ns + 1] = rop_f[2] if w == 1.0 else w * rop_f[2]
+                if rop_c is not None:
+                    a, b, m = rop_c
+                    ec[ns + 1, a:a + m.shape[0], b:b + m.shape[1]] = m if w == 1.0 else w * m
         out += same_convolution_batch(kf, ef)
         if ec.any():
             fc = same_convolution_batch(kc, ec)[:, j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1]
@@ -497,11 +509,14 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
     raster_memo : dict, optional
         Shared by calls for the same city, sources and lattices with other kernels (the seasons
         of a seasonal met): the source rasters and receptor weights are computed once.
-    source_kernels : list of (kernel_fine, kernel_coarse), optional
-        Per source of ``src``, the kernels of that source (``[dispersion] urban``: a city's
-        urban kernels, rural ones for a rest of province); default ``kernel_fine``,
-        ``kernel_coarse`` for every source. The adjoint then takes one sensitivity map per
-        distinct kernel pair.
+    source_kernels : list, optional
+        Per source of ``src``, its kernels: a pair ``(kernel_fine, kernel_coarse)``, or a tuple
+        of terms ``(weight, kernel_fine, kernel_coarse)`` whose weighted sum is the source's
+        kernel (``[dispersion] urban``: an urban city's node kernels, interpolated in log
+        population; rural ones for a rest of province); default ``kernel_fine``,
+        ``kernel_coarse`` for every source. The adjoint takes one sensitivity map per distinct
+        kernel pair, and a source's entry is the weighted sum of its terms' inner products
+        (linearity in the kernel).
     urban_key : str
         Identifies ``source_kernels`` in the row cache key ("" = all rural).
 

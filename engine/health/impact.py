@@ -49,11 +49,12 @@ from engine.errors import InputError
 from kernels import crf as _k
 
 from .curves import curve_set
+from .checks import check_background
 from .inputs import aligned_values, background_values, check_concentration, load_rates, population_matrix
 from .parameters import (AGE_GROUPS, AGE_LOWER, AVOIDED_METHODS, BENMAP_PERCENTILES, CAUSE_LONG_NAMES,
                          CRF_PARAMETERS, check_choice)
 
-__all__ = ["health_impact", "rates_matrix", "benmap_table", "national_totals", "impact_table"]
+__all__ = ["health_impact", "rates_matrix", "curve_weights", "benmap_table", "national_totals", "impact_table"]
 
 #: dimensions and units of the result variables
 _DD = ("region", "cause", "draw")
@@ -146,7 +147,7 @@ def health_impact(conc_base, pop_by_age, *, conc_scenario=None,
                    age_specific=age_specific, functions=functions)
     y = rates_matrix(load_rates(rates), cs, "baseline rates" if rates is None or isinstance(rates, pd.DataFrame)
                      else f"rates file {rates}")
-    weight = _curve_weights(cs, y, ex.population)
+    weight = curve_weights(cs, y, ex.population)
     pif = avoided_method == "pif"
     n_d = cs.params_draws.shape[1]
     # by-age deaths: P[r, a] y[c, a] x (fraction of curve age_curve[c, a])
@@ -210,6 +211,7 @@ def _exposure(conc_base, pop_by_age, conc_scenario, background):
     else:
         bg, bg_source = background_values(background, pop_by_age.index)
         check_concentration(bg, labels, "background")
+        check_background(bg, primary_b, labels, where=f"background ({bg_source})")
         zs = bg - (primary_b - primary_s)
         n_floor = int((zs < 0).sum())
         zs = np.maximum(zs, 0.0)
@@ -220,7 +222,7 @@ def _exposure(conc_base, pop_by_age, conc_scenario, background):
     return _Exposure(labels, p, zb, zs, primary_b, primary_s, has_scen, n_floor, method)
 
 
-def _curve_weights(cs, y, p):
+def curve_weights(cs, y, p):
     """W[r, k] = sum over the ages a of curve k of P[r, a] y[c(k), a] [deaths yr-1]."""
     n_c, n_a, n_k = len(cs.causes), len(AGE_GROUPS), len(cs.curve_label)
     A = np.zeros((n_a, n_k))

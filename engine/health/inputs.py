@@ -18,13 +18,14 @@ import xarray as xr
 
 from engine.errors import InputError
 
+from .checks import check_user_function
 from .parameters import (AGE_GROUPS, CAUSES, POPULATION_COLUMNS, USER_FORMS, USER_FUNCTION_OPTIONAL,
                          USER_FUNCTION_REQUIRED, check_choice, data_path, read_health_table)
 
 __all__ = ["UserFunction", "read_user_functions", "read_rates", "load_rates", "first_data_line", "as_float_array",
            "PM25_PLAUSIBLE_MAX_UG_M3", "check_concentration", "population_matrix", "aligned_values",
            "read_background", "background_values", "read_exposure_table", "age_population",
-           "rest_of_province_population"]
+           "rest_of_province_population", "check_health_config"]
 
 @dataclass(frozen=True)
 class UserFunction:
@@ -124,7 +125,9 @@ def read_user_functions(path):
             raise InputError(f"{at}, column incidence_per_100k: blank, and cause {cause!r} is not in the rates "
                              f"table ({', '.join(CAUSES)}); give the incidence rate")
         label = str(row.get("function", "")).strip() or f"{cause} {form} line {line}"
-        out.append(UserFunction(label, form, cause, beta, se, int(lo), hi, zcf, inc, line))
+        uf = UserFunction(label, form, cause, beta, se, int(lo), hi, zcf, inc, line)
+        check_user_function(uf, at)  # sign and size of beta and SE, incidence against population
+        out.append(uf)
     # the same cause may not be counted twice in an age group
     for a in range(len(out)):
         for b in range(a + 1, len(out)):
@@ -328,7 +331,10 @@ def background_values(background, index):
         by_str = {str(k): float(v) for k, v in ser.items()}
         missing = [r for r in index if str(r) not in by_str]
         if missing:
-            raise InputError(f"background has no value for region(s) {', '.join(map(repr, missing[:5]))}")
+            src = f"background file {ser.name}" if ser.name else "background"
+            raise InputError(f"{src}: no value for region(s) {', '.join(map(repr, missing[:5]))}"
+                             + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else "")
+                             + "; give one row per region of the exposure table")
         return np.array([by_str[str(r)] for r in index]), f"per region, {ser.name or 'user series'}"
     a = as_float_array(background, "background")
     if a.size != len(index):
@@ -440,3 +446,24 @@ def rest_of_province_population(city_ids=None):
         raise InputError("a province has fewer people in an age group than its cities")
     rop.index.name = "province_id"
     return rop
+
+
+def check_health_config(health_cfg):
+    """Read and check the files of a ``[health]`` configuration before any dispersion work.
+
+    ``functions_file`` needs ``crf = "user"`` and the reverse; the functions, background and
+    rates files are read with the readers the health stage uses (same messages).
+    """
+    crf = getattr(health_cfg, "crf", None)
+    functions = getattr(health_cfg, "functions_file", "") or ""
+    if functions and crf != "user":
+        raise InputError(f"[health] functions_file = {functions!r} with crf = {crf!r}: user functions are used only "
+                         "with crf = \"user\"; set crf = \"user\" or remove functions_file")
+    if crf == "user" and not functions:
+        raise InputError("[health] crf = \"user\" needs functions_file (a CSV of user-defined functions)")
+    if functions:
+        read_user_functions(functions)
+    if getattr(health_cfg, "background", ""):
+        read_background(health_cfg.background)
+    if getattr(health_cfg, "rates_file", ""):
+        read_rates(health_cfg.rates_file)

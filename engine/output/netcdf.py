@@ -133,7 +133,7 @@ def _global(ds, global_attrs, **extra):
                   for k, v in attrs.items()})
 
 
-def _city_met(c, global_met):
+def city_met(c, global_met):
     """The met description of one city.
 
     ``c["met"]`` when the caller gives it; otherwise the entry of the run-wide ``global_met``
@@ -205,7 +205,7 @@ def _write_city_files(path, cities, info, *, scenarios, global_attrs, earth_radi
     cl = []
     for c in cities:
         c = dict(c)
-        c["met"] = _city_met(c, gmet)
+        c["met"] = city_met(c, gmet)
         for k in ("pm25", "unit_city", "unit_rop", "city_fraction"):
             c[k] = np.asarray(c[k], dtype=np.float32)
         cl.append(c)
@@ -319,7 +319,7 @@ def write_city_netcdf(path, c, *, scenarios, global_attrs, earth_radius_m, compl
         ds = netCDF4.Dataset(tmp, "w", format="NETCDF4")
         try:
             attrs = dict(global_attrs or {})
-            attrs["met"] = _city_met(c, attrs.get("met", ""))
+            attrs["met"] = city_met(c, attrs.get("met", ""))
             _global(ds, attrs)
             _write_city_group(ds, c, scenarios, earth_radius_m, complevel, _FILL_F4, as_root=True)
         finally:

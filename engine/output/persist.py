@@ -1,6 +1,7 @@
 """Persistence: atomic files, output transactions with a manifest and a lock, a verified cache.
 
-Three guarantees (docs/design.md, "Outputs never overwrite a previous run's files half-way"):
+Three guarantees, shared by every command that writes (docs/design.md, "Outputs never overwrite a
+previous run's files half-way"; docs/reliability.md):
 
 * :func:`atomic_path` writes one file: to a temporary name in the target's folder, flushed to
   disk, then renamed over the target. A reader sees the old file or the new one, never half.
@@ -13,6 +14,11 @@ Three guarantees (docs/design.md, "Outputs never overwrite a previous run's file
   not. Files of a previous run that this run does not write (another ``--cities``) are gone.
   A lock file beside ``--out`` refuses a second writer; ``--out`` may not be, contain or lie in
   an input folder; an existing non-empty ``--out`` without a manifest (not ours) is refused.
+  With ``amend=("report",)`` an existing output is amended instead (``cobenefits report``): the
+  other files are kept and the manifest records the amendment, so the folder still verifies.
+  :class:`FileTransaction` gives commands that write single files (``met-climatology``,
+  ``health``) the same guard, lock and all-or-nothing rename. The guard and the lock live in
+  :mod:`engine.output.locks`.
 * :func:`save_verified_npz` / :func:`load_verified_npz` keep a SHA-256 sidecar next to each cache
   entry; an entry that is truncated, corrupt or has no sidecar is deleted and reported as a miss,
   so it is recomputed instead of failing every run.
@@ -36,23 +42,21 @@ import json
 import logging
 import os
 import shutil
-import signal
-import socket
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import InputError
+from engine.output.locks import (LOCK_SUFFIX, OutputLock, SigtermAsExit, check_outputs, sigterm_blocked,
+                                 within)
 
-__all__ = ["atomic_path", "atomic_write_bytes", "sha256_file", "OutputTransaction", "read_manifest",
-           "verify_output", "save_verified_npz", "load_verified_npz", "MANIFEST_NAME", "LOCK_SUFFIX"]
+__all__ = ["atomic_path", "atomic_write_bytes", "sha256_file", "OutputTransaction", "FileTransaction",
+           "read_manifest", "verify_output", "check_outputs", "save_verified_npz", "load_verified_npz", "MANIFEST_NAME", "LOCK_SUFFIX"]
 
 log = logging.getLogger("cobenefits")
 
 MANIFEST_NAME = "manifest.json"
-LOCK_SUFFIX = ".lock"
 MANIFEST_FORMAT = "cobenefits-output-1"
 
 _UMASK = os.umask(0)
@@ -163,16 +167,6 @@ def load_verified_npz(path, names):
 
 
 # --------------------------------------------------------------------------- output transaction
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _rename_exchange(a, b):
     """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
     try:
@@ -191,25 +185,25 @@ def _rename_exchange(a, b):
     raise OSError(err, os.strerror(err), str(a))
 
 
-def _within(inner, outer):
-    """``inner`` equals ``outer`` or lies inside it (both resolved)."""
-    return inner == outer or outer in inner.parents
+_within = within  # the name earlier callers used
 
 
 def read_manifest(out_dir):
     """The parsed ``manifest.json`` of an output folder, or ``None`` if absent or unreadable."""
     p = Path(out_dir) / MANIFEST_NAME
     try:
-        return json.loads(p.read_text())
+        man = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return man if isinstance(man, dict) else None
 
 
 def verify_output(out_dir):
     """Problems of an output folder against its manifest (``[]`` = complete and intact).
 
     Checks that the manifest exists and says ``complete``, that every listed file exists with
-    its size and SHA-256, and that no unlisted file is present.
+    its size and SHA-256, and that no unlisted file is present. A manifest of the wrong shape
+    (not written by cobenefits) is one problem, never an exception.
     """
     out_dir = Path(out_dir)
     man = read_manifest(out_dir)
@@ -219,9 +213,21 @@ def verify_output(out_dir):
     if man.get("complete") is not True:
         problems.append(f"{out_dir}: manifest says complete = {man.get('complete')!r}")
     listed = {}
-    for f in man.get("files", []):
+    files = man.get("files", [])
+    if not isinstance(files, list):
+        return problems + [f"{out_dir / MANIFEST_NAME}: 'files' is not a list"]
+    for f in files:
+        if not (isinstance(f, dict) and isinstance(f.get("path"), str) and isinstance(f.get("size_bytes"), int)
+                and isinstance(f.get("sha256"), str)):
+            problems.append(f"{out_dir / MANIFEST_NAME}: a 'files' entry is not {{path, size_bytes, sha256}}: "
+                            f"{str(f)[:80]}")
+            continue
         listed[f["path"]] = f
-        p = out_dir / f["path"]
+        rel = Path(f["path"])
+        if rel.is_absolute() or ".." in rel.parts:
+            problems.append(f"{out_dir / MANIFEST_NAME}: listed path {f['path']!r} is outside the folder")
+            continue
+        p = out_dir / rel
         if not p.is_file():
             problems.append(f"{p}: listed in the manifest but missing")
         elif p.stat().st_size != f["size_bytes"]:
@@ -233,6 +239,18 @@ def verify_output(out_dir):
         if p.is_file() and rel != MANIFEST_NAME and rel not in listed:
             problems.append(f"{p}: not listed in the manifest")
     return problems
+
+
+def _under(rel, prefixes):
+    return any(rel == p or rel.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def _link_or_copy(src, dst):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:  # no hard links here (another file system, FAT, a quota): copy
+        shutil.copy2(src, dst)
 
 
 class OutputTransaction:
@@ -253,6 +271,16 @@ class OutputTransaction:
         The command line or subcommand name, recorded in the manifest.
     extra : dict, optional
         Further JSON-serialisable entries for the manifest.
+    amend : iterable of str, optional
+        Amend an existing complete output instead of replacing it: the files of ``out_dir``
+        outside these relative paths (e.g. ``("report",)``) are kept (hard-linked into the
+        staging folder, so nothing is copied), those under them are replaced by what this
+        transaction writes, and the manifest keeps the previous command, configuration and
+        inputs and records the amendment (``amended``: command, time, paths, inputs). ``out_dir``
+        must verify against its manifest outside the amended paths. Used by ``cobenefits report
+        RUN_DIR`` so that the run folder keeps verifying.
+    option : str
+        The option that named ``out_dir``, for messages (default ``"--out"``).
 
     Use as a context manager; write every file under :meth:`path` (or :attr:`staging`). On a
     normal exit the set is committed; on an exception (or SIGTERM, which is turned into
@@ -263,86 +291,51 @@ class OutputTransaction:
     ------
     InputError
         ``out_dir`` overlaps an input, is a file, is a non-empty folder that is not a cobenefits
-        output, cannot be written, or another process holds its lock.
+        output, cannot be written, or another process holds its lock (any command: the lock is
+        :class:`engine.output.locks.OutputLock`, shared by every writing command).
     """
 
-    def __init__(self, out_dir, *, inputs=(), config=None, command="", extra=None):
+    def __init__(self, out_dir, *, inputs=(), config=None, command="", extra=None, amend=None, option="--out"):
         self.out_dir = Path(os.path.abspath(Path(out_dir).expanduser()))
         self.inputs = [Path(p) for p in inputs if p not in (None, "")]
         self.config = config
         self.command = command
         self.extra = dict(extra or {})
+        self.amend = tuple(amend) if amend else ()
+        self.option = option
         name = self.out_dir.name
         if not name:
-            raise InputError(f"--out {out_dir}: the file-system root cannot be an output folder")
+            raise InputError(f"{option} {out_dir}: the file-system root cannot be an output folder")
         self.parent = self.out_dir.parent
-        self.lock_path = self.parent / f".{name}{LOCK_SUFFIX}"
+        self._lock_obj = OutputLock(self.out_dir, command=command, option=option)
+        self.lock_path = self._lock_obj.path
         self.staging = self.parent / f".{name}.staging-{os.getpid()}"
         self._old = self.parent / f".{name}.old-{os.getpid()}"
-        self._locked = False
-        self._prev_sigterm = None
+        self._sigterm = SigtermAsExit()
+        self._previous = None
         self.manifest = None
 
     # ---------------------------------------------------------------- checks
     def _check_out(self):
-        out = self.out_dir.resolve()
-        for p in self.inputs:
-            try:
-                rp = p.expanduser().resolve()
-            except OSError:
-                continue
-            if rp.is_dir() and (_within(out, rp) or _within(rp, out)):
-                rel = "is" if out == rp else ("lies inside" if _within(out, rp) else "contains")
-                raise InputError(f"--out {self.out_dir} {rel} the input folder {rp}; an output folder must "
-                                 "be separate from every input (it is replaced as a whole)")
-            if not rp.is_dir() and _within(rp, out):
-                raise InputError(f"--out {self.out_dir} contains the input file {rp}; an output folder must "
-                                 "be separate from every input (it is replaced as a whole)")
+        check_outputs([(self.option, self.out_dir, "dir")], [("", p) for p in self.inputs],
+                      what="an output folder")
+        label = f"{self.option} {self.out_dir}"
         if self.out_dir.exists() and not self.out_dir.is_dir():
-            raise InputError(f"--out {self.out_dir}: exists and is not a folder")
-        if self.out_dir.is_dir() and any(self.out_dir.iterdir()) and read_manifest(self.out_dir) is None:
-            raise InputError(f"--out {self.out_dir}: the folder is not empty and holds no {MANIFEST_NAME} of a "
+            raise InputError(f"{label}: exists and is not a folder")
+        if self.amend:
+            if read_manifest(self.out_dir) is None:
+                raise InputError(f"{label}: no {MANIFEST_NAME}; only a complete cobenefits output can be amended")
+        elif self.out_dir.is_dir() and any(self.out_dir.iterdir()) and read_manifest(self.out_dir) is None:
+            raise InputError(f"{label}: the folder is not empty and holds no {MANIFEST_NAME} of a "
                              "previous cobenefits run; it would be replaced as a whole, so choose a new or "
                              "empty folder (or delete this one)")
         try:
             self.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise InputError(f"--out {self.out_dir}: cannot create {self.parent} ({exc.strerror})") from None
+            raise InputError(f"{label}: cannot create {self.parent} ({exc.strerror})") from None
         if not os.access(self.parent, os.W_OK | os.X_OK):
-            raise InputError(f"--out {self.out_dir}: cannot write in its parent folder {self.parent} "
+            raise InputError(f"{label}: cannot write in its parent folder {self.parent} "
                              "(the output is staged beside it)")
-
-    def _lock(self):
-        info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "started_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "command": self.command}
-        for _attempt in range(2):
-            try:
-                fd = os.open(self.lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                try:
-                    held = json.loads(self.lock_path.read_text())
-                except (OSError, ValueError):
-                    held = {}
-                pid, host = held.get("pid"), held.get("host")
-                if isinstance(pid, int) and host == info["host"] and not _pid_alive(pid):
-                    log.warning("removing the stale lock %s of process %d, which no longer runs", self.lock_path, pid)
-                    with contextlib.suppress(FileNotFoundError):
-                        self.lock_path.unlink()
-                    continue
-                who = (f"process {pid} on {host}, started {held.get('started_utc', '?')}" if pid
-                       else "another process")
-                raise InputError(f"--out {self.out_dir} is being written by {who} (lock file {self.lock_path}); "
-                                 "wait for it to finish, use another --out, or delete the lock file if no such "
-                                 "process runs") from None
-            except OSError as exc:
-                raise InputError(f"--out {self.out_dir}: cannot create the lock file {self.lock_path} "
-                                 f"({exc.strerror})") from None
-            with os.fdopen(fd, "w") as fh:
-                json.dump(info, fh)
-            self._locked = True
-            return
-        raise InputError(f"--out {self.out_dir}: could not take the lock {self.lock_path}")
 
     def _recover(self):
         """Clean what killed runs left beside ``out_dir`` (we hold the lock, so none is live)."""
@@ -361,15 +354,38 @@ class OutputTransaction:
             log.info("removing %s left by an interrupted run", stale)
             shutil.rmtree(stale, ignore_errors=True)
 
+    def _start_amend(self):
+        """Keep the previous output's files outside :attr:`amend` (verified, then hard-linked)."""
+        prev = read_manifest(self.out_dir)
+        label = f"{self.option} {self.out_dir}"
+        if prev is None or prev.get("complete") is not True:
+            raise InputError(f"{label}: {MANIFEST_NAME} is missing or not complete; only a complete cobenefits "
+                             "output can be amended")
+        mine = tuple(f"{self.out_dir / a}{sep}" for a in self.amend for sep in (os.sep, ":"))
+        problems = [p for p in verify_output(self.out_dir) if not p.startswith(mine)]
+        if problems:
+            raise InputError(f"{label}: the folder no longer matches its {MANIFEST_NAME}, so it is not amended: "
+                             + "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3
+                                                         else "") + "; re-run the command that wrote it, or "
+                             "write to another folder")
+        for f in prev.get("files", []):
+            if not _under(f["path"], self.amend):
+                _link_or_copy(self.out_dir / f["path"], self.staging / f["path"])
+        self._previous = prev
+
     # ---------------------------------------------------------------- use
     def __enter__(self):
         self._check_out()
-        self._lock()
+        self._lock_obj.acquire()
         try:
             self._recover()
             self.staging.mkdir()
-            self._install_sigterm()
+            self._sigterm.install()
+            if self.amend:
+                self._start_amend()
         except BaseException:
+            self._sigterm.restore()
+            shutil.rmtree(self.staging, ignore_errors=True)
             self._release()
             raise
         return self
@@ -379,6 +395,8 @@ class OutputTransaction:
         rel = Path(relative)
         if rel.is_absolute() or ".." in rel.parts:
             raise ValueError(f"output path {relative!r} must be relative and inside the output folder")
+        if self.amend and not _under(rel.as_posix(), self.amend):
+            raise ValueError(f"output path {relative!r}: this transaction amends only {', '.join(self.amend)}")
         p = self.staging / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
@@ -387,17 +405,17 @@ class OutputTransaction:
         if isinstance(exc, OSError) and exc.filename and str(exc.filename).startswith(str(self.staging)):
             # name the file the user asked for, not its staging copy
             rel = os.path.relpath(exc.filename, self.staging)
-            exc.filename = str(self.out_dir / rel) + " (staged; --out is unchanged)"
+            exc.filename = str(self.out_dir / rel) + f" (staged; {self.option} is unchanged)"
         try:
             if exc_type is None:
                 self._commit()
         finally:
-            self._restore_sigterm()
+            self._sigterm.restore()
             shutil.rmtree(self.staging, ignore_errors=True)
             self._release()
         return False
 
-    def _manifest(self):
+    def _files(self):
         files = []
         for p in sorted(self.staging.rglob("*")):
             if p.is_file() and p.name != MANIFEST_NAME:
@@ -406,6 +424,9 @@ class OutputTransaction:
                     continue
                 files.append({"path": p.relative_to(self.staging).as_posix(), "size_bytes": p.stat().st_size,
                               "sha256": sha256_file(p)})
+        return files
+
+    def _input_entries(self):
         inputs = []
         for p in self.inputs:
             rp = p.expanduser().resolve()
@@ -413,20 +434,27 @@ class OutputTransaction:
             if rp.is_file():
                 entry.update(size_bytes=rp.stat().st_size, sha256=sha256_file(rp))
             inputs.append(entry)
+        return inputs
+
+    def _manifest(self):
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        if self._previous is not None:
+            man = {k: v for k, v in self._previous.items() if k != "files"}
+            man["amended"] = list(man.get("amended") or []) + [
+                {"command": self.command, "utc": now, "paths": list(self.amend), "inputs": self._input_entries(),
+                 "versions": versions(), **self.extra}]
+            man["files"] = self._files()
+            return man
         return {"format": MANIFEST_FORMAT, "complete": True, "command": self.command,
-                "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                "versions": versions(), "config": self.config, "inputs": inputs, **self.extra,
-                "files": files}
+                "finished_utc": now, "versions": versions(), "config": self.config,
+                "inputs": self._input_entries(), **self.extra, "files": self._files()}
 
     def _commit(self):
         self.manifest = self._manifest()
         write_json(self.manifest, self.staging / MANIFEST_NAME)
         _fsync_dir(self.staging)
         # SIGTERM waits until the swap is done (SIGKILL cannot: _recover() repairs that window)
-        blocked = hasattr(signal, "pthread_sigmask")
-        if blocked:
-            old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        try:
+        with sigterm_blocked():
             if self.out_dir.exists():
                 if _rename_exchange(self.staging, self.out_dir):
                     pass  # the staging name now holds the previous output; __exit__ removes it
@@ -437,29 +465,118 @@ class OutputTransaction:
             else:
                 os.replace(self.staging, self.out_dir)
             _fsync_dir(self.parent)
-        finally:
-            if blocked:
-                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
     def _release(self):
-        if self._locked:
-            with contextlib.suppress(FileNotFoundError):
-                self.lock_path.unlink()
-            self._locked = False
+        self._lock_obj.release()
 
-    def _install_sigterm(self):
-        if threading.current_thread() is not threading.main_thread():
-            return
+    @property
+    def _locked(self):
+        return self._lock_obj.held
 
-        def on_term(signum, frame):
-            raise SystemExit(128 + signum)
 
-        self._prev_sigterm = signal.signal(signal.SIGTERM, on_term)
+class FileTransaction:
+    """Write one or more output *files* (``met-climatology --out``, ``health --out --benmap-out``)
+    with the guard and lock of :class:`OutputTransaction`.
 
-    def _restore_sigterm(self):
-        if self._prev_sigterm is not None:
-            signal.signal(signal.SIGTERM, self._prev_sigterm)
-            self._prev_sigterm = None
+    Every output is checked against every input (and the other outputs) before anything is
+    read: an output that is an input file (also through a symbolic or hard link), or two outputs
+    with the same name, are refused with exit 2 naming both. Each output gets the lock
+    ``.<name>.lock`` beside it (a second writer is refused) and is written to ``.<name>.staging-<pid>``
+    beside it; at the end the staged files are renamed over their targets, SIGTERM deferred. An
+    exception, SIGTERM or SIGKILL before that leaves every target as it was. (Several files are
+    renamed one after the other: only a SIGKILL or power loss between two renames, microseconds,
+    can leave one new and one old.)
+
+    Parameters
+    ----------
+    outputs : dict
+        option -> path of every output file this command writes (``{"--out": "x.csv"}``).
+    inputs : dict
+        option or argument name -> path of every input file or folder.
+    command : str
+        Recorded in the lock files.
+
+    Examples
+    --------
+    >>> with FileTransaction({"--out": "c.csv"}, inputs={"SFC": "x.sfc"}, command="met-climatology") as tx:  # doctest: +SKIP
+    ...     write_climatology(c, tx.path("--out"))
+    """
+
+    def __init__(self, outputs, *, inputs=None, command=""):
+        self.targets = {opt: Path(os.path.abspath(Path(p).expanduser())) for opt, p in outputs.items()
+                        if p not in (None, "")}
+        self.inputs = {opt: p for opt, p in (inputs or {}).items() if p not in (None, "")}
+        self.command = command
+        self._locks = [OutputLock(t, command=command, option=opt) for opt, t in self.targets.items()]
+        self._staged = {opt: t.parent / f".{t.name}.staging-{os.getpid()}" for opt, t in self.targets.items()}
+        self._sigterm = SigtermAsExit()
+
+    def check(self):
+        """The guard alone (also run by ``__enter__``): raise :class:`InputError` on an overlap."""
+        check_outputs([(opt, t, "file") for opt, t in self.targets.items()], list(self.inputs.items()),
+                      what="an output file")
+        for opt, t in self.targets.items():
+            if t.is_dir():
+                raise InputError(f"{opt} {t}: is a folder; give a file name")
+            try:
+                t.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"{opt} {t}: cannot create the folder {t.parent} ({exc.strerror})") from None
+            if not os.access(t.parent, os.W_OK | os.X_OK):
+                raise InputError(f"{opt} {t}: cannot write in the folder {t.parent}")
+
+    def __enter__(self):
+        self.check()
+        taken = []
+        try:
+            for lk in sorted(self._locks, key=lambda lk: str(lk.path)):  # one order: no deadlock
+                taken.append(lk.acquire())
+            for t in self.targets.values():
+                for stale in t.parent.glob(f".{t.name}.staging-*"):
+                    log.info("removing %s left by an interrupted run", stale)
+                    with contextlib.suppress(OSError):
+                        stale.unlink()
+            self._sigterm.install()
+        except BaseException:
+            for lk in taken:
+                lk.release()
+            raise
+        return self
+
+    def path(self, option):
+        """The staging path to write the output named by ``option`` to."""
+        return self._staged[option]
+
+    def __exit__(self, exc_type, exc, tb):
+        if isinstance(exc, OSError) and exc.filename:
+            for opt, st in self._staged.items():
+                if str(exc.filename) == str(st):
+                    exc.filename = f"{self.targets[opt]} (staged; {opt} is unchanged)"
+        try:
+            if exc_type is None:
+                self._commit()
+        finally:
+            self._sigterm.restore()
+            for st in self._staged.values():
+                with contextlib.suppress(FileNotFoundError):
+                    st.unlink()
+            for lk in self._locks:
+                lk.release()
+        return False
+
+    def _commit(self):
+        missing = [opt for opt, st in self._staged.items() if not st.is_file()]
+        if missing:
+            raise RuntimeError(f"FileTransaction: nothing was written for {', '.join(missing)}")
+        for st in self._staged.values():
+            with open(st, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(st, 0o666 & ~_UMASK)
+        with sigterm_blocked():
+            for opt, st in self._staged.items():
+                os.replace(st, self.targets[opt])
+            for parent in {t.parent for t in self.targets.values()}:
+                _fsync_dir(parent)
 
 
 # --------------------------------------------------------------------------- JSON, versions

@@ -5,7 +5,7 @@ flushed, then renamed over the target, so an interrupted run never leaves a half
 that looks complete."""
 
 from engine.output.netcdf import (CONVENTIONS, PM25_STANDARD_NAME, STANDARD_NAME_VOCABULARY, UNIT_RESPONSE_UNITS,
-                                  _city_met, crs_wkt_aeqd, crs_wkt_latlon, open_city, write_city_fields_netcdf,
+                                  city_met, crs_wkt_aeqd, crs_wkt_latlon, open_city, write_city_fields_netcdf,
                                   write_city_netcdf, write_concentration_netcdf, write_sr_dataset_netcdf,
                                   write_sr_matrix_netcdf)
 from engine.output.persist import atomic_path, versions, write_json
@@ -17,5 +17,3 @@ __all__ = ["atomic_path", "write_csv", "write_json", "write_text", "write_concen
            "crs_wkt_latlon", "crs_wkt_aeqd", "round_significant", "PM25_STANDARD_NAME", "UNIT_RESPONSE_UNITS",
            "CONVENTIONS", "STANDARD_NAME_VOCABULARY"]
 
-#: the per-city met description helper, used by the tests through this module
-_city_met = _city_met

@@ -15,6 +15,8 @@ Figures (analogues of Ramaswami et al. 2017, R17):
   and the map of the four classes (R17 Fig. 4);
 * ``concentration_map`` the national mosaic of primary PM2.5 [ug m-3] and its reduction;
 * ``city_field`` one city's field: total, from its own emissions, from its rest of province;
+* with ``<run_dir>/validation`` (``cobenefits validate``): its scatter, ratio and map figures and
+  tables (:func:`_validation`);
 * with a sweep folder: ``sweep_indices`` (Sobol S1/ST or Morris mu*/sigma bars) and
   ``sweep_avoided_deaths`` (distribution of national avoided deaths).
 
@@ -26,17 +28,18 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import json
 import logging
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from engine.errors import InputError
+from engine.report.runfolder import _read_run, run_name
 
-__all__ = ["build_report", "headline", "headline_lines", "PAPER_TABLE_CO2_CUT_MT", "PAPER_SCENARIO_CO2_CUT_MT",
+__all__ = ["build_report", "write_report", "REPORT_FOLDER", "check_run_folder", "run_name", "headline", "headline_lines", "PAPER_TABLE_CO2_CUT_MT", "PAPER_SCENARIO_CO2_CUT_MT",
            "OKABE_ITO", "ReportResult"]
 
 log = logging.getLogger("cobenefits")
@@ -84,27 +87,31 @@ class ReportResult:
 
 
 # --------------------------------------------------------------------------- reading
-def _read_run(run_dir):
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise InputError(f"report: run folder {run_dir} does not exist")
-    need = ("cities.csv", "national.csv", "summary.json")
-    missing = [n for n in need if not (run_dir / n).exists()]
-    if missing:
-        raise InputError(f"report: {run_dir} is not a run folder: missing {', '.join(missing)} "
-                         f"(written by 'cobenefits run --out {run_dir}')")
-    try:
-        cities = pd.read_csv(run_dir / "cities.csv")
-        national = pd.read_csv(run_dir / "national.csv")
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"report: cannot read {run_dir}: {exc}") from None
-    for col in ("scenario", "city_id"):
-        if col not in cities.columns:
-            raise InputError(f"report: {run_dir / 'cities.csv'} has no column '{col}'")
-    if "scenario" not in national.columns:
-        raise InputError(f"report: {run_dir / 'national.csv'} has no column 'scenario'")
-    return cities, national, summary
+def check_run_folder(run_dir, *, city=None, scenario=None, formats=("png",)):
+    """Raise :class:`InputError` unless ``run_dir`` holds a readable run and the options fit it
+    (image formats, ``--scenario``, ``--city``): every check of the report, before any writing."""
+    cities, national, summary = _read_run(run_dir)
+    _check_formats(formats)
+    base = _base(summary, national)
+    scen = _check_scenario(run_dir, national, scenario) or _main_scenario(list(national["scenario"].astype(str)), base)
+    if city is not None:
+        _pick_city(cities[cities.scenario.astype(str) == scen].set_index("city_id", drop=False), city)
+
+
+def _check_formats(formats):
+    formats = tuple(dict.fromkeys(("png",) + tuple(str(f).lower().lstrip(".") for f in formats)))
+    bad = [f for f in formats if f not in ("png", "svg", "pdf")]
+    if bad:
+        raise InputError(f"report: image format(s) {bad} not supported; allowed png, svg, pdf")
+    return formats
+
+
+def _check_scenario(run_dir, national, scenario):
+    scen_all = list(national["scenario"].astype(str))
+    if scenario is not None and scenario not in scen_all:
+        raise InputError(f"report: --scenario {scenario!r} is not in {Path(run_dir) / 'national.csv'} "
+                         f"(scenarios: {', '.join(scen_all)})")
+    return scenario
 
 
 def _with_coordinates(cities, summary):
@@ -502,6 +509,13 @@ def _method_notes(summary):
     if ss in sources:
         out.append(f"Concentrations are primary PM2.5 (no secondary aerosol) from {sources[ss]} "
                    f"(source_set = '{ss}').")
+    urban = ((summary.get("config") or {}).get("dispersion") or {}).get("urban")
+    if urban is not None:
+        out.append({"auto": "City sources in urban areas (population density above 750 km-2, EPA's criterion) are "
+                             "dispersed with AERMOD's urban boundary layer; rests of province are rural (urban = 'auto').",
+                    True: "Every city source is dispersed with AERMOD's urban boundary layer; rests of province are "
+                          "rural (urban = true).",
+                    False: "Every source is dispersed as rural (urban = false)."}.get(urban, f"urban = {urban!r}."))
     met = summary.get("met") or []
     if met:
         out.append("Met: " + "; ".join(met[:3]) + (f"; and {len(met) - 3} more" if len(met) > 3 else "") + ".")
@@ -593,11 +607,12 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     run_dir : path of a ``cobenefits run --out`` folder
     sweep_dir : optional path of a sweep folder (``indices.csv``, ``sweep.nc``); missing parts are
         skipped with the reason in the page
-    out_dir : where to write (default ``<run_dir>/report``)
+    out_dir : where to write, as it is (the caller's transaction owns the folder); default: the
+        run folder's ``report/``, written as an amendment of the run's output transaction so that
+        the run keeps verifying against its manifest (:func:`write_report`)
     city : city_id (int or str), or a Chinese/English name, for the city-field figure (default:
         the city with the most avoided deaths)
-    scenario : the scenario the city figures show (default ``fyp_symbiosis`` when present, else
-        the last non-base scenario)
+    scenario : the scenario of the city figures (default ``fyp_symbiosis``, else the last non-base one)
     formats : image formats; PNG is always written (the page shows it)
 
     Returns
@@ -606,20 +621,15 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     """
     from engine.output.writers import write_text
 
+    if out_dir is None:
+        return write_report(run_dir, sweep_dir, city=city, scenario=scenario, formats=formats)
     run_dir = Path(run_dir)
     cities, national, summary = _read_run(run_dir)
-    out_dir = Path(out_dir) if out_dir is not None else run_dir / "report"
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    formats = tuple(dict.fromkeys(("png",) + tuple(f.lower().lstrip(".") for f in formats)))
-    bad = [f for f in formats if f not in ("png", "svg", "pdf")]
-    if bad:
-        raise InputError(f"report: image format(s) {bad} not supported; allowed png, svg, pdf")
+    formats = _check_formats(formats)
     base = _base(summary, national)
-    scen_all = list(national["scenario"].astype(str))
-    if scenario is not None and scenario not in scen_all:
-        raise InputError(f"report: --scenario {scenario!r} is not in {run_dir / 'national.csv'} "
-                         f"(scenarios: {', '.join(scen_all)})")
-    scen = scenario or _main_scenario(scen_all, base)
+    scen = _check_scenario(run_dir, national, scenario) or _main_scenario(list(national["scenario"].astype(str)), base)
     cities = _with_coordinates(cities, summary)
     cs = cities[cities.scenario == scen].set_index("city_id", drop=False)
     cb = cities[cities.scenario == base].set_index("city_id", drop=False).reindex(cs.index)
@@ -662,6 +672,8 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
                                        "into the parts from the city's own emissions, from its rest of province and from "
                                        "neighbouring cities and provinces (when the run's source set has them).",
                         r[0]))
+    for part, extra in zip((figures, tables, notes), attempt("validation", lambda: _validation(run_dir, out_dir)) or ()):
+        part += extra  # cobenefits validate's figures, tables and band note, when the run has them
     if sweep_dir is not None:
         r = attempt("sweep_indices", lambda: _sweep_indices(sweep_dir, out_dir, formats))
         if r:
@@ -679,11 +691,117 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     notes += _method_notes(summary)
     for k, v in skipped.items():
         notes.append(f"figure {k} skipped: {v}")
-    page = _html(f"cobenefits report: {run_dir.resolve().name}", cards, figures, tables, notes)
+    page = _html(f"cobenefits report: {run_name(run_dir)}", cards, figures, tables, notes)
     index = out_dir / "index.html"
     write_text(page, index)
     pngs = [p for _, _, files in figures for p in files if p.suffix == ".png"]
     return ReportResult(out_dir, index, pngs, skipped, head)
+
+
+# --------------------------------------------------------------------------- the report's transaction
+#: the report's folder inside a run folder
+REPORT_FOLDER = "report"
+
+
+def write_report(run_dir, sweep_dir=None, *, out_dir=None, **kwargs):
+    """Build the report (:func:`build_report`) inside an output transaction
+    (:mod:`engine.output.persist`).
+
+    * ``cobenefits report RUN_DIR`` (no ``--out``, or ``--out RUN_DIR/report``): the report is an
+      *amendment* of the run folder. The run's other files are kept, ``report/`` is replaced as a
+      whole, and the run's ``manifest.json`` lists the new report files and records the amendment,
+      so ``verify_output(RUN_DIR)`` still passes; the run's lock is held meanwhile (a ``run`` into
+      the same folder waits its turn: exit 2 naming the holder). A run folder that no longer
+      matches its manifest (edited by hand) is not amended: exit 2, write elsewhere with ``--out``.
+      A folder without a manifest (not written by ``cobenefits run``) gets ``RUN_DIR/report`` as
+      its own output folder.
+    * ``--out DIR`` elsewhere: ``DIR`` is its own output folder with its own manifest; it may not
+      lie inside the run folder or the sweep folder (it would change the run's files).
+
+    Parameters
+    ----------
+    run_dir : path of a ``cobenefits run --out`` folder
+    sweep_dir : optional sweep folder
+    out_dir : optional output folder; default (and ``RUN_DIR/report``): amend the run folder
+    **kwargs : passed to :func:`build_report` (city, scenario, formats)
+
+    Returns
+    -------
+    ReportResult
+        With ``out_dir`` and ``index`` pointing at the committed files.
+    """
+    from engine.output.persist import MANIFEST_NAME, OutputTransaction
+
+    run_dir = Path(run_dir)
+    check_run_folder(run_dir, **kwargs)  # every check before the transaction: nothing is locked or staged
+    inside = run_dir.resolve() / REPORT_FOLDER
+    target = None if out_dir is None else Path(os.path.abspath(Path(out_dir).expanduser()))
+    sweep_inputs = [sweep_dir] if sweep_dir is not None else []
+    if target is None or target.resolve() == inside:
+        if (run_dir / MANIFEST_NAME).is_file():
+            with OutputTransaction(run_dir, inputs=sweep_inputs, command="report", amend=(REPORT_FOLDER,),
+                                   option="RUN_DIR") as tx:
+                res = build_report(run_dir, sweep_dir, out_dir=tx.path(REPORT_FOLDER), **kwargs)
+            final = run_dir / REPORT_FOLDER
+        else:
+            with OutputTransaction(inside, inputs=sweep_inputs, command="report") as tx:
+                res = build_report(run_dir, sweep_dir, out_dir=tx.staging, **kwargs)
+            final = inside
+    else:
+        with OutputTransaction(target, inputs=[run_dir, *sweep_inputs], command="report") as tx:
+            res = build_report(run_dir, sweep_dir, out_dir=tx.staging, **kwargs)
+        final = target
+    staged = Path(res.out_dir)
+    return dataclasses.replace(res, out_dir=final, index=final / res.index.name,
+                               figures=[final / Path(p).relative_to(staged) for p in res.figures])
+
+
+def _validation(run_dir, out_dir):
+    """The report's validation part when ``<run_dir>/validation`` holds one (``cobenefits validate``,
+    :mod:`engine.report.validation`): ``(figures, tables, notes)``, the figures copied into
+    ``out_dir``; None when the run has no validation."""
+    import shutil
+
+    folder = Path(run_dir) / "validation"
+    try:
+        res = json.loads((folder / "validation.json").read_text())
+    except (OSError, ValueError):
+        return None
+    s = res.get("statistics") or {}
+    band = res.get("band") or [float("nan")] * 2
+    figures = []
+    captions = {
+        "validation_scatter": "Validation: modelled primary PM2.5 (base case) against measured total PM2.5 by city, "
+                              f"log-log, coloured by region; 1:1 line and the plausible band {band[0]:g}-{band[1]:g} "
+                              "(primary is 36-43 % of the annual mean in Chinese cities, Zhang et al. 2022).",
+        "validation_ratio": "Validation: distribution of modelled primary / measured total PM2.5 over the matched cities.",
+        "validation_map": "Validation: the ratio by city; cities outside the band outlined.",
+    }
+    for name, files in (res.get("figures") or {}).items():
+        paths = []
+        for f in files:
+            src = folder / f
+            if src.is_file():
+                dst = Path(out_dir) / f
+                shutil.copyfile(src, dst)
+                paths.append(dst)
+        if any(p.suffix == ".png" for p in paths):
+            figures.append((name, captions.get(name, name), paths))
+    stats = pd.DataFrame([{"cities": s.get("n_cities"), "median ratio": s.get("ratio_median"),
+                           "10th pct": s.get("ratio_p10"), "90th pct": s.get("ratio_p90"),
+                           "above 1 [%]": 100 * (s.get("fraction_above_1") or 0.0),
+                           "in band [%]": 100 * (s.get("fraction_in_band") or 0.0),
+                           "Spearman rho": s.get("spearman_rho")}])
+    tables = [(f"Validation against {Path(res.get('measured', '')).name} ({res.get('year_rule', '')})",
+               _table_html(stats, digits=3))]
+    csv = folder / "validation.csv"
+    if csv.is_file():
+        t = pd.read_csv(csv)
+        cols = [c for c in ("city_id", "name_en", "region", "year", "measured_ug_m3", "modelled_ug_m3", "ratio", "flag")
+                if c in t]
+        tables.append(("Validation by city (validation/validation.csv)", _table_html(t[cols], digits=3, max_rows=60)))
+    notes = [f"Validation band {band[0]:g}-{band[1]:g}: {res.get('band_reason', '')}."]
+    return figures, tables, notes
 
 
 def _pick_city(cs, city):

@@ -15,7 +15,8 @@ Users with real data give a STAR table (:mod:`.star`), a climatology file (:mod:
 hourly AERMET files; :mod:`.spec` chooses each city's met (:class:`MetSpec`) and loads it.
 Climate regions and the province table are in :mod:`.regions`.
 
-Modules, in import order: regions -> golder -> star, classes -> tables -> aermet, files ->
+Consistency checks of a climatology (season frequencies, header against rows, class winds) are
+in :mod:`.checks`. Modules, in import order: regions -> golder -> star, classes -> checks -> tables -> aermet, files ->
 shares, spec. Every public name is re-exported here (``from engine.dispersion import
 climatology as clim; clim.load_met``).
 
@@ -30,6 +31,7 @@ from .aermet import (AERMET_BETA_M, AERMET_C1_W_M2_K6, AERMET_C2_W_M2, AERMET_C3
                      CLOUD_FRACTION, MAX_USTAR_THETASTAR, MORNING_THETA_GRADIENT_K_M, RHO_CP,
                      STEFAN_BOLTZMANN_W_M2_K4, WEIBULL_SHAPE, aermet_climatology, aermet_hours,
                      convective_scales, net_radiation, stable_scales)
+from .checks import SEASON_SUM_TOLERANCE, check_climatology
 from .classes import (CALM_THRESHOLD_M_S, CLASS_FIELDS, CLIMATOLOGY_SPEED_EDGES_M_S, HEATING_MONTHS, SEASON_DAYS,
                       SEASONS, STABILITY_CLASSES, Climatology, classify_hours, climatology_from_met,
                       season_of_month, sector_index, speed_class_index, stability_class_index)
@@ -63,6 +65,8 @@ __all__ = [
     "met_spec_for_city",
     "load_met",
     "CLIMATOLOGY_NAMES",
+    "check_climatology",
+    "SEASON_SUM_TOLERANCE",
     "SEASONS",
     "STABILITY_CLASSES",
     "CALM_THRESHOLD_M_S",

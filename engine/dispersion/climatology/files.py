@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
+from engine.errors import InputError, read_text_file
 
+from .checks import check_climatology
 from .classes import CLASS_FIELDS, STABILITY_CLASSES, Climatology
 
 __all__ = ["CLIMATOLOGY_FORMAT", "write_climatology", "read_climatology"]
@@ -62,10 +63,7 @@ def write_climatology(clim, path):
 
 def _read_sections(path):
     """``({header key: value}, [(line number, data line), ...])`` of a climatology file."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"climatology file {path}: cannot read ({exc.strerror})") from None
+    text = read_text_file(path, "climatology file")
     header, body = {}, []
     for lineno, ln in enumerate(text.splitlines(), start=1):
         if ln.startswith("#"):
@@ -178,6 +176,7 @@ def read_climatology(path):
             raise InputError(f"climatology file {path}: frequencies of season {s!r} sum to {tot:.6g}, expected 1")
     clim = Climatology(classes=classes, season_frequency=season_frequency, calm_frequency=calm_frequency,
                        source=header.get("source", str(path)), profile_heights_m=heights)
+    check_climatology(clim, f"climatology file {path}", row_lines=[ln for ln, _ in body[1:]])
     for s in clim.seasons:  # range checks of the boundary-layer fields (names the class row)
         try:
             clim.met(s)

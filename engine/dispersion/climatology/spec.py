@@ -125,12 +125,77 @@ def load_climatology(spec):
 
 
 _AERMET_CACHE = {}
+#: the files a built-in climatology is made from (their content keys the disk cache)
+_AERMET_SOURCES = ("aermet.py", "classes.py", "tables.py", "regions.py", "golder.py")
 
 
 def _aermet_climatology_cached(region):
+    """The built-in AERMET-way climatology of a region: built once per process, and kept in the
+    cache folder (``$COBENEFITS_CACHE_DIR/met``, bit-exact arrays) so that a new process reads it
+    instead of building it again (seconds per region)."""
     if region not in _AERMET_CACHE:
-        _AERMET_CACHE[region] = aermet_climatology(region)
+        path = _aermet_cache_path(region)
+        clim = _read_cached_climatology(path) if path is not None else None
+        if clim is None:
+            clim = aermet_climatology(region)
+            if path is not None:
+                _write_cached_climatology(clim, path)
+        _AERMET_CACHE[region] = clim
     return _AERMET_CACHE[region]
+
+
+def _aermet_cache_path(region):
+    from engine.dispersion.fields import cache_dir
+
+    h = hashlib.sha256(f"{AERMET_VERSION}|{region}|{CLIMATE_REGIONS[region]}".encode())
+    for name in ("aermet_surface_characteristics.csv", "climate_region_seasons.csv", "seasonal_emission_profiles.csv"):
+        p = MET_DATA_DIR / name
+        if p.exists():
+            h.update(p.read_bytes())
+    here = Path(__file__).resolve().parent
+    for name in _AERMET_SOURCES:
+        h.update((here / name).read_bytes())
+    try:
+        return cache_dir("met") / f"aermet_{region}_{h.hexdigest()[:20]}.npz"
+    except OSError:
+        return None  # no writable cache folder: build in memory only
+
+
+def _write_cached_climatology(clim, path):
+    from engine.output.persist import save_verified_npz
+
+    arrays = {f"class_{k}": np.asarray(v) for k, v in clim.classes.items()}
+    seasons = list(clim.season_frequency)
+    arrays.update(seasons=np.array(seasons, dtype=str),
+                  season_frequency=np.array([clim.season_frequency[s] for s in seasons], dtype=np.float64),
+                  calm_frequency=np.array([clim.calm_frequency[s] for s in seasons], dtype=np.float64),
+                  source=np.array(clim.source, dtype=str),
+                  profile_heights_m=np.asarray(clim.profile_heights_m, dtype=np.float64),
+                  class_keys=np.array(list(clim.classes), dtype=str))
+    try:
+        save_verified_npz(path, **arrays)
+    except OSError:
+        pass  # the cache is an optimisation; a read-only cache folder is not an error
+
+
+def _read_cached_climatology(path):
+    from engine.output.persist import load_verified_npz
+
+    from .classes import Climatology
+
+    head = load_verified_npz(path, ["class_keys", "seasons", "season_frequency", "calm_frequency", "source",
+                                    "profile_heights_m"])
+    if head is None:
+        return None
+    keys = [str(k) for k in head["class_keys"]]
+    cls = load_verified_npz(path, [f"class_{k}" for k in keys])
+    if cls is None:
+        return None
+    seasons = [str(s) for s in head["seasons"]]
+    return Climatology(classes={k: cls[f"class_{k}"] for k in keys},
+                       season_frequency={s: float(v) for s, v in zip(seasons, head["season_frequency"])},
+                       calm_frequency={s: float(v) for s, v in zip(seasons, head["calm_frequency"])},
+                       source=str(head["source"]), profile_heights_m=tuple(float(z) for z in head["profile_heights_m"]))
 
 
 def load_met(spec):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
+from engine.errors import InputError, read_text_file
 
 from .golder import (MIN_CLASS_FREQUENCY, STAR_SPEED_CLASS_M_S, URBAN_ROUGHNESS_M, class_hour,
                      rows_to_arrays)
@@ -34,10 +34,7 @@ def read_star(path):
     Frequencies are normalised to sum to 1. Raises :class:`InputError` with the file and line.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise InputError(f"STAR file {path} does not exist") from None
+    text = read_text_file(path, "STAR file")
     lines = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines())]
     lines = [(i, ln) for i, ln in lines if ln and ln[0] not in "#*"]
     if not lines:
