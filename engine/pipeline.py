@@ -876,6 +876,7 @@ def superpose(S, q, *, parts=True):
         S_season = np.asarray(S["S_season"].transpose("season", "city", "source").values, dtype=float)
         sh = np.asarray(qd["season_share"].reindex(source=labels, fill_value=1.0 / S.sizes["season"])
                         .sel(season=S["season"].values).transpose("season", *other, "source").values, dtype=float)
+    Sm = np.asarray(Sa.values, dtype=float)
 
     def product(mask):
         v = superpose_arrays(Sm, Q, S_season=S_season, share=sh, mask=mask)

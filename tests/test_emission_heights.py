@@ -190,7 +190,7 @@ def runs(tmp_path_factory):
         prep = pl.prepare(cfg, data=sn.nation())
         q = pl.emissions(prep, _sector_carbon_fn(prep.cfg, prep.data))
         res, _ = pl.receptor_pass(prep, q=q, quiet=True, workers=1, use_cache=False)
-        out[mode] = (prep, q, res, pl._sr_dataset(prep, res))
+        out[mode] = (prep, q, res, pl.sr_dataset(prep, res))
     return out
 
 
