@@ -249,7 +249,10 @@ class NationalModel:
         """The pipeline's :class:`engine.pipeline.Prepared` (data, geometry, met), built on first use."""
         if self._prep is None:
             t0 = time.perf_counter()
-            self._prep = pl.prepare(self.cfg, **self._prep_kw)
+            try:
+                self._prep = pl.prepare(self.cfg, **self._prep_kw)
+            except InputError as exc:  # name the sweep file whose configuration this is
+                raise InputError(f"{self.spec.path}: {exc}") from None
             self.timings["prepare_s"] = time.perf_counter() - t0
         return self._prep
 
@@ -380,7 +383,10 @@ class NationalModel:
             lv = [p.levels for k in keys for p in self.spec.parameters if p.key == k]
             levels = set(itertools.product(*lv))
         for level in sorted(levels, key=repr):
-            self._level_prep(tuple(_plain(v) for v in level))
+            try:
+                self._level_prep(tuple(_plain(v) for v in level))
+            except InputError as exc:  # name the sweep file that selected these inputs
+                raise InputError(f"{self.spec.path}: {exc}") from None
         h = self.cfg.health
         if h.functions_file and h.crf != "user":
             raise InputError(f"{self.spec.path}: [health] functions_file = {h.functions_file!r} is given but crf = "

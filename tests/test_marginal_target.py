@@ -182,7 +182,7 @@ def test_action_catalogue():
 
 # ----------------------------------------------------------------------------- commands
 @pytest.mark.slow  # two whole command runs (prepare, S, intensities): ~2 min on a busy 2-core machine
-def test_commands_write_their_files(tmp_path):
+def test_commands_write_their_files(tmp_path, monkeypatch):
     out = tmp_path / "m"
     assert main(["--quiet", "marginal", "--cities", PROVINCE, "--workers", "1", "--out", str(out)]) == 0
     for f in ("marginal_damages.nc", "marginal_damages.csv", "cobenefit_intensity.csv", "summary.json",
@@ -204,6 +204,11 @@ def test_commands_write_their_files(tmp_path):
         assert (out2 / f).is_file(), f
     alloc = pd.read_csv(out2 / "allocation.csv")
     assert alloc["co2_cut_mt"].sum() >= 40.0
+    from test_cf import _cf_check
+
+    for f in (out / "marginal_damages.nc", out2 / "target.nc"):
+        errors, _ = _cf_check(f, tmp_path, monkeypatch)
+        assert errors == [], (f.name, errors)
 
 
 def test_bad_co2_cut_exits_2(tmp_path, capsys):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import json
 import logging
 import math
 import os
