@@ -88,12 +88,18 @@ def test_field_cache_fingerprint_names_existing_files():
     assert set(package) <= set(_CODE_FILES), sorted(set(package) - set(_CODE_FILES))
 
 
+def _package(module):
+    """The unit that owns private names: a subpackage of engine (``engine.report``), a top-level
+    engine module (``engine.pipeline``), or the whole of ``kernels`` (its modules share their
+    jitted helpers)."""
+    parts = module.split(".")
+    return "kernels" if parts[0] == "kernels" else ".".join(parts[:2])
+
+
 def _private_imports(root):
-    """``module:line name`` for every use of a private (``_x``) name of a module in another
-    package, in engine/ and kernels/: ``from engine.a.m import _x`` and ``m._x`` on an imported
-    engine/kernels module. The modules of one package (``kernels``, ``engine.report``) may share
-    their helpers; across packages only public names count. Private *modules*
-    (``engine._version``) may be imported; their names are their own API."""
+    """``module:line name`` for every use of another module's private (``_x``) name in engine/
+    and kernels/: ``from engine.a import _x`` and ``a._x`` on an imported engine/kernels module.
+    Private *modules* (``engine._version``) may be imported; their names are their own API."""
     import ast
 
     def modname(p):
@@ -103,9 +109,6 @@ def _private_imports(root):
     def is_module(name):
         base = root / name.replace(".", "/")
         return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
-
-    def package(name):
-        return name if (root / name.replace(".", "/") / "__init__.py").exists() else name.rpartition(".")[0]
 
     bad = []
     for p in sorted([*(root / "engine").rglob("*.py"), *(root / "kernels").rglob("*.py")]):
@@ -118,7 +121,7 @@ def _private_imports(root):
                 for a in node.names:
                     full = f"{node.module}.{a.name}"
                     if a.name.startswith("_") and not a.name.startswith("__") and node.module != me \
-                            and not is_module(full) and package(node.module) != package(me):
+                            and not is_module(full) and _package(node.module) != _package(me):
                         bad.append(f"{me}:{node.lineno} from {node.module} import {a.name}")
                     aliases[a.asname or a.name] = full
             elif isinstance(node, ast.Import):
@@ -133,7 +136,7 @@ def _private_imports(root):
                     v = v.value
                 if isinstance(v, ast.Name) and v.id in aliases:
                     target = ".".join([aliases[v.id], *chain[::-1]])
-                    if is_module(target) and target != me and package(target) != package(me):
+                    if is_module(target) and target != me and _package(target) != _package(me):
                         bad.append(f"{me}:{node.lineno} {target}.{node.attr}")
     return bad
 
@@ -141,12 +144,9 @@ def _private_imports(root):
 def test_no_module_uses_another_modules_private_names(tmp_path):
     assert _private_imports(ROOT) == []
     # the check finds both forms (a copy of two modules that break the rule)
-    for name, body in (("engine/x/__init__.py", ""), ("engine/y/__init__.py", ""), ("kernels/__init__.py", ""),
-                       ("engine/x/a.py", "from engine.y.b import _hidden\n"),
-                       ("engine/x/c.py", "from engine.y import b\nb._hidden()\n"),
-                       ("engine/y/d.py", "from engine.y.b import _hidden\n"),  # same package: allowed
-                       ("engine/y/b.py", "def _hidden():\n    return 1\n")):
+    for name, body in (("engine/a.py", "from engine.b import _hidden\n"),
+                       ("engine/c.py", "from engine import b\nb._hidden()\n"),
+                       ("engine/b.py", "def _hidden():\n    return 1\n"), ("kernels/__init__.py", "")):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(body)
-    assert sorted(_private_imports(tmp_path)) == ["engine.x.a:1 from engine.y.b import _hidden",
-                                                   "engine.x.c:2 engine.y.b._hidden"]
+    assert sorted(_private_imports(tmp_path)) == ["engine.a:1 from engine.b import _hidden", "engine.c:2 engine.b._hidden"]

@@ -49,7 +49,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 #: the code that computes a chunk (its hash is part of a chunk's identity: a changed model never
 #: reuses old chunks)
 CODE_FILES = tuple(_ROOT / p for p in (
-    "engine/sensitivity/spec.py", "engine/sampled/model.py", "engine/sampled/stages.py", "engine/pipeline.py",
+    "engine/sensitivity/spec.py", "engine/sampled.py", "engine/pipeline.py",
     "engine/health/expected.py", "kernels/sweep.py", "kernels/crf.py"))
 
 

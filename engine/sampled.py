@@ -1,7 +1,40 @@
-"""The national model of a sweep: what can be swept (:class:`KeyInfo`,
-:meth:`NationalModel.key_info`), the outputs, and the arrays built once per sweep
-(:meth:`NationalModel.tables`: carbon structure, health tables, one ``S`` per dispersion level).
-The stages with a sample axis are in :mod:`engine.sampled.stages`."""
+"""The national run's stages with a leading sample axis: what a sensitivity sweep evaluates.
+
+The stages are :mod:`engine.pipeline`'s; here they take many parameter sets at once. Once the
+source-receptor matrix ``S`` of a dispersion level exists (:func:`engine.pipeline.sr_matrix`,
+computed once per distinct level and cached), a chunk of ``n`` samples costs:
+
+1. :func:`carbon_samples`: the carbon stage vectorised over samples
+   (:func:`engine.carbon.accounting.evaluate`, rows ``base``, the scenario and its
+   efficiency-only twin) -> emission intensities ``q[n, 2, source]`` [g m-2 s-1] mapped to the
+   sources as :func:`engine.pipeline.emissions` maps them, their seasonal shares, national CO2;
+2. :func:`concentrations`: :func:`engine.pipeline.superpose_arrays`, the one place ``C = S @ q``
+   (and its season sum) is written, per dispersion level;
+3. :func:`health_samples`: deaths per sample and city, one parameter draw per sample
+   (:func:`kernels.sweep.impact_per_sample`) or the mean over draws at the cost of one curve
+   (:class:`engine.health.expected.DrawMeanTable`), with the ``[health] background`` applied as
+   :func:`engine.health.impact.health_impact` applies it.
+
+:class:`NationalModel` builds the shared arrays once (:meth:`NationalModel.tables`) and says
+which keys can be swept (:meth:`NationalModel.key_info`); :func:`evaluate_chunk` chains the
+three stages. Sampling, chunking and indices live in :mod:`engine.sensitivity`.
+
+Sweepable keys
+--------------
+=====================================  ===================================================
+``carbon.<key>``                       numeric ``[carbon]`` keys of the scenario (ranges from
+                                       :mod:`engine.config`); ``efficiency_level`` and
+                                       ``symbiosis`` as a choice
+``emissions.pm25_multiplier.<sector>`` multiplier [1] of a PM2.5 emission factor, sectors
+                                       :data:`EMISSION_SECTORS`; range [0, 10]
+``health.crf``                         concentration-response function (choice)
+``health.draw``                        parameter-draw index (integer, ``0 .. draws-1``);
+                                       not sampled = mean over the ``[health] draws``
+``health.baseline_rate_multiplier``    multiplier [1] of every baseline death rate; (0, 10]
+``dispersion.<key>``, ``met.<key>``    keys that change the source-receptor matrix, as a
+                                       finite list of levels (``dist = "choice"``)
+=====================================  ===================================================
+"""
 
 from __future__ import annotations
 
@@ -19,8 +52,9 @@ import pandas as pd
 from engine import pipeline as pl
 from engine.errors import InputError
 
-__all__ = ["KeyInfo", "NationalModel", "SampleTables", "HealthTable", "config_key_info", "suggest", "OUTPUTS",
-           "CARBON_OUTPUTS", "DEFAULT_OUTPUTS", "EMISSION_SECTORS", "CARBON_ARGS", "NOT_S"]
+__all__ = ["KeyInfo", "NationalModel", "SampleTables", "HealthTable", "evaluate_chunk", "carbon_samples",
+           "concentrations", "health_samples", "config_key_info", "suggest", "OUTPUTS", "CARBON_OUTPUTS",
+           "DEFAULT_OUTPUTS", "EMISSION_SECTORS", "CARBON_ARGS", "NOT_S"]
 
 #: outputs of the national model: name -> (dims, units, long name)
 OUTPUTS = {
@@ -217,7 +251,7 @@ class NationalModel:
             t0 = time.perf_counter()
             try:
                 self._prep = pl.prepare(self.cfg, **self._prep_kw)
-            except InputError as exc:
+            except InputError as exc:  # name the sweep file whose configuration this is
                 raise InputError(f"{self.spec.path}: {exc}") from None
             self.timings["prepare_s"] = time.perf_counter() - t0
         return self._prep
@@ -349,7 +383,10 @@ class NationalModel:
             lv = [p.levels for k in keys for p in self.spec.parameters if p.key == k]
             levels = set(itertools.product(*lv))
         for level in sorted(levels, key=repr):
-            self._level_prep(tuple(_plain(v) for v in level))
+            try:
+                self._level_prep(tuple(_plain(v) for v in level))
+            except InputError as exc:  # name the sweep file that selected these inputs
+                raise InputError(f"{self.spec.path}: {exc}") from None
         h = self.cfg.health
         if h.functions_file and h.crf != "user":
             raise InputError(f"{self.spec.path}: [health] functions_file = {h.functions_file!r} is given but crf = "
@@ -392,6 +429,9 @@ class NationalModel:
         S = pl.sr_matrix(prep, **self._sr_kw) if self.sr_fn is None else self.sr_fn(prep)
         Sa = S["S"].reindex(city=self.prep.selected).reindex(source=self.prep.source_labels, fill_value=0.0)
         Ss = None
+        if self.prep.heights is not None:
+            return np.ascontiguousarray(Sa.values, dtype=np.float64), self._height_terms(S, Sa, keys, level), \
+                S.attrs.get("timings_s", {})
         if "S_season" in S:
             if tuple(S["season"].values) != tuple(self.prep.seasons):
                 raise InputError(f"dispersion level {dict(zip(keys, level))}: seasons {tuple(S['season'].values)} "
@@ -404,6 +444,32 @@ class NationalModel:
                              "is seasonal; sweep met keys that keep the met seasonal (or set [met] "
                              "seasonal_emissions = false)")
         return np.ascontiguousarray(Sa.values, dtype=np.float64), Ss, S.attrs.get("timings_s", {})
+
+    def _height_terms(self, S, Sa, keys, level):
+        """(n_term, n_city, n_source) matrices of the superposition terms, one per (season, height
+        class), season-major, as :func:`_season_weights`' shares. A level without height classes
+        (``[dispersion] emission_heights = "ground"``) has the ground matrix in every class."""
+        where = dict(zip(keys, level))
+        if "S_season" in S and tuple(S["season"].values) != tuple(self.prep.seasons):
+            raise InputError(f"dispersion level {where}: seasons {tuple(S['season'].values)} differ from the "
+                             f"sweep's base seasons {self.prep.seasons}")
+        if ("S_season" in S) != (self.prep.seasons != ("annual",)):
+            raise InputError(f"dispersion level {where}: its met and the sweep's base met differ in being seasonal")
+
+        def aligned(name):
+            return np.asarray(S[name].reindex(city=self.prep.selected).reindex(
+                source=self.prep.source_labels, fill_value=0.0).values, dtype=np.float64)
+
+        nh = len(self.prep.height_classes)
+        if "S_height" in S:
+            if tuple(S["height"].values) != tuple(self.prep.height_classes):
+                raise InputError(f"dispersion level {where}: emission-height classes {tuple(S['height'].values)} "
+                                 f"differ from the sweep's {self.prep.height_classes}")
+            m = aligned("S_season_height") if "S_season" in S else aligned("S_height")
+        else:  # every class at the ground: S_{s,h} = S_s
+            g = aligned("S_season") if "S_season" in S else Sa.values[None]
+            m = np.repeat(np.asarray(g, dtype=np.float64)[:, None], nh, axis=1)
+        return np.ascontiguousarray(m.reshape((-1,) + Sa.shape))
 
     def tables(self, values):
         """Build the shared arrays: carbon structure, health tables, one S per level in ``values``."""
@@ -442,14 +508,21 @@ class NationalModel:
                 tb.carbon_scen = _carbon_base(cp, params, tb.carbon_rows["scenario"])
                 tb.carbon_scen["twin_co2_total_mt"] = _carbon_base(
                     cp, params, dict(tb.carbon_rows["scenario"], symbiosis=0.0))["co2_total_mt"]
-            if prep.seasons != ("annual",):
-                tb.season_weights, tb.season_weights_base = _season_weights(cp, prep.seasons)
+            if prep.seasons != ("annual",) or prep.heights is not None:
+                tb.season_weights, tb.season_weights_base = _season_weights(cp, prep.seasons, prep.heights)
         else:
             cres = pl.carbon(prep, carbon_fn=self.carbon_fn)
             em = pl.emissions(prep, cres).sel(scenario=[self.base, self.spec.scenario]).reindex(
                 source=prep.source_labels)
             tb.q_fixed = np.ascontiguousarray(em["q"].values, dtype=np.float64)
-            if "season_share" in em:
+            if "season_height_share" in em:
+                tb.share_fixed = np.ascontiguousarray(em["season_height_share"].transpose(
+                    "season", "height", "scenario", "source").values, dtype=np.float64).reshape(
+                    (-1, 2, len(prep.sources)))
+            elif "height_share" in em:
+                tb.share_fixed = np.ascontiguousarray(
+                    em["height_share"].transpose("height", "scenario", "source").values, dtype=np.float64)
+            elif "season_share" in em:
                 tb.share_fixed = np.ascontiguousarray(
                     em["season_share"].transpose("season", "scenario", "source").values, dtype=np.float64)
             tb.co2_fixed = _fixed_co2(cres, self.base, self.spec.scenario)
@@ -536,13 +609,16 @@ def _carbon_base(cprep, params, row):
             "pm25_by_sector_t": np.ascontiguousarray(pm)}
 
 
-def _season_weights(cp, seasons):
-    """Share of each sector's emission in each season, at every place (its province's region).
+def _season_weights(cp, seasons, heights=None):
+    """Share of each sector's emission in each superposition term, at every place.
 
-    Returns ``({season: {sector: (P,)}}, {season: (len(EMISSION_SECTORS), P)})``: the first for
-    the carbon stage's ``pm25_by_sector_t`` keys (``power`` and the fuel sectors), the second
-    for the base scenario's basis over :data:`EMISSION_SECTORS`
-    (:func:`engine.dispersion.climatology.seasonal_emission_shares`).
+    A term is a season (its province's climate region's share,
+    :func:`engine.dispersion.climatology.seasonal_emission_shares`; ``annual``: 1), and with
+    emission heights (``heights``, :class:`engine.dispersion.plumerise.EmissionHeights`) a
+    (season, height class) pair, season-major: the season's share times the sector's share in
+    the class. Returns ``({term: {sector: (P,)}}, {term: (len(EMISSION_SECTORS), P)})``: the
+    first for the carbon stage's ``pm25_by_sector_t`` keys (``power`` and the fuel sectors), the
+    second for the base scenario's basis over :data:`EMISSION_SECTORS`.
     """
     from engine.dispersion import climatology as clim
     from engine.carbon.accounting import PM_KEY
@@ -550,15 +626,45 @@ def _season_weights(cp, seasons):
     regions = np.array([clim.climate_region_of(p) for p in cp.places["province_id"].to_numpy()])
     uniq = sorted(set(regions))
     sectors = ["power", *PM_KEY]
+    classes = heights.classes if heights is not None else ("ground",)
 
     def weights(sector):
+        if seasons == ("annual",):
+            return {"annual": np.ones(len(regions))}
         table = {r: clim.seasonal_emission_shares(sector, r) for r in uniq}
         return {s: np.array([table[r][s] for r in regions]) for s in seasons}
 
+    def share(sector, c):
+        return 1.0 if heights is None else heights.sector_share(sector, c)
+
+    terms = [(s, c) for s in seasons for c in classes]
     by = {k: weights(k) for k in sectors}
     basis = {k: weights(k) for k in EMISSION_SECTORS}
-    return ({s: {k: by[k][s] for k in sectors} for s in seasons},
-            {s: np.stack([basis[k][s] for k in EMISSION_SECTORS]) for s in seasons})
+    return ({t: {k: by[k][t[0]] * share(k, t[1]) for k in sectors} for t in terms},
+            {t: np.stack([basis[k][t[0]] * share(k, t[1]) for k in EMISSION_SECTORS]) for t in terms})
+
+
+def _seasonal_place_shares(tb, mult, pm_base, res, pm):
+    """``share[term] (n, 2, P)``: each place's share of its PM2.5 emitted in each superposition
+    term (:func:`_season_weights`), for the base row (the sector basis times the multipliers)
+    and the scenario row (the carbon stage's sectors); a place that emits nothing gets the flat
+    season (days / 365) at the ground."""
+    from engine.dispersion import climatology as clim
+
+    out = {}
+    n = pm.shape[0]
+    keys = list(res["pm25_by_sector_t"])
+    by_sector = np.stack([np.broadcast_to(res["pm25_by_sector_t"][k], res["pm25_t"].shape)[:, 0, :]
+                          for k in keys], axis=1)                                              # (n, K, P)
+    for t, w in tb.season_weights.items():
+        s, c = t
+        base_s = mult @ (tb.season_weights_base[t] * tb.carbon_base["pm25_by_sector_t"])      # (n, P)
+        wk = np.stack([np.broadcast_to(w[k], by_sector.shape[-1:]) for k in keys])            # (K, P)
+        scen_s = np.einsum("nkp,kp->np", by_sector, wk)                                          # (n, P)
+        num = np.stack([base_s, scen_s], axis=1)                                                # (n, 2, P)
+        flat = (1.0 if s == "annual" else clim.SEASON_DAYS[s] / 365.0) * (c == "ground")
+        out[t] = np.divide(num, pm, out=np.full((n, 2, pm.shape[-1]), flat), where=pm > 0)
+    return out
 
 
 def _fixed_co2(cres, base, scen):
@@ -573,3 +679,214 @@ def _fixed_co2(cres, base, scen):
             g = tab.groupby("scenario")["co2_t"].sum()
             tot += float(g.get(base, 0.0) - g.get(scen, 0.0))
     return tot / 1e6, float("nan")
+
+
+# --------------------------------------------------------------------------- the stages with a sample axis
+def carbon_samples(tb, values, outputs):
+    """The carbon and emission stages for every sample.
+
+    Returns
+    -------
+    co2 : dict  ``national_co2_cut_mt`` and ``national_symbiosis_co2_cut_mt`` (n,) [Mt CO2 yr-1]
+    q : (n, 2, n_source) float64  emission intensity of the base and the scenario [g m-2 s-1],
+        per source as :func:`engine.pipeline.emissions` (PM2.5 [t yr-1] of the source's place
+        over its area, per second)
+    share : (n_season, n, 2, n_source) float64 or None  seasonal shares of each source's
+        emission (as :func:`engine.pipeline.emissions`' ``season_share``), None with annual met
+    """
+
+    n = len(values)
+    cols = set(values.columns)
+    if tb.carbon is None:
+        q = np.broadcast_to(tb.q_fixed, (n,) + tb.q_fixed.shape)
+        share = None if tb.share_fixed is None else tb.share_fixed[:, None]  # (n_season, 1, 2, n_source)
+        co2 = {"national_co2_cut_mt": np.full(n, tb.co2_fixed[0]),
+               "national_symbiosis_co2_cut_mt": np.full(n, tb.co2_fixed[1])}
+        return co2, q, share
+    from engine.carbon.accounting import evaluate
+    from engine.carbon.efficiency import LEVELS
+
+    p = dict(tb.carbon_params)
+    mult = np.ones((n, len(EMISSION_SECTORS)))
+    for j, (sector, key) in enumerate(EMISSION_SECTORS.items()):
+        k = f"emissions.pm25_multiplier.{sector}"
+        if k in cols:
+            mult[:, j] = values[k].to_numpy(float)
+            p[key] = p[key] * mult[:, j, None, None]
+    # the base scenario does not depend on the scenario knobs and its PM2.5 is linear in the
+    # emission factors: pm_base = sum over sectors of multiplier x (base PM2.5 of that sector
+    # alone), from one evaluation at tables() time; CO2 does not depend on the factors
+    pm_base = mult @ tb.carbon_base["pm25_by_sector_t"]                       # (n, P)
+    if tb.carbon_scen is not None:
+        return _fixed_knobs(tb, mult, pm_base, n)
+    twin = "national_symbiosis_co2_cut_mt" in outputs
+    rows = [tb.carbon_rows["scenario"]] + ([dict(tb.carbon_rows["scenario"], symbiosis=0.0)] if twin else [])
+    args = {}
+    for arg in ("level", "symbiosis", *(CARBON_ARGS.values())):
+        a = np.array([[r[arg]] for r in rows], dtype=np.int64 if arg == "level" else float)[None]  # (1, R, 1)
+        args[arg] = np.repeat(a, n, axis=0)
+    for key, arg in CARBON_ARGS.items():
+        k = f"carbon.{key}"
+        if k in cols:
+            args[arg][:, :, 0] = values[k].to_numpy(float)[:, None]
+    if "carbon.efficiency_level" in cols:
+        lv = np.array([LEVELS.index(x) for x in values["carbon.efficiency_level"]], dtype=np.int64)
+        args["level"][:, :, 0] = lv[:, None]
+    if "carbon.symbiosis" in cols:
+        args["symbiosis"][:, 0, 0] = values["carbon.symbiosis"].to_numpy(float)
+    res = evaluate(tb.carbon, p, **args)
+    tot = res["co2_mt"].sum(axis=-1)  # (n, R) national CO2 [Mt], as run_carbon's national_co2
+    co2 = {"national_co2_cut_mt": tb.carbon_base["co2_total_mt"] - tot[:, 0],
+           "national_symbiosis_co2_cut_mt": tot[:, 1] - tot[:, 0] if twin else np.full(n, np.nan)}
+    if tb.S is None or not tb.S:
+        return co2, None, None
+    pm = np.stack([pm_base, res["pm25_t"][:, 0, :]], axis=1)                  # (n, 2, P)
+    q, share = _place_to_sources(tb, pm)
+    if tb.season_weights is not None:
+        sp = np.maximum(tb.source_place, 0)
+        share = np.stack([v[..., sp] for v in _seasonal_place_shares(tb, mult, pm_base, res, pm).values()])
+    return co2, q, share
+
+
+def _fixed_knobs(tb, mult, pm_base, n):
+    """:func:`carbon_samples` when no carbon knob is sampled: both rows are linear in the
+    emission-factor multipliers (a basis evaluated once), CO2 does not depend on them."""
+    sc = tb.carbon_scen
+    co2 = {"national_co2_cut_mt": np.full(n, tb.carbon_base["co2_total_mt"] - sc["co2_total_mt"]),
+           "national_symbiosis_co2_cut_mt": np.full(n, sc["twin_co2_total_mt"] - sc["co2_total_mt"])}
+    if not tb.S:
+        return co2, None, None
+    pm = np.stack([pm_base, mult @ sc["pm25_by_sector_t"]], axis=1)             # (n, 2, P)
+    q, share = _place_to_sources(tb, pm)
+    if tb.season_weights is not None:
+        sp = np.maximum(tb.source_place, 0)
+        out = []
+        for s, wb in tb.season_weights_base.items():
+            num = np.stack([mult @ (wb * tb.carbon_base["pm25_by_sector_t"]),
+                            mult @ (wb * sc["pm25_by_sector_t"])], axis=1)            # (n, 2, P)
+            fs = np.divide(num, pm, out=np.full(pm.shape, _flat_share(s)), where=pm > 0)  # s: (season, class)
+            out.append(fs[..., sp])
+        share = np.stack(out)
+    return co2, q, share
+
+
+def _flat_share(term):
+    """Share of a place that emits nothing in a (season, height class) term: the season's days
+    at the ground."""
+    from engine.dispersion import climatology as clim
+
+    season, cls = term
+    return (1.0 if season == "annual" else clim.SEASON_DAYS[season] / 365.0) * (cls == "ground")
+
+
+def _place_to_sources(tb, pm):
+    """PM2.5 [t yr-1] of the places ``(..., P)`` -> emission intensity of the sources
+    ``(..., n_source)`` [g m-2 s-1] (as :func:`engine.pipeline.emissions`: t km-2 = g m-2, per second)."""
+    from engine.constants import SECONDS_PER_YEAR
+
+    area = tb.area_km2
+    q_place = np.divide(pm, area, out=np.zeros_like(pm), where=area > 0) / SECONDS_PER_YEAR
+    return np.where(tb.source_place >= 0, q_place[..., np.maximum(tb.source_place, 0)], 0.0), None
+
+
+def _levels(tb, values):
+    if not tb.level_keys:
+        return [()] * len(values)
+    return [tuple(_plain(v) for v in r) for r in values[list(tb.level_keys)].itertuples(index=False)]
+
+
+def concentrations(tb, values, q, share):
+    """City exposure of the base and the scenario for every sample, through
+    :func:`engine.pipeline.superpose_arrays` with each sample's dispersion level.
+
+    Returns ``(n, 2, n_city)`` float64 [ug m-3] (base, scenario)."""
+    n = len(values)
+    C = np.empty((n, 2, len(tb.city)))
+    lv = _levels(tb, values)
+    for level in sorted(set(lv), key=repr):
+        idx = np.array([i for i, x in enumerate(lv) if x == level], dtype=np.int64)
+        Ss = tb.S_season.get(level) if tb.S_season else None
+        if Ss is not None and share is None:
+            raise ValueError("seasonal S needs seasonal emission shares")
+        sh = None
+        if Ss is not None:
+            sh = np.broadcast_to(share, (share.shape[0], n) + share.shape[2:])[:, idx]
+        C[idx] = pl.superpose_arrays(tb.S[level], q[idx], S_season=Ss, share=sh)
+    return C
+
+
+def health_samples(tb, values, conc_base, conc_scenario):
+    """Deaths per sample and city: base, scenario and avoided ``(n, n_city)`` [deaths yr-1].
+
+    The health functions see the exposure as :func:`engine.health.impact.health_impact` does:
+    the primary concentrations, or with ``[health] background`` the background (base) and the
+    background minus the primary change, floored at 0 (scenario). Per sample: the sampled
+    ``health.draw``, else the mean over the ``[health] draws`` (a
+    :class:`engine.health.expected.DrawMeanTable`; with ``avoided_method = "pif"`` directly over
+    the draws), times ``health.baseline_rate_multiplier``.
+    """
+    from kernels.sweep import impact_per_sample
+
+    n, n_city = conc_base.shape
+    cols = set(values.columns)
+    if tb.background is not None:
+        zb = np.broadcast_to(tb.background, (n, n_city))
+        zs = np.maximum(zb - (conc_base - conc_scenario), 0.0)
+    else:
+        zb, zs = conc_base, conc_scenario
+    crf = values["health.crf"].astype(str).to_numpy() if "health.crf" in cols else np.full(n, tb.health_default["crf"])
+    draw = values["health.draw"].to_numpy(np.int64) if "health.draw" in cols else np.full(n, -1, dtype=np.int64)
+    scale = values["health.baseline_rate_multiplier"].to_numpy(float) if "health.baseline_rate_multiplier" in cols \
+        else np.ones(n)
+    Db, Ds, Da = (np.empty((n, n_city)) for _ in range(3))
+    for name in sorted(set(crf)):
+        ht = tb.health[name]
+        idx = np.nonzero(crf == name)[0]
+        d = np.where(draw[idx] >= 0, np.minimum(draw[idx], ht.params.shape[1] - 1), -1)
+        b, s_ = np.ascontiguousarray(zb[idx]), np.ascontiguousarray(zs[idx])
+        by_table = (d < 0) & (ht.mean is not None)
+        if by_table.any():
+            t = np.nonzero(by_table)[0]
+            mb, ms = ht.mean(b[t]), ht.mean(s_[t])
+            sc = scale[idx[t], None]
+            Db[idx[t]], Ds[idx[t]], Da[idx[t]] = sc * mb, sc * ms, sc * (mb - ms)
+        rest = np.nonzero(~by_table)[0]
+        if rest.size:
+            ob, os_, oa = (np.empty((rest.size, n_city)) for _ in range(3))
+            impact_per_sample(ht.model, np.ascontiguousarray(b[rest]), np.ascontiguousarray(s_[rest]), ht.params,
+                              np.ascontiguousarray(d[rest], dtype=np.int64), ht.weight,
+                              np.ascontiguousarray(scale[idx[rest]]), ht.pif, ob, os_, oa)
+            Db[idx[rest]], Ds[idx[rest]], Da[idx[rest]] = ob, os_, oa
+    return Db, Ds, Da
+
+
+def evaluate_chunk(tb, values, outputs):
+    """Outputs of the national model for a table of parameter values (one row per sample):
+    :func:`carbon_samples` -> :func:`concentrations` -> :func:`health_samples`.
+
+    Parameters
+    ----------
+    tb : SampleTables from :meth:`NationalModel.tables`
+    values : pandas.DataFrame  parameter values, columns = keys
+    outputs : sequence of output names (:data:`OUTPUTS`)
+
+    Returns
+    -------
+    dict {name: ndarray (n,) or (n, n_city)}
+    """
+    out, q, share = carbon_samples(tb, values, outputs)
+    if tb.health is None:
+        return {k: out[k] for k in outputs}
+    C = concentrations(tb, values, q, share)
+    Cb, Cs = C[:, 0], C[:, 1]
+    Db, _, Da = health_samples(tb, values, Cb, Cs)
+    pop = tb.population
+    out["national_avoided_deaths"] = Da.sum(axis=1)
+    out["national_deaths_base"] = Db.sum(axis=1)
+    # row-wise sums (not a BLAS matrix-vector product) so a sample's value does not depend on its chunk
+    out["pop_weighted_conc_reduction_ug_m3"] = ((Cb - Cs) * pop).sum(axis=1) / pop.sum()
+    out["city_avoided_deaths"] = Da
+    out["city_conc_reduction_pct"] = np.divide(100.0 * (Cb - Cs), Cb, out=np.full(Cb.shape, np.nan), where=Cb > 0)
+    out["city_conc_base_ug_m3"] = np.ascontiguousarray(Cb)
+    out["city_conc_scenario_ug_m3"] = np.ascontiguousarray(Cs)
+    return {k: out[k] for k in outputs}
