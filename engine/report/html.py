@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import json
 import logging
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,7 @@ import pandas as pd
 from engine.errors import InputError
 from engine.report.runfolder import _read_run, run_name
 
-__all__ = ["build_report", "write_report", "REPORT_FOLDER", "check_run_folder", "run_name", "headline", "headline_lines", "PAPER_TABLE_CO2_CUT_MT", "PAPER_SCENARIO_CO2_CUT_MT",
+__all__ = ["build_report", "check_run_folder", "run_name", "headline", "headline_lines", "PAPER_TABLE_CO2_CUT_MT", "PAPER_SCENARIO_CO2_CUT_MT",
            "OKABE_ITO", "ReportResult"]
 
 log = logging.getLogger("cobenefits")
@@ -696,64 +696,6 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     write_text(page, index)
     pngs = [p for _, _, files in figures for p in files if p.suffix == ".png"]
     return ReportResult(out_dir, index, pngs, skipped, head)
-
-
-# --------------------------------------------------------------------------- the report's transaction
-#: the report's folder inside a run folder
-REPORT_FOLDER = "report"
-
-
-def write_report(run_dir, sweep_dir=None, *, out_dir=None, **kwargs):
-    """Build the report (:func:`build_report`) inside an output transaction
-    (:mod:`engine.output.persist`).
-
-    * ``cobenefits report RUN_DIR`` (no ``--out``, or ``--out RUN_DIR/report``): the report is an
-      *amendment* of the run folder. The run's other files are kept, ``report/`` is replaced as a
-      whole, and the run's ``manifest.json`` lists the new report files and records the amendment,
-      so ``verify_output(RUN_DIR)`` still passes; the run's lock is held meanwhile (a ``run`` into
-      the same folder waits its turn: exit 2 naming the holder). A run folder that no longer
-      matches its manifest (edited by hand) is not amended: exit 2, write elsewhere with ``--out``.
-      A folder without a manifest (not written by ``cobenefits run``) gets ``RUN_DIR/report`` as
-      its own output folder.
-    * ``--out DIR`` elsewhere: ``DIR`` is its own output folder with its own manifest; it may not
-      lie inside the run folder or the sweep folder (it would change the run's files).
-
-    Parameters
-    ----------
-    run_dir : path of a ``cobenefits run --out`` folder
-    sweep_dir : optional sweep folder
-    out_dir : optional output folder; default (and ``RUN_DIR/report``): amend the run folder
-    **kwargs : passed to :func:`build_report` (city, scenario, formats)
-
-    Returns
-    -------
-    ReportResult
-        With ``out_dir`` and ``index`` pointing at the committed files.
-    """
-    from engine.output.persist import MANIFEST_NAME, OutputTransaction
-
-    run_dir = Path(run_dir)
-    check_run_folder(run_dir, **kwargs)  # every check before the transaction: nothing is locked or staged
-    inside = run_dir.resolve() / REPORT_FOLDER
-    target = None if out_dir is None else Path(os.path.abspath(Path(out_dir).expanduser()))
-    sweep_inputs = [sweep_dir] if sweep_dir is not None else []
-    if target is None or target.resolve() == inside:
-        if (run_dir / MANIFEST_NAME).is_file():
-            with OutputTransaction(run_dir, inputs=sweep_inputs, command="report", amend=(REPORT_FOLDER,),
-                                   option="RUN_DIR") as tx:
-                res = build_report(run_dir, sweep_dir, out_dir=tx.path(REPORT_FOLDER), **kwargs)
-            final = run_dir / REPORT_FOLDER
-        else:
-            with OutputTransaction(inside, inputs=sweep_inputs, command="report") as tx:
-                res = build_report(run_dir, sweep_dir, out_dir=tx.staging, **kwargs)
-            final = inside
-    else:
-        with OutputTransaction(target, inputs=[run_dir, *sweep_inputs], command="report") as tx:
-            res = build_report(run_dir, sweep_dir, out_dir=tx.staging, **kwargs)
-        final = target
-    staged = Path(res.out_dir)
-    return dataclasses.replace(res, out_dir=final, index=final / res.index.name,
-                               figures=[final / Path(p).relative_to(staged) for p in res.figures])
 
 
 def _validation(run_dir, out_dir):
