@@ -254,7 +254,7 @@ def test_health_config_checked_before_any_dispersion(tmp_path, monkeypatch, heal
 # --------------------------------------------------------------------------- exit 2, not 1
 def test_truncated_sweep_chunk_is_recomputed(tmp_path, caplog):
     # before: BadZipFile (exit 1); the field cache already recomputed such entries
-    from engine.sensitivity.sweep import _load_chunk, _save_chunk
+    from engine.sensitivity.driver import _load_chunk, _save_chunk
 
     f = tmp_path / "chunk_000000000_000000004.npz"
     _save_chunk(f, {"a": np.arange(4.0)})
