@@ -15,7 +15,7 @@ import pandas as pd
 
 from engine.errors import InputError
 
-__all__ = ["run_name", "read_run", "RunOutput"]
+__all__ = ["run_name", "read_run", "RunOutput", "pick_city"]
 
 
 #: the staging folder of an output transaction (engine.output.persist): ``.<name>.staging-<pid>``
@@ -145,3 +145,24 @@ class RunOutput:
 
     def __exit__(self, *exc):
         return self.tx.__exit__(*exc)
+
+
+def pick_city(cs, city):
+    """The city id of ``--city`` (id, Chinese or English name) in ``cs``; default: the most avoided deaths."""
+    if city is None:
+        col = "avoided_deaths_mean" if "avoided_deaths_mean" in cs else "conc_ug_m3"
+        return int(cs[col].astype(float).idxmax()) if col in cs and len(cs) else int(cs.index[0])
+    tok = str(city).strip()
+    if tok.isdigit() and int(tok) in cs.index:
+        return int(tok)
+    for col in ("name", "name_en"):
+        if col in cs:
+            hit = cs.index[cs[col].astype(str).str.lower() == tok.lower()]
+            if len(hit):
+                return int(hit[0])
+    import difflib
+
+    names = [str(n) for n in cs.get("name_en", cs.get("name", pd.Series(dtype=str)))]
+    close = difflib.get_close_matches(tok, names, n=3, cutoff=0.5)
+    raise InputError(f"report: --city {tok!r} is not a city of this run"
+                     + (f"; did you mean {', '.join(close)}?" if close else ""))
