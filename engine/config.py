@@ -108,6 +108,10 @@ class DispersionConfig:
     city_margin_m: float = _f(10000.0, 0.0, 200000.0, doc="margin of the city grid around the footprint")
     release_height_m: float = _f(0.0, 0.0, 20.0, doc="release height of the area sources")
     initial_sigma_z_m: float = _f(0.0, 0.0, 50.0, doc="initial vertical dispersion of the area sources")
+    emission_heights: Literal["sector", "ground"] = field(default="sector", metadata=_range(
+        doc="'sector': each sector's PM2.5 leaves in height classes (ground, low / mid / tall stacks with "
+            "AERMOD plume rise per met class; engine/data/emission_heights.csv, stack_classes.csv); "
+            "'ground': every source at release_height_m (the paper's approach)"))
     mosaic_resolution_deg: float = _f(0.1, 0.01, 2.0, doc="lat-lon resolution of the national NetCDF mosaic")
     source_set: Literal["own", "province", "nation"] = field(default="province", metadata=_range(
         doc="sources a city sees: 'own' (itself and its rest of province), 'province' (also the other "

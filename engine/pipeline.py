@@ -34,6 +34,7 @@ import xarray as xr
 from engine.dispersion import climatology as clim
 from engine.dispersion import fields as fl
 from engine.dispersion import geometry as geo
+from engine.dispersion import plumerise as pr
 from engine.dispersion import srmatrix as srm
 from engine.constants import MEGACITY_POPULATION, PM25_STANDARD_NAME, SR_UNITS, per_year_to_per_second
 from engine.errors import InputError
@@ -79,6 +80,9 @@ class Prepared:
     inputs : dict   user files used: {key: {path, sha256, ...}}
     met_seasons : dict {city_id: tuple of MetSeason}   the seasons of each city's met
         (:func:`met_seasons`); one season named ``annual`` for non-seasonal met
+    heights : engine.dispersion.plumerise.EmissionHeights or None
+        ``[dispersion] emission_heights = "sector"``: the height classes and sector shares;
+        None: every source at ``release_height_m`` (one class, ``ground``)
     """
 
     cfg: object
@@ -93,6 +97,12 @@ class Prepared:
     population_key: str = ""
     inputs: dict = dataclasses.field(default_factory=dict)
     met_seasons: dict = dataclasses.field(default_factory=dict)
+    heights: object = None
+
+    @property
+    def height_classes(self):
+        """Emission-height classes of the run, ``('ground',)`` for ``emission_heights = "ground"``."""
+        return self.heights.classes if self.heights is not None else ("ground",)
 
     @property
     def seasons(self):
@@ -209,8 +219,9 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
     if isinstance(population, geo.PopulationGrid):
         population = _crop_population(population, [lattices[c][0] for c in selected])
     seasons = met_seasons(specs, seasonal=cfg.met.seasonal_emissions)
+    heights = pr.load_emission_heights() if d.emission_heights == "sector" else None
     return Prepared(cfg, data, selected, geoms, specs, sources, rsrc, lattices, population, population_key, inputs,
-                    seasons)
+                    seasons, heights)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -388,7 +399,75 @@ def emissions(prep, carbon_result):
                               {"long_name": "share of the source's annual PM2.5 emission emitted in the season "
                                             "(heat-driven sectors in the heating season)", "units": "1"})
         ds = ds.assign_coords(season=list(seasons))
+    if prep.heights is not None:
+        hs, joint = _height_shares(prep, cc, rop, scen)
+        ds["height_share"] = (("height", "scenario", "source"), hs, {
+            "long_name": "share of the source's annual PM2.5 emission released in the emission-height class "
+                         "(engine/data/emission_heights.csv)", "units": "1"})
+        if joint is not None:
+            ds["season_height_share"] = (("season", "height", "scenario", "source"), joint, {
+                "long_name": "share of the source's annual PM2.5 emission released in the season and height "
+                             "class", "units": "1"})
+        ds = ds.assign_coords(height=list(prep.height_classes))
     return ds
+
+
+def _sector_emissions(prep, cc, rop, name, sectors):
+    """(n_source, n_sector) PM2.5 [t] of scenario ``name`` by sector (carbon-stage columns)."""
+    cols = [f"pm25_{sec}_t" for sec in sectors]
+    e = np.zeros((len(prep.sources), len(sectors)))
+    for kind, tab, idcol in (("city", cc, "city_id"), ("rop", rop, "province_id")):
+        t = tab[tab["scenario"] == name]
+        t = t.set_index(t[idcol].astype(int)).reindex(columns=cols)
+        pos = [k for k, s in enumerate(prep.sources) if s.kind == kind]
+        ids = [prep.sources[k].id for k in pos]
+        e[pos] = t.reindex(ids).fillna(0.0).to_numpy(dtype=float)
+    return e
+
+
+def _height_shares(prep, cc, rop, scen):
+    """``share[height, scenario, source]`` (and with seasonal met the joint ``[season, height,
+    scenario, source]``) from the carbon stage's PM2.5 by sector and the sectors' height classes
+    (:class:`engine.dispersion.plumerise.EmissionHeights`).
+
+    A source's share in class h is ``sum_k e_k a_kh / sum_k e_k`` over sectors k (a_kh the
+    sector's share in h); the joint share is that class's emission's seasonal split
+    (:func:`engine.dispersion.climatology.seasonal_source_shares` of ``e_k a_kh``) times its
+    height share. A source with no emission, or a carbon stage without sector columns, is
+    all ground.
+    """
+    classes = prep.height_classes
+    seasons = prep.seasons
+    sectors = [c[len("pm25_"):-len("_t")] for c in cc.columns
+               if c.startswith("pm25_") and c.endswith("_t") and c != "pm25_t"]
+    ns = len(prep.sources)
+    hs = np.zeros((len(classes), len(scen), ns))
+    hs[0] = 1.0
+    seasonal = seasons != ("annual",)
+    joint = None
+    if seasonal:
+        flat = np.array([clim.SEASON_DAYS[s] / 365.0 for s in seasons])
+        joint = np.zeros((len(seasons), len(classes), len(scen), ns))
+        joint[:, 0] = flat[:, None, None]
+    if not sectors:
+        log.info("carbon stage gave no PM2.5 by sector: every source at the ground")
+        return hs, joint
+    regions = np.array([clim.climate_region_of(s.province_id) for s in prep.sources])
+    a = np.array([[prep.heights.sector_share(sec, c) for c in classes] for sec in sectors])  # (sector, class)
+    for si, name in enumerate(scen):
+        e = _sector_emissions(prep, cc, rop, name, sectors)
+        tot = e.sum(axis=1)
+        eh = e @ a  # (source, class)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sh = np.where(tot[:, None] > 0, eh / np.where(tot > 0, tot, 1.0)[:, None], 0.0)
+        sh[tot <= 0, 0] = 1.0
+        hs[:, si] = sh.T
+        if seasonal:
+            for h in range(len(classes)):
+                ss = clim.seasonal_source_shares({sec: e[:, j] * a[j, h] for j, sec in enumerate(sectors)}, regions)
+                for j, season in enumerate(seasons):
+                    joint[j, h, si] = ss[season] * sh[:, h]
+    return hs, joint
 
 
 def _season_shares(prep, cc, rop, scen):
@@ -441,45 +520,81 @@ def _receptor_task(item, shared):
     q = shared["q"][:, idx] if shared.get("q") is not None else None
     seasons = prep_s["met_seasons"][cid]
     urban = shared.get("urban_class")  # [dispersion] urban: urban city sources get their node kernels
+    # (class, kernel-key suffix, row-cache key); "" = ground
+    heights = shared.get("heights") or (("ground", "", ""),)
+    hshare = shared.get("height_share")  # (height, scenario, source), or None
+    jshare = shared.get("season_height_share")  # (season, height, scenario, source), or None
+    single = len(seasons) == 1 and len(heights) == 1
     parts = []
-    memo = {}  # rasters and receptor weights, shared by the seasons
+    memo = {}  # rasters and receptor weights, shared by the seasons and height classes
     for m in seasons:
-        qs = None
-        if q is not None:
-            share = shared["season_share"]
-            # the season's emission rate q share_s / f_s weighs f_s (1 - calm_s) / sum(...) in the
-            # annual mean: c_s share_s q (engine.dispersion.climatology.Climatology.season_coefficients)
-            qs = q if m.season == "annual" else m.coefficient * share[shared["season_index"][m.season]][:, idx] * q
-        sk = None if urban is None else _source_kernels(src, urban, kern, m.digest)
-        parts.append(srm.compute_receptor(
-            geom, src, kern[(m.digest, "fine")], kern[(m.digest, "coarse")], lattices=prep_s["lattices"][cid],
-            population=shared.get("population"), population_key=o["population_key"], q=qs,
-            mosaic=shared.get("mosaic") if len(seasons) == 1 else None, use_cache=o["use_cache"],
-            release_height_m=o["release_height_m"], initial_sigma_z_m=o["initial_sigma_z_m"], met_digest=m.digest,
-            source_set=o["source_set"], source_reach_m=o["source_reach_m"], raster_memo=memo, source_kernels=sk,
-            urban_key="" if sk is None else repr(("nodes", sorted((s.label, urban[s.id]) for s in src
-                                                                    if s.kind == "city")))))
-    if len(parts) == 1:
+        si = shared["season_index"].get(m.season)
+        for hi, (_cls, hkey, rkey) in enumerate(heights):
+            qs = None
+            if q is not None:
+                # the season's emission rate q share_s / f_s weighs f_s (1 - calm_s) / sum(...) in the
+                # annual mean: c_s share_s q (engine.dispersion.climatology.Climatology.season_coefficients);
+                # a height class takes its share of q (share_{s,h} jointly with seasons)
+                if m.season == "annual":
+                    qs = q if hshare is None else hshare[hi][:, idx] * q
+                elif jshare is not None:
+                    qs = m.coefficient * jshare[si, hi][:, idx] * q
+                else:
+                    qs = m.coefficient * shared["season_share"][si][:, idx] * q
+            sfx = (hkey,) if hkey else ()
+            kf, kc = kern[(m.digest, "fine") + sfx], kern[(m.digest, "coarse") + sfx]
+            if urban is None:
+                sk = None if not hkey else [((1.0, kf, kc),)] * len(src)
+                ukey = rkey
+            else:
+                sk = _source_kernels(src, urban, kern, m.digest, sfx)
+                ukey = repr(("nodes", sorted((s.label, urban[s.id]) for s in src if s.kind == "city"))) + (
+                    f"|{rkey}" if rkey else "")
+            parts.append(srm.compute_receptor(
+                geom, src, kf, kc, lattices=prep_s["lattices"][cid],
+                population=shared.get("population"), population_key=o["population_key"], q=qs,
+                mosaic=shared.get("mosaic") if single else None, use_cache=o["use_cache"],
+                release_height_m=o["release_height_m"], initial_sigma_z_m=o["initial_sigma_z_m"], met_digest=m.digest,
+                source_set=o["source_set"], source_reach_m=o["source_reach_m"], raster_memo=memo, source_kernels=sk,
+                urban_key=ukey))
+    if single:
         return parts[0]
-    return _combine_seasons(parts, seasons, shared.get("mosaic"))
+    base = None
+    if hshare is not None:
+        hb = hshare[:, shared.get("base_index", 0)]
+        base = (hb[:, prep_s["sources"].index(next(s for s in src if s.label == f"c{cid}"))],
+                hb[:, prep_s["sources"].index(next(s for s in src if s.label == f"r{geom.province_id}"))])
+    return _combine_parts(parts, seasons, len(heights), shared.get("mosaic"), base)
 
 
-def _combine_seasons(parts, seasons, mosaic):
-    """One ReceptorResult from a city's per-season results.
+def _combine_parts(parts, seasons, n_height, mosaic, base_height_share=None):
+    """One ReceptorResult from a city's per-(season, height class) results (season-major order).
 
-    ``row``, ``unit_city`` and ``unit_rop`` are those of a flat (all-year) emission,
-    sum_s c_s f_s X_s; ``season_rows`` holds c_s row_s per season (what the seasonal superposition
-    uses); the scenario fields ``pm25`` (already weighted by c_s share_s) add up.
+    ``row``, ``unit_city`` and ``unit_rop`` are those of a flat (all-year) emission of the ground
+    class, sum_s c_s f_s X_s; ``season_rows`` holds c_s row_s per season (what the seasonal
+    superposition uses). With height classes, ``height_rows[h]`` = sum_s c_s f_s row_{s,h} and
+    ``season_height_rows[s, h]`` = c_s row_{s,h}; the unit fields then take each class with the
+    own city's / own rest of province's base-scenario height share (``base_height_share``, a pair
+    of (n_height,) arrays). The scenario fields ``pm25`` (already weighted by c_s share_{s,h}) add up.
     """
+    grid = [[parts[i * n_height + h] for h in range(n_height)] for i in range(len(seasons))]
+    ground = [g[0] for g in grid]
     res = dataclasses.replace(parts[0])
     w = [m.coefficient * m.flat_share for m in seasons]
-    res.row = sum(wi * p.row for wi, p in zip(w, parts))
-    res.season_rows = np.stack([m.coefficient * p.row for m, p in zip(seasons, parts)])
+    res.row = sum(wi * p.row for wi, p in zip(w, ground))
+    if len(seasons) > 1 or seasons[0].season != "annual":
+        res.season_rows = np.stack([m.coefficient * p.row for m, p in zip(seasons, ground)])
+    if n_height > 1:
+        res.height_rows = np.stack([sum(wi * g[h].row for wi, g in zip(w, grid)) for h in range(n_height)])
+        if res.season_rows is not None:
+            res.season_height_rows = np.stack([[m.coefficient * g[h].row for h in range(n_height)]
+                                               for m, g in zip(seasons, grid)])
     res.from_cache = all(p.from_cache for p in parts)
     res.timings = {k: sum(p.timings.get(k, 0.0) for p in parts) for k in parts[0].timings}
     if parts[0].pm25 is not None:
-        res.unit_city = sum(wi * p.unit_city for wi, p in zip(w, parts))
-        res.unit_rop = sum(wi * p.unit_rop for wi, p in zip(w, parts))
+        hw_city, hw_rop = (np.ones(n_height), np.ones(n_height)) if base_height_share is None else base_height_share
+        res.unit_city = sum(wi * sum(hw_city[h] * g[h].unit_city for h in range(n_height)) for wi, g in zip(w, grid))
+        res.unit_rop = sum(wi * sum(hw_rop[h] * g[h].unit_rop for h in range(n_height)) for wi, g in zip(w, grid))
         res.pm25 = sum(p.pm25 for p in parts)
         if mosaic is not None:
             res.mosaic = srm.mosaic_values(res.grid, res.city_fraction, res.pm25, mosaic)
@@ -507,11 +622,12 @@ def _urban_seen(prep, urban, cid):
             for node, _ in fl.urban_node_weights(urban[prep.sources[k].id])}
 
 
-def _source_kernels(src, urban, kern, digest):
+def _source_kernels(src, urban, kern, digest, sfx=()):
     """Per source, its ``(weight, fine kernel, coarse kernel)`` terms: the rural pair, or for an
-    urban city the node kernels weighted by :func:`engine.dispersion.fields.urban_node_weights`."""
-    rural = ((1.0, kern[(digest, "fine")], kern[(digest, "coarse")]),)
-    return [tuple((w, kern[(digest, "fine", p)], kern[(digest, "coarse", p)])
+    urban city the node kernels weighted by :func:`engine.dispersion.fields.urban_node_weights`;
+    ``sfx`` the emission-height class's kernel-key suffix (``()`` for the ground class)."""
+    rural = ((1.0, kern[(digest, "fine") + sfx], kern[(digest, "coarse") + sfx]),)
+    return [tuple((w, kern[(digest, "fine", p) + sfx], kern[(digest, "coarse", p) + sfx])
                   for p, w in fl.urban_node_weights(urban[s.id]))
             if s.kind == "city" and urban[s.id] > 0 else rural for s in src]
 
@@ -558,11 +674,27 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
                                                 c: _urban_seen(prep, urban, c) for c in digest}).items():
             if key not in plan or plan[key].n_half < spec.n_half:
                 plan[key] = spec
+    # emission heights: every kernel again for each stack class (key suffix "h:<class>")
+    heights = [("ground", "", "")]
+    if prep.heights is not None:
+        for cls in prep.height_classes[1:]:
+            stack = prep.heights.stacks[cls]
+            heights.append((cls, f"h:{cls}", f"h={cls}|{stack.key()}"))  # the row cache knows the stack
+            for key, spec in list(plan.items()):
+                if len(key) == 2 or not isinstance(key[-1], str):
+                    plan[key + (f"h:{cls}",)] = dataclasses.replace(spec, stack=stack, release_height_m=0.0,
+                                                                    initial_sigma_z_m=0.0)
     kernels = {}
     prog = Progress(len(plan), desc="transfer kernels", quiet=quiet, log_every=1)
-    # per met and lattice: the rural kernel, then the urban nodes from the largest population down
-    # (each node's rural hours contain the next smaller one's: engine.dispersion.urban._rural_part)
-    for key, spec in sorted(plan.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2] if len(kv[0]) > 2 else -1e300)):
+    # per met and lattice (and height class): the rural kernel, then the urban nodes from the largest
+    # population down (each node's rural hours contain the next smaller one's: engine.dispersion.urban._rural_part)
+    def _order(kv):
+        k = kv[0]
+        sfx = k[-1] if len(k) > 2 and isinstance(k[-1], str) else ""
+        pop = k[2] if len(k) > 2 and not isinstance(k[2], str) else None
+        return (k[0], k[1], sfx, -pop if pop is not None else -1e300)
+
+    for key, spec in sorted(plan.items(), key=_order):
         met = _season_met(*met_of[key[0]])
         kernels[key] = fl.compute_kernel(spec, met, kernel_fn=kernel_fn, use_cache=use_cache)
         prog.update()
@@ -573,7 +705,19 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
         share = np.asarray(q["season_share"].transpose("season", "scenario", "source").values, dtype=float)
     elif q is not None and prep.seasons != ("annual",):
         raise ValueError("seasonal met: q needs season_share (engine.pipeline.emissions)")
+    hshare = jshare = None
+    if q is not None and prep.heights is not None:
+        if "height_share" not in q:
+            raise ValueError("[dispersion] emission_heights = 'sector': q needs height_share (engine.pipeline.emissions)")
+        hshare = np.asarray(q["height_share"].transpose("height", "scenario", "source").values, dtype=float)
+        if "season_height_share" in q:
+            jshare = np.asarray(q["season_height_share"].transpose("season", "height", "scenario", "source").values,
+                                dtype=float)
+    scen = list(q["scenario"].values) if q is not None else []
+    base = base_scenario(cfg)
     shared = {"kernels": kernels, "mosaic": mosaic, "population": prep.population, "q": qarr, "urban_class": urban,
+              "heights": tuple(heights), "height_share": hshare, "season_height_share": jshare,
+              "base_index": scen.index(base) if base in scen else 0,
               "season_share": share, "season_index": {s: j for j, s in enumerate(prep.seasons)},
               "prep": {"geometries": {c: prep.geometries[c] for c in sel}, "sources": prep.sources,
                        "receptor_sources": prep.receptor_sources, "lattices": prep.lattices,
@@ -611,6 +755,25 @@ def sr_dataset(prep, results):
         extra["S_season"] = (("season", "city", "source"), Ss, {
             "long_name": "source-receptor matrix per season, times the season's calm coefficient c_s: "
                          "C = sum over seasons of S_season @ (season_share * q)", "units": SR_UNITS})
+    if prep.heights is not None:
+        classes = list(prep.height_classes)
+        Sh = np.zeros((len(classes),) + S.shape)
+        Ssh = np.zeros((len(prep.seasons), len(classes)) + S.shape) if extra else None
+        for i, c in enumerate(sel):
+            r = results[c]
+            cols = [pos[lab] for lab in r.labels]
+            Sh[:, i, cols] = r.height_rows
+            if Ssh is not None:
+                Ssh[:, :, i, cols] = (r.season_height_rows if r.season_height_rows is not None
+                                      else np.broadcast_to(r.height_rows, (len(prep.seasons),) + r.height_rows.shape))
+        extra["S_height"] = (("height", "city", "source"), Sh, {
+            "long_name": "source-receptor matrix per emission-height class, for a source emitting at a flat rate "
+                         "all year in that class (S is the ground class's)", "units": SR_UNITS})
+        if Ssh is not None:
+            extra["S_season_height"] = (("season", "height", "city", "source"), Ssh, {
+                "long_name": "source-receptor matrix per season and emission-height class, times the season's calm "
+                             "coefficient c_s: C = sum over seasons and classes of S_season_height @ "
+                             "(season_height_share * q)", "units": SR_UNITS})
     return xr.Dataset(
         {**extra,
          "S": (("city", "source"), S, {"long_name": "source-receptor matrix: exposure-weighted mean concentration "
@@ -625,8 +788,10 @@ def sr_dataset(prep, results):
                 "city_area_km2": ("city", [results[c].city_area_km2 for c in sel]),
                 "rop_area_km2": ("city", [results[c].rop_area_km2 for c in sel]),
                 "met": ("city", [prep.met_specs[c].describe() for c in sel])} | _source_coords(prep)
-        | ({"season": list(prep.seasons)} if extra else {}),
+        | ({"season": list(prep.seasons)} if "S_season" in extra else {})
+        | ({"height": list(prep.height_classes)} if prep.heights is not None else {}),
         attrs={"source_set": d.source_set, "source_reach_km": d.source_reach_km,
+               "emission_heights": d.emission_heights,
                "n_from_cache": int(sum(1 for c in sel if results[c].from_cache))})
 
 
@@ -654,8 +819,11 @@ def superpose(S, q, *, parts=True):
     The one place the superposition is written. Any dimensions of ``q`` besides ``source``
     (``scenario``, ``sample``, ...) are kept; the product is one BLAS matrix multiplication.
     With seasonal met (``S_season`` in ``S`` and ``season_share`` in ``q``) it is one product
-    per season, :math:`C = \\sum_s S_s (\\mathrm{share}_s \\odot q)`; a ``q`` without shares is
-    taken as emitted at a flat rate all year (``S``).
+    per season, :math:`C = \\sum_s S_s (\\mathrm{share}_s \\odot q)`; with emission heights
+    (``[dispersion] emission_heights = "sector"``: ``S_season_height`` / ``S_height`` in ``S``,
+    ``season_height_share`` / ``height_share`` in ``q``) one per season and height class,
+    :math:`C = \\sum_s \\sum_h S_{s,h} (\\mathrm{share}_{s,h} \\odot q)`. A ``q`` without shares
+    is taken as emitted at a flat rate all year at the ground (``S``).
 
     Parameters
     ----------
@@ -684,11 +852,27 @@ def superpose(S, q, *, parts=True):
     city = Sa["city"].values
     out_dims = (*other, "city")
     coords = {d: qt[d] for d in other if d in qt.coords} | {"city": city}
-    share = q["season_share"] if isinstance(q, xr.Dataset) and "season_share" in q else None
+    qd = q if isinstance(q, xr.Dataset) else xr.Dataset()
     S_season = sh = None
-    if "S_season" in S and share is not None:
+    if "S_season_height" in S and "season_height_share" in qd:
+        # seasonal met and emission heights: one term per (season, height class), season-major
+        S_season = np.asarray(S["S_season_height"].transpose("season", "height", "city", "source").values,
+                              dtype=float).reshape((-1,) + Sa.shape)
+        sh = np.asarray(qd["season_height_share"].reindex(source=labels, fill_value=0.0)
+                        .sel(season=S["season"].values, height=S["height"].values)
+                        .transpose("season", "height", *other, "source").values, dtype=float)
+        sh = sh.reshape((-1,) + sh.shape[2:])
+    elif "S_height" in S and "height_share" in qd and "S_season" not in S:
+        # annual met and emission heights: one term per height class
+        S_season = np.asarray(S["S_height"].transpose("height", "city", "source").values, dtype=float)
+        sh = np.asarray(qd["height_share"].reindex(source=labels, fill_value=0.0).sel(height=S["height"].values)
+                        .transpose("height", *other, "source").values, dtype=float)
+    elif "height_share" in qd and "S_height" not in S:
+        raise ValueError("superpose: q has emission-height shares but S has no S_height (run the matrix with "
+                         "[dispersion] emission_heights = 'sector')")
+    elif "S_season" in S and "season_share" in qd:
         S_season = np.asarray(S["S_season"].transpose("season", "city", "source").values, dtype=float)
-        sh = np.asarray(share.reindex(source=labels, fill_value=1.0 / S.sizes["season"])
+        sh = np.asarray(qd["season_share"].reindex(source=labels, fill_value=1.0 / S.sizes["season"])
                         .sel(season=S["season"].values).transpose("season", *other, "source").values, dtype=float)
     Sm = np.asarray(Sa.values, dtype=float)
 

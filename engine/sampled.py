@@ -249,7 +249,10 @@ class NationalModel:
         """The pipeline's :class:`engine.pipeline.Prepared` (data, geometry, met), built on first use."""
         if self._prep is None:
             t0 = time.perf_counter()
-            self._prep = pl.prepare(self.cfg, **self._prep_kw)
+            try:
+                self._prep = pl.prepare(self.cfg, **self._prep_kw)
+            except InputError as exc:  # name the sweep file whose configuration this is
+                raise InputError(f"{self.spec.path}: {exc}") from None
             self.timings["prepare_s"] = time.perf_counter() - t0
         return self._prep
 
@@ -380,7 +383,10 @@ class NationalModel:
             lv = [p.levels for k in keys for p in self.spec.parameters if p.key == k]
             levels = set(itertools.product(*lv))
         for level in sorted(levels, key=repr):
-            self._level_prep(tuple(_plain(v) for v in level))
+            try:
+                self._level_prep(tuple(_plain(v) for v in level))
+            except InputError as exc:  # name the sweep file that selected these inputs
+                raise InputError(f"{self.spec.path}: {exc}") from None
         h = self.cfg.health
         if h.functions_file and h.crf != "user":
             raise InputError(f"{self.spec.path}: [health] functions_file = {h.functions_file!r} is given but crf = "
@@ -423,6 +429,9 @@ class NationalModel:
         S = pl.sr_matrix(prep, **self._sr_kw) if self.sr_fn is None else self.sr_fn(prep)
         Sa = S["S"].reindex(city=self.prep.selected).reindex(source=self.prep.source_labels, fill_value=0.0)
         Ss = None
+        if self.prep.heights is not None:
+            return np.ascontiguousarray(Sa.values, dtype=np.float64), self._height_terms(S, Sa, keys, level), \
+                S.attrs.get("timings_s", {})
         if "S_season" in S:
             if tuple(S["season"].values) != tuple(self.prep.seasons):
                 raise InputError(f"dispersion level {dict(zip(keys, level))}: seasons {tuple(S['season'].values)} "
@@ -435,6 +444,32 @@ class NationalModel:
                              "is seasonal; sweep met keys that keep the met seasonal (or set [met] "
                              "seasonal_emissions = false)")
         return np.ascontiguousarray(Sa.values, dtype=np.float64), Ss, S.attrs.get("timings_s", {})
+
+    def _height_terms(self, S, Sa, keys, level):
+        """(n_term, n_city, n_source) matrices of the superposition terms, one per (season, height
+        class), season-major, as :func:`_season_weights`' shares. A level without height classes
+        (``[dispersion] emission_heights = "ground"``) has the ground matrix in every class."""
+        where = dict(zip(keys, level))
+        if "S_season" in S and tuple(S["season"].values) != tuple(self.prep.seasons):
+            raise InputError(f"dispersion level {where}: seasons {tuple(S['season'].values)} differ from the "
+                             f"sweep's base seasons {self.prep.seasons}")
+        if ("S_season" in S) != (self.prep.seasons != ("annual",)):
+            raise InputError(f"dispersion level {where}: its met and the sweep's base met differ in being seasonal")
+
+        def aligned(name):
+            return np.asarray(S[name].reindex(city=self.prep.selected).reindex(
+                source=self.prep.source_labels, fill_value=0.0).values, dtype=np.float64)
+
+        nh = len(self.prep.height_classes)
+        if "S_height" in S:
+            if tuple(S["height"].values) != tuple(self.prep.height_classes):
+                raise InputError(f"dispersion level {where}: emission-height classes {tuple(S['height'].values)} "
+                                 f"differ from the sweep's {self.prep.height_classes}")
+            m = aligned("S_season_height") if "S_season" in S else aligned("S_height")
+        else:  # every class at the ground: S_{s,h} = S_s
+            g = aligned("S_season") if "S_season" in S else Sa.values[None]
+            m = np.repeat(np.asarray(g, dtype=np.float64)[:, None], nh, axis=1)
+        return np.ascontiguousarray(m.reshape((-1,) + Sa.shape))
 
     def tables(self, values):
         """Build the shared arrays: carbon structure, health tables, one S per level in ``values``."""
@@ -473,14 +508,21 @@ class NationalModel:
                 tb.carbon_scen = _carbon_base(cp, params, tb.carbon_rows["scenario"])
                 tb.carbon_scen["twin_co2_total_mt"] = _carbon_base(
                     cp, params, dict(tb.carbon_rows["scenario"], symbiosis=0.0))["co2_total_mt"]
-            if prep.seasons != ("annual",):
-                tb.season_weights, tb.season_weights_base = _season_weights(cp, prep.seasons)
+            if prep.seasons != ("annual",) or prep.heights is not None:
+                tb.season_weights, tb.season_weights_base = _season_weights(cp, prep.seasons, prep.heights)
         else:
             cres = pl.carbon(prep, carbon_fn=self.carbon_fn)
             em = pl.emissions(prep, cres).sel(scenario=[self.base, self.spec.scenario]).reindex(
                 source=prep.source_labels)
             tb.q_fixed = np.ascontiguousarray(em["q"].values, dtype=np.float64)
-            if "season_share" in em:
+            if "season_height_share" in em:
+                tb.share_fixed = np.ascontiguousarray(em["season_height_share"].transpose(
+                    "season", "height", "scenario", "source").values, dtype=np.float64).reshape(
+                    (-1, 2, len(prep.sources)))
+            elif "height_share" in em:
+                tb.share_fixed = np.ascontiguousarray(
+                    em["height_share"].transpose("height", "scenario", "source").values, dtype=np.float64)
+            elif "season_share" in em:
                 tb.share_fixed = np.ascontiguousarray(
                     em["season_share"].transpose("season", "scenario", "source").values, dtype=np.float64)
             tb.co2_fixed = _fixed_co2(cres, self.base, self.spec.scenario)
@@ -567,13 +609,16 @@ def _carbon_base(cprep, params, row):
             "pm25_by_sector_t": np.ascontiguousarray(pm)}
 
 
-def _season_weights(cp, seasons):
-    """Share of each sector's emission in each season, at every place (its province's region).
+def _season_weights(cp, seasons, heights=None):
+    """Share of each sector's emission in each superposition term, at every place.
 
-    Returns ``({season: {sector: (P,)}}, {season: (len(EMISSION_SECTORS), P)})``: the first for
-    the carbon stage's ``pm25_by_sector_t`` keys (``power`` and the fuel sectors), the second
-    for the base scenario's basis over :data:`EMISSION_SECTORS`
-    (:func:`engine.dispersion.climatology.seasonal_emission_shares`).
+    A term is a season (its province's climate region's share,
+    :func:`engine.dispersion.climatology.seasonal_emission_shares`; ``annual``: 1), and with
+    emission heights (``heights``, :class:`engine.dispersion.plumerise.EmissionHeights`) a
+    (season, height class) pair, season-major: the season's share times the sector's share in
+    the class. Returns ``({term: {sector: (P,)}}, {term: (len(EMISSION_SECTORS), P)})``: the
+    first for the carbon stage's ``pm25_by_sector_t`` keys (``power`` and the fuel sectors), the
+    second for the base scenario's basis over :data:`EMISSION_SECTORS`.
     """
     from engine.dispersion import climatology as clim
     from engine.carbon.accounting import PM_KEY
@@ -581,21 +626,29 @@ def _season_weights(cp, seasons):
     regions = np.array([clim.climate_region_of(p) for p in cp.places["province_id"].to_numpy()])
     uniq = sorted(set(regions))
     sectors = ["power", *PM_KEY]
+    classes = heights.classes if heights is not None else ("ground",)
 
     def weights(sector):
+        if seasons == ("annual",):
+            return {"annual": np.ones(len(regions))}
         table = {r: clim.seasonal_emission_shares(sector, r) for r in uniq}
         return {s: np.array([table[r][s] for r in regions]) for s in seasons}
 
+    def share(sector, c):
+        return 1.0 if heights is None else heights.sector_share(sector, c)
+
+    terms = [(s, c) for s in seasons for c in classes]
     by = {k: weights(k) for k in sectors}
     basis = {k: weights(k) for k in EMISSION_SECTORS}
-    return ({s: {k: by[k][s] for k in sectors} for s in seasons},
-            {s: np.stack([basis[k][s] for k in EMISSION_SECTORS]) for s in seasons})
+    return ({t: {k: by[k][t[0]] * share(k, t[1]) for k in sectors} for t in terms},
+            {t: np.stack([basis[k][t[0]] * share(k, t[1]) for k in EMISSION_SECTORS]) for t in terms})
 
 
 def _seasonal_place_shares(tb, mult, pm_base, res, pm):
-    """``share[season] (n, 2, P)``: each place's share of its PM2.5 emitted in each season, for
-    the base row (the sector basis times the multipliers) and the scenario row (the carbon
-    stage's sectors); flat (days / 365) where a place emits nothing."""
+    """``share[term] (n, 2, P)``: each place's share of its PM2.5 emitted in each superposition
+    term (:func:`_season_weights`), for the base row (the sector basis times the multipliers)
+    and the scenario row (the carbon stage's sectors); a place that emits nothing gets the flat
+    season (days / 365) at the ground."""
     from engine.dispersion import climatology as clim
 
     out = {}
@@ -603,12 +656,14 @@ def _seasonal_place_shares(tb, mult, pm_base, res, pm):
     keys = list(res["pm25_by_sector_t"])
     by_sector = np.stack([np.broadcast_to(res["pm25_by_sector_t"][k], res["pm25_t"].shape)[:, 0, :]
                           for k in keys], axis=1)                                              # (n, K, P)
-    for s, w in tb.season_weights.items():
-        base_s = mult @ (tb.season_weights_base[s] * tb.carbon_base["pm25_by_sector_t"])      # (n, P)
+    for t, w in tb.season_weights.items():
+        s, c = t
+        base_s = mult @ (tb.season_weights_base[t] * tb.carbon_base["pm25_by_sector_t"])      # (n, P)
         wk = np.stack([np.broadcast_to(w[k], by_sector.shape[-1:]) for k in keys])            # (K, P)
         scen_s = np.einsum("nkp,kp->np", by_sector, wk)                                          # (n, P)
         num = np.stack([base_s, scen_s], axis=1)                                                # (n, 2, P)
-        out[s] = np.divide(num, pm, out=np.full((n, 2, pm.shape[-1]), clim.SEASON_DAYS[s] / 365.0), where=pm > 0)
+        flat = (1.0 if s == "annual" else clim.SEASON_DAYS[s] / 365.0) * (c == "ground")
+        out[t] = np.divide(num, pm, out=np.full((n, 2, pm.shape[-1]), flat), where=pm > 0)
     return out
 
 
@@ -709,16 +764,19 @@ def _fixed_knobs(tb, mult, pm_base, n):
         for s, wb in tb.season_weights_base.items():
             num = np.stack([mult @ (wb * tb.carbon_base["pm25_by_sector_t"]),
                             mult @ (wb * sc["pm25_by_sector_t"])], axis=1)            # (n, 2, P)
-            fs = np.divide(num, pm, out=np.full(pm.shape, _flat_share(s)), where=pm > 0)
+            fs = np.divide(num, pm, out=np.full(pm.shape, _flat_share(s)), where=pm > 0)  # s: (season, class)
             out.append(fs[..., sp])
         share = np.stack(out)
     return co2, q, share
 
 
-def _flat_share(season):
+def _flat_share(term):
+    """Share of a place that emits nothing in a (season, height class) term: the season's days
+    at the ground."""
     from engine.dispersion import climatology as clim
 
-    return clim.SEASON_DAYS[season] / 365.0
+    season, cls = term
+    return (1.0 if season == "annual" else clim.SEASON_DAYS[season] / 365.0) * (cls == "ground")
 
 
 def _place_to_sources(tb, pm):

@@ -1,7 +1,7 @@
 """National deaths avoided by many exposure changes at once, skipping the unchanged regions.
 
 Pure numba (STYLE 1): float64 arrays in, preallocated ``out`` written, no validation. The
-relative-risk models are :mod:`kernels.crf`'s (``_rr``, same packed parameters). For sample i,
+relative-risk models are :mod:`kernels.crf`'s (``rr_one``, ``paf_one``, same packed parameters). For sample i,
 
 .. math:: A_i = \\sum_r \\sum_k W_{r,k} \\overline{\\left(\\frac{1}{RR_k(z^s_{i,r})} - \\frac{1}{RR_k(z^b_r)}\\right)}
 
@@ -15,7 +15,7 @@ city's action changes the exposure of a fraction of the cities. Same numbers as
 from numba import njit, prange
 
 from kernels import FASTMATH
-from kernels.crf import _is_linear, _linear_fraction, _rr
+from kernels.crf import is_linear_one, paf_one, rr_one
 
 __all__ = ["avoided_per_sample"]
 
@@ -52,14 +52,11 @@ def avoided_per_sample(model, conc_base, conc_scenario, params, weight, pif, out
                 s = 0.0
                 for d in range(n_draw):
                     p = params[k, d]
-                    if _is_linear(model, p):
-                        s += _linear_fraction(zb, p[0], p[1]) - _linear_fraction(zs, p[0], p[1])
-                        continue
-                    rb = _rr(model, zb, p)
-                    rs = _rr(model, zs, p)
-                    if pif:
-                        s += (rb - rs) / rb  # identity: 1 - RR_s/RR_b
+                    if pif and not is_linear_one(model, p):
+                        rb = rr_one(model, zb, p)
+                        s += (rb - rr_one(model, zs, p)) / rb  # identity: 1 - RR_s/RR_b
                     else:
-                        s += 1.0 / rs - 1.0 / rb  # identity: (1 - 1/RR_b) - (1 - 1/RR_s)
+                        # PAF_b - PAF_s (= 1/RR_s - 1/RR_b; the linear form: the rates' difference)
+                        s += paf_one(model, zb, p) - paf_one(model, zs, p)
                 acc += w * (s / n_draw)
         out[i] = acc

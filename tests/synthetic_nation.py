@@ -79,11 +79,15 @@ def age_population_fn(data, city_ids):
                         columns=list(POPULATION_COLUMNS))
 
 
-def write_configs(folder, *, draws=20, extra_met=None, workers=1, urban=False):
+def write_configs(folder, *, draws=20, extra_met=None, workers=1, urban=False, emission_heights="ground"):
     """Two scenario files (base, cut) using the small STAR met; returns their paths.
 
     ``urban``: ``[dispersion] urban`` written into the files (default false: the synthetic
     nations carry no urban_population, which the default "auto" needs); None leaves it out.
+    ``emission_heights`` defaults to ``"ground"`` (one height class: the synthetic carbon stage
+    has no PM2.5 by sector, so every source would be all ground anyway, and the stack classes'
+    kernels would only cost time); tests of the height classes pass ``"sector"``.
+    The ``[dispersion]`` table comes last.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -97,7 +101,8 @@ draws = {draws}
 
 [run]
 workers = {workers}
-""" + ("" if urban is None else f"\n[dispersion]\nurban = {str(urban).lower()}\n")
+""" + f'\n[dispersion]\nemission_heights = "{emission_heights}"\n' + (
+        "" if urban is None else f"urban = {str(urban).lower()}\n")
     paths = []
     for name, level in (("base", "none"), ("cut", "fyp")):
         p = folder / f"{name}.toml"

@@ -88,6 +88,14 @@ def test_field_cache_fingerprint_names_existing_files():
     assert set(package) <= set(_CODE_FILES), sorted(set(package) - set(_CODE_FILES))
 
 
+def _package(module):
+    """The unit that owns private names: a subpackage of engine (``engine.report``), a top-level
+    engine module (``engine.pipeline``), or the whole of ``kernels`` (its modules share their
+    jitted helpers)."""
+    parts = module.split(".")
+    return "kernels" if parts[0] == "kernels" else ".".join(parts[:2])
+
+
 def _private_imports(root):
     """``module:line name`` for every use of another module's private (``_x``) name in engine/
     and kernels/: ``from engine.a import _x`` and ``a._x`` on an imported engine/kernels module.
@@ -113,7 +121,7 @@ def _private_imports(root):
                 for a in node.names:
                     full = f"{node.module}.{a.name}"
                     if a.name.startswith("_") and not a.name.startswith("__") and node.module != me \
-                            and not is_module(full):
+                            and not is_module(full) and _package(node.module) != _package(me):
                         bad.append(f"{me}:{node.lineno} from {node.module} import {a.name}")
                     aliases[a.asname or a.name] = full
             elif isinstance(node, ast.Import):
@@ -128,7 +136,7 @@ def _private_imports(root):
                     v = v.value
                 if isinstance(v, ast.Name) and v.id in aliases:
                     target = ".".join([aliases[v.id], *chain[::-1]])
-                    if is_module(target) and target != me:
+                    if is_module(target) and target != me and _package(target) != _package(me):
                         bad.append(f"{me}:{node.lineno} {target}.{node.attr}")
     return bad
 

@@ -49,7 +49,7 @@ def _heating_carbon_fn(cfg, data):
 def seasonal(tmp_path_factory):
     prep = _prep(tmp_path_factory.mktemp("seasonal"))
     res, _ = pl.receptor_pass(prep, quiet=True, workers=1)
-    return prep, pl._sr_dataset(prep, res)
+    return prep, pl.sr_dataset(prep, res)
 
 
 def test_default_met_is_seasonal(seasonal):
@@ -73,7 +73,7 @@ def test_flat_emissions_on_seasonal_met_equal_the_annual_met_run(seasonal, tmp_p
     prep_a = _prep(tmp_path, seasonal=False)
     assert prep_a.seasons == ("annual",)
     res_a, _ = pl.receptor_pass(prep_a, quiet=True, workers=1)
-    S_a = pl._sr_dataset(prep_a, res_a)
+    S_a = pl.sr_dataset(prep_a, res_a)
     assert "S_season" not in S_a
     c_annual = pl.superpose(S_a, pl.emissions(prep_a, sn.carbon_fn()(prep_a.cfg, prep_a.data)))["conc_ug_m3"]
     np.testing.assert_allclose(c_seasonal.values, c_annual.values, rtol=1e-9)
@@ -101,7 +101,7 @@ def test_forward_fields_match_the_seasonal_rows(seasonal):
         * np.array([1.0, 0.0])[:, None, None] + np.where(np.arange(len(prep.sources)) % 2 == 0, 0.2, 0.9)[None, None, :] \
         * np.array([0.0, 1.0])[:, None, None]
     res, _ = pl.receptor_pass(prep, q=q, quiet=True, workers=1)
-    conc = pl.superpose(pl._sr_dataset(prep, res), q)["conc_ug_m3"].transpose("scenario", "city")
+    conc = pl.superpose(pl.sr_dataset(prep, res), q)["conc_ug_m3"].transpose("scenario", "city")
     for i, c in enumerate(prep.selected):
         r = res[c]
         w = r.exposure_weight / r.exposure_weight.sum()

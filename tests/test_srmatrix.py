@@ -72,7 +72,7 @@ def test_adjoint_equals_forward_with_many_sources(nation_pass):
 
 def test_rows_are_non_negative_and_sources_beyond_the_province_count(nation_pass):
     prep, q, res = nation_pass
-    S = pl._sr_dataset(prep, res)
+    S = pl.sr_dataset(prep, res)
     assert (S.S.values >= 0).all()
     # a city of province A near province B sees B's cities; the far side of A sees less of them
     near, far = S.S.sel(city=130300, source="c410100"), S.S.sel(city=130400, source="c410100")
@@ -121,7 +121,7 @@ def test_source_sets_nest(tmp_path):
 @given(a=st.floats(0.0, 10.0), b=st.floats(0.0, 10.0), seed=st.integers(0, 2**31 - 1))
 def test_superposition_is_linear(nation_pass, a, b, seed):
     prep, _, res = nation_pass
-    S = pl._sr_dataset(prep, res)
+    S = pl.sr_dataset(prep, res)
     rng = np.random.default_rng(seed)
     q1, q2 = _q(prep, rng, 2), _q(prep, rng, 2)
     both = q1.copy(data={"q": a * q1.q.values + b * q2.q.values})
@@ -136,7 +136,7 @@ def test_superposition_is_linear(nation_pass, a, b, seed):
 def test_superpose_takes_a_sample_axis(nation_pass):
     # a sweep evaluates S @ Q for many emission vectors at once
     prep, _, res = nation_pass
-    S = pl._sr_dataset(prep, res)
+    S = pl.sr_dataset(prep, res)
     Q = xr.DataArray(np.random.default_rng(1).uniform(0, 1e-6, (50, len(prep.sources))),
                      dims=("sample", "source"), coords={"source": prep.source_labels})
     c = pl.superpose(S, Q).conc_ug_m3

@@ -151,8 +151,15 @@ def _random_sr(prep):
     coords = {"city": prep.selected, "source": prep.source_labels}
     if prep.seasons == ("annual",):
         return xr.Dataset({"S": (("city", "source"), rng.uniform(0.0, 1e6, shape))}, coords=coords)
-    Ss = rng.uniform(0.0, 1e6, (len(prep.seasons),) + shape)
     f = np.array([m.flat_share for m in prep.met_seasons[prep.selected[0]]])
+    if prep.heights is not None:  # emission heights (the default): a random S per season and height class
+        Ssh = rng.uniform(0.0, 1e6, (len(prep.seasons), len(prep.height_classes)) + shape)
+        return xr.Dataset({"S": (("city", "source"), np.tensordot(f, Ssh[:, 0], axes=1)),
+                           "S_season": (("season", "city", "source"), Ssh[:, 0]),
+                           "S_height": (("height", "city", "source"), np.tensordot(f, Ssh, axes=1)),
+                           "S_season_height": (("season", "height", "city", "source"), Ssh)},
+                          coords=coords | {"season": list(prep.seasons), "height": list(prep.height_classes)})
+    Ss = rng.uniform(0.0, 1e6, (len(prep.seasons),) + shape)
     return xr.Dataset({"S": (("city", "source"), np.tensordot(f, Ss, axes=1)),
                        "S_season": (("season", "city", "source"), Ss)}, coords=coords | {"season": list(prep.seasons)})
 
@@ -443,3 +450,24 @@ def test_a_changed_scenario_file_does_not_reuse_old_chunks(tmp_path):
     assert s["chunks_reused"] == 0 and s["chunks_computed"] == s["chunks"]
     # (the values agree: a sampled IER draw index reads the same published draw whatever [health] draws)
     np.testing.assert_array_equal(a.city_avoided_deaths.values, b.city_avoided_deaths.values)
+
+
+def test_emission_heights_as_sweep_levels(national_carbon):
+    """[dispersion] emission_heights = sector | ground as levels: each level one matrix set; the
+    ground level's every class is the ground matrix, and each level equals pipeline.superpose."""
+    data, cfg, res = national_carbon
+    spec = sw.parse_spec({"sweep": {"method": "mc", "samples": 2, "scenario": "fyp_symbiosis", "cities": "Hebei",
+                                    "outputs": ["city_conc_base_ug_m3"],
+                                    "parameter": [{"key": "dispersion.emission_heights", "dist": "choice",
+                                                   "levels": ["sector", "ground"]}]}}, source="h.toml")
+    m = sw.NationalModel(spec, data=data, sr_fn=_random_sr, quiet=True)
+    vals = pd.concat([m.defaults()] * 2, ignore_index=True)
+    vals.loc[1, "dispersion.emission_heights"] = "ground"
+    out = sw.evaluate_chunk(m.tables(vals), vals, ["city_conc_base_ug_m3"])
+    for i, mode in enumerate(("sector", "ground")):
+        prep = m.prep if mode == "sector" else pl.prepare(
+            cfg.replace(dispersion=dataclasses.replace(cfg.dispersion, emission_heights="ground")),
+            cities="Hebei", data=data)
+        want = pl.superpose(_random_sr(prep), pl.emissions(prep, pl.carbon(prep)), parts=False)["conc_ug_m3"]
+        np.testing.assert_allclose(out["city_conc_base_ug_m3"][i], want.sel(scenario="base"), rtol=1e-12)
+    assert not np.allclose(out["city_conc_base_ug_m3"][0], out["city_conc_base_ug_m3"][1])

@@ -200,7 +200,7 @@ def _configs(tmp, health="", met=""):
 
 @pytest.mark.parametrize("health, met, param, needle", [
     ('background = "nowhere.csv"', "", None, "background file"),
-    ('functions_file = "f.csv"', "", None, "f.csv' is given but crf = 'ier2010'"),
+    ('functions_file = "f.csv"', "", None, "f.csv' with crf = 'ier2010'"),
     ("", "", {"key": "met.climatology_file", "levels": ["", "missing_climatology.csv"]}, "missing_climatology.csv"),
 ])
 def test_health_and_met_inputs_fail_before_any_dispersion_work(tmp_path, health, met, param, needle):

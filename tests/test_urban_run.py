@@ -281,7 +281,8 @@ def test_urban_with_seasonal_met_on_the_embedded_data():
         (cid,) = prep.selected
         rows[urban] = (res[cid], t["n_kernels"])
     (r, nr), (u, nu) = rows[False], rows[True]
-    assert nr == 4 and nu > nr  # 2 seasons x (fine, coarse), plus the urban classes
+    # 2 seasons x (fine, coarse) x emission-height classes, plus the urban classes
+    assert nr == 4 * len(prep.height_classes) and nu > nr
     k_own = u.labels.index(f"c{u.city_id}")
     k_rop = next(k for k, lab in enumerate(u.labels) if lab.startswith("r"))
     assert np.all(u.season_rows[:, k_own] < r.season_rows[:, k_own])

@@ -25,7 +25,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from engine.report.html import write_report
+    from engine.report.publish import write_report
 
     if args.sweep_dir is not None:
         from pathlib import Path

@@ -72,7 +72,7 @@ __all__ = [
 FIELD_ALGORITHM_VERSION = "fields-v1"
 _CODE_FILES = ("engine/dispersion/fields.py", "engine/dispersion/geometry.py", "engine/dispersion/sphere.py",
                "engine/dispersion/population.py", "engine/dispersion/area.py", "engine/dispersion/met.py",
-               "engine/dispersion/urban.py",
+               "engine/dispersion/plumerise.py", "engine/dispersion/urban.py",
                *(f"engine/dispersion/climatology/{m}.py" for m in ("__init__", "regions", "golder", "star", "classes",
                                                                    "checks", "tables", "aermet", "files", "shares",
                                                                    "spec")),
@@ -139,12 +139,17 @@ class KernelSpec:
     release_height_m: float = 0.0
     initial_sigma_z_m: float = 0.0
     urban_population: float = 0.0
+    #: an emission-height class's stack (engine.dispersion.plumerise.Stack): the kernel is the
+    #: area kernel at each met class's effective height (plume rise); None: at release_height_m
+    stack: object = None
 
     def key(self):
         s = (f"{self.met_digest}|{self.spacing_m:.6f}|{self.n_half}|{self.release_height_m:.6f}|"
              f"{self.initial_sigma_z_m:.6f}|{code_fingerprint()}")
         if self.urban_population > 0:
             s += f"|urban={self.urban_population:.1f}|z0u={URBAN_ROUGHNESS_M:.3f}"
+        if self.stack is not None:
+            s += f"|{self.stack.key()}"
         return hashlib.sha256(s.encode()).hexdigest()[:24]
 
 
@@ -220,11 +225,23 @@ def compute_kernel(spec, met, *, kernel_fn=None, use_cache=True, exact_half_widt
     elif kernel_fn is None:
         from engine.dispersion.area import period_kernel as kernel_fn
 
+    if spec.stack is None:
+        parts = [(met, spec.release_height_m, spec.initial_sigma_z_m, 1.0)]
+    else:
+        # a stack class: each met class's mass at its effective height(s), grouped in height bins
+        from dataclasses import replace
+
+        from engine.dispersion.plumerise import height_groups
+
+        parts = [(replace(met.select(rows), weight=w), h, sz, share)
+                 for rows, w, h, sz, share in height_groups(met, spec.stack)]
+
     def exact(spacing, n):
-        return np.ascontiguousarray(kernel_fn(met, cell_size_m=spacing, spacing_m=spacing, n_half=n,
-                                              release_height_m=spec.release_height_m,
-                                              initial_sigma_z_m=spec.initial_sigma_z_m, **urban),
-                                    dtype=np.float64)
+        k = np.zeros((2 * n + 1, 2 * n + 1))
+        for m, h, sz, share in parts:
+            k += share * np.asarray(kernel_fn(m, cell_size_m=spacing, spacing_m=spacing, n_half=n,
+                                              release_height_m=h, initial_sigma_z_m=sz, **urban), dtype=np.float64)
+        return np.ascontiguousarray(k)
 
     def build(spacing, n):
         if n <= ex:

@@ -345,6 +345,7 @@ class ReceptorResult:
     from_cache : bool               whether the row was read from the cache
     season_rows : (n_season, n_src) c_s times the row of each season's met (seasonal met only;
                                     ``row`` is then the row of a flat, all-year emission)
+    height_rows, season_height_rows  the same per emission-height class (see below)
     """
 
     city_id: int
@@ -363,6 +364,11 @@ class ReceptorResult:
     from_cache: bool = False
     timings: dict = None
     season_rows: object = None
+    #: ``[dispersion] emission_heights = "sector"``: (n_height, n_src) rows of a flat all-year
+    #: emission in each height class, and (n_season, n_height, n_src) c_s times each season's
+    #: (``row`` / ``season_rows`` are then the ground class's)
+    height_rows: object = None
+    season_height_rows: object = None
 
 
 def _row_key(geom, src, lattices, met_digest, options):

@@ -109,6 +109,7 @@ class ActionModel:
             raise InputError(f"carbon stage has no place for source(s) {missing[:5]}")
         self.source_labels = list(prep.source_labels)
         self.seasons = prep.seasons
+        self.heights = prep.heights  # emission-height classes, or None ([dispersion] emission_heights)
         self.weights = None
         if self.seasons != ("annual",):
             regions = np.array([clim.climate_region_of(p) for p in pid])
@@ -201,7 +202,36 @@ class ActionModel:
                 share[j] = np.where(has, sh[:, sp], flat)
             ds["season_share"] = (("season", "sample", "source"), share, {"units": "1"})
             ds = ds.assign_coords(season=list(self.seasons))
+        if self.heights is not None:
+            ds = self._height_shares(ds, res, pm, sp, has)
         return ds
+
+    def _height_shares(self, ds, res, pm, sp, has):
+        """``height_share(height, sample, source)`` and with seasons the joint
+        ``season_height_share`` (as :func:`engine.pipeline.emissions`: each sector's PM2.5 times its
+        class share, engine/data/emission_heights.csv; a place that emits nothing is at the ground)."""
+        from engine.dispersion import climatology as clim
+
+        classes = self.heights.classes
+        seasons = self.seasons if self.seasons != ("annual",) else ()
+        hs = np.empty((len(classes),) + ds["q"].shape)
+        joint = np.empty((len(seasons), len(classes)) + ds["q"].shape) if seasons else None
+        for h, c in enumerate(classes):
+            ground = 1.0 if c == "ground" else 0.0
+            num = sum(np.asarray(v, dtype=float) * self.heights.sector_share(k, c)
+                      for k, v in res["pm25_by_sector_t"].items())
+            sh = np.divide(num, pm, out=np.full(pm.shape, ground), where=pm > 0)
+            hs[h] = np.where(has, sh[:, sp], ground)
+            for j, sname in enumerate(seasons):
+                flat = clim.SEASON_DAYS[sname] / 365.0
+                num = sum(np.asarray(v, dtype=float) * self.heights.sector_share(k, c) * self._season_weights(k)[sname]
+                          for k, v in res["pm25_by_sector_t"].items())
+                sj = np.divide(num, pm, out=np.full(pm.shape, flat * ground), where=pm > 0)
+                joint[j, h] = np.where(has, sj[:, sp], flat * ground)
+        ds["height_share"] = (("height", "sample", "source"), hs, {"units": "1"})
+        if joint is not None:
+            ds["season_height_share"] = (("season", "height", "sample", "source"), joint, {"units": "1"})
+        return ds.assign_coords(height=list(classes))
 
     def co2_cut_mt(self, res):
         """National CO2 cut of each row from the Base-Case [Mt yr-1]."""

@@ -57,6 +57,13 @@ def unit_response(S, q, scenario, area_km2):
         sh = q["season_share"].sel(scenario=scenario).transpose("season", "source")
         basis["season_share"] = (("season", "unit", "source"), np.broadcast_to(sh.values[:, None, :], (sh.sizes["season"], n, n)))
         basis = basis.assign_coords(season=sh["season"].values)
+    for name in ("height_share", "season_height_share"):  # emission heights: the source's class mix
+        if name in q:
+            sh = q[name].sel(scenario=scenario)
+            lead = [d for d in sh.dims if d != "source"]
+            v = sh.transpose(*lead, "source").values
+            basis[name] = ((*lead, "unit", "source"), np.broadcast_to(v[..., None, :], v.shape[:-1] + (n, n)))
+            basis = basis.assign_coords({d: sh[d].values for d in lead})
     return pl.superpose(S, basis, parts=False)["conc_ug_m3"].transpose("unit", "city")
 
 

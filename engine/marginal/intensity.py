@@ -94,7 +94,7 @@ def cobenefit_intensity(config=None, *, stages=None, reference=None, actions=Non
     kt = kt_per_q(prep)
     t_setup = time.perf_counter() - t0
     rows = {k: [] for k in ("unit_kind", "unit_id", "unit_name", "province_id", "action", "action_kind")}
-    cut, pm_cut, qs, shares = [], [], [], []
+    cut, pm_cut, qs, shares, hshares = [], [], [], [], {"height_share": [], "season_height_share": []}
     t = time.perf_counter()
     for act in (actions or ACTIONS):
         units = am.units(act)
@@ -105,6 +105,9 @@ def cobenefit_intensity(config=None, *, stages=None, reference=None, actions=Non
             qs.append(qa["q"].values)
             if "season_share" in qa:
                 shares.append(qa["season_share"].values)
+            for name in hshares:
+                if name in qa:
+                    hshares[name].append(qa[name].values)
             cut.append(am.co2_cut_mt(res))
             pm_cut.append(float(np.asarray(am.base["pm25_t"]).sum()) - np.asarray(res["pm25_t"]).sum(axis=1))
         _unit_rows(rows, am, prep, act, units)
@@ -117,6 +120,12 @@ def cobenefit_intensity(config=None, *, stages=None, reference=None, actions=Non
         q_all["season_share"] = (("season", "sample", "source"),
                                  np.concatenate([q_base["season_share"].values] + shares, axis=1))
         q_all = q_all.assign_coords(season=list(am.seasons))
+    for name, parts in hshares.items():  # emission heights: the sample axis is second to last
+        if parts:
+            dims = ("season", "height", "sample", "source") if name == "season_height_share" else \
+                ("height", "sample", "source")
+            q_all[name] = (dims, np.concatenate([q_base[name].values] + parts, axis=-2))
+            q_all = q_all.assign_coords(height=list(am.heights.classes))
     t_carbon = time.perf_counter() - t
     t = time.perf_counter()
     conc = pl.superpose(S, q_all, parts=False)["conc_ug_m3"].transpose("sample", "city").values

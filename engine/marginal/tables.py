@@ -44,14 +44,44 @@ def allocation_table(result):
     return df[df["adopted"].astype(bool)].drop(columns=["adopted"]).reset_index(drop=True)
 
 
+#: the Datasets' readable units -> UDUNITS (deaths are a count: dimensionless; 1 kt = 1 Gg, 1 Mt = 1 Tg)
+_UDUNITS = {"deaths yr-1 (kt yr-1)-1": "Gg-1", "deaths yr-1 (ug m-3)-1": "yr-1 m3 ug-1", "deaths yr-1": "yr-1",
+            "deaths (Mt CO2)-1": "Tg-1", "Mt yr-1": "Tg yr-1", "kt yr-1": "Gg yr-1"}
+_COORD_NAMES = {"source_id": "city_id of a city source, province_id of a rest of province",
+                "source_province": "province_id of the source", "source_lat": "latitude of the source's centre",
+                "source_lon": "longitude of the source's centre", "city": "city_id of the receptor city",
+                "unit_id": "city_id, or province_id of a rest of province or province", "option": "option index",
+                "province_id": "province_id of the unit", "source_kind": "city or rop (rest of province)",
+                "source_name": "name of the source", "unit_kind": "city, rop (rest of province) or province",
+                "unit_name": "name of the unit", "action": "action (engine.marginal.actions.ACTIONS)",
+                "action_kind": "efficiency, cascade or materials", "scenario": "scenario name",
+                "source": "source label (c<city_id> or r<province_id>)", "season": "season"}
+
+
 def write_cf_netcdf(ds, path, *, title, drop=()):
-    """``ds`` as CF-1.8 NetCDF (strings as variable-length text, summary JSON in an attribute)."""
+    """``ds`` as CF-1.8 NetCDF: strings as variable-length text, 32-bit integers, UDUNITS units
+    (the readable unit kept in ``long_name``), the summary JSON in an attribute."""
     out = ds.drop_vars([v for v in drop if v in ds])
     for name in list(out.variables):
-        if out[name].dtype == object or out[name].dtype.kind in "U":
-            out[name] = out[name].astype(str)
-        if out[name].dtype == bool:
-            out[name] = out[name].astype(np.int8)
+        v = out[name]
+        attrs = dict(v.attrs)
+        if v.dtype == object or v.dtype.kind in "U":
+            v = v.astype(str)
+        elif v.dtype == bool:
+            v = v.astype(np.int8)
+        elif v.dtype.kind == "i":
+            v = v.astype(np.int32)
+        u = attrs.get("units")
+        if u in _UDUNITS:
+            attrs["units"] = _UDUNITS[u]
+            attrs["long_name"] = f"{attrs.get('long_name', name)} [{u}]"
+        if "long_name" not in attrs and name in _COORD_NAMES:
+            attrs["long_name"] = _COORD_NAMES[name]
+        if name == "source_lat":
+            attrs.update(units="degrees_north", standard_name="latitude")
+        if name == "source_lon":
+            attrs.update(units="degrees_east", standard_name="longitude")
+        out[name] = v.assign_attrs(attrs)
     out.attrs = {k: (v if isinstance(v, (str, int, float)) else json.dumps(v, default=float))
                  for k, v in out.attrs.items()}
     out.attrs.update({"Conventions": "CF-1.8", "title": title, "source": f"cobenefits {__version__}",

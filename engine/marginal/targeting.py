@@ -205,15 +205,19 @@ def _result_dataset(intensity, x, cities_out, national, co2_cut, scen, sel):
     """The options with ``adopted``, per-city and national results of the re-evaluation."""
     ds = intensity.copy()
     ds["adopted"] = ("option", x, {"long_name": "the option is adopted in the targeted allocation"})
-    for col, units in (("avoided_deaths_mean", "deaths yr-1"), ("avoided_deaths_central", "deaths yr-1"),
-                       ("co2_t", "t yr-1"), ("conc_ug_m3", "ug m-3")):
+    for col, units, long in (("avoided_deaths_mean", "deaths yr-1", "deaths avoided in the city, mean over draws"),
+                             ("avoided_deaths_central", "deaths yr-1", "deaths avoided in the city, central curve"),
+                             ("co2_t", "t yr-1", "CO2 emission of the city"),
+                             ("conc_ug_m3", "ug m-3", "primary PM2.5 exposure of the city")):
         arr = np.stack([cities_out[cities_out.scenario == s].set_index("city_id").reindex(sel)[col].to_numpy(float)
                         for s in scen])
-        ds[f"city_{col}"] = (("scenario", "city"), arr, {"units": units})
+        ds[f"city_{col}"] = (("scenario", "city"), arr, {"units": units, "long_name": long})
     for k in ("central", "mean", "p2_5", "p97_5"):
         ds[f"national_avoided_deaths_{k}"] = ("scenario", [float(national.loc[s, f"avoided_deaths_{k}"])
-                                                           for s in scen], {"units": "deaths yr-1"})
-    ds["national_co2_cut_mt"] = ("scenario", [co2_cut[s] for s in scen], {"units": "Mt yr-1"})
+                                                           for s in scen], {"units": "deaths yr-1",
+                                                                            "long_name": f"national deaths avoided, {k}"})
+    ds["national_co2_cut_mt"] = ("scenario", [co2_cut[s] for s in scen],
+                                 {"units": "Mt yr-1", "long_name": "national CO2 cut from the Base-Case"})
     return ds.assign_coords(scenario=scen, city=np.array(sel, dtype=np.int64))
 
 

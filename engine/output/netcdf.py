@@ -12,6 +12,7 @@ import numpy as np
 
 from engine.constants import PM25_STANDARD_NAME
 from engine.output.persist import atomic_path
+from engine.output.netcdf_heights import write_height_matrices
 
 __all__ = ["write_concentration_netcdf", "write_city_netcdf", "write_city_fields_netcdf", "write_sr_matrix_netcdf",
            "write_sr_dataset_netcdf", "open_city", "crs_wkt_latlon", "crs_wkt_aeqd", "PM25_STANDARD_NAME",
@@ -678,7 +679,7 @@ def _sr_season_variable(ds, season_matrices, m, aux, complevel):
 def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_types, receptor_names=None,
                            source_names=None, source_labels=None, seen=None, receptor_vars=None, source_vars=None,
                            global_attrs=None, receptor_names_en=None, source_names_en=None, comment=None,
-                           complevel=4, season_matrices=None):
+                           complevel=4, season_matrices=None, height_matrices=None, season_height_matrices=None):
     """Write the source-receptor matrix ``sr_matrix.nc`` (CF-1.8), atomically.
 
     ``S(city, source)`` is the exposure concentration of receptor city i per unit emission
@@ -740,6 +741,9 @@ def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_typ
             v[:] = m
             if season_matrices:
                 _sr_season_variable(ds, season_matrices, m, aux, complevel)
+            if height_matrices is not None:
+                write_height_matrices(ds, m.shape, height_matrices, season_height_matrices, aux, complevel,
+                                      units=UNIT_RESPONSE_UNITS, set_attrs=_set_attrs, char_var=_char_var)
             if seen is not None:
                 f = ds.createVariable("seen", "i1", ("city", "source"), zlib=True, complevel=complevel)
                 _set_attrs(f, long_name="whether the receptor city sees the source (source set); S is 0 where not",
@@ -758,7 +762,8 @@ def write_sr_dataset_netcdf(path, S, *, global_attrs=None, receptor_names=None, 
     ``source_id``, ``source_type``, ``source_province``. The string ``source`` labels of the
     Dataset become the numeric index + char ``source_label`` (CF and CDO need numeric coordinates).
     """
-    skip = {"S", "S_season", "season", "seen", "city", "source", "source_kind", "source_id"}
+    skip = {"S", "S_season", "season", "seen", "city", "source", "source_kind", "source_id", "S_height",
+            "S_season_height", "height"}
     rvars, svars = {}, {}
     for name in list(S.coords) + list(S.data_vars):
         if name in skip:
@@ -771,7 +776,7 @@ def write_sr_dataset_netcdf(path, S, *, global_attrs=None, receptor_names=None, 
         elif da.dims == ("source",):
             svars[name] = (da.values.tolist(), attrs)
     attrs = dict(global_attrs or {})
-    for k in ("source_set", "source_reach_km"):
+    for k in ("source_set", "source_reach_km", "emission_heights"):
         if k in S.attrs:
             attrs[k] = S.attrs[k]
     return write_sr_matrix_netcdf(
@@ -781,5 +786,11 @@ def write_sr_dataset_netcdf(path, S, *, global_attrs=None, receptor_names=None, 
         seen=S["seen"].values if "seen" in S else None, receptor_vars=rvars, source_vars=svars, global_attrs=attrs,
         season_matrices=({str(k): S["S_season"].sel(season=k).values for k in S["season"].values}
                          if "S_season" in S else None),
-        comment=("ug m-3 per g m-2 s-1, for a source emitting at a flat rate all year; seasonal met: see S_season"
-                 if "S_season" in S else None))
+        height_matrices=({str(k): S["S_height"].sel(height=k).values for k in S["height"].values}
+                         if "S_height" in S else None),
+        season_height_matrices=(S["S_season_height"].transpose("season", "height", "city", "source").values
+                                if "S_season_height" in S else None),
+        comment=("ug m-3 per g m-2 s-1, for a source emitting at a flat rate all year"
+                 + (" at the ground (emission-height classes: see S_height)" if "S_height" in S else "")
+                 + ("; seasonal met: see S_season" if "S_season" in S else "")
+                 if ("S_season" in S or "S_height" in S) else None))

@@ -37,10 +37,10 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import InputError
-from engine.report.runfolder import RunOutput, pick_city, run_name
+from engine.report.runfolder import pick_city, run_name
 from engine.report.runfolder import read_run as _read_run
 
-__all__ = ["build_report", "write_report", "REPORT_FOLDER", "check_run_folder", "run_name", "headline", "headline_lines", "PAPER_TABLE_CO2_CUT_MT", "PAPER_SCENARIO_CO2_CUT_MT",
+__all__ = ["build_report", "check_run_folder", "run_name", "headline", "headline_lines", "PAPER_TABLE_CO2_CUT_MT", "PAPER_SCENARIO_CO2_CUT_MT",
            "OKABE_ITO", "ReportResult"]
 
 log = logging.getLogger("cobenefits")
@@ -622,8 +622,9 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     """
     from engine.output.writers import write_text
 
-    if out_dir is None:
-        return write_report(run_dir, sweep_dir, city=city, scenario=scenario, formats=formats)
+    if out_dir is None:  # the transaction is the caller's: engine.report.publish.write_report
+        raise ValueError("build_report needs out_dir; engine.report.publish.write_report writes RUN_DIR/report "
+                         "as an amendment of the run's output transaction")
     run_dir = Path(run_dir)
     cities, national, summary = _read_run(run_dir)
     out_dir = Path(out_dir)
@@ -697,48 +698,6 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     write_text(page, index)
     pngs = [p for _, _, files in figures for p in files if p.suffix == ".png"]
     return ReportResult(out_dir, index, pngs, skipped, head)
-
-
-# --------------------------------------------------------------------------- the report's transaction
-#: the report's folder inside a run folder
-REPORT_FOLDER = "report"
-
-
-def write_report(run_dir, sweep_dir=None, *, out_dir=None, **kwargs):
-    """Build the report (:func:`build_report`) inside an output transaction
-    (:mod:`engine.output.persist`).
-
-    * ``cobenefits report RUN_DIR`` (no ``--out``, or ``--out RUN_DIR/report``): the report is an
-      *amendment* of the run folder. The run's other files are kept, ``report/`` is replaced as a
-      whole, and the run's ``manifest.json`` lists the new report files and records the amendment,
-      so ``verify_output(RUN_DIR)`` still passes; the run's lock is held meanwhile (a ``run`` into
-      the same folder waits its turn: exit 2 naming the holder). A run folder that no longer
-      matches its manifest (edited by hand) is not amended: exit 2, write elsewhere with ``--out``.
-      A folder without a manifest (not written by ``cobenefits run``) gets ``RUN_DIR/report`` as
-      its own output folder.
-    * ``--out DIR`` elsewhere: ``DIR`` is its own output folder with its own manifest; it may not
-      lie inside the run folder or the sweep folder (it would change the run's files).
-
-    Parameters
-    ----------
-    run_dir : path of a ``cobenefits run --out`` folder
-    sweep_dir : optional sweep folder
-    out_dir : optional output folder; default (and ``RUN_DIR/report``): amend the run folder
-    **kwargs : passed to :func:`build_report` (city, scenario, formats)
-
-    Returns
-    -------
-    ReportResult
-        With ``out_dir`` and ``index`` pointing at the committed files.
-    """
-    run_dir = Path(run_dir)
-    check_run_folder(run_dir, **kwargs)  # every check before the transaction: nothing is locked or staged
-    with RunOutput(run_dir, out_dir, REPORT_FOLDER, inputs=[sweep_dir], command="report") as out:
-        res = build_report(run_dir, sweep_dir, out_dir=out.folder, **kwargs)
-    final = out.final
-    staged = Path(res.out_dir)
-    return dataclasses.replace(res, out_dir=final, index=final / res.index.name,
-                               figures=[final / Path(p).relative_to(staged) for p in res.figures])
 
 
 def _validation(run_dir, out_dir):
