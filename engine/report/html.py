@@ -608,9 +608,8 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     run_dir : path of a ``cobenefits run --out`` folder
     sweep_dir : optional path of a sweep folder (``indices.csv``, ``sweep.nc``); missing parts are
         skipped with the reason in the page
-    out_dir : where to write, as it is (the caller's transaction owns the folder); default: the
-        run folder's ``report/``, written as an amendment of the run's output transaction so that
-        the run keeps verifying against its manifest (:func:`write_report`)
+    out_dir : where to write, as it is (the caller's transaction owns the folder; required:
+        :func:`engine.report.publish.write_report` writes ``RUN_DIR/report`` as an amendment of the run)
     city : city_id (int or str), or a Chinese/English name, for the city-field figure (default:
         the city with the most avoided deaths)
     scenario : the scenario of the city figures (default ``fyp_symbiosis``, else the last non-base one)
