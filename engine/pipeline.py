@@ -36,6 +36,7 @@ from engine.dispersion import fields as fl
 from engine.dispersion import geometry as geo
 from engine.dispersion import plumerise as pr
 from engine.dispersion import srmatrix as srm
+from engine.health import check_health_config
 from engine.constants import MEGACITY_POPULATION, PM25_STANDARD_NAME, SR_UNITS, per_year_to_per_second
 from engine.errors import InputError
 from engine.output.persist import sha256_file
@@ -207,6 +208,7 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
     specs = {cid: clim.met_spec_for_city(cfg.met, cid, prov_of[cid]) for cid in selected}
     for spec in {s.digest: s for s in specs.values()}.values():
         clim.load_met(spec)  # a broken met file stops the run here, before any work
+    check_health_config(cfg.health)  # [health] functions_file, background, rates_file: before any work
     if cfg.run.scheduler:
         from engine.parallel import connect
 

@@ -235,9 +235,8 @@ def test_health_background_below_primary(exposure_csv, tmp_path, capsys):
 ])
 def test_health_config_checked_before_any_dispersion(tmp_path, monkeypatch, health, needle):
     # before: found after seconds of dispersion work
-    from engine import pipeline
-    from engine.commands.run import run_national
     from engine.dispersion import srmatrix
+    from engine.pipeline import prepare
 
     f = tmp_path / "f.csv"
     f.write_text("form,cause,beta,beta_se,min_age\nlog_linear,ihd,-0.01,0.001,25\n")
@@ -246,10 +245,9 @@ def test_health_config_checked_before_any_dispersion(tmp_path, monkeypatch, heal
     h = {k: str({"F": f, "B": b}.get(v, v)) for k, v in health.items()}
     needle = needle.replace("'F'", repr(str(f))).replace("B", str(b))
     monkeypatch.setattr(srmatrix, "compute_receptor", _never)
-    monkeypatch.setattr(pipeline, "prepare", _never)
     cfg = load_config(sn.write_configs(tmp_path / "cfg"), overrides={"health": h})
     with pytest.raises(InputError) as info:
-        run_national(cfg, tmp_path / "out", data=sn.nation(), quiet=True)
+        prepare(cfg, data=sn.nation())
     assert needle in str(info.value)
 
 

@@ -120,9 +120,6 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
     # seconds; everything is written into a staging folder and swapped in at the end, with
     # manifest.json, so an interrupted run leaves the previous output as it was
     with OutputTransaction(out_dir, inputs=input_paths(cfg), config=config_to_dict(cfg), command="run") as tx:
-        from engine.health import check_health_config
-
-        check_health_config(cfg.health)  # [health] functions_file, background, rates_file: before any work
         prep = pl.prepare(cfg, data=data, footprints=footprints, province_footprints=province_footprints,
                           population=population, population_key=population_key)
         cfg = prep.cfg

@@ -8,7 +8,7 @@ input enters (``cobenefits health --functions/--background``, ``[health] functio
   same region (the primary part cannot exceed the total).
 
 The ``[health]`` files of a configuration are read and checked before any dispersion work by
-:func:`engine.health.inputs.check_health_config` (called by ``cobenefits run`` before its preparation; a sweep checks its levels itself),
+:func:`engine.health.inputs.check_health_config` (called by :func:`engine.pipeline.prepare`),
 with the readers that apply these checks.
 """
 
