@@ -263,3 +263,21 @@ def test_report_of_a_truncated_run_table_is_exit_2(clean_run, tmp_path, capsys, 
     assert f"{run / 'cities.csv'}" in err and ("fields, the header has" in err or "has no row of scenario" in err
                                                 or "cities" in err)
     assert not (tmp_path / "rep").exists()
+
+
+def test_validate_amends_the_run_and_the_run_still_verifies(clean_run, tmp_path):
+    # before: RUN_DIR/validation was an output folder of its own inside the run: the run then
+    # failed its verification (files not listed in its manifest)
+    import shutil
+
+    from engine.report.validation import shipped_measured_path, validate_run
+
+    run = tmp_path / "national"
+    shutil.copytree(clean_run, run)
+    measured = tmp_path / "m.csv"
+    measured.write_text("city_id,year,pm25_ug_m3\n130100,2014,100\n410100,2014,90\n")
+    res = validate_run(run, measured, formats=("png",))
+    assert res["out_dir"] == str(run / "validation") and (run / "validation" / "validation.csv").is_file()
+    assert verify_output(run) == []
+    assert [a["command"] for a in read_manifest(run)["amended"]] == ["validate"]
+    assert shipped_measured_path().is_file()

@@ -251,7 +251,9 @@ def test_report_of_a_real_run(tmp_path):
     """A real run on the default data set (Beijing and Tianjin), its report, and the browser."""
     cfg = load_config(None, overrides={"data": {"cities": "Beijing,Tianjin"}})
     res = run_national(cfg, tmp_path / "out", quiet=True)
-    r = rp.build_report(res.out_dir)
+    from engine.report.publish import write_report
+
+    r = write_report(res.out_dir)
     assert r.skipped == {}
     lines = rp.headline_lines(res.out_dir, r.out_dir)
     assert len(lines) == 4 and lines[-1].endswith("index.html")

@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import InputError
-from engine.report.runfolder import _read_run, run_name
+from engine.report.runfolder import pick_city, run_name
+from engine.report.runfolder import read_run as _read_run
 
 __all__ = ["build_report", "check_run_folder", "run_name", "headline", "headline_lines", "PAPER_TABLE_CO2_CUT_MT", "PAPER_SCENARIO_CO2_CUT_MT",
            "OKABE_ITO", "ReportResult"]
@@ -95,7 +96,7 @@ def check_run_folder(run_dir, *, city=None, scenario=None, formats=("png",)):
     base = _base(summary, national)
     scen = _check_scenario(run_dir, national, scenario) or _main_scenario(list(national["scenario"].astype(str)), base)
     if city is not None:
-        _pick_city(cities[cities.scenario.astype(str) == scen].set_index("city_id", drop=False), city)
+        pick_city(cities[cities.scenario.astype(str) == scen].set_index("city_id", drop=False), city)
 
 
 def _check_formats(formats):
@@ -607,9 +608,8 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     run_dir : path of a ``cobenefits run --out`` folder
     sweep_dir : optional path of a sweep folder (``indices.csv``, ``sweep.nc``); missing parts are
         skipped with the reason in the page
-    out_dir : where to write, as it is (the caller's transaction owns the folder); default: the
-        run folder's ``report/``, written as an amendment of the run's output transaction so that
-        the run keeps verifying against its manifest (:func:`write_report`)
+    out_dir : where to write, as it is (the caller's transaction owns the folder; required:
+        :func:`engine.report.publish.write_report` writes ``RUN_DIR/report`` as an amendment of the run)
     city : city_id (int or str), or a Chinese/English name, for the city-field figure (default:
         the city with the most avoided deaths)
     scenario : the scenario of the city figures (default ``fyp_symbiosis``, else the last non-base one)
@@ -621,8 +621,9 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     """
     from engine.output.writers import write_text
 
-    if out_dir is None:
-        return write_report(run_dir, sweep_dir, city=city, scenario=scenario, formats=formats)
+    if out_dir is None:  # the transaction is the caller's: engine.report.publish.write_report
+        raise ValueError("build_report needs out_dir; engine.report.publish.write_report writes RUN_DIR/report "
+                         "as an amendment of the run's output transaction")
     run_dir = Path(run_dir)
     cities, national, summary = _read_run(run_dir)
     out_dir = Path(out_dir)
@@ -665,7 +666,7 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     if r:
         figures.append(("concentration_map", "National mosaic of annual-mean primary PM2.5 (base case) and its "
                                              f"reduction in {scen}; white: no city grid.", r))
-    cid = _pick_city(cs, city)
+    cid = pick_city(cs, city)
     r = attempt("city_field", lambda: _city_field(run_dir, cs, out_dir, formats, cid, scen))
     if r:
         figures.append(("city_field", f"{r[1]}: annual-mean primary PM2.5 on the city's 1 km grid in {scen}, split "
@@ -744,23 +745,3 @@ def _validation(run_dir, out_dir):
         tables.append(("Validation by city (validation/validation.csv)", _table_html(t[cols], digits=3, max_rows=60)))
     notes = [f"Validation band {band[0]:g}-{band[1]:g}: {res.get('band_reason', '')}."]
     return figures, tables, notes
-
-
-def _pick_city(cs, city):
-    if city is None:
-        col = "avoided_deaths_mean" if "avoided_deaths_mean" in cs else "conc_ug_m3"
-        return int(cs[col].astype(float).idxmax()) if col in cs and len(cs) else int(cs.index[0])
-    tok = str(city).strip()
-    if tok.isdigit() and int(tok) in cs.index:
-        return int(tok)
-    for col in ("name", "name_en"):
-        if col in cs:
-            hit = cs.index[cs[col].astype(str).str.lower() == tok.lower()]
-            if len(hit):
-                return int(hit[0])
-    import difflib
-
-    names = [str(n) for n in cs.get("name_en", cs.get("name", pd.Series(dtype=str)))]
-    close = difflib.get_close_matches(tok, names, n=3, cutoff=0.5)
-    raise InputError(f"report: --city {tok!r} is not a city of this run"
-                     + (f"; did you mean {', '.join(close)}?" if close else ""))

@@ -4,10 +4,10 @@ describes, or as an output folder of its own (:mod:`engine.output.persist`)."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 from engine.report.html import build_report, check_run_folder
+from engine.report.runfolder import RunOutput
 
 __all__ = ["write_report", "REPORT_FOLDER"]
 
@@ -43,27 +43,11 @@ def write_report(run_dir, sweep_dir=None, *, out_dir=None, **kwargs):
     ReportResult
         With ``out_dir`` and ``index`` pointing at the committed files.
     """
-    from engine.output.persist import MANIFEST_NAME, OutputTransaction
-
     run_dir = Path(run_dir)
     check_run_folder(run_dir, **kwargs)  # every check before the transaction: nothing is locked or staged
-    inside = run_dir.resolve() / REPORT_FOLDER
-    target = None if out_dir is None else Path(os.path.abspath(Path(out_dir).expanduser()))
-    sweep_inputs = [sweep_dir] if sweep_dir is not None else []
-    if target is None or target.resolve() == inside:
-        if (run_dir / MANIFEST_NAME).is_file():
-            with OutputTransaction(run_dir, inputs=sweep_inputs, command="report", amend=(REPORT_FOLDER,),
-                                   option="RUN_DIR") as tx:
-                res = build_report(run_dir, sweep_dir, out_dir=tx.path(REPORT_FOLDER), **kwargs)
-            final = run_dir / REPORT_FOLDER
-        else:
-            with OutputTransaction(inside, inputs=sweep_inputs, command="report") as tx:
-                res = build_report(run_dir, sweep_dir, out_dir=tx.staging, **kwargs)
-            final = inside
-    else:
-        with OutputTransaction(target, inputs=[run_dir, *sweep_inputs], command="report") as tx:
-            res = build_report(run_dir, sweep_dir, out_dir=tx.staging, **kwargs)
-        final = target
+    with RunOutput(run_dir, out_dir, REPORT_FOLDER, inputs=[sweep_dir], command="report") as out:
+        res = build_report(run_dir, sweep_dir, out_dir=out.folder, **kwargs)
+    final = out.final
     staged = Path(res.out_dir)
     return dataclasses.replace(res, out_dir=final, index=final / res.index.name,
                                figures=[final / Path(p).relative_to(staged) for p in res.figures])

@@ -1,10 +1,12 @@
 """Reading a run folder for the report: the run's tables, checked for what a truncated or edited
 file leaves (field counts per line, the same cities in every scenario), and the run's name as the
-user knows it (never the name of the staging folder a run writes its report from)."""
+user knows it (never the name of the staging folder a run writes its report from); and
+:class:`RunOutput`, where ``report`` and ``validate`` write about a run without breaking it."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pandas as pd
 
 from engine.errors import InputError
 
-__all__ = ["run_name", "read_run"]
+__all__ = ["run_name", "read_run", "RunOutput", "pick_city"]
 
 
 #: the staging folder of an output transaction (engine.output.persist): ``.<name>.staging-<pid>``
@@ -96,3 +98,71 @@ def _check_city_rows(run_dir, cities, national):
 
 
 read_run = _read_run
+
+
+class RunOutput:
+    """Where a command that writes *about* a run (``report``, ``validate``) writes, as one output
+    transaction (:mod:`engine.output.persist`).
+
+    * ``out_dir`` None or ``RUN_DIR/<folder>``: an *amendment* of the run folder when it has a
+      ``manifest.json``: the run's other files are kept, ``<folder>/`` is replaced as a whole, and
+      the run's manifest lists the new files and records the amendment, so the run folder still
+      verifies; the run's lock is held meanwhile. A run folder that no longer matches its manifest
+      is not amended (exit 2). A folder without a manifest gets ``RUN_DIR/<folder>`` as its own
+      output folder.
+    * any other ``out_dir``: its own output folder with its own manifest; it may not lie inside
+      the run folder or another input folder (it would change the run's files).
+
+    Use as a context manager; write into :attr:`folder` (staged), find the result in :attr:`final`.
+    """
+
+    def __init__(self, run_dir, out_dir, folder, *, inputs=(), command="", config=None):
+        from engine.output.persist import MANIFEST_NAME, OutputTransaction
+
+        run_dir = Path(run_dir)
+        inside = run_dir.resolve() / folder
+        target = None if out_dir is None else Path(os.path.abspath(Path(out_dir).expanduser()))
+        inputs = [p for p in inputs if p is not None]
+        self._sub = None
+        if target is None or target.resolve() == inside:
+            if (run_dir / MANIFEST_NAME).is_file():
+                self.tx = OutputTransaction(run_dir, inputs=inputs, command=command, amend=(folder,),
+                                            option="RUN_DIR", extra={"config": config} if config else None)
+                self._sub = folder
+                self.final = run_dir / folder
+            else:
+                self.tx = OutputTransaction(inside, inputs=inputs, command=command, config=config)
+                self.final = inside
+        else:
+            self.tx = OutputTransaction(target, inputs=[run_dir, *inputs], command=command, config=config)
+            self.final = target
+        self.folder = None
+
+    def __enter__(self):
+        self.tx.__enter__()
+        self.folder = self.tx.path(self._sub) if self._sub else Path(self.tx.staging)
+        return self
+
+    def __exit__(self, *exc):
+        return self.tx.__exit__(*exc)
+
+
+def pick_city(cs, city):
+    """The city id of ``--city`` (id, Chinese or English name) in ``cs``; default: the most avoided deaths."""
+    if city is None:
+        col = "avoided_deaths_mean" if "avoided_deaths_mean" in cs else "conc_ug_m3"
+        return int(cs[col].astype(float).idxmax()) if col in cs and len(cs) else int(cs.index[0])
+    tok = str(city).strip()
+    if tok.isdigit() and int(tok) in cs.index:
+        return int(tok)
+    for col in ("name", "name_en"):
+        if col in cs:
+            hit = cs.index[cs[col].astype(str).str.lower() == tok.lower()]
+            if len(hit):
+                return int(hit[0])
+    import difflib
+
+    names = [str(n) for n in cs.get("name_en", cs.get("name", pd.Series(dtype=str)))]
+    close = difflib.get_close_matches(tok, names, n=3, cutoff=0.5)
+    raise InputError(f"report: --city {tok!r} is not a city of this run"
+                     + (f"; did you mean {', '.join(close)}?" if close else ""))

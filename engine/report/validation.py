@@ -295,7 +295,8 @@ def validate_run(run_dir, measured_path=None, *, out_dir=None, band=DEFAULT_BAND
     -------
     dict : the contents of ``validation.json``
     """
-    from engine.output.persist import OutputTransaction, write_json
+    from engine.output.persist import write_json
+    from engine.report.runfolder import RunOutput
     from engine.output.writers import write_csv
     from engine.report import validation_figures as vf
 
@@ -353,19 +354,19 @@ def validate_run(run_dir, measured_path=None, *, out_dir=None, band=DEFAULT_BAND
         "outside_band": table.loc[~table["in_band"], ["city_id", "name_en", "ratio", "flag"]].to_dict("records"),
         "urban": ((summary.get("config") or {}).get("dispersion") or {}).get("urban"),
     }
-    out_dir = Path(out_dir) if out_dir is not None else run_dir / "validation"
     formats = tuple(dict.fromkeys(("png",) + tuple(f.lower().lstrip(".") for f in formats)))
     bad = [f for f in formats if f not in ("png", "svg", "pdf")]
     if bad:
         raise InputError(f"validate: image format(s) {bad} not supported; allowed png, svg, pdf")
-    with OutputTransaction(out_dir, inputs=[measured_path, run_dir / "cities.csv"], command=command,
-                           config={"band": [lo, hi], "year": str(year), "min_valid_hours": min_valid_hours,
-                                   "max_distance_km": max_distance_km}) as tx:
-        stage = Path(tx.staging)
+    # RUN_DIR/validation amends the run's transaction (the run keeps verifying); elsewhere its own
+    with RunOutput(run_dir, out_dir, "validation", inputs=[measured_path], command=command,
+                   config={"band": [lo, hi], "year": str(year), "min_valid_hours": min_valid_hours,
+                           "max_distance_km": max_distance_km}) as out:
+        stage = out.folder
         write_csv(table, stage / "validation.csv")
         write_csv(unmatched, stage / "unmatched.csv")
         result["figures"] = vf.draw_all(table, cb, stage, formats, (lo, hi), stats, REGIONS.values())
         write_json(result, stage / "validation.json")
-    result["out_dir"] = str(out_dir)
+    result["out_dir"] = str(out.final)
     return result
 
