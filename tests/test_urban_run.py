@@ -32,8 +32,9 @@ CASEF = DATA / "caseF_urban"
 def test_urban_key_default_auto_and_validated(tmp_path):
     paths = sn.write_configs(tmp_path / "cfg", urban=None)
     cfg = load_config(paths)
-    assert cfg.dispersion.urban == "auto"
-    assert config_to_dict(cfg)["dispersion"]["urban"] == "auto"
+    assert cfg.dispersion.urban is False  # rural stays the default until "auto" is timed (docs/dispersion.md)
+    assert config_to_dict(cfg)["dispersion"]["urban"] is False
+    assert load_config(paths, overrides={"dispersion": {"urban": "auto"}}).dispersion.urban == "auto"
     assert load_config(paths, overrides={"dispersion": {"urban": True}}).dispersion.urban is True
     assert load_config(paths, overrides={"dispersion": {"urban": False}}).dispersion.urban is False
     for bad, shown in (("yes", "'yes'"), (1, "1"), (0.0, "0.0")):

@@ -700,48 +700,11 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
 
 
 def _validation(run_dir, out_dir):
-    """The report's validation part when ``<run_dir>/validation`` holds one (``cobenefits validate``,
-    :mod:`engine.report.validation`): ``(figures, tables, notes)``, the figures copied into
-    ``out_dir``; None when the run has no validation."""
-    import shutil
+    """The validation section (``cobenefits validate``), or None: :func:`engine.report.validation_section.section`."""
+    from engine.report.validation_section import section
 
-    folder = Path(run_dir) / "validation"
-    try:
-        res = json.loads((folder / "validation.json").read_text())
-    except (OSError, ValueError):
-        return None
-    s = res.get("statistics") or {}
-    band = res.get("band") or [float("nan")] * 2
-    figures = []
-    captions = {
-        "validation_scatter": "Validation: modelled primary PM2.5 (base case) against measured total PM2.5 by city, "
-                              f"log-log, coloured by region; 1:1 line and the plausible band {band[0]:g}-{band[1]:g} "
-                              "(primary is 36-43 % of the annual mean in Chinese cities, Zhang et al. 2022).",
-        "validation_ratio": "Validation: distribution of modelled primary / measured total PM2.5 over the matched cities.",
-        "validation_map": "Validation: the ratio by city; cities outside the band outlined.",
-    }
-    for name, files in (res.get("figures") or {}).items():
-        paths = []
-        for f in files:
-            src = folder / f
-            if src.is_file():
-                dst = Path(out_dir) / f
-                shutil.copyfile(src, dst)
-                paths.append(dst)
-        if any(p.suffix == ".png" for p in paths):
-            figures.append((name, captions.get(name, name), paths))
-    stats = pd.DataFrame([{"cities": s.get("n_cities"), "median ratio": s.get("ratio_median"),
-                           "10th pct": s.get("ratio_p10"), "90th pct": s.get("ratio_p90"),
-                           "above 1 [%]": 100 * (s.get("fraction_above_1") or 0.0),
-                           "in band [%]": 100 * (s.get("fraction_in_band") or 0.0),
-                           "Spearman rho": s.get("spearman_rho")}])
-    tables = [(f"Validation against {Path(res.get('measured', '')).name} ({res.get('year_rule', '')})",
-               _table_html(stats, digits=3))]
-    csv = folder / "validation.csv"
-    if csv.is_file():
-        t = pd.read_csv(csv)
-        cols = [c for c in ("city_id", "name_en", "region", "year", "measured_ug_m3", "modelled_ug_m3", "ratio", "flag")
-                if c in t]
-        tables.append(("Validation by city (validation/validation.csv)", _table_html(t[cols], digits=3, max_rows=60)))
-    notes = [f"Validation band {band[0]:g}-{band[1]:g}: {res.get('band_reason', '')}."]
-    return figures, tables, notes
+    return section(run_dir, out_dir)
+
+
+#: the helpers other report modules draw with (engine.report.validation, validation_figures)
+figure, save_figure, map_axes, base_scenario, with_coordinates = _figure, _save, _map_axes, _base, _with_coordinates

@@ -269,13 +269,14 @@ def summarise(table, band=DEFAULT_BAND):
 # --------------------------------------------------------------------------- the command
 def _run_cities(run_dir):
     """Base-case rows of the run's cities.csv, with coordinates, and the run's summary."""
-    from engine.report.html import _base, _read_run, _with_coordinates
+    from engine.report.html import base_scenario, with_coordinates
+    from engine.report.runfolder import read_run
 
-    cities, national, summary = _read_run(run_dir)
+    cities, national, summary = read_run(run_dir)
     if "conc_ug_m3" not in cities:
         raise InputError(f"validate: {Path(run_dir) / 'cities.csv'} has no column conc_ug_m3 (modelled PM2.5)")
-    base = _base(summary, national)
-    cb = _with_coordinates(cities[cities["scenario"].astype(str) == str(base)].copy(), summary)
+    base = base_scenario(summary, national)
+    cb = with_coordinates(cities[cities["scenario"].astype(str) == str(base)].copy(), summary)
     if cb.empty:
         raise InputError(f"validate: {Path(run_dir) / 'cities.csv'} has no rows of the base scenario {base!r}")
     return cb, summary, base

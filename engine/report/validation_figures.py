@@ -21,7 +21,7 @@ __all__ = ["draw_all"]
 def draw_all(table, run_cities, out_dir, formats, band, stats, regions):
     """Draw the three figures into ``out_dir``; ``regions`` the region names in colour order.
     Returns ``{name: [file names]}``."""
-    from engine.report.html import OKABE_ITO, _save
+    from engine.report.html import OKABE_ITO, save_figure
 
     out = {}
     if table.empty:
@@ -32,7 +32,7 @@ def draw_all(table, run_cities, out_dir, formats, band, stats, regions):
         fig = fn(table, run_cities, band, stats, colours)
         if fig is None:
             continue
-        out[name] = [p.name for p in _save(fig, out_dir, name, formats)]
+        out[name] = [p.name for p in save_figure(fig, out_dir, name, formats)]
     return out
 
 
@@ -48,9 +48,9 @@ def _plain_ticks(*axes):
 
 
 def _scatter(table, run_cities, band, stats, col):
-    from engine.report.html import _figure
+    from engine.report.html import figure
 
-    fig, ax = _figure(6.2, 5.2)
+    fig, ax = figure(6.2, 5.2)
     for region, g in table.groupby("region", sort=False):
         ax.scatter(g["measured_ug_m3"], g["modelled_ug_m3"], s=26, color=col.get(region, "0.3"),
                    label=f"{region} (n={len(g)})", edgecolors="white", linewidths=0.4, zorder=3)
@@ -80,9 +80,9 @@ def _scatter(table, run_cities, band, stats, col):
 
 
 def _ratio(table, run_cities, band, stats, colours):
-    from engine.report.html import _figure
+    from engine.report.html import figure
 
-    fig, ax = _figure(6.2, 3.8)
+    fig, ax = figure(6.2, 3.8)
     r = table["ratio"].to_numpy(float)
     lo, hi = min(r.min(), band[0]) / 1.5, max(r.max(), 1.0) * 1.5
     bins = np.logspace(math.log10(lo), math.log10(hi), max(8, min(40, int(2 * math.sqrt(len(r))) + 4)))
@@ -101,11 +101,11 @@ def _ratio(table, run_cities, band, stats, colours):
 def _map(table, run_cities, band, stats, colours):
     from matplotlib.colors import LogNorm
 
-    from engine.report.html import _figure, _map_axes
+    from engine.report.html import figure, map_axes
 
     if table[["lat", "lon"]].isna().all().all():
         return None
-    fig, ax = _figure(6.8, 5.0)
+    fig, ax = figure(6.8, 5.0)
     if {"lat", "lon"} <= set(run_cities.columns):
         ax.scatter(run_cities["lon"], run_cities["lat"], s=4, color="0.85", edgecolors="none", zorder=1)
     r = table["ratio"].to_numpy(float)
@@ -113,6 +113,6 @@ def _map(table, run_cities, band, stats, colours):
     sc = ax.scatter(table["lon"], table["lat"], c=r, cmap="cividis", norm=LogNorm(vmin=vmin, vmax=vmax), s=30,
                     edgecolors=np.where(table["in_band"], "none", "#D55E00"), linewidths=1.2, zorder=3)
     fig.colorbar(sc, ax=ax, label="modelled primary / measured total [1]", shrink=0.8)
-    _map_axes(ax)
+    map_axes(ax)
     ax.set_title(f"ratio by city; outlined: outside {band[0]:g}-{band[1]:g}", loc="left", fontsize=9)
     return fig
