@@ -232,6 +232,13 @@ class NationalModel:
         if base == spec.scenario:
             raise InputError(f"{spec.path}: [sweep] scenario = {spec.scenario!r} is the base scenario; choose a "
                              f"scenario to compare with it (one of {', '.join(n for n in cfg.scenario_names if n != base)})")
+        if cfg.dispersion.emission_heights == "ground" and any(
+                p.key == "dispersion.emission_heights" for p in spec.parameters):
+            # the height classes and their shares come from the base configuration: a "ground" base
+            # has none, so a "sector" level could not be superposed correctly
+            raise InputError(f"{spec.path}: [sweep] parameter dispersion.emission_heights needs [dispersion] "
+                             "emission_heights = \"sector\" in the sweep's configuration (the base holds the "
+                             "height classes; \"ground\" levels then use the ground matrix in every class)")
         self.cfg = cfg
         self.base = base
         self.carbon_fn = carbon_fn

@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
+from engine.errors import InputError
 import xarray as xr
 
 import engine
@@ -452,22 +454,38 @@ def test_a_changed_scenario_file_does_not_reuse_old_chunks(tmp_path):
     np.testing.assert_array_equal(a.city_avoided_deaths.values, b.city_avoided_deaths.values)
 
 
-def test_emission_heights_as_sweep_levels(national_carbon):
+def test_emission_heights_as_sweep_levels(national_carbon, monkeypatch):
     """[dispersion] emission_heights = sector | ground as levels: each level one matrix set; the
-    ground level's every class is the ground matrix, and each level equals pipeline.superpose."""
+    ground level's every class is the ground matrix, and each level equals pipeline.superpose.
+    The sweep's base configuration has the height classes (emission_heights = "sector")."""
     data, cfg, res = national_carbon
     spec = sw.parse_spec({"sweep": {"method": "mc", "samples": 2, "scenario": "fyp_symbiosis", "cities": "Hebei",
                                     "outputs": ["city_conc_base_ug_m3"],
                                     "parameter": [{"key": "dispersion.emission_heights", "dist": "choice",
                                                    "levels": ["sector", "ground"]}]}}, source="h.toml")
+    # on the default "ground" base the height classes are missing: refused, naming the key
+    with pytest.raises(InputError, match="dispersion.emission_heights needs"):
+        sw.NationalModel(spec, data=data, sr_fn=_random_sr, quiet=True)
+    as_config = pl.as_config
+
+    def sector_base(*a, **k):
+        c = as_config(*a, **k)
+        return c.replace(dispersion=dataclasses.replace(c.dispersion, emission_heights="sector"))
+
+    monkeypatch.setattr(pl, "as_config", sector_base)
+    spec = sw.parse_spec({"sweep": {"method": "mc", "samples": 2, "scenario": "fyp_symbiosis", "cities": "Hebei",
+                                    "outputs": ["city_conc_base_ug_m3"],
+                                    "parameter": [{"key": "dispersion.emission_heights", "dist": "choice",
+                                                   "levels": ["sector", "ground"]}]}}, source="h.toml")
     m = sw.NationalModel(spec, data=data, sr_fn=_random_sr, quiet=True)
+    monkeypatch.undo()  # only the sweep's base is "sector"; the levels and the references as given
     vals = pd.concat([m.defaults()] * 2, ignore_index=True)
+    vals.loc[0, "dispersion.emission_heights"] = "sector"
     vals.loc[1, "dispersion.emission_heights"] = "ground"
     out = sw.evaluate_chunk(m.tables(vals), vals, ["city_conc_base_ug_m3"])
     for i, mode in enumerate(("sector", "ground")):
-        prep = m.prep if mode == "sector" else pl.prepare(
-            cfg.replace(dispersion=dataclasses.replace(cfg.dispersion, emission_heights="ground")),
-            cities="Hebei", data=data)
+        prep = pl.prepare(cfg.replace(dispersion=dataclasses.replace(cfg.dispersion, emission_heights=mode)),
+                          cities="Hebei", data=data)
         want = pl.superpose(_random_sr(prep), pl.emissions(prep, pl.carbon(prep)), parts=False)["conc_ug_m3"]
         np.testing.assert_allclose(out["city_conc_base_ug_m3"][i], want.sel(scenario="base"), rtol=1e-12)
     assert not np.allclose(out["city_conc_base_ug_m3"][0], out["city_conc_base_ug_m3"][1])
