@@ -15,8 +15,9 @@ Runs standalone::
     python benchmarks/bench_aermod_case.py [--repeat 3] [--method auto] [--case DIR]
                                            [--fresh-repeat 7] [--skip-fresh-process]
 
-and writes ``benchmarks/results/bench_aermod_case.json`` (one record per case). Reported per
-case:
+and writes ``benchmarks/results/bench_aermod_case.json`` (one record per case; ``--case X``
+replaces X's record and keeps the others, each record with its own load average and time).
+Reported per case:
 
 * ``compile_s``: first in-process call minus the best later call, in a fresh numba cache
   folder (JIT compilation of the kernels the case uses);
@@ -123,7 +124,9 @@ def _bench_case(case_dir, args, work):
     if not ref.exists():
         ref = Path(case_dir) / "period_all.pst.gz"
     aermod_s = _aermod_seconds(case_dir)
-    result = {"case": Path(case_dir).name, "method": args.method, "aermod_s": aermod_s}
+    result = {"case": Path(case_dir).name, "method": args.method, "aermod_s": aermod_s,
+              "load_average_1_5_15_min_at_start": list(os.getloadavg()),
+              "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if not args.skip_fresh_process:
         cold_cache = Path(tempfile.mkdtemp(prefix="bench-aermod-cold-"))
         result["fresh_process_empty_cache_s"] = _fresh_process(control, work / "p1", cold_cache,
@@ -182,6 +185,21 @@ def _bench_case(case_dir, args, work):
     return result
 
 
+def _merge_cases(out, results):
+    """The records of ``out`` with this run's cases replaced (``--case X`` updates X only);
+    the cases keep the order of CASES, other (non-CASES) records follow."""
+    previous = []
+    if out.exists():
+        try:
+            previous = json.loads(out.read_text()).get("cases", [])
+        except (ValueError, AttributeError):
+            previous = []
+    merged = {r["case"]: r for r in previous if isinstance(r, dict) and "case" in r}
+    merged.update({r["case"]: r for r in results})
+    order = [c for c in CASES if c in merged] + [c for c in merged if c not in CASES]
+    return [merged[c] for c in order]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", default=None,
@@ -216,7 +234,7 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     from engine.output.writers import write_json
 
-    write_json({"cases": results,
+    write_json({"cases": _merge_cases(out, results),
                 "baseline_note": "AERMOD times from the time_v.txt files stored with the cases "
                                  "(and 61.0 s for caseC, same machine and day; issue 11); no "
                                  "AERMOD binary is shipped, so they were not re-measured here.",

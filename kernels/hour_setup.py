@@ -35,10 +35,11 @@ def _potential_temperature(gtg, ta, ztemp, gpt):
 
 @njit(**_JIT)
 def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, szinit, zr,
-                urban_pop, urban_z0, out_lng, out_lnsy):
+                urban_pop, urban_z0, out_lng, out_lnsy, n_x=NX):
     """Build the gridded profiles of one hour and fill its ln g / ln sigma-y tables.
 
-    Returns the wind direction [deg from] at the release height.
+    Only the first ``n_x`` table points are computed; the rest are NaN (see
+    :func:`build_hour_tables`). Returns the wind direction [deg from] at the release height.
     """
     uref = hour[H_U]
     wdref = hour[H_WD]
@@ -155,8 +156,11 @@ def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, sz
         cut_b = max(78.0 * (0.46 / max(hs, 0.46)), 0.7) * svovru_s / zi
     out_lnsy[NX] = svovru_s
     out_lnsy[NX + 1] = cut_b
+    for k in range(n_x, NX):
+        out_lng[k] = np.nan
+        out_lnsy[k] = np.nan
     if stable or hs >= zi:
-        for k in range(NX):
+        for k in range(n_x):
             x = X_MIN * math.exp(k * DLNX)
             gv, sy = _stable_point(x, hs, szinit, zi, zim, ustar, L, gws, gsv, gsw, gtg, gpt,
                                    zr, urbstab)
@@ -164,12 +168,21 @@ def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, sz
             out_lnsy[k] = math.log(sy)
     else:
         xmixed = zi * uavg / swavg
-        for k in range(NX):
+        for k in range(n_x):
             x = X_MIN * math.exp(k * DLNX)
             gv, sy = _cbl_point(x, hs, szinit, zi, ustar, wstar, L, xmixed, gws, gsv, gsw, zr)
             out_lng[k] = math.log(gv) if gv > 0.0 else LN_FLOOR
             out_lnsy[k] = math.log(sy)
     return wd
+
+
+def table_points_for(x_max_m):
+    """Number of x-table points (:func:`build_hour_tables` ``n_x``) that cover every lookup at
+    upwind distances up to ``x_max_m`` [m]: the linear interpolation at x reads points
+    ``floor(ln(x / X_MIN) / DLNX)`` and the next; one more point of margin; at most ``NX``."""
+    if not (x_max_m > X_MIN):
+        return min(NX, 3)
+    return int(min(NX, math.floor(math.log(x_max_m / X_MIN) / DLNX) + 3))
 
 
 #: AERMOD urban parameters (modules.f REFPOP, DELTRUR; metext.f URBCALC REFZI, CP)
@@ -242,7 +255,7 @@ def _urban_boundary_layer(pop, urban_z0, stable, zic, zim, zi, ustar, L, z0, ta,
 @njit(parallel=True, **_JIT)
 def build_hour_tables(hours, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t,
                       release_height, initial_sigma_z, receptor_height, urban_population,
-                      urban_z0, out_lng, out_lnsy, out_wd):
+                      urban_z0, out_lng, out_lnsy, out_wd, n_x=NX):
     """Fill per-hour tables of ln g(x) and ln sigma_y(x) on the ``x`` grid.
 
     Parameters
@@ -271,6 +284,12 @@ def build_hour_tables(hours, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t,
         cutoff test, :func:`cell_concentration`).
     out_wd : float64 (n,)
         Output wind direction at the release height [deg from].
+    n_x : int
+        Number of table points to compute (default all ``NX``): a caller whose every
+        receptor-source distance is below ``x`` of point ``n_x - 2`` needs no more
+        (:func:`table_points_for`); the points beyond are NaN, so that a lookup past them
+        gives NaN, never a silently wrong number. The points computed do not depend on
+        ``n_x``.
     """
     n = hours.shape[0]
     step = _spread_step(n)
@@ -287,7 +306,7 @@ def build_hour_tables(hours, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t,
         out_wd[h] = _hour_setup(hours[h], prof_z[h], prof_ws[h], prof_wd[h], prof_sv[h],
                                 prof_sw[h], prof_t[h], release_height, initial_sigma_z,
                                 receptor_height, urban_population, urban_z0, out_lng[h],
-                                out_lnsy[h])
+                                out_lnsy[h], n_x)
 
 
 # ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from engine.output.writers import atomic_path
+from engine.output.persist import atomic_path
 
 #: AERMOD's PLOT-format POSTFILE/PLOTFILE record formats (FILEFORM EXP and FIX)
 _FORMAT_EXP = "(2(1X,F13.5),1X,E13.6,3(1X,F8.2),2X,A6,2X,A8,2X,I8.8,2X,A8)"
@@ -386,7 +386,7 @@ def write_summary_listing(path, ctl, *, model_options, period_by_group, hourly_b
                              f"{int(dates[idx[i]]):08d}: AT " + _receptor_text(rec, i))
             lines.append("  ")
         lines += ["", " *** RECEPTOR TYPES:  GC = GRIDCART", "                      DC = DISCCART", ""]
-    from engine.output.writers import write_text
+    from engine.output.tables import write_text
 
     write_text("\n".join(lines) + "\n", path)
 

@@ -31,7 +31,7 @@ from engine.aermod.control import (
 )
 from engine.aermod.mode import compute_groups, turbulence_label
 from engine.errors import InputError
-from engine.output.writers import write_text
+from engine.output.tables import write_text
 
 __all__ = ["NAME", "HELP", "add_arguments", "run", "run_control_file"]
 

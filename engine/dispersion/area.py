@@ -42,7 +42,7 @@ from engine.errors import InputError
 from engine.dispersion.met import MetHours
 from kernels import plume
 from kernels import areain
-from kernels.convolve import convolve as _convolve
+from kernels.hour_setup import table_points_for
 
 __all__ = ["AreaSources", "PolygonSources", "LATERAL_CDF", "area_concentrations", "polygon_concentrations",
            "polygon_area_centroid", "regular_polygon_vertices", "rectangle_vertices", "period_average", "period_kernel",
@@ -287,7 +287,8 @@ def polygon_concentrations(sources: PolygonSources, receptor_x_m, receptor_y_m, 
     uniq, grp = _groups(sources)
     for z in np.unique(rz):
         sel = np.flatnonzero(rz == z)
-        lng, lnsy, wd = _stacked_tables(met, uniq, float(z), urban)
+        xb = _distance_bound(rx[sel], ry[sel], sources.vertex_x_m, sources.vertex_y_m)
+        lng, lnsy, wd = _stacked_tables(met, uniq, float(z), urban, xb)
         part = np.zeros((len(met), sel.size))
         args = (rx[sel], ry[sel], sources.vertex_x_m, sources.vertex_y_m, sources.vertex_start,
                 sources.centroid_x_m, sources.centroid_y_m, sources.rate_g_m2_s, grp, lng, lnsy, wd, part)
@@ -305,21 +306,33 @@ def polygon_concentrations(sources: PolygonSources, receptor_x_m, receptor_y_m, 
 _TABLE_CACHE = {}
 
 
+#: x-table points are computed in blocks of this many (a tenth of a decade), so that calls
+#: with nearly equal distance bounds share one cached table
+_TABLE_BLOCK = 16
+
+
 def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0, receptor_height_m=0.0,
-                urban_population=0.0, urban_roughness_m=1.0):
+                urban_population=0.0, urban_roughness_m=1.0, x_max_m=None):
     """Per-hour ``(ln g, ln sigma_y, wind_from_at_release)`` tables for the kernels (cached).
 
     ``receptor_height_m`` is the receptor's height above ground (AERMOD flagpole) [m];
     ``urban_population`` > 0 selects AERMOD's urban boundary layer (URBANOPT population,
     urban roughness ``urban_roughness_m`` [m]) for stable and morning-transition hours.
+    ``x_max_m`` [m]: the largest upwind distance the caller will look up (a bound on every
+    receptor-source distance, :func:`_distance_bound`); the table points beyond it are not
+    computed (NaN, :func:`kernels.hour_setup.build_hour_tables`), the others are identical.
+    Default: the whole table (to ``kernels.xtable.X_MAX``).
     """
     if not isinstance(met, MetHours):
         raise InputError(f"met must be an engine.dispersion.met.MetHours, got {type(met).__name__}")
     key = (met.digest(), float(release_height_m), float(initial_sigma_z_m), float(receptor_height_m),
            float(urban_population), float(urban_roughness_m))
+    n_x = plume.NX
+    if x_max_m is not None:
+        n_x = min(plume.NX, -(-table_points_for(float(x_max_m)) // _TABLE_BLOCK) * _TABLE_BLOCK)
     hit = _TABLE_CACHE.get(key)
-    if hit is not None:
-        return hit
+    if hit is not None and hit[3] >= n_x:
+        return hit[:3]
     hours, prof = met.kernel_arrays()
     n = hours.shape[0]
     lng = np.empty((n, plume.NX))
@@ -327,11 +340,32 @@ def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0, rece
     wd = np.empty(n)
     plume.build_hour_tables(hours, *prof, float(release_height_m), float(initial_sigma_z_m),
                             float(receptor_height_m), float(urban_population), float(urban_roughness_m),
-                            lng, lnsy, wd)
+                            lng, lnsy, wd, int(n_x))
     if len(_TABLE_CACHE) > 32:
         _TABLE_CACHE.clear()
-    _TABLE_CACHE[key] = (lng, lnsy, wd)
+    _TABLE_CACHE[key] = (lng, lnsy, wd, n_x)
     return lng, lnsy, wd
+
+
+def _distance_bound(rx, ry, sx, sy):
+    """Largest distance [m] between any receptor (rx, ry) and any source point whose convex
+    hull holds the sources (sx, sy: vertices or corners): the diagonal of their common
+    bounding box. Every upwind distance the kernels look up (quadrature points, plume-edge
+    crossings, AERMOD's XMAXR, the offsets of a gridded kernel) is at most this."""
+    if rx.size == 0 or sx.size == 0:
+        return 0.0
+    w = max(rx.max(), sx.max()) - min(rx.min(), sx.min())
+    h = max(ry.max(), sy.max()) - min(ry.min(), sy.min())
+    return float(np.hypot(w, h))
+
+
+def _corners(sources):
+    """x and y of the four corners of every AreaSources rectangle."""
+    cx, cy, e1x, e1y, hx, hy = sources.geometry()
+    # e2 = (-e1y, e1x): corners at c +- hx e1 +- hy e2
+    xs = [cx + a * hx * e1x - b * hy * e1y for a in (-1, 1) for b in (-1, 1)]
+    ys = [cy + a * hx * e1y + b * hy * e1x for a in (-1, 1) for b in (-1, 1)]
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 def _groups(sources):
@@ -340,8 +374,8 @@ def _groups(sources):
     return uniq, inv.astype(np.int64).ravel()
 
 
-def _stacked_tables(met, uniq, zr=0.0, urban=(0.0, 1.0)):
-    t = [hour_tables(met, hs, sz, zr, *urban) for hs, sz in uniq]
+def _stacked_tables(met, uniq, zr=0.0, urban=(0.0, 1.0), x_max_m=None):
+    t = [hour_tables(met, hs, sz, zr, *urban, x_max_m=x_max_m) for hs, sz in uniq]
     return (np.stack([a[0] for a in t]), np.stack([a[1] for a in t]), np.stack([a[2] for a in t]))
 
 
@@ -545,6 +579,7 @@ def _area_concentrations_z(sources, rx, ry, met, method, flag, zr, urban=(0.0, 1
     """area_concentrations for receptors that all have the height zr [m]."""
     nh = len(met)
     out = np.zeros((nh, rx.shape[0]))
+    xb = _distance_bound(rx, ry, *_corners(sources))
     layout = (_grid_layout(sources, rx, ry, economical=(method == "auto"))
               if method in ("auto", "gridded") else None)
     if method == "gridded" and layout is None:
@@ -552,7 +587,8 @@ def _area_concentrations_z(sources, rx, ry, met, method, flag, zr, urban=(0.0, 1
                          "release height and initial sigma-z, and receptors on a lattice whose spacing "
                          "divides the cell size; use method='direct' or 'auto'")
     if layout is not None:
-        tables = hour_tables(met, sources.release_height_m[0], sources.initial_sigma_z_m[0], zr, *urban)
+        tables = hour_tables(met, sources.release_height_m[0], sources.initial_sigma_z_m[0], zr, *urban,
+                             x_max_m=xb)
         kern = _kernel_stack(tables, layout, flag=flag)
         s = layout["stride"]
         si0, sj0 = layout["si"].min(), layout["sj"].min()
@@ -571,6 +607,8 @@ def _area_concentrations_z(sources, rx, ry, met, method, flag, zr, urban=(0.0, 1
                                  np.flatnonzero(on).astype(np.int64), np.asarray(met.valid, dtype=np.bool_),
                                  out)
         else:
+            from kernels.convolve import convolve as _convolve  # only here: start-up time
+
             for h in range(nh):
                 if not met.valid[h]:
                     continue
@@ -578,14 +616,14 @@ def _area_concentrations_z(sources, rx, ry, met, method, flag, zr, urban=(0.0, 1
                 out[h, on] = field[oy, ox]
         rest = ~on
         if rest.any():
-            out[:, rest] = _direct(sources, rx[rest], ry[rest], met, flag, zr, urban)
+            out[:, rest] = _direct(sources, rx[rest], ry[rest], met, flag, zr, urban, xb)
         return out
-    return _direct(sources, rx, ry, met, flag, zr, urban)
+    return _direct(sources, rx, ry, met, flag, zr, urban, xb)
 
 
-def _direct(sources, rx, ry, met, flag, zr=0.0, urban=(0.0, 1.0)):
+def _direct(sources, rx, ry, met, flag, zr=0.0, urban=(0.0, 1.0), x_max_m=None):
     uniq, grp = _groups(sources)
-    lng, lnsy, wd = _stacked_tables(met, uniq, zr, urban)
+    lng, lnsy, wd = _stacked_tables(met, uniq, zr, urban, x_max_m)
     cx, cy, e1x, e1y, hx, hy = sources.geometry()
     out = np.zeros((len(met), rx.shape[0]))
     plume.direct_hourly(rx, ry, cx, cy, e1x, e1y, hx, hy, sources.rate_g_m2_s, grp, lng, lnsy, wd, out,
@@ -671,4 +709,6 @@ def convolve(kernel, emission_grid, *, stride=1, method="auto"):
         raise InputError("convolve: emission_grid contains NaN or inf; emission rates must be finite")
     if int(stride) != stride or stride < 1:
         raise InputError(f"convolve: stride = {stride!r}; allowed: integer >= 1")
+    from kernels.convolve import convolve as _convolve
+
     return _convolve(kernel, emission_grid, stride=int(stride), method=method)
