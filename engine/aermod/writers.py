@@ -130,17 +130,37 @@ def _program_version():
     return __version__
 
 
-def _receptor_parts(receptors, ave_label, group):
-    """Per-receptor fixed text before and after the CONC field and the counter field."""
+#: the last receptors' formatted columns: ((net ids, copies of the coordinate arrays),
+#: (head, zhf, tail)); a run writes several files for the same receptors, formatted once
+_RECEPTOR_TEXT = [None, None]
+
+
+def _receptor_columns(receptors):
+    """Per-receptor text of the X, Y columns, the ZELEV, ZHILL, ZFLAG columns and NET ID
+    (formatted once per receptors object)."""
+    cols = (receptors.x_m, receptors.y_m, receptors.elevation_m, receptors.hill_height_m,
+            receptors.flagpole_m)
+    key = _RECEPTOR_TEXT[0]
+    if (key is not None and key[0] == tuple(receptors.net_id)
+            and all(np.array_equal(a, b) for a, b in zip(key[1], cols))):
+        return _RECEPTOR_TEXT[1]
     head = [f" {x} {y}" for x, y in zip(fortran_f_many(receptors.x_m, 13, 5),
                                           fortran_f_many(receptors.y_m, 13, 5))]
-    label = f"  {ave_label:>6s}  {group[:8]:<8s}  "
-    mid = [f" {z} {h} {f}{label}"
+    zhf = [f" {z} {h} {f}"
            for z, h, f in zip(fortran_f_many(receptors.elevation_m, 8, 2),
                               fortran_f_many(receptors.hill_height_m, 8, 2),
                               fortran_f_many(receptors.flagpole_m, 8, 2))]
     tail = [f"  {n[:8]:<8s}" for n in receptors.net_id]
-    return head, mid, tail
+    _RECEPTOR_TEXT[:] = [(tuple(receptors.net_id), tuple(np.array(a, copy=True) for a in cols)),
+                         (head, zhf, tail)]
+    return head, zhf, tail
+
+
+def _receptor_parts(receptors, ave_label, group):
+    """Per-receptor fixed text before and after the CONC field and the counter field."""
+    head, zhf, tail = _receptor_columns(receptors)
+    label = f"  {ave_label:>6s}  {group[:8]:<8s}  "
+    return head, [z + label for z in zhf], tail
 
 
 def _conc_formatter(file_form):
