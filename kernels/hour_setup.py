@@ -176,6 +176,20 @@ def _hour_setup(hour, prof_z, prof_ws, prof_wd, prof_sv, prof_sw, prof_t, hs, sz
     return wd
 
 
+@njit(**_JIT)
+def hour_wind_from(hours, prof_z, prof_wd, release_height, out_wd):
+    """Wind direction [deg from] at the release height of every hour, as
+    :func:`build_hour_tables` returns it (GRDWD, METINI), NaN for hours not valid; without
+    the tables (which hours a few receptors need, :mod:`engine.dispersion.area`)."""
+    gwd = np.empty(NLEV)
+    for h in range(hours.shape[0]):
+        if hours[h, H_VALID] < 0.5:
+            out_wd[h] = np.nan
+            continue
+        _grid_wd(prof_z[h], prof_wd[h], hours[h, H_WD], gwd)
+        out_wd[h] = _wd_at(gwd, release_height)
+
+
 def table_points_for(x_max_m):
     """Number of x-table points (:func:`build_hour_tables` ``n_x``) that cover every lookup at
     upwind distances up to ``x_max_m`` [m]: the linear interpolation at x reads points

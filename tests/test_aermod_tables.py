@@ -1,9 +1,11 @@
 """Speed measures of the AERMOD mode that must not change a number (issue 21).
 
 * Hour tables computed only up to a bound on the receptor-source distance
-  (:func:`engine.dispersion.area.hour_tables` ``x_max_m``): the points computed are the
-  full table's, the rest NaN, and the concentrations of every path (gridded, direct,
-  polygon, flagpole heights) are bit-identical to those with full tables.
+  (:func:`engine.dispersion.area.hour_tables` ``x_max_m``), and for a few receptors (a
+  flagpole height) only for the hours in which a source point is upwind of one of them
+  (``hour_mask``): the points computed are the full table's, the rest NaN, and the
+  concentrations of every path (gridded, direct, polygon, flagpole heights) are
+  bit-identical to those with full tables.
 * The receptor columns of the PLOT files formatted once per run: the same bytes as
   formatting them for every file, and a changed receptor set is formatted anew.
 * ``benchmarks/bench_aermod_case.py --case X`` replaces X's record and keeps the others.
@@ -72,6 +74,15 @@ def test_limited_tables_equal_the_full_tables(met):
     # a later call needing more points gets the whole table, not the cached short one
     again = hour_tables(met, 0.0, 0.0, 2.0)
     np.testing.assert_array_equal(again[0], full[0])
+    # hours left out by a mask are calm (wd NaN), the others the full table's; a later call
+    # needing every hour does not get the masked table
+    _clear()
+    mask = np.arange(len(full[2])) % 3 == 0
+    part = hour_tables(met, 0.0, 0.0, 2.0, hour_mask=mask)
+    assert np.isnan(part[2][~mask]).all()
+    np.testing.assert_array_equal(part[0][mask], full[0][mask])
+    np.testing.assert_array_equal(part[2][mask], full[2][mask])
+    np.testing.assert_array_equal(hour_tables(met, 0.0, 0.0, 2.0)[2], full[2])
     _clear()
 
 
@@ -91,19 +102,23 @@ def _sources():
 
 
 def test_concentrations_unchanged_by_limited_tables(met, monkeypatch):
-    """Every path of the AERMOD mode, ground and flagpole receptors: the x-limited tables
-    give the same bits as the full tables (the bound is never too short)."""
+    """Every path of the AERMOD mode, ground and flagpole receptors: the x-limited tables,
+    and for the few flagpole receptors the tables of the hours they need only, give the
+    same bits as the full tables of every hour (the bound is never too short, a skipped
+    hour is one where AERMOD gives 0)."""
     import engine.dispersion.area as disp
 
     rect, poly, grid = _sources()
     g = np.arange(-3000.0, 3000.1, 250.0)
     rx, ry = [a.ravel() for a in np.meshgrid(g, g)]
-    rz = np.where(np.arange(rx.size) % 97 == 0, 12.0, 0.0)
+    # flagpoles: nine receptors north-east of every source (hours with the wind from the
+    # north-east leave them without an upwind source)
+    rz = np.where((rx >= 2500.0) & (ry >= 2500.0), 12.0, 0.0)
     calls = {
         "direct": lambda: disp.area_concentrations(rect, rx, ry, met, method="direct",
                                                    lateral_cdf="aermod_table", receptor_z_m=rz),
         "gridded": lambda: disp.area_concentrations(grid, rx, ry, met, method="auto",
-                                                    lateral_cdf="aermod_table"),
+                                                    lateral_cdf="aermod_table", receptor_z_m=rz),
         "polygon": lambda: disp.polygon_concentrations(poly, rx, ry, met,
                                                        lateral_cdf="aermod_table",
                                                        receptor_z_m=rz),
@@ -114,9 +129,15 @@ def test_concentrations_unchanged_by_limited_tables(met, monkeypatch):
         limited = fn()
         from kernels.xtable import NX
 
-        assert all(v[3] < NX for v in disp._TABLE_CACHE.values()), name  # limited indeed
+        entries = list(disp._TABLE_CACHE.values())
+        assert all(v[3] < NX for v in entries), name  # limited indeed
+        if name != "exact":  # the flagpole receptors' tables skip hours (some valid ones)
+            assert any(v[4] is not None and (np.isfinite(met.wind_speed_m_s) & ~v[4]
+                                             & np.asarray(met.valid, bool)).any()
+                       for v in entries), name
         with monkeypatch.context() as m:
             m.setattr(disp, "_distance_bound", lambda *a: None)
+            m.setattr(disp, "_hours_needed", lambda *a: None)
             _clear()
             full = fn()
         assert np.isfinite(limited).all(), name

@@ -42,7 +42,9 @@ from engine.errors import InputError
 from engine.dispersion.met import MetHours
 from kernels import plume
 from kernels import areain
-from kernels.hour_setup import table_points_for
+from kernels.edges import XMAXR_MIN
+from kernels.hour_setup import hour_wind_from, table_points_for
+from kernels.profiles import H_VALID
 
 __all__ = ["AreaSources", "PolygonSources", "LATERAL_CDF", "area_concentrations", "polygon_concentrations",
            "polygon_area_centroid", "regular_polygon_vertices", "rectangle_vertices", "period_average", "period_kernel",
@@ -288,7 +290,8 @@ def polygon_concentrations(sources: PolygonSources, receptor_x_m, receptor_y_m, 
     for z in np.unique(rz):
         sel = np.flatnonzero(rz == z)
         xb = _distance_bound(rx[sel], ry[sel], sources.vertex_x_m, sources.vertex_y_m)
-        lng, lnsy, wd = _stacked_tables(met, uniq, float(z), urban, xb)
+        lng, lnsy, wd = _stacked_tables(met, uniq, float(z), urban, xb,
+                                        (rx[sel], ry[sel], sources.vertex_x_m, sources.vertex_y_m))
         part = np.zeros((len(met), sel.size))
         args = (rx[sel], ry[sel], sources.vertex_x_m, sources.vertex_y_m, sources.vertex_start,
                 sources.centroid_x_m, sources.centroid_y_m, sources.rate_g_m2_s, grp, lng, lnsy, wd, part)
@@ -312,7 +315,7 @@ _TABLE_BLOCK = 16
 
 
 def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0, receptor_height_m=0.0,
-                urban_population=0.0, urban_roughness_m=1.0, x_max_m=None):
+                urban_population=0.0, urban_roughness_m=1.0, x_max_m=None, hour_mask=None):
     """Per-hour ``(ln g, ln sigma_y, wind_from_at_release)`` tables for the kernels (cached).
 
     ``receptor_height_m`` is the receptor's height above ground (AERMOD flagpole) [m];
@@ -321,7 +324,10 @@ def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0, rece
     ``x_max_m`` [m]: the largest upwind distance the caller will look up (a bound on every
     receptor-source distance, :func:`_distance_bound`); the table points beyond it are not
     computed (NaN, :func:`kernels.hour_setup.build_hour_tables`), the others are identical.
-    Default: the whole table (to ``kernels.xtable.X_MAX``).
+    Default: the whole table (to ``kernels.xtable.X_MAX``). ``hour_mask`` (bool, one per
+    hour): only these hours are computed, the others are returned as calm hours (wind
+    direction NaN, so the kernels give 0 there): for hours in which no source point is
+    upwind of any receptor (:func:`_hours_needed`), where AERMOD's result is 0 too.
     """
     if not isinstance(met, MetHours):
         raise InputError(f"met must be an engine.dispersion.met.MetHours, got {type(met).__name__}")
@@ -330,10 +336,16 @@ def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0, rece
     n_x = plume.NX
     if x_max_m is not None:
         n_x = min(plume.NX, -(-table_points_for(float(x_max_m)) // _TABLE_BLOCK) * _TABLE_BLOCK)
+    if hour_mask is not None:
+        hour_mask = np.asarray(hour_mask, dtype=bool)
     hit = _TABLE_CACHE.get(key)
-    if hit is not None and hit[3] >= n_x:
+    if (hit is not None and hit[3] >= n_x
+            and (hit[4] is None or (hour_mask is not None and not (hour_mask & ~hit[4]).any()))):
         return hit[:3]
     hours, prof = met.kernel_arrays()
+    if hour_mask is not None:
+        hours = hours.copy()
+        hours[~hour_mask, H_VALID] = 0.0
     n = hours.shape[0]
     lng = np.empty((n, plume.NX))
     lnsy = np.empty((n, plume.NX + 2))
@@ -343,8 +355,37 @@ def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0, rece
                             lng, lnsy, wd, int(n_x))
     if len(_TABLE_CACHE) > 32:
         _TABLE_CACHE.clear()
-    _TABLE_CACHE[key] = (lng, lnsy, wd, n_x)
+    _TABLE_CACHE[key] = (lng, lnsy, wd, n_x, hour_mask)
     return lng, lnsy, wd
+
+
+_WIND_CACHE = {}
+#: receptor sets up to this size (flagpole heights) get tables for the hours they need only
+FEW_RECEPTORS = 64
+
+
+def _hours_needed(met, release_height_m, rx, ry, sx, sy):
+    """Hours in which some source point (convex hull of sx, sy) is at least half of AERMOD's
+    XMAXR_MIN (1 m) upwind of some receptor (rx, ry), as a bool mask; None (every hour) for
+    more than FEW_RECEPTORS receptors. In the other hours every receptor-source pair has
+    XMAXR < 1 m, where AERMOD (calc1.f ACALC) and the kernels give 0."""
+    if rx.size == 0 or rx.size > FEW_RECEPTORS or sx.size == 0:
+        return None
+    key = (met.digest(), float(release_height_m))
+    wd = _WIND_CACHE.get(key)
+    if wd is None:
+        hours, prof = met.kernel_arrays()
+        wd = np.empty(hours.shape[0])
+        hour_wind_from(hours, prof[0], prof[2], float(release_height_m), wd)
+        if len(_WIND_CACHE) > 32:
+            _WIND_CACHE.clear()
+        _WIND_CACHE[key] = wd
+    ok = np.isfinite(wd)
+    th = np.radians(np.where(ok, wd, 0.0))
+    sw, cw = np.sin(th)[:, None], np.cos(th)[:, None]
+    u_src = (sw * sx[None, :] + cw * sy[None, :]).max(axis=1)
+    u_rec = (sw * rx[None, :] + cw * ry[None, :]).min(axis=1)
+    return ok & (u_src - u_rec >= 0.5 * XMAXR_MIN)
 
 
 def _distance_bound(rx, ry, sx, sy):
@@ -374,8 +415,12 @@ def _groups(sources):
     return uniq, inv.astype(np.int64).ravel()
 
 
-def _stacked_tables(met, uniq, zr=0.0, urban=(0.0, 1.0), x_max_m=None):
-    t = [hour_tables(met, hs, sz, zr, *urban, x_max_m=x_max_m) for hs, sz in uniq]
+def _stacked_tables(met, uniq, zr=0.0, urban=(0.0, 1.0), x_max_m=None, points=None):
+    """Tables of every (release height, sigma-z) group, stacked; ``points``: (rx, ry, sx, sy),
+    receptors and source vertices, to compute only the hours a few receptors need."""
+    t = [hour_tables(met, hs, sz, zr, *urban, x_max_m=x_max_m,
+                     hour_mask=None if points is None else _hours_needed(met, hs, *points))
+         for hs, sz in uniq]
     return (np.stack([a[0] for a in t]), np.stack([a[1] for a in t]), np.stack([a[2] for a in t]))
 
 
@@ -579,7 +624,8 @@ def _area_concentrations_z(sources, rx, ry, met, method, flag, zr, urban=(0.0, 1
     """area_concentrations for receptors that all have the height zr [m]."""
     nh = len(met)
     out = np.zeros((nh, rx.shape[0]))
-    xb = _distance_bound(rx, ry, *_corners(sources))
+    corners = _corners(sources)
+    xb = _distance_bound(rx, ry, *corners)
     layout = (_grid_layout(sources, rx, ry, economical=(method == "auto"))
               if method in ("auto", "gridded") else None)
     if method == "gridded" and layout is None:
@@ -587,8 +633,9 @@ def _area_concentrations_z(sources, rx, ry, met, method, flag, zr, urban=(0.0, 1
                          "release height and initial sigma-z, and receptors on a lattice whose spacing "
                          "divides the cell size; use method='direct' or 'auto'")
     if layout is not None:
-        tables = hour_tables(met, sources.release_height_m[0], sources.initial_sigma_z_m[0], zr, *urban,
-                             x_max_m=xb)
+        hs = sources.release_height_m[0]
+        tables = hour_tables(met, hs, sources.initial_sigma_z_m[0], zr, *urban, x_max_m=xb,
+                             hour_mask=_hours_needed(met, hs, rx, ry, *corners))
         kern = _kernel_stack(tables, layout, flag=flag)
         s = layout["stride"]
         si0, sj0 = layout["si"].min(), layout["sj"].min()
@@ -616,14 +663,15 @@ def _area_concentrations_z(sources, rx, ry, met, method, flag, zr, urban=(0.0, 1
                 out[h, on] = field[oy, ox]
         rest = ~on
         if rest.any():
-            out[:, rest] = _direct(sources, rx[rest], ry[rest], met, flag, zr, urban, xb)
+            out[:, rest] = _direct(sources, rx[rest], ry[rest], met, flag, zr, urban, xb,
+                                   (rx, ry) + corners)
         return out
-    return _direct(sources, rx, ry, met, flag, zr, urban, xb)
+    return _direct(sources, rx, ry, met, flag, zr, urban, xb, (rx, ry) + corners)
 
 
-def _direct(sources, rx, ry, met, flag, zr=0.0, urban=(0.0, 1.0), x_max_m=None):
+def _direct(sources, rx, ry, met, flag, zr=0.0, urban=(0.0, 1.0), x_max_m=None, points=None):
     uniq, grp = _groups(sources)
-    lng, lnsy, wd = _stacked_tables(met, uniq, zr, urban, x_max_m)
+    lng, lnsy, wd = _stacked_tables(met, uniq, zr, urban, x_max_m, points)
     cx, cy, e1x, e1y, hx, hy = sources.geometry()
     out = np.zeros((len(met), rx.shape[0]))
     plume.direct_hourly(rx, ry, cx, cy, e1x, e1y, hx, hy, sources.rate_g_m2_s, grp, lng, lnsy, wd, out,
