@@ -108,7 +108,7 @@ class DispersionConfig:
     city_margin_m: float = _f(10000.0, 0.0, 200000.0, doc="margin of the city grid around the footprint")
     release_height_m: float = _f(0.0, 0.0, 20.0, doc="release height of the area sources")
     initial_sigma_z_m: float = _f(0.0, 0.0, 50.0, doc="initial vertical dispersion of the area sources")
-    emission_heights: Literal["sector", "ground"] = field(default="ground", metadata=_range(
+    emission_heights: Literal["sector", "ground"] = field(default="sector", metadata=_range(
         doc="'sector': each sector's PM2.5 leaves in height classes (ground, low / mid / tall stacks with "
             "AERMOD plume rise per met class; engine/data/emission_heights.csv, stack_classes.csv); "
             "'ground': every source at release_height_m (the paper's approach)"))
@@ -123,7 +123,7 @@ class DispersionConfig:
         "", doc="GeoJSON FeatureCollection of city polygons (property city_id, lon/lat WGS 84) used instead "
                 "of the default discs; relative to the config file's folder; empty = discs")
     urban: Literal["auto", True, False] = _f(
-        False, doc="AERMOD's urban dispersion (URBANOPT) for the city sources: 'auto' = urban where the city's "
+        "auto", doc="AERMOD's urban dispersion (URBANOPT) for the city sources: 'auto' = urban where the city's "
                     "population density (population / area_km2) exceeds 750 km-2 (EPA Guideline on Air Quality "
                     "Models, 40 CFR 51 App. W 7.2.1.1), true = every city, false = rural everywhere; an urban "
                     "city's URBANOPT population is its urban_population; rests of province stay rural")

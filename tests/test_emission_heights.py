@@ -247,8 +247,9 @@ def test_q_with_heights_needs_height_matrices(runs):
 
 
 def test_config_key_is_checked():
-    # "ground" stays the default until the national run with heights is timed (docs/dispersion.md)
-    assert load_config(None).dispersion.emission_heights == "ground"
+    # "sector" is the default (issue 17); "ground" is the paper's approach, kept for comparison
+    assert load_config(None).dispersion.emission_heights == "sector"
+    assert load_config(None, overrides={"dispersion": {"emission_heights": "ground"}}).dispersion.emission_heights == "ground"
     assert load_config(None, overrides={"dispersion": {"emission_heights": "sector"}}).dispersion.emission_heights == "sector"
     with pytest.raises(InputError, match="emission_heights"):
         load_config(None, overrides={"dispersion": {"emission_heights": "tall"}})

@@ -457,28 +457,25 @@ def test_a_changed_scenario_file_does_not_reuse_old_chunks(tmp_path):
 def test_emission_heights_as_sweep_levels(national_carbon, monkeypatch):
     """[dispersion] emission_heights = sector | ground as levels: each level one matrix set; the
     ground level's every class is the ground matrix, and each level equals pipeline.superpose.
-    The sweep's base configuration has the height classes (emission_heights = "sector")."""
+    The sweep's base configuration has the height classes (emission_heights = "sector", the default)."""
     data, cfg, res = national_carbon
-    spec = sw.parse_spec({"sweep": {"method": "mc", "samples": 2, "scenario": "fyp_symbiosis", "cities": "Hebei",
-                                    "outputs": ["city_conc_base_ug_m3"],
-                                    "parameter": [{"key": "dispersion.emission_heights", "dist": "choice",
-                                                   "levels": ["sector", "ground"]}]}}, source="h.toml")
-    # on the default "ground" base the height classes are missing: refused, naming the key
-    with pytest.raises(InputError, match="dispersion.emission_heights needs"):
-        sw.NationalModel(spec, data=data, sr_fn=_random_sr, quiet=True)
+    sweep = {"sweep": {"method": "mc", "samples": 2, "scenario": "fyp_symbiosis", "cities": "Hebei",
+                       "outputs": ["city_conc_base_ug_m3"],
+                       "parameter": [{"key": "dispersion.emission_heights", "dist": "choice",
+                                      "levels": ["sector", "ground"]}]}}
     as_config = pl.as_config
 
-    def sector_base(*a, **k):
+    def ground_base(*a, **k):
         c = as_config(*a, **k)
-        return c.replace(dispersion=dataclasses.replace(c.dispersion, emission_heights="sector"))
+        return c.replace(dispersion=dataclasses.replace(c.dispersion, emission_heights="ground"))
 
-    monkeypatch.setattr(pl, "as_config", sector_base)
-    spec = sw.parse_spec({"sweep": {"method": "mc", "samples": 2, "scenario": "fyp_symbiosis", "cities": "Hebei",
-                                    "outputs": ["city_conc_base_ug_m3"],
-                                    "parameter": [{"key": "dispersion.emission_heights", "dist": "choice",
-                                                   "levels": ["sector", "ground"]}]}}, source="h.toml")
-    m = sw.NationalModel(spec, data=data, sr_fn=_random_sr, quiet=True)
-    monkeypatch.undo()  # only the sweep's base is "sector"; the levels and the references as given
+    # on a "ground" base the height classes are missing: refused, naming the key
+    monkeypatch.setattr(pl, "as_config", ground_base)
+    with pytest.raises(InputError, match="dispersion.emission_heights needs"):
+        sw.NationalModel(sw.parse_spec(sweep, source="h.toml"), data=data, sr_fn=_random_sr, quiet=True)
+    monkeypatch.undo()
+    assert pl.as_config(None).dispersion.emission_heights == "sector"
+    m = sw.NationalModel(sw.parse_spec(sweep, source="h.toml"), data=data, sr_fn=_random_sr, quiet=True)
     vals = pd.concat([m.defaults()] * 2, ignore_index=True)
     vals.loc[0, "dispersion.emission_heights"] = "sector"
     vals.loc[1, "dispersion.emission_heights"] = "ground"

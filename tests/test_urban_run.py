@@ -32,8 +32,8 @@ CASEF = DATA / "caseF_urban"
 def test_urban_key_default_auto_and_validated(tmp_path):
     paths = sn.write_configs(tmp_path / "cfg", urban=None)
     cfg = load_config(paths)
-    assert cfg.dispersion.urban is False  # rural stays the default until "auto" is timed (docs/dispersion.md)
-    assert config_to_dict(cfg)["dispersion"]["urban"] is False
+    assert cfg.dispersion.urban == "auto"  # EPA's criterion per city is the default (issue 17)
+    assert config_to_dict(cfg)["dispersion"]["urban"] == "auto"
     assert load_config(paths, overrides={"dispersion": {"urban": "auto"}}).dispersion.urban == "auto"
     assert load_config(paths, overrides={"dispersion": {"urban": True}}).dispersion.urban is True
     assert load_config(paths, overrides={"dispersion": {"urban": False}}).dispersion.urban is False
