@@ -696,10 +696,18 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
         pop = k[2] if len(k) > 2 and not isinstance(k[2], str) else None
         return (k[0], k[1], sfx, -pop if pop is not None else -1e300)
 
-    for key, spec in sorted(plan.items(), key=_order):
-        met = _season_met(*met_of[key[0]])
-        kernels[key] = fl.compute_kernel(spec, met, kernel_fn=kernel_fn, use_cache=use_cache)
-        prog.update()
+    if kernel_fn is not None:  # a caller's kernel function: one call per kernel (fields.compute_kernel)
+        for key, spec in sorted(plan.items(), key=_order):
+            met = _season_met(*met_of[key[0]])
+            kernels[key] = fl.compute_kernel(spec, met, kernel_fn=kernel_fn, use_cache=use_cache)
+            prog.update()
+    else:  # per met and height class, fine and coarse, rural and urban nodes together (fields.compute_kernels)
+        families = {}
+        for key, spec in plan.items():
+            families.setdefault((key[0], key[-1] if len(key) > 2 and isinstance(key[-1], str) else ""), {})[key] = spec
+        for (digest, _), specs in sorted(families.items()):
+            kernels.update(fl.compute_kernels(specs, _season_met(*met_of[digest]), use_cache=use_cache))
+            prog.update(len(specs))
     t_kernels = time.perf_counter() - t0
     qarr = None if q is None else np.asarray(q["q"].transpose("scenario", "source").values, dtype=float)
     share = None
