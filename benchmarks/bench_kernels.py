@@ -19,6 +19,7 @@ kernels of ``--sample`` met digests are timed (the first ones in digest order) a
 national total estimated by the kernel count. Machine load is recorded before and after.
 
     python benchmarks/bench_kernels.py [--cities Hebei] [--national] [--sample 1] [--out DIR]
+    python benchmarks/bench_kernels.py --accuracy Beijing   # smaller exact half widths: cost, error
 """
 
 import argparse
@@ -104,6 +105,46 @@ def _compile():
     return round(time.perf_counter() - t0, 3)
 
 
+def _accuracy(city, widths):
+    """Cost and error of a smaller exact half width (not the run's setting; data for choosing one):
+    per emission-height class, the family of ``city``'s first season (fine n=149 and coarse n=33,
+    rural and the 10^7 node) at each width against the shipped one: kernel sum, and the mean and
+    the largest relative error of the field of a 41 x 41-cell uniform source over its cells."""
+    import dataclasses
+
+    from scipy.signal import fftconvolve
+
+    from engine import pipeline as pl
+    from engine.config import load_config
+    from engine.dispersion import fields as fl
+
+    prep = pl.prepare(load_config(None, overrides={"data": {"cities": city},
+                                                   "dispersion": {"emission_heights": "sector"}}))
+    c = prep.selected[0]
+    met = pl._season_met(prep.met_specs[c], prep.seasons[0])
+    out = {}
+    for cls in prep.height_classes:
+        specs = {}
+        for kind, sp, n in (("fine", 1000.0, 149), ("coarse", 5000.0, 33)):
+            base = fl.KernelSpec(met.digest(), sp, n, stack=prep.heights.stacks[cls])
+            specs[kind] = base
+            specs[f"{kind}_urban_1e7"] = dataclasses.replace(base, urban_population=1e7)
+        ref, t_ref = _timed(fl.compute_kernels, specs, met)
+        out[cls] = {"shipped": {"exact_half_width": fl.EXACT_HALF_WIDTH, **t_ref}}
+        src = np.ones((41, 41))
+        for ex in widths:
+            got, t = _timed(lambda: fl.compute_kernels(specs, met, use_cache=False, exact_half_width=ex))
+            err = {}
+            for k in specs:
+                fa, fb = (fftconvolve(src, x[k], mode="same") for x in (got, ref))
+                err[k] = {"sum_pct": round(abs(got[k].sum() / ref[k].sum() - 1) * 100, 4),
+                          "source_mean_pct": round(abs(fa.mean() / fb.mean() - 1) * 100, 4),
+                          "max_pct": round(float(np.max(np.abs(fa / fb - 1))) * 100, 4)}
+            out[cls][f"x{ex}"] = {**t, "errors": err}
+        print(cls, json.dumps(out[cls]), flush=True)
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cities", default="Hebei", help="cities selector for the regional comparison ('' to skip)")
@@ -112,8 +153,17 @@ def main(argv=None):
     p.add_argument("--configs", default=",".join(f"{h}+{u}" for h, u in CONFIGS),
                    help="comma-separated heights+urban (urban: False or auto)")
     p.add_argument("--no-former", action="store_true", help="time the families only")
+    p.add_argument("--accuracy", default="", help="CITY: cost and error of exact half widths 16 and 24 instead")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
+    if args.accuracy:
+        os.environ["COBENEFITS_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-kernels-")
+        res = {"city": args.accuracy, "load_average_before": os.getloadavg(), "compile_s": _compile(),
+               "classes": _accuracy(args.accuracy, (16, 24)), "load_average_after": os.getloadavg()}
+        out = Path(args.out) if args.out else Path(__file__).parent / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench_kernels_accuracy.json").write_text(json.dumps(res, indent=2) + "\n")
+        return
     os.environ["COBENEFITS_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-kernels-")
     configs = [(h, {"False": False, "auto": "auto", "True": True}[u])
                for h, u in (c.split("+") for c in args.configs.split(","))]
