@@ -273,7 +273,12 @@ def _family_parts(met, spec):
     from engine.dispersion.plumerise import height_groups
 
     out = []
+    from engine.dispersion.area import MAX_RELEASE_HEIGHT_M
+
     for rows, wm, h, sz, _share in height_groups(met, spec.stack):
+        if not (0.0 <= h <= MAX_RELEASE_HEIGHT_M):
+            raise ValueError(f"stack {spec.stack}: effective height {h:g} m outside 0..{MAX_RELEASE_HEIGHT_M:g} m "
+                             "(the top of the gridded profiles)")
         keep = wm > 0
         out.append((met.select(rows[keep]), h, sz, wm[keep] / tot))
     return out
@@ -345,12 +350,14 @@ def _family_exact(rows, pops, spacing, n):
         if c == 0 and sel.all():
             parts[int(c)] = _urban.weighted_kernel(rural, w, spacing, spacing, n)
         else:
-            parts[int(c)] = _urban.weighted_kernel(tuple(np.ascontiguousarray(a[sel]) for a in rural), w[sel], spacing, spacing, n)
+            sub = tuple(np.ascontiguousarray(a[sel]) for a in rural)
+            parts[int(c)] = _urban.weighted_kernel(sub, w[sel], spacing, spacing, n)
     order = sorted(parts)
     out = {0.0: _sum([parts[c] for c in order], n)}
     for j, p in enumerate(pops):
         tab, wu = urban[p]
-        out[p] = _sum([parts[c] for c in order if not c >> j & 1] + [_urban.weighted_kernel(tab, wu, spacing, spacing, n)], n)
+        urban_part = _urban.weighted_kernel(tab, wu, spacing, spacing, n)
+        out[p] = _sum([parts[c] for c in order if not c >> j & 1] + [urban_part], n)
     return out
 
 
