@@ -117,3 +117,25 @@ def test_hour_tables_of_a_row_subset_are_the_rows_of_the_full_tables(met24):
     sub = area.hour_tables(met24.select(rows), 50.0, 5.0)
     for a, b in zip(full, sub):
         assert np.array_equal(a[rows], b, equal_nan=True)
+
+
+def test_family_equals_per_call_kernels_on_the_default_met(tmp_path, monkeypatch):
+    """The same on the shipped climatology (Beijing, heating season: 365 classes, a stack class
+    with ~19 height groups and penetrated parts, urban node 10^7 with stable and morning hours)."""
+    from engine import pipeline as pl
+    from engine.config import load_config
+
+    monkeypatch.setenv("COBENEFITS_CACHE_DIR", str(tmp_path))
+    prep = pl.prepare(load_config(None, overrides={"data": {"cities": "Beijing"},
+                                                   "dispersion": {"emission_heights": "sector"}}))
+    met = pl._season_met(prep.met_specs[prep.selected[0]], prep.seasons[0])
+    specs = {}
+    for kind, spacing, n in (("fine", 1000.0, 34), ("coarse", 5000.0, 6)):
+        base = fl.KernelSpec(met.digest(), spacing, n, stack=prep.heights.stacks["low_stack"])
+        specs[(kind,)] = base
+        specs[(kind, 1e7)] = dataclasses.replace(base, urban_population=1e7)
+    assert len(pr.height_groups(met, specs[("fine",)].stack)) > 10
+    ref = _per_call(specs, met)
+    got = fl.compute_kernels(specs, met, use_cache=False)
+    for k, r in ref.items():
+        np.testing.assert_allclose(got[k], r, rtol=1e-12, atol=1e-12 * r.max(), err_msg=str(k))
