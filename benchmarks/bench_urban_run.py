@@ -8,7 +8,8 @@ with numba compiled first:
 * ``rural``: ``urban = false``, the baseline;
 * ``former``: ``urban = "auto"`` the way the previous release built urban kernels -- one kernel
   per population class (4 per decade, each city at its class centre) over all hours
-  (``area.period_kernel``) -- emulated by replacing the node weights and the split kernel;
+  (``area.period_kernel``) -- emulated by replacing the node weights and passing
+  ``area.period_kernel`` as ``kernel_fn`` (one call per kernel);
 * ``nodes``: ``urban = "auto"`` as shipped (decade nodes interpolated in log population, urban
   hours only: :mod:`engine.dispersion.urban`).
 
@@ -42,7 +43,7 @@ def _former_weights(p):
     return ((float(round(10.0 ** ((k + 0.5) / n), 1)), 1.0),)
 
 
-def _pass(cities, urban, workers):
+def _pass(cities, urban, workers, kernel_fn=None):
     import xarray as xr
 
     from engine import pipeline as pl
@@ -56,7 +57,7 @@ def _pass(cities, urban, workers):
     shares = np.full((len(prep.seasons), 2, len(prep.sources)), 1.0 / len(prep.seasons))
     q["season_share"] = (("season", "scenario", "source"), shares)
     w0, c0 = time.perf_counter(), time.process_time()
-    res, t = pl.receptor_pass(prep, q=q, quiet=True, workers=workers)
+    res, t = pl.receptor_pass(prep, q=q, quiet=True, workers=workers, kernel_fn=kernel_fn)
     out = {"wall_s": time.perf_counter() - w0, "cpu_s": time.process_time() - c0, **t,
            "n_cities": len(prep.selected)}
     return out, {c: res[c].row for c in prep.selected}
@@ -74,13 +75,12 @@ def main(argv=None):
            "load_average_before": os.getloadavg()}
     _pass("Tianjin", False, args.workers)  # compile numba's kernels, outside the timings
     res["rural"], _ = _pass(args.cities, False, args.workers)
-    keep = (ub.urban_node_weights, ub.split_period_kernel)
+    keep = ub.urban_node_weights
     ub.urban_node_weights = _former_weights
-    ub.split_period_kernel = area.period_kernel
-    try:
-        res["former"], rows_former = _pass(args.cities, "auto", args.workers)
+    try:  # one period_kernel call (all hours) per kernel, as the previous release
+        res["former"], rows_former = _pass(args.cities, "auto", args.workers, kernel_fn=area.period_kernel)
     finally:
-        ub.urban_node_weights, ub.split_period_kernel = keep
+        ub.urban_node_weights = keep
     res["nodes"], rows_nodes = _pass(args.cities, "auto", args.workers)
     res["rows_max_rel_diff_nodes_vs_former"] = max(
         float(np.max(np.abs(rows_nodes[c] - rows_former[c]) / np.maximum(np.abs(rows_former[c]), 1e-300)))

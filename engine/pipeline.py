@@ -634,36 +634,18 @@ def _source_kernels(src, urban, kern, digest, sfx=()):
             if s.kind == "city" and urban[s.id] > 0 else rural for s in src]
 
 
-def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, scheduler=None, client=None,
-                  quiet=False, kernel_fn=None):
-    """Kernels, then one task per receptor city (Dask): rows of S and, with ``q``, the fields.
-
-    With seasonal met (:attr:`Prepared.met_seasons`) every city gets one row per season and its
-    fields are the sum over seasons of the season's kernel applied to the season's emissions
-    (``q['season_share']``).
-
-    Parameters
-    ----------
-    q : xarray.Dataset from :func:`emissions`, optional
-        Given, every city's scenario fields (and with ``mosaic`` its mosaic contribution) are
-        computed in the same pass, from the same rasters as its row of S.
-    use_cache : bool
-        Transfer kernels and rows of S are read from / written to the cache; False recomputes both.
+def kernel_plan(prep, seasons, urban):
+    """The transfer kernels a receptor pass needs.
 
     Returns
     -------
-    results : dict {city_id: engine.dispersion.srmatrix.ReceptorResult}
-    timings : dict
+    plan : dict {key: engine.dispersion.fields.KernelSpec}
+        Keys ``(met_digest, 'fine'|'coarse'[, urban node population][, 'h:<class>'])``.
+    met_of : dict {met_digest: (met spec, season)}
+    heights : list of (class, key suffix, row-cache tag), ground first
     """
-    from engine.parallel import Progress, run_tasks
-
-    cfg = prep.cfg
-    d = cfg.dispersion
-    t0 = time.perf_counter()
+    d = prep.cfg.dispersion
     sel = prep.selected
-    seasons = prep.met_seasons or met_seasons({c: prep.met_specs[c] for c in sel},
-                                              seasonal=cfg.met.seasonal_emissions)
-    urban = _urban_classes(prep)
     plan, met_of = {}, {}
     for name in prep.seasons:
         digest = {c: m.digest for c in sel for m in seasons[c] if m.season == name}
@@ -686,20 +668,83 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
                 if len(key) == 2 or not isinstance(key[-1], str):
                     plan[key + (f"h:{cls}",)] = dataclasses.replace(spec, stack=stack, release_height_m=0.0,
                                                                     initial_sigma_z_m=0.0)
+    return plan, met_of, heights
+
+
+def kernel_families(plan):
+    """``plan`` split into families ``{(met_digest, height suffix): {key: spec}}``: the kernels of one met
+    and emission height (fine and coarse, rural and urban nodes), computed together by
+    :func:`engine.dispersion.fields.compute_kernels`."""
+    families = {}
+    for key, spec in plan.items():
+        sfx = key[-1] if len(key) > 2 and isinstance(key[-1], str) else ""
+        families.setdefault((key[0], sfx), {})[key] = spec
+    return dict(sorted(families.items()))
+
+
+def transfer_kernels(plan, met_of, *, use_cache=True, quiet=False, kernel_fn=None):
+    """Every kernel of ``plan`` (:func:`kernel_plan`): ``{key: kernel}``.
+
+    By family (:func:`kernel_families`, :func:`engine.dispersion.fields.compute_kernels`); with a
+    caller's ``kernel_fn`` one :func:`engine.dispersion.fields.compute_kernel` call per kernel.
+    """
+    from engine.parallel import Progress
+
     kernels = {}
     prog = Progress(len(plan), desc="transfer kernels", quiet=quiet, log_every=1)
-    # per met and lattice (and height class): the rural kernel, then the urban nodes from the largest
-    # population down (each node's rural hours contain the next smaller one's: engine.dispersion.urban._rural_part)
-    def _order(kv):
-        k = kv[0]
-        sfx = k[-1] if len(k) > 2 and isinstance(k[-1], str) else ""
-        pop = k[2] if len(k) > 2 and not isinstance(k[2], str) else None
-        return (k[0], k[1], sfx, -pop if pop is not None else -1e300)
+    if kernel_fn is not None:
+        for key, spec in sorted(plan.items(), key=_kernel_order):
+            met = _season_met(*met_of[key[0]])
+            kernels[key] = fl.compute_kernel(spec, met, kernel_fn=kernel_fn, use_cache=use_cache)
+            prog.update()
+        return kernels
+    for (digest, _), specs in kernel_families(plan).items():
+        kernels.update(fl.compute_kernels(specs, _season_met(*met_of[digest]), use_cache=use_cache))
+        prog.update(len(specs))
+    return kernels
 
-    for key, spec in sorted(plan.items(), key=_order):
-        met = _season_met(*met_of[key[0]])
-        kernels[key] = fl.compute_kernel(spec, met, kernel_fn=kernel_fn, use_cache=use_cache)
-        prog.update()
+
+def _kernel_order(kv):
+    """Per met and lattice (and height class): the rural kernel, then the urban nodes from the largest
+    population down (each node's rural hours contain the next smaller one's: urban._rural_part)."""
+    k = kv[0]
+    sfx = k[-1] if len(k) > 2 and isinstance(k[-1], str) else ""
+    pop = k[2] if len(k) > 2 and not isinstance(k[2], str) else None
+    return (k[0], k[1], sfx, -pop if pop is not None else -1e300)
+
+
+def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, scheduler=None, client=None,
+                  quiet=False, kernel_fn=None):
+    """Kernels, then one task per receptor city (Dask): rows of S and, with ``q``, the fields.
+
+    With seasonal met (:attr:`Prepared.met_seasons`) every city gets one row per season and its
+    fields are the sum over seasons of the season's kernel applied to the season's emissions
+    (``q['season_share']``).
+
+    Parameters
+    ----------
+    q : xarray.Dataset from :func:`emissions`, optional
+        Given, every city's scenario fields (and with ``mosaic`` its mosaic contribution) are
+        computed in the same pass, from the same rasters as its row of S.
+    use_cache : bool
+        Transfer kernels and rows of S are read from / written to the cache; False recomputes both.
+
+    Returns
+    -------
+    results : dict {city_id: engine.dispersion.srmatrix.ReceptorResult}
+    timings : dict
+    """
+    from engine.parallel import run_tasks
+
+    cfg = prep.cfg
+    d = cfg.dispersion
+    t0 = time.perf_counter()
+    sel = prep.selected
+    seasons = prep.met_seasons or met_seasons({c: prep.met_specs[c] for c in sel},
+                                              seasonal=cfg.met.seasonal_emissions)
+    urban = _urban_classes(prep)
+    plan, met_of, heights = kernel_plan(prep, seasons, urban)
+    kernels = transfer_kernels(plan, met_of, use_cache=use_cache, quiet=quiet, kernel_fn=kernel_fn)
     t_kernels = time.perf_counter() - t0
     qarr = None if q is None else np.asarray(q["q"].transpose("scenario", "source").values, dtype=float)
     share = None

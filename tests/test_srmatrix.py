@@ -163,13 +163,14 @@ def test_engine_run_returns_a_dataset_and_writes_nothing(tmp_path, monkeypatch):
 
 def test_no_cache_recomputes_transfer_kernels(tmp_path, monkeypatch):
     seen = []
-    real = fl.compute_kernel
+    for name in ("compute_kernel", "compute_kernels"):  # per kernel, or per family (the run's path)
+        real = getattr(fl, name)
 
-    def spy(*a, **k):
-        seen.append(k.get("use_cache"))
-        return real(*a, **k)
+        def spy(*a, _real=real, **k):
+            seen.append(k.get("use_cache"))
+            return _real(*a, **k)
 
-    monkeypatch.setattr(fl, "compute_kernel", spy)
+        monkeypatch.setattr(fl, name, spy)
     prep = _prep(tmp_path, "own", data=sn.nation())
     pl.sr_matrix(prep, use_cache=False, quiet=True, workers=1)
     assert seen and not any(seen)

@@ -62,6 +62,7 @@ __all__ = [
     "code_fingerprint",
     "kernel_plan",
     "compute_kernel",
+    "compute_kernels",
     "compute_city_field",
     "exposure_weights",
     "same_convolution",
@@ -254,6 +255,174 @@ def compute_kernel(spec, met, *, kernel_fn=None, use_cache=True, exact_half_widt
     k = build(spec.spacing_m, spec.n_half)
     save_verified_npz(path, kernel=k)
     return k
+
+
+# --------------------------------------------------------------------------- kernel families
+def _family_parts(met, spec):
+    """The (met rows, release height, BID sigma-z, weights) parts of a family's kernels: the whole
+    met at the spec's release height, or a stack class's height groups
+    (:func:`engine.dispersion.plumerise.height_groups`); weights are normalised over the valid
+    hours of ``met`` (a part's kernel is ``sum_rows w * kernel(row)``), rows with weight 0 dropped."""
+    w = np.where(met.valid, met.weight, 0.0)
+    tot = w.sum()
+    if tot <= 0:
+        return []
+    if spec.stack is None:
+        rows = np.flatnonzero(w > 0)
+        return [(met.select(rows), float(spec.release_height_m), float(spec.initial_sigma_z_m), w[rows] / tot)]
+    from engine.dispersion.plumerise import height_groups
+
+    out = []
+    from engine.dispersion.area import MAX_RELEASE_HEIGHT_M
+
+    for rows, wm, h, sz, _share in height_groups(met, spec.stack):
+        if not (0.0 <= h <= MAX_RELEASE_HEIGHT_M):
+            raise ValueError(f"stack {spec.stack}: effective height {h:g} m outside 0..{MAX_RELEASE_HEIGHT_M:g} m "
+                             "(the top of the gridded profiles)")
+        keep = wm > 0
+        out.append((met.select(rows[keep]), h, sz, wm[keep] / tot))
+    return out
+
+
+def _family_rows(met, spec, pops):
+    """Hour rows of a family (one met, one emission height, rural and urban nodes ``pops``).
+
+    Returns ``(rural, weights, code, urban)``: the rural tables (ln g, ln sigma-y, wind
+    direction) of every part's rows stacked, their weights, per row a bit code (bit j set: the
+    urban boundary layer of ``pops[j]`` changes the row) and per population the urban tables
+    of its urban rows with their weights. Urban tables are built only for the rows
+    :func:`engine.dispersion.urban.urban_candidate_hours` admits (the others are rural bit for bit).
+    """
+    from engine.dispersion.area import hour_tables
+
+    lng, lnsy, wd, wts, code = [], [], [], [], []
+    urb = {p: ([], [], [], []) for p in pops}
+    for m, h, sz, w in _family_parts(met, spec):
+        r = hour_tables(m, h, sz)
+        lng.append(r[0])
+        lnsy.append(r[1])
+        wd.append(r[2])
+        wts.append(w)
+        c = np.zeros(len(m), dtype=np.int64)
+        for j, p in enumerate(pops):
+            cand = np.flatnonzero(_urban.urban_candidate_hours(m, p))
+            if cand.size == 0:
+                continue
+            u = hour_tables(m.select(cand), h, sz, 0.0, p, URBAN_ROUGHNESS_M)
+            d = _urban.tables_differ(u, (r[0][cand], r[1][cand], r[2][cand]))
+            c[cand[d]] |= 1 << j
+            for acc, a in zip(urb[p], (u[0][d], u[1][d], u[2][d], w[cand[d]])):
+                acc.append(a)
+        code.append(c)
+    if not wts:
+        return None
+
+    def cat(a, shape):
+        return np.ascontiguousarray(np.concatenate(a)) if a else np.zeros(shape)
+
+    from kernels import plume
+
+    rural = (cat(lng, (0, plume.NX)), cat(lnsy, (0, plume.NX + 2)), cat(wd, (0,)))
+    urban = {p: ((cat(a[0], (0, plume.NX)), cat(a[1], (0, plume.NX + 2)), cat(a[2], (0,))), cat(a[3], (0,)))
+             for p, a in urb.items()}
+    return rural, cat(wts, (0,)), cat(code, (0,)), urban
+
+
+def _exact_levels(n_half, spacing, ex, ratio, out):
+    """Add to ``out`` {spacing: half width} the exact levels :func:`compute_kernel` evaluates."""
+    if n_half <= ex:
+        out[spacing] = max(out.get(spacing, -1), n_half)
+        return
+    _exact_levels(int(math.ceil(n_half / ratio)) + 1, spacing * ratio, ex, ratio, out)
+    out[spacing] = max(out.get(spacing, -1), ex)
+
+
+def _family_exact(rows, pops, spacing, n):
+    """Exact kernels of half width ``n`` at one level: ``{0.0: rural, p: urban node p}``.
+
+    The rural kernel is summed over the row sets of equal urban code (each computed once); an
+    urban node's kernel is the rural sets it leaves rural plus its urban rows' urban kernel.
+    """
+    rural, w, code, urban = rows
+    parts = {}
+    for c in np.unique(code):
+        sel = code == c
+        if c == 0 and sel.all():
+            parts[int(c)] = _urban.weighted_kernel(rural, w, spacing, spacing, n)
+        else:
+            sub = tuple(np.ascontiguousarray(a[sel]) for a in rural)
+            parts[int(c)] = _urban.weighted_kernel(sub, w[sel], spacing, spacing, n)
+    order = sorted(parts)
+    out = {0.0: _sum([parts[c] for c in order], n)}
+    for j, p in enumerate(pops):
+        tab, wu = urban[p]
+        urban_part = _urban.weighted_kernel(tab, wu, spacing, spacing, n)
+        out[p] = _sum([parts[c] for c in order if not c >> j & 1] + [urban_part], n)
+    return out
+
+
+def _sum(terms, n):
+    k = np.zeros((2 * n + 1, 2 * n + 1))
+    for t in terms:
+        k += t
+    return k
+
+
+def compute_kernels(specs, met, *, use_cache=True, exact_half_width=None, ratio=LEVEL_RATIO):
+    """The kernels of one *family* at once: ``{key: kernel}`` for ``specs`` ``{key: KernelSpec}``
+    that share met, release height, sigma-z and stack class (fine and coarse, rural and urban
+    nodes), each equal to :func:`compute_kernel`'s to round-off (summation order) and cached
+    under the same name.
+
+    Shared work (docs/dispersion.md, "Cost"): the per-hour tables of every part (a stack class's
+    height groups) are built once for all levels, kinds and nodes, and the groups are summed in
+    one kernel call; each exact pyramid level (spacing, half width) is computed once at the
+    largest half width any spec needs and the others take its centre (the 5 km level is shared
+    by the fine and the coarse kernel); the rural hours are computed once for the rural kernel
+    and every urban node (each node adds only its urban hours); urban tables are built only
+    for the hours the urban boundary layer can change (:func:`engine.dispersion.urban.urban_candidate_hours`).
+    """
+    ex = EXACT_HALF_WIDTH if exact_half_width is None else int(exact_half_width)
+    out, todo = {}, {}
+    for key, spec in specs.items():
+        path = cache_dir("kernels") / f"{spec.key()}-x{ex}-r{ratio}.npz"
+        z = load_verified_npz(path, ("kernel",)) if use_cache else None
+        if z is not None and z["kernel"].shape == (2 * spec.n_half + 1,) * 2:
+            out[key] = z["kernel"]
+        else:
+            todo[key] = (spec, path)
+    if not todo:
+        return out
+    first = next(iter(todo.values()))[0]
+    for spec, _ in todo.values():
+        if (spec.met_digest, spec.release_height_m, spec.initial_sigma_z_m, spec.stack) != \
+                (first.met_digest, first.release_height_m, first.initial_sigma_z_m, first.stack):
+            raise ValueError("compute_kernels: specs of one family share met, release height, sigma-z and stack")
+    pops = sorted({float(s.urban_population) for s, _ in todo.values() if s.urban_population > 0}, reverse=True)
+    levels = {}
+    for spec, _ in todo.values():
+        _exact_levels(spec.n_half, spec.spacing_m, ex, ratio, levels)
+    rows = _family_rows(met, first, pops)
+    memo = {}
+    for spacing, n in levels.items():
+        if rows is None:
+            memo[spacing] = {p: np.zeros((2 * n + 1,) * 2) for p in [0.0, *pops]}
+        else:
+            memo[spacing] = _family_exact(rows, pops, spacing, n)
+
+    def build(variant, spacing, n):
+        if n <= ex:
+            return np.ascontiguousarray(_centre(memo[spacing][variant], n))
+        nc = int(math.ceil(n / ratio)) + 1
+        k = _interp_coarse_kernel(build(variant, spacing * ratio, nc), ratio, n)
+        k[n - ex:n + ex + 1, n - ex:n + ex + 1] = _centre(memo[spacing][variant], ex)
+        return k
+
+    for key, (spec, path) in todo.items():
+        k = build(float(spec.urban_population) if spec.urban_population > 0 else 0.0, spec.spacing_m, spec.n_half)
+        save_verified_npz(path, kernel=k)
+        out[key] = k
+    return out
 
 
 def _centre(kernel, m):

@@ -63,7 +63,8 @@ import pandas as pd
 from engine.errors import InputError
 
 __all__ = ["URBAN_DENSITY_THRESHOLD_KM2", "URBAN_MODES", "URBAN_NODES_PER_DECADE", "URBAN_ROUGHNESS_M",
-           "classify_cities", "urban_node_weights", "urban_hours", "split_period_kernel"]
+           "classify_cities", "urban_node_weights", "urban_hours", "urban_candidate_hours", "split_period_kernel",
+           "tables_differ", "weighted_kernel"]
 
 #: population density above which an area is urban [persons km-2] (40 CFR 51 App. W 7.2.1.1(b)(ii))
 URBAN_DENSITY_THRESHOLD_KM2 = 750.0
@@ -181,7 +182,7 @@ def urban_node_weights(population):
     return ((lo, 1.0 - t), (float(round(10.0 ** ((k + 1) / n), 1)), t))
 
 
-def _differs(a, b):
+def tables_differ(a, b):
     """Per hour, whether the tables ``a`` and ``b`` (ln g, ln sigma-y, wind direction) differ."""
     lng_a, lnsy_a, wd_a = a
     lng_b, lnsy_b, wd_b = b
@@ -196,10 +197,39 @@ def urban_hours(met, population, *, release_height_m=0.0, initial_sigma_z_m=0.0,
 
     rural = hour_tables(met, release_height_m, initial_sigma_z_m)
     urban = hour_tables(met, release_height_m, initial_sigma_z_m, 0.0, float(population), float(urban_roughness_m))
-    return _differs(urban, rural)
+    return tables_differ(urban, rural)
 
 
-def _weighted(met_tables, weights, cell, spacing, n_half):
+#: AERMOD's urban mixing height at the reference population [m] and that population [persons]
+#: (modules.f REFPOP; metext.f URBCALC REFZI), as in ``kernels.hour_setup``
+_URBAN_REF_ZI_M = 400.0
+_URBAN_REF_POPULATION = 2.0e6
+
+
+def urban_candidate_hours(met, population):
+    """Hours whose tables the urban boundary layer of ``population`` *may* change (a superset).
+
+    AERMOD's urban boundary layer (metext.f URBCALC; ``kernels.hour_setup._urban_boundary_layer``)
+    touches only stable hours (L > 0) and convective hours of the morning transition, whose
+    convective mixing height is at most the urban one ``400 m (P / 2e6)**0.25``; every other hour
+    is computed exactly as rural. The test here is that one with a 1e-9 relative margin (and a
+    missing z_ic counted in), so an hour outside the mask has the rural tables bit for bit: the
+    urban tables need only be built for the hours inside it (:func:`engine.dispersion.fields.compute_kernels`).
+
+    Returns
+    -------
+    (n,) bool
+    """
+    zi_urban_m = _URBAN_REF_ZI_M * (float(population) / _URBAN_REF_POPULATION) ** 0.25
+    stable = np.asarray(met.monin_obukhov_length_m) > 0.0
+    zic = np.asarray(met.conv_mixing_height_m, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return stable | ~(zic > zi_urban_m * (1.0 + 1e-9))
+
+
+def weighted_kernel(met_tables, weights, cell, spacing, n_half):
+    """Kernel (half width ``n_half``) of a square cell summed over the rows of ``met_tables``
+    (ln g, ln sigma-y, wind direction) with ``weights`` (exact lateral CDF); zeros if none weigh."""
     from kernels import plume
 
     lng, lnsy, wd = met_tables
@@ -227,7 +257,7 @@ def split_period_kernel(met, *, cell_size_m, spacing_m, n_half, release_height_m
         raise ValueError(f"urban population = {urban_population!r}; allowed: a number of persons > 0")
     rural = hour_tables(met, hs, sz)
     urban = hour_tables(met, hs, sz, 0.0, pop, z0u)
-    u = _differs(urban, rural)
+    u = tables_differ(urban, rural)
     w = np.where(met.valid, met.weight, 0.0)
     tot = w.sum()
     if tot <= 0:
@@ -235,7 +265,7 @@ def split_period_kernel(met, *, cell_size_m, spacing_m, n_half, release_height_m
     w = w / tot
     key = (met.digest(), hs, sz, z0u, float(cell_size_m), float(spacing_m), int(n_half))
     k_rest = _rural_part(rural, w, ~u, key, cell_size_m, spacing_m, int(n_half))
-    return k_rest + _weighted(urban, np.where(u, w, 0.0), cell_size_m, spacing_m, n_half)
+    return k_rest + weighted_kernel(urban, np.where(u, w, 0.0), cell_size_m, spacing_m, n_half)
 
 
 #: rural kernels over sets of hours, per met and lattice: [(hour mask, kernel)], most recent last
@@ -253,9 +283,9 @@ def _rural_part(rural, w, hours, key, cell, spacing, n_half):
         if not (mask & ~hours).any() and (best is None or mask.sum() > best[0].sum()):
             best = (mask, k)
     if best is None:
-        out = _weighted(rural, np.where(hours, w, 0.0), cell, spacing, n_half)
+        out = weighted_kernel(rural, np.where(hours, w, 0.0), cell, spacing, n_half)
     else:
-        out = best[1] + _weighted(rural, np.where(hours & ~best[0], w, 0.0), cell, spacing, n_half)
+        out = best[1] + weighted_kernel(rural, np.where(hours & ~best[0], w, 0.0), cell, spacing, n_half)
     if sum(len(v) for v in _RURAL_PARTS.values()) >= _MAX_PARTS:
         _RURAL_PARTS.clear()
         parts = _RURAL_PARTS.setdefault(key, [])

@@ -1,0 +1,141 @@
+"""Kernel families (engine.dispersion.fields.compute_kernels) against the per-call kernels.
+
+A family is every transfer kernel of one met and one emission height: fine and coarse lattice,
+rural and the urban nodes. Computed together (hour tables once, stack height groups in one
+call, pyramid levels shared, rural hours shared by the nodes, urban tables only for the hours
+the urban boundary layer can change) each kernel must equal the one
+:func:`engine.dispersion.fields.compute_kernel` computes alone (``period_kernel`` per height group,
+``split_period_kernel`` per urban node) to round-off.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.dispersion import area
+from engine.dispersion import fields as fl
+from engine.dispersion import plumerise as pr
+from engine.dispersion import urban as ub
+from engine.dispersion.met import read_aermet
+
+DATA = Path(__file__).parent / "data" / "aermod"
+POPS = (1e8, 1e7, 1e6)
+
+
+@pytest.fixture(scope="module")
+def met24():
+    return read_aermet(DATA / "met" / "synth24.sfc", DATA / "met" / "synth24.pfl")
+
+
+def _family(stack=None, release_height_m=0.0, initial_sigma_z_m=0.0, pops=POPS):
+    specs = {}
+    for kind, spacing, n in (("fine", 1000.0, 40), ("coarse", 5000.0, 9)):
+        base = fl.KernelSpec("m24", spacing, n, release_height_m, initial_sigma_z_m, stack=stack)
+        specs[(kind,)] = base
+        for p in pops:
+            specs[(kind, p)] = dataclasses.replace(base, urban_population=p)
+    return specs
+
+
+def _per_call(specs, met):
+    """The former loop: one compute_kernel per spec, urban nodes from the largest population down."""
+    ub._RURAL_PARTS.clear()
+    order = sorted(specs, key=lambda k: (k[0], -k[1] if len(k) > 1 else -1e300))
+    return {k: fl.compute_kernel(specs[k], met, use_cache=False) for k in order}
+
+
+@pytest.mark.parametrize("stack", [None, pr.Stack(35.0, 8.0, 423.0, 1.2), pr.Stack(100.0, 15.0, 403.0, 4.0)],
+                         ids=["ground", "low_stack", "mid_stack"])
+def test_family_equals_per_call_kernels(met24, stack, tmp_path, monkeypatch):
+    monkeypatch.setenv("COBENEFITS_CACHE_DIR", str(tmp_path))
+    hs, sz = (2.0, 1.0) if stack is None else (0.0, 0.0)
+    specs = _family(stack, hs, sz)
+    ref = _per_call(specs, met24)
+    got = fl.compute_kernels(specs, met24, use_cache=False)
+    assert set(got) == set(specs)
+    for k, r in ref.items():
+        assert got[k].shape == r.shape
+        assert r.max() > 0
+        np.testing.assert_allclose(got[k], r, rtol=1e-12, atol=1e-12 * r.max(), err_msg=str(k))
+    # urban nodes differ from the rural kernel (the test would not see a node computed as rural)
+    assert not np.allclose(got[("fine", 1e6)], got[("fine",)], rtol=1e-6)
+
+
+def test_rural_ground_family_is_bit_identical(met24, tmp_path, monkeypatch):
+    monkeypatch.setenv("COBENEFITS_CACHE_DIR", str(tmp_path))
+    specs = _family(pops=())
+    ref = _per_call(specs, met24)
+    got = fl.compute_kernels(specs, met24, use_cache=False)
+    for k in specs:
+        assert np.array_equal(got[k], ref[k]), k
+
+
+def test_family_reads_and_writes_the_per_kernel_cache(met24, tmp_path, monkeypatch):
+    monkeypatch.setenv("COBENEFITS_CACHE_DIR", str(tmp_path))
+    specs = _family(pops=(1e7,))
+    first = fl.compute_kernels(specs, met24)
+    # every kernel is cached under compute_kernel's name: compute_kernel reads it back
+    for k, spec in specs.items():
+        assert np.array_equal(fl.compute_kernel(spec, met24, kernel_fn=_never), first[k])
+
+    monkeypatch.setattr(fl, "_family_rows", _never)
+    again = fl.compute_kernels(specs, met24)
+    for k in specs:
+        assert np.array_equal(again[k], first[k])
+
+
+def _never(*a, **k):
+    raise AssertionError("recomputed a cached kernel")
+
+
+def test_family_refuses_specs_of_two_families(met24):
+    specs = {"a": fl.KernelSpec("m24", 1000.0, 3), "b": fl.KernelSpec("m24", 1000.0, 3, 10.0)}
+    with pytest.raises(ValueError, match="share met"):
+        fl.compute_kernels(specs, met24, use_cache=False)
+
+
+@pytest.mark.parametrize("height_m", [0.0, 60.0, 400.0])
+def test_urban_candidate_hours_contain_every_urban_hour(met24, height_m):
+    """Urban tables are built only for the candidate hours: every hour whose tables the urban
+    boundary layer changes must be one (else its urban kernel would silently be rural)."""
+    for p in (1e4, 1e5, 1e6, 1e7, 1e8):
+        changed = ub.urban_hours(met24, p, release_height_m=height_m)
+        cand = ub.urban_candidate_hours(met24, p)
+        assert not (changed & ~cand).any(), p
+        assert changed.any()
+    # a small city: the morning transition shrinks, the candidates with it (not every hour)
+    assert ub.urban_candidate_hours(met24, 1e4).sum() < len(met24)
+
+
+def test_hour_tables_of_a_row_subset_are_the_rows_of_the_full_tables(met24):
+    """compute_kernels builds a part's tables on met.select(rows): per-hour tables depend on
+    the hour alone."""
+    rows = np.array([0, 3, 7, 12, 20])
+    full = area.hour_tables(met24, 50.0, 5.0)
+    sub = area.hour_tables(met24.select(rows), 50.0, 5.0)
+    for a, b in zip(full, sub):
+        assert np.array_equal(a[rows], b, equal_nan=True)
+
+
+def test_family_equals_per_call_kernels_on_the_default_met(tmp_path, monkeypatch):
+    """The same on the shipped climatology (Beijing, heating season: 365 classes, a stack class
+    with ~19 height groups and penetrated parts, urban node 10^7 with stable and morning hours)."""
+    from engine import pipeline as pl
+    from engine.config import load_config
+
+    monkeypatch.setenv("COBENEFITS_CACHE_DIR", str(tmp_path))
+    prep = pl.prepare(load_config(None, overrides={"data": {"cities": "Beijing"},
+                                                   "dispersion": {"emission_heights": "sector"}}))
+    met = pl._season_met(prep.met_specs[prep.selected[0]], prep.seasons[0])
+    specs = {}
+    for kind, spacing, n in (("fine", 1000.0, 34), ("coarse", 5000.0, 6)):
+        base = fl.KernelSpec(met.digest(), spacing, n, stack=prep.heights.stacks["low_stack"])
+        specs[(kind,)] = base
+        specs[(kind, 1e7)] = dataclasses.replace(base, urban_population=1e7)
+    assert len(pr.height_groups(met, specs[("fine",)].stack)) > 10
+    ref = _per_call(specs, met)
+    got = fl.compute_kernels(specs, met, use_cache=False)
+    for k, r in ref.items():
+        np.testing.assert_allclose(got[k], r, rtol=1e-12, atol=1e-12 * r.max(), err_msg=str(k))
