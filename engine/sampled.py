@@ -661,7 +661,7 @@ def _seasonal_place_shares(tb, mult, pm_base, res, pm):
     out = {}
     n = pm.shape[0]
     keys = list(res["pm25_by_sector_t"])
-    by_sector = np.stack([np.broadcast_to(res["pm25_by_sector_t"][k], res["pm25_t"].shape)[:, 0, :]
+    by_sector = np.stack([np.broadcast_to(_row0(res["pm25_by_sector_t"][k]), pm.shape[::2])
                           for k in keys], axis=1)                                              # (n, K, P)
     for t, w in tb.season_weights.items():
         s, c = t
@@ -672,6 +672,13 @@ def _seasonal_place_shares(tb, mult, pm_base, res, pm):
         flat = (1.0 if s == "annual" else clim.SEASON_DAYS[s] / 365.0) * (c == "ground")
         out[t] = np.divide(num, pm, out=np.full((n, 2, pm.shape[-1]), flat), where=pm > 0)
     return out
+
+
+def _row0(a):
+    """The first scenario row of a carbon-stage array ``(..., R, P)`` (a ``(P,)`` array that no
+    scenario argument touched is returned as is)."""
+    a = np.asarray(a)
+    return a[..., 0, :] if a.ndim >= 2 else a
 
 
 def _fixed_co2(cres, base, scen):
@@ -728,26 +735,29 @@ def carbon_samples(tb, values, outputs):
         return _fixed_knobs(tb, mult, pm_base, n)
     twin = "national_symbiosis_co2_cut_mt" in outputs
     rows = [tb.carbon_rows["scenario"]] + ([dict(tb.carbon_rows["scenario"], symbiosis=0.0)] if twin else [])
-    args = {}
-    for arg in ("level", "symbiosis", *(CARBON_ARGS.values())):
-        a = np.array([[r[arg]] for r in rows], dtype=np.int64 if arg == "level" else float)[None]  # (1, R, 1)
-        args[arg] = np.repeat(a, n, axis=0)
+    # an argument not sampled stays (1, R, 1): what depends only on such arguments (the
+    # efficiency stage when the level is fixed, the material exchange) is computed once
+    args = {arg: np.array([[r[arg]] for r in rows], dtype=np.int64 if arg == "level" else float)[None]
+            for arg in ("level", "symbiosis", *(CARBON_ARGS.values()))}                      # (1, R, 1)
     for key, arg in CARBON_ARGS.items():
         k = f"carbon.{key}"
         if k in cols:
+            args[arg] = np.repeat(args[arg], n, axis=0)
             args[arg][:, :, 0] = values[k].to_numpy(float)[:, None]
     if "carbon.efficiency_level" in cols:
         lv = np.array([LEVELS.index(x) for x in values["carbon.efficiency_level"]], dtype=np.int64)
+        args["level"] = np.repeat(args["level"], n, axis=0)
         args["level"][:, :, 0] = lv[:, None]
     if "carbon.symbiosis" in cols:
+        args["symbiosis"] = np.repeat(args["symbiosis"], n, axis=0)
         args["symbiosis"][:, 0, 0] = values["carbon.symbiosis"].to_numpy(float)
     res = evaluate(tb.carbon, p, **args)
-    tot = res["co2_mt"].sum(axis=-1)  # (n, R) national CO2 [Mt], as run_carbon's national_co2
+    tot = np.broadcast_to(res["co2_mt"].sum(axis=-1), (n, len(rows)))  # national CO2 [Mt], as run_carbon's
     co2 = {"national_co2_cut_mt": tb.carbon_base["co2_total_mt"] - tot[:, 0],
            "national_symbiosis_co2_cut_mt": tot[:, 1] - tot[:, 0] if twin else np.full(n, np.nan)}
     if tb.S is None or not tb.S:
         return co2, None, None
-    pm = np.stack([pm_base, res["pm25_t"][:, 0, :]], axis=1)                  # (n, 2, P)
+    pm = np.stack([pm_base, np.broadcast_to(_row0(res["pm25_t"]), pm_base.shape)], axis=1)  # (n, 2, P)
     q, share = _place_to_sources(tb, pm)
     if tb.season_weights is not None:
         sp = np.maximum(tb.source_place, 0)
