@@ -7,7 +7,16 @@ import numpy as np
 from engine import pipeline as pl
 from engine.sampled.keys import _plain
 
-__all__ = ["concentrations"]
+__all__ = ["concentrations", "same_rows"]
+
+
+def same_rows(a, axis=0):
+    """Whether every slice of ``a`` along ``axis`` equals the first (a broadcast axis is; no copy)."""
+    a = np.asarray(a)
+    if a.shape[axis] <= 1 or a.strides[axis] == 0:
+        return True
+    first = np.take(a, [0], axis=axis)
+    return bool((a == first).all())
 
 
 def _levels(tb, values):
@@ -19,6 +28,9 @@ def _levels(tb, values):
 def concentrations(tb, values, q, share):
     """City exposure of the base and the scenario for every sample, through
     :func:`engine.pipeline.superpose_arrays` with each sample's dispersion level.
+
+    Samples of one level with the same emissions (a sweep of health keys only) share one
+    product: it is computed once and copied.
 
     Returns ``(n, 2, n_city)`` float64 [ug m-3] (base, scenario)."""
     n = len(values)
@@ -32,5 +44,9 @@ def concentrations(tb, values, q, share):
         sh = None
         if Ss is not None:
             sh = np.broadcast_to(share, (share.shape[0], n) + share.shape[2:])[:, idx]
-        C[idx] = pl.superpose_arrays(tb.S[level], q[idx], S_season=Ss, share=sh)
+        qi = q[idx]
+        if len(idx) > 1 and same_rows(qi) and (sh is None or same_rows(sh, axis=1)):
+            C[idx] = pl.superpose_arrays(tb.S[level], qi[:1], S_season=Ss, share=None if sh is None else sh[:, :1])
+        else:
+            C[idx] = pl.superpose_arrays(tb.S[level], qi, S_season=Ss, share=sh)
     return C

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.sampled.concentrations import same_rows
+
 __all__ = ["health_samples"]
 
 
@@ -17,8 +19,6 @@ def health_samples(tb, values, conc_base, conc_scenario):
     :class:`engine.health.expected.DrawMeanTable`; with ``avoided_method = "pif"`` directly over
     the draws), times ``health.baseline_rate_multiplier``.
     """
-    from kernels.sweep import impact_per_sample
-
     n, n_city = conc_base.shape
     cols = set(values.columns)
     if tb.background is not None:
@@ -39,14 +39,44 @@ def health_samples(tb, values, conc_base, conc_scenario):
         by_table = (d < 0) & (ht.mean is not None)
         if by_table.any():
             t = np.nonzero(by_table)[0]
-            mb, ms = ht.mean(b[t]), ht.mean(s_[t])
+            mb, ms = _once_per_exposure(ht.mean, b[t]), _once_per_exposure(ht.mean, s_[t])
             sc = scale[idx[t], None]
             Db[idx[t]], Ds[idx[t]], Da[idx[t]] = sc * mb, sc * ms, sc * (mb - ms)
         rest = np.nonzero(~by_table)[0]
         if rest.size:
-            ob, os_, oa = (np.empty((rest.size, n_city)) for _ in range(3))
-            impact_per_sample(ht.model, np.ascontiguousarray(b[rest]), np.ascontiguousarray(s_[rest]), ht.params,
-                              np.ascontiguousarray(d[rest], dtype=np.int64), ht.weight,
-                              np.ascontiguousarray(scale[idx[rest]]), ht.pif, ob, os_, oa)
-            Db[idx[rest]], Ds[idx[rest]], Da[idx[rest]] = ob, os_, oa
+            Db[idx[rest]], Ds[idx[rest]], Da[idx[rest]] = _by_draw(ht, b[rest], s_[rest], d[rest], scale[idx[rest]])
     return Db, Ds, Da
+
+
+def _once_per_exposure(fn, z):
+    """``fn(z)`` for ``z (n, n_city)``; when every sample has the same exposure (a carbon-knob
+    sweep's base, a health-only sweep) evaluated once and broadcast."""
+    if same_rows(z):
+        return np.broadcast_to(fn(np.ascontiguousarray(z[:1])), z.shape)
+    return fn(np.ascontiguousarray(z))
+
+
+def _by_draw(ht, zb, zs, draw, scale):
+    """Deaths at each sample's parameter draw (:func:`kernels.sweep.impact_per_sample`; draw -1:
+    the direct mean over draws). When every sample has the same exposure, each distinct draw is
+    evaluated once at scale 1 and scaled per sample (deaths are linear in the baseline rate;
+    the kernel's last step is the same product)."""
+    from kernels.sweep import impact_per_sample
+
+    n, n_city = zb.shape
+    if same_rows(zb) and same_rows(zs):
+        du, inv = np.unique(draw, return_inverse=True)
+        m = len(du)
+        zb, zs = np.repeat(zb[:1], m, axis=0), np.repeat(zs[:1], m, axis=0)
+        draw, sc = du, np.ones(m)
+    else:
+        inv, m, sc = None, n, scale
+    ob, os_, oa = (np.empty((m, n_city)) for _ in range(3))
+    impact_per_sample(ht.model, np.ascontiguousarray(zb), np.ascontiguousarray(zs), ht.params,
+                      np.ascontiguousarray(draw, dtype=np.int64), ht.weight, np.ascontiguousarray(sc), ht.pif,
+                      ob, os_, oa)
+    if inv is None:
+        return ob, os_, oa
+    inv = inv.reshape(-1)
+    s = scale[:, None]
+    return s * ob[inv], s * os_[inv], s * oa[inv]
