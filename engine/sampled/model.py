@@ -396,10 +396,20 @@ class NationalModel:
             model, params, weight = ex.curves_and_weights(h, crf, pop)
             pif = h.avoided_method == "pif"
             t0 = time.perf_counter()
-            mean = ex.DrawMeanTable(model, params, weight) if mean_needed and not pif else None
+            mean = ex.DrawMeanTable(model, params, weight, cache=self._table_cache()) if mean_needed and not pif \
+                else None
             self.timings[f"draw_mean_table_{crf}_s"] = time.perf_counter() - t0
             out[crf] = HealthTable(model, params, weight, pif, mean)
         return out
+
+    def _table_cache(self):
+        """Folder of the draw-mean tables' bases (``$COBENEFITS_CACHE_DIR/health``), or None
+        without the cache (``use_cache = False``)."""
+        if not self._sr_kw["use_cache"]:
+            return None
+        from engine.dispersion.fields import cache_dir
+
+        return cache_dir("health")
 
     def _background(self):
         """``[health] background`` per selected city [ug m-3], or None."""
