@@ -25,9 +25,9 @@ Runs standalone (``python benchmarks/bench_sweep.py [--samples 10000] [--workers
    process CPU seconds (all threads), their ratio, the largest relative difference of the outputs.
 
 One command for a quiet machine: ``python benchmarks/bench_sweep.py``. Timings from each sweep's
-``summary.json`` (``evaluate_s``: chunks only; ``draw_mean_table_*``: the one-off table; ``prepare_s``, ``sr_and_tables_s``) and the process's wall clock and peak RSS
-(``/usr/bin/time -f %M`` where present, else ``resource.getrusage`` of the children) and its CPU
-seconds (all threads). The machine load is recorded.
+``summary.json`` (``evaluate_s``: chunks only; ``draw_mean_table_*``: the one-off table;
+``prepare_s``, ``sr_and_tables_s``) and the process's wall clock, peak RSS (``/usr/bin/time -f %M``
+where present, else ``resource.getrusage`` of the children) and CPU seconds (all threads). The machine load is recorded.
 """
 
 import argparse

@@ -40,8 +40,8 @@ from engine.sampled.carbon import carbon_samples
 from engine.sampled.chunk import evaluate_chunk
 from engine.sampled.concentrations import concentrations
 from engine.sampled.health import health_samples
-from engine.sampled.keys import (CARBON_ARGS, CARBON_OUTPUTS, DEFAULT_OUTPUTS, EMISSION_SECTORS, NOT_S, OUTPUTS, KeyInfo,
-                                 config_key_info, suggest)
+from engine.sampled.keys import (CARBON_ARGS, CARBON_OUTPUTS, DEFAULT_OUTPUTS, EMISSION_SECTORS, NOT_S, OUTPUTS,
+                                 KeyInfo, config_key_info, suggest)
 from engine.sampled.model import NationalModel
 from engine.sampled.tables import HealthTable, SampleTables
 
