@@ -251,6 +251,37 @@ def test_emission_height_shares_follow_each_samples_emission_factors(national_ca
     assert not np.allclose(out["city_conc_base_ug_m3"][1], 2.0 * out["city_conc_base_ug_m3"][0], rtol=1e-3)
 
 
+@pytest.mark.parametrize("knob", [False, True])
+def test_heating_multiplier_scales_both_zones_factors(national_carbon, monkeypatch, knob):
+    """emissions.pm25_multiplier.heating_individual scales the stove factor inside the central-
+    heating zone and the one outside it (pm25_heating_individual_south, here made non-zero):
+    equal to the pipeline on a carbon stage with both factors x2, with and without a carbon knob."""
+    import engine.carbon.parameters as cpar
+
+    data, cfg, res = national_carbon
+    south = dict(cpar.load_parameters(), pm25_heating_individual_south=2.5)
+    monkeypatch.setattr(cpar, "load_parameters", lambda *a, **k: dict(south))
+    par = [{"key": "emissions.pm25_multiplier.heating_individual", "bounds": [0.5, 3.0]}]
+    if knob:
+        par.append({"key": "carbon.seasonality_fraction", "bounds": [0.4, 1.0]})
+    spec = sw.parse_spec({"sweep": {"method": "mc", "samples": 2, "scenario": "fyp_symbiosis", "cities": "Hubei,Hebei",
+                                    "outputs": ["city_conc_base_ug_m3", "city_conc_scenario_ug_m3"],
+                                    "parameter": par}}, source="south.toml")
+    m = sw.NationalModel(spec, data=data, sr_fn=_random_sr, quiet=True)
+    vals = pd.concat([m.defaults()] * 2, ignore_index=True)
+    vals.loc[1, "emissions.pm25_multiplier.heating_individual"] = 2.0
+    out = sw.evaluate_chunk(m.tables(vals), vals, ["city_conc_base_ug_m3", "city_conc_scenario_ug_m3"])
+    S = _random_sr(m.prep)
+    for i, f in enumerate((1.0, 2.0)):
+        params = dict(south, pm25_heating_individual=f * south["pm25_heating_individual"],
+                      pm25_heating_individual_south=f * 2.5)
+        q = pl.emissions(m.prep, pl.carbon(m.prep, carbon_fn=lambda c, d, p=params: run_carbon(c, d, params=p)))
+        want = pl.superpose(S, q, parts=False)["conc_ug_m3"]
+        np.testing.assert_allclose(out["city_conc_base_ug_m3"][i], want.sel(scenario="base"), rtol=1e-12)
+        np.testing.assert_allclose(out["city_conc_scenario_ug_m3"][i], want.sel(scenario="fyp_symbiosis"),
+                                   rtol=1e-12)
+
+
 # ----------------------------------------------------------------------------- Ishigami through the machinery
 class Ishigami:
     """f = sin x1 + a sin^2 x2 + b x3^4 sin x1, x_i ~ U(-pi, pi) (Ishigami and Homma 1990)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.sampled.keys import CARBON_ARGS, EMISSION_SECTORS
+from engine.sampled.keys import CARBON_ARGS, EMISSION_SECTORS, sector_factor_keys
 
 __all__ = ["carbon_samples", "CARBON_BLOCK"]
 
@@ -59,11 +59,12 @@ def _carbon_block(tb, values, outputs):
 
     p = dict(tb.carbon_params)
     mult = np.ones((n, len(EMISSION_SECTORS)))
-    for j, (sector, key) in enumerate(EMISSION_SECTORS.items()):
+    for j, sector in enumerate(EMISSION_SECTORS):
         k = f"emissions.pm25_multiplier.{sector}"
         if k in cols:
             mult[:, j] = values[k].to_numpy(float)
-            p[key] = p[key] * mult[:, j, None, None]
+            for key in sector_factor_keys(sector, p):
+                p[key] = p[key] * mult[:, j, None, None]
     # the base scenario does not depend on the scenario knobs and its PM2.5 is linear in the
     # emission factors: pm_base = sum over sectors of multiplier x (base PM2.5 of that sector
     # alone), from one evaluation at tables() time; CO2 does not depend on the factors

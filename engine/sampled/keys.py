@@ -10,7 +10,8 @@ import typing
 
 import numpy as np
 
-__all__ = ["OUTPUTS", "CARBON_OUTPUTS", "DEFAULT_OUTPUTS", "EMISSION_SECTORS", "CARBON_ARGS", "NOT_S", "suggest",
+__all__ = ["OUTPUTS", "CARBON_OUTPUTS", "DEFAULT_OUTPUTS", "EMISSION_SECTORS", "SECTOR_EXTRA_KEYS", "sector_factor_keys",
+           "CARBON_ARGS", "NOT_S", "suggest",
            "KeyInfo", "config_key_info"]
 
 #: outputs of the national model: name -> (dims, units, long name)
@@ -42,6 +43,16 @@ EMISSION_SECTORS = {
     "heating_des": "pm25_heating_des", "heating_individual": "pm25_heating_individual",
     "cooking": "pm25_cooking", "other": "pm25_other",
 }
+#: further PM2.5 factor keys that a sector's multiplier scales with its own (individual heating
+#: outside the central-heating zone: engine.carbon.accounting.pm25_factor)
+SECTOR_EXTRA_KEYS = {"heating_individual": ("pm25_heating_individual_south",)}
+
+
+def sector_factor_keys(sector, params):
+    """The carbon parameters a sector's ``emissions.pm25_multiplier`` scales (those in ``params``)."""
+    return tuple(k for k in (EMISSION_SECTORS[sector], *SECTOR_EXTRA_KEYS.get(sector, ())) if k in params)
+
+
 #: carbon keys the carbon stage takes per scenario (the arguments of engine.carbon.accounting.evaluate)
 CARBON_ARGS = {"seasonality_fraction": "seasonality", "heat_availability_high": "avail_high",
                "heat_availability_medium": "avail_medium", "heat_availability_low": "avail_low",

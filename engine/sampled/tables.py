@@ -8,7 +8,7 @@ import dataclasses
 
 import numpy as np
 
-from engine.sampled.keys import CARBON_ARGS, EMISSION_SECTORS
+from engine.sampled.keys import CARBON_ARGS, EMISSION_SECTORS, sector_factor_keys
 
 __all__ = ["HealthTable", "SampleTables"]
 
@@ -63,10 +63,11 @@ def _carbon_base(cprep, params, row):
 
     ns = len(EMISSION_SECTORS)
     p = dict(params)
-    for j, key in enumerate(EMISSION_SECTORS.values()):
-        e = np.zeros((ns, 1, 1))
-        e[j] = params[key]
-        p[key] = e
+    for j, sector in enumerate(EMISSION_SECTORS):
+        for key in sector_factor_keys(sector, params):
+            e = np.zeros((ns, 1, 1))
+            e[j] = params[key]
+            p[key] = e
     args = {arg: np.array([[row[arg]]], dtype=np.int64 if arg == "level" else float)
             for arg in ("level", "symbiosis", *(CARBON_ARGS.values()))}
     res = evaluate(cprep, p, **args)
