@@ -10,8 +10,8 @@ import typing
 
 import numpy as np
 
-__all__ = ["OUTPUTS", "CARBON_OUTPUTS", "DEFAULT_OUTPUTS", "EMISSION_SECTORS", "SECTOR_EXTRA_KEYS", "sector_factor_keys",
-           "CARBON_ARGS", "NOT_S", "suggest",
+__all__ = ["OUTPUTS", "CARBON_OUTPUTS", "DEFAULT_OUTPUTS", "EMISSION_SECTORS", "SECTOR_EXTRA_KEYS",
+           "sector_factor_keys", "CARBON_ARGS", "NOT_S", "suggest",
            "KeyInfo", "config_key_info"]
 
 #: outputs of the national model: name -> (dims, units, long name)
