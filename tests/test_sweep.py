@@ -205,6 +205,83 @@ def test_emissions_map_to_sources_as_the_pipeline_and_multipliers_scale_them(nat
     np.testing.assert_allclose(out["city_conc_scenario_ug_m3"][1], want3.sel(scenario="fyp_symbiosis"), rtol=1e-12)
 
 
+@pytest.mark.parametrize("knob", [False, True])
+def test_emission_height_shares_follow_each_samples_emission_factors(national_carbon, monkeypatch, knob):
+    """With [dispersion] emission_heights = "sector" a sample's (season, height class) shares
+    come from its own PM2.5 by sector: power x2 (tall stacks) and individual heating x3 (ground,
+    heating season) equal the pipeline on a carbon stage with those factors, both with no carbon
+    knob sampled (the fixed sector bases) and with one (the carbon stage per sample)."""
+    data, cfg, res = national_carbon
+    as_config = pl.as_config
+
+    def sector_base(*a, **k):
+        c = as_config(*a, **k)
+        return c.replace(dispersion=dataclasses.replace(c.dispersion, emission_heights="sector"))
+
+    monkeypatch.setattr(pl, "as_config", sector_base)
+    keys = ["emissions.pm25_multiplier.power", "emissions.pm25_multiplier.heating_individual"]
+    par = [{"key": k, "bounds": [0.5, 3.0]} for k in keys]
+    if knob:
+        par.append({"key": "carbon.seasonality_fraction", "bounds": [0.4, 1.0]})
+    spec = sw.parse_spec({"sweep": {"method": "mc", "samples": 2, "scenario": "fyp_symbiosis", "cities": "Hebei",
+                                    "outputs": ["city_conc_base_ug_m3", "city_conc_scenario_ug_m3"],
+                                    "parameter": par}}, source="heights.toml")
+    m = sw.NationalModel(spec, data=data, sr_fn=_random_sr, quiet=True)
+    prep = m.prep
+    assert prep.heights is not None and prep.seasons != ("annual",)
+    vals = pd.concat([m.defaults()] * 2, ignore_index=True)
+    vals.loc[1, keys] = [2.0, 3.0]
+    tb = m.tables(vals)
+    assert (tb.carbon_scen is None) == knob
+    out = sw.evaluate_chunk(tb, vals, ["city_conc_base_ug_m3", "city_conc_scenario_ug_m3"])
+    from engine.carbon.parameters import load_parameters
+
+    S = _random_sr(prep)
+    for i, (fp, fh) in enumerate([(1.0, 1.0), (2.0, 3.0)]):
+        params = dict(load_parameters())
+        params["power_pm25_g_per_kg_coal"] *= fp
+        params["pm25_heating_individual"] *= fh
+        q = pl.emissions(prep, pl.carbon(prep, carbon_fn=lambda c, d, p=params: run_carbon(c, d, params=p)))
+        assert "season_height_share" in q
+        want = pl.superpose(S, q, parts=False)["conc_ug_m3"]
+        np.testing.assert_allclose(out["city_conc_base_ug_m3"][i], want.sel(scenario="base"), rtol=1e-12)
+        np.testing.assert_allclose(out["city_conc_scenario_ug_m3"][i], want.sel(scenario="fyp_symbiosis"),
+                                   rtol=1e-12)
+    # the shares moved: not the same exposure as scaling the default's emission
+    assert not np.allclose(out["city_conc_base_ug_m3"][1], 2.0 * out["city_conc_base_ug_m3"][0], rtol=1e-3)
+
+
+@pytest.mark.parametrize("knob", [False, True])
+def test_heating_multiplier_scales_both_zones_factors(national_carbon, monkeypatch, knob):
+    """emissions.pm25_multiplier.heating_individual scales the stove factor inside the central-
+    heating zone and the one outside it (pm25_heating_individual_south, here made non-zero):
+    equal to the pipeline on a carbon stage with both factors x2, with and without a carbon knob."""
+    import engine.carbon.parameters as cpar
+
+    data, cfg, res = national_carbon
+    south = dict(cpar.load_parameters(), pm25_heating_individual_south=2.5)
+    monkeypatch.setattr(cpar, "load_parameters", lambda *a, **k: dict(south))
+    par = [{"key": "emissions.pm25_multiplier.heating_individual", "bounds": [0.5, 3.0]}]
+    if knob:
+        par.append({"key": "carbon.seasonality_fraction", "bounds": [0.4, 1.0]})
+    spec = sw.parse_spec({"sweep": {"method": "mc", "samples": 2, "scenario": "fyp_symbiosis", "cities": "Hubei,Hebei",
+                                    "outputs": ["city_conc_base_ug_m3", "city_conc_scenario_ug_m3"],
+                                    "parameter": par}}, source="south.toml")
+    m = sw.NationalModel(spec, data=data, sr_fn=_random_sr, quiet=True)
+    vals = pd.concat([m.defaults()] * 2, ignore_index=True)
+    vals.loc[1, "emissions.pm25_multiplier.heating_individual"] = 2.0
+    out = sw.evaluate_chunk(m.tables(vals), vals, ["city_conc_base_ug_m3", "city_conc_scenario_ug_m3"])
+    S = _random_sr(m.prep)
+    for i, f in enumerate((1.0, 2.0)):
+        params = dict(south, pm25_heating_individual=f * south["pm25_heating_individual"],
+                      pm25_heating_individual_south=f * 2.5)
+        q = pl.emissions(m.prep, pl.carbon(m.prep, carbon_fn=lambda c, d, p=params: run_carbon(c, d, params=p)))
+        want = pl.superpose(S, q, parts=False)["conc_ug_m3"]
+        np.testing.assert_allclose(out["city_conc_base_ug_m3"][i], want.sel(scenario="base"), rtol=1e-12)
+        np.testing.assert_allclose(out["city_conc_scenario_ug_m3"][i], want.sel(scenario="fyp_symbiosis"),
+                                   rtol=1e-12)
+
+
 # ----------------------------------------------------------------------------- Ishigami through the machinery
 class Ishigami:
     """f = sin x1 + a sin^2 x2 + b x3^4 sin x1, x_i ~ U(-pi, pi) (Ishigami and Homma 1990)."""

@@ -28,7 +28,8 @@ def add_arguments(p):
                    help="local Dask threads (0 = all cores); default: all cores")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="address of a dask.distributed scheduler (tcp://host:8786); default: local threads")
-    p.add_argument("--no-cache", action="store_true", help="recompute transfer kernels and source-receptor rows")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute transfer kernels, source-receptor rows and the draw-mean tables")
 
 
 def run(args):

@@ -38,9 +38,13 @@ at one exposure, not a per-sample quantity, so a sweep does not report them (sam
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 
+from kernels import crf as _crf
 from kernels import sweep as _k
 from kernels.crf import MODEL_GEMM, MODEL_IER, MODEL_LOGLINEAR, MODEL_USER
 
@@ -106,6 +110,7 @@ class DrawMeanTable:
     z0: float = Z0_UG_M3
     width: float = KINK_BIN_UG_M3
     n_sub: int = KINK_SUBDIVISIONS
+    cache: object = None  # a folder for the weight-free bases (``drawmean-<key>.npz``), or None
 
     def __post_init__(self):
         self.model = int(self.model)
@@ -118,7 +123,7 @@ class DrawMeanTable:
         # (GEMM: ln(1 + x/alpha) times a logistic in x; log-linear; log-log with zcf > 0; linear)
         margin = IER_KINK_MARGIN_UG_M3 if self.model == MODEL_IER else 0.0
         self.z_tab = z_hi + margin
-        self.table = self.weight @ self.curve_means(self.nodes())
+        nodes = self.nodes()
         # the kink zone (z_lo, z_tab): bins of one width, far draws tabulated per bin, near direct
         order = np.argsort(zcf, axis=1, kind="stable")
         self.params_sorted = np.ascontiguousarray(np.take_along_axis(self.params, order[..., None], axis=1))
@@ -127,12 +132,47 @@ class DrawMeanTable:
         edges = self.z_lo + (np.arange(n_bin) - 1) * self.width
         self.start = np.ascontiguousarray(np.stack([np.searchsorted(c, edges, side="left") for c in self.zcf_sorted])
                                           .astype(np.int64))
+        node_means, far = self._bases(nodes, n_bin)
+        self.table = self.weight @ node_means
+        self.kink_table = np.ascontiguousarray(
+            (self.weight @ far.reshape(far.shape[0], -1)).reshape(self.weight.shape[0], n_bin, self.n_sub + 1))
+
+    def _bases(self, nodes, n_bin):
+        """The weight-free bases of the tables: each curve's mean fraction at the nodes
+        ``(n_curve, n_node)`` and the far draws' at the kink-zone nodes ``(n_curve, n_bin, n_sub + 1)``.
+        With ``cache`` they are read from (or written to) a verified entry keyed by the content
+        of the parameters, the node layout and the kernels' source (:func:`engine.output.persist.save_verified_npz`):
+        the same draws give the same bases whatever the regions' weights."""
+        from engine.output.persist import load_verified_npz, save_verified_npz
+
+        path = None
+        if self.cache is not None:
+            path = Path(self.cache) / f"drawmean-{self._key(nodes, n_bin)}.npz"
+            got = load_verified_npz(path, ["node_means", "far"])
+            if got is not None:
+                return got["node_means"], got["far"]
+        node_means = self.curve_means(nodes)
         far = np.zeros((self.params.shape[0], n_bin, self.n_sub + 1))
         if self.z_tab > self.z_lo:
             _k.far_mean_fractions(self.model, self.params_sorted, self.zcf_sorted, self.start, self.z_lo, self.width,
                                   self.n_sub, far)
-        self.kink_table = np.ascontiguousarray(
-            (self.weight @ far.reshape(far.shape[0], -1)).reshape(self.weight.shape[0], n_bin, self.n_sub + 1))
+        if path is not None:
+            save_verified_npz(path, node_means=node_means, far=far)
+        return node_means, far
+
+    def _key(self, nodes, n_bin):
+        """Content key of the bases: model, parameter draws, node layout, the kernels' source."""
+        from engine._version import __version__
+
+        h = hashlib.sha256(json.dumps({"model": self.model, "shape": self.params.shape, "du": self.du, "z0": self.z0,
+                                       "width": self.width, "n_sub": self.n_sub, "n_node": len(nodes),
+                                       "n_bin": n_bin, "z_lo": self.z_lo, "z_tab": self.z_tab,
+                                       "engine": __version__}, sort_keys=True).encode())
+        h.update(self.params.tobytes())
+        for f in (_k.__file__, _crf.__file__, Path(_k.__file__).with_name("__init__.py")):  # incl. FASTMATH
+            h.update(Path(f).read_bytes())
+        h.update(Path(__file__).read_bytes())
+        return h.hexdigest()[:24]
 
     def nodes(self):
         """Concentrations of the nodes [ug m-3], from ``z_tab`` to at least :data:`Z_MAX_UG_M3`."""

@@ -49,8 +49,8 @@ _ROOT = Path(__file__).resolve().parents[2]
 #: the code that computes a chunk (its hash is part of a chunk's identity: a changed model never
 #: reuses old chunks)
 CODE_FILES = tuple(_ROOT / p for p in (
-    "engine/sensitivity/spec.py", "engine/sampled.py", "engine/pipeline.py",
-    "engine/health/expected.py", "kernels/sweep.py", "kernels/crf.py"))
+    "engine/sensitivity/spec.py", "engine/pipeline.py", "engine/health/expected.py", "kernels/sweep.py",
+    "kernels/crf.py")) + tuple(sorted((_ROOT / "engine" / "sampled").glob("*.py")))
 
 
 @dataclasses.dataclass(frozen=True)
