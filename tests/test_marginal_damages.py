@@ -179,4 +179,5 @@ def test_avoided_per_sample_equals_the_sweep_kernel(model, p, pif):
     b, s, a = (np.empty((7, 20)) for _ in range(3))
     impact_per_sample(model, np.ascontiguousarray(np.broadcast_to(zb, (7, 20))), zs, params, np.full(7, -1), w,
                       np.ones(7), pif, b, s, a)
-    np.testing.assert_allclose(out, a.sum(axis=1), rtol=1e-12)  # same terms summed in another order (the prange reduction order follows the thread count: 3.3e-13 seen)
+    # same terms summed in another order; the prange reduction order follows the thread count (3.3e-13 seen)
+    np.testing.assert_allclose(out, a.sum(axis=1), rtol=1e-12)
