@@ -112,6 +112,12 @@ class KernelSpectra:
                 self._bytes -= ev[3]
         return spec, sup
 
+    def stats(self):
+        """Counts: ``hits``, ``misses``, ``entries``, ``masked`` (kernels with zero cells), ``bytes``."""
+        with self._lock:
+            return {"hits": self.hits, "misses": self.misses, "entries": len(self._entries),
+                    "masked": sum(e[2] is not None for e in self._entries.values()), "bytes": self._bytes}
+
     def clear(self):
         with self._lock:
             self._entries.clear()
