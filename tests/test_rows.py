@@ -230,3 +230,15 @@ def test_rows_only_pass_equals_the_rows_of_the_fields_pass(both, monkeypatch):
     for c in prep.selected:
         assert res[c].pm25 is None
         _close(out["per_part"][c].season_height_rows, res[c].season_height_rows, f"{c} rows only")
+
+
+def test_pruned_transforms_are_numpys():
+    rng = np.random.default_rng(4)
+    g = rng.uniform(0, 1, (3, 5, 7))
+    full = np.zeros((3, 18, 20))
+    full[:, 4:9, 6:13] = g
+    np.testing.assert_allclose(sp.rfft2_window(g, 4, 6, (18, 20)), np.fft.rfft2(full), rtol=1e-13, atol=1e-13)
+    spec = np.fft.rfft2(full)
+    rows = np.array([17, 0, 3])
+    np.testing.assert_allclose(sp.irfft2_rows(spec, (18, 20), rows), np.fft.irfft2(spec, s=(18, 20))[:, rows],
+                               atol=1e-14)

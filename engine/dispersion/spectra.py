@@ -37,7 +37,7 @@ from collections import OrderedDict
 import numpy as np
 
 __all__ = ["fast_length", "fft_shape", "half_width", "KernelSpectra", "KERNEL_SPECTRA", "LatticeSpectra",
-           "FieldSum", "FEW_SOURCES", "spectral_row", "add_part_fields"]
+           "FieldSum", "FEW_SOURCES", "rfft2_window", "irfft2_rows", "spectral_row", "add_part_fields"]
 
 #: a kernel group with at most this many sources on a lattice builds its emission spectrum from the
 #: sources' spectra (a (n_field, n_source) x (n_source, F) product) instead of transforming its
@@ -71,6 +71,28 @@ def fft_shape(shape, h):
     return fast_length(shape[0] + 2 * h), fast_length(shape[1] + 2 * h)
 
 
+def rfft2_window(grids, a, b, fshape):
+    """``numpy.fft.rfft2`` of grids (..., my, mx) placed at cell (a, b) of a zero (P_y, P_x) lattice.
+
+    The same transform as padding and ``rfft2(x, s=fshape)`` (a real transform along x, then a
+    complex one along y), but the x transforms run over the ``my`` rows that hold data only: the
+    transforms of the zero rows are zero.
+    """
+    py, px = fshape
+    my, mx = grids.shape[-2:]
+    strip = np.zeros(grids.shape[:-2] + (my, px))
+    strip[..., :, b:b + mx] = grids
+    full = np.zeros(grids.shape[:-2] + (py, px // 2 + 1), dtype=complex)
+    full[..., a:a + my, :] = np.fft.rfft(strip, axis=-1)
+    return np.fft.fft(full, axis=-2)
+
+
+def irfft2_rows(spec, fshape, rows):
+    """Rows ``rows`` of ``numpy.fft.irfft2(spec, s=fshape)``: the inverse along y over every column,
+    then the real inverse along x over the wanted rows only."""
+    return np.fft.irfft(np.fft.ifft(spec, axis=-2)[..., rows, :], n=fshape[1], axis=-1)
+
+
 class KernelSpectra:
     """Least-recently-used store of kernel spectra, ``(kernel, h, shape) -> (K, K_support or None)``.
 
@@ -96,9 +118,9 @@ class KernelSpectra:
                 return hit[1], hit[2]
         n = kernel.shape[0] // 2
         k = kernel[n - h:n + h + 1, n - h:n + h + 1]
-        spec = np.fft.rfft2(k, s=shape)
+        spec = rfft2_window(k, 0, 0, shape)
         nz = k != 0
-        sup = None if nz.all() else np.fft.rfft2(nz.astype(np.float64), s=shape)
+        sup = None if nz.all() else rfft2_window(nz.astype(np.float64), 0, 0, shape)
         size = spec.nbytes + (sup.nbytes if sup is not None else 0)
         with self._lock:
             self.misses += 1
@@ -147,7 +169,7 @@ class LatticeSpectra:
         self.shape = tuple(shape)
         self.h = int(h)
         self.fshape = fft_shape(self.shape, self.h)
-        self.w_spec = np.fft.rfft2(weights, s=self.fshape)
+        self.w_spec = rfft2_window(weights, 0, 0, self.fshape)
         self._w_support = weights != 0
         self._w_support_spec = None
         self._sources = {}
@@ -168,14 +190,13 @@ class LatticeSpectra:
         """
         specs = [self.kernel(k, cache) for k in kernels]
         prod = np.stack([np.conj(s) * self.w_spec for s, _ in specs])
-        full = np.fft.irfft2(prod, s=self.fshape, axes=(-2, -1))
-        maps = full[:, self._rows[:, None], self._cols[None, :]]
+        maps = irfft2_rows(prod, self.fshape, self._rows)[:, :, self._cols]
         for i, (_, sup) in enumerate(specs):
             if sup is not None:  # cells no non-zero kernel cell reaches are exactly 0
                 if self._w_support_spec is None:
-                    self._w_support_spec = np.fft.rfft2(self._w_support.astype(np.float64), s=self.fshape)
-                cnt = np.fft.irfft2(np.conj(sup) * self._w_support_spec, s=self.fshape)
-                maps[i][cnt[self._rows[:, None], self._cols[None, :]] < 0.5] = 0.0
+                    self._w_support_spec = rfft2_window(self._w_support.astype(np.float64), 0, 0, self.fshape)
+                cnt = irfft2_rows(np.conj(sup) * self._w_support_spec, self.fshape, self._rows)[:, self._cols]
+                maps[i][cnt < 0.5] = 0.0
         return np.maximum(maps, 0.0, out=maps)
 
     def source(self, j, raster):
@@ -183,9 +204,7 @@ class LatticeSpectra:
         spec = self._sources.get(j)
         if spec is None:
             a, b, m = raster
-            full = np.zeros(self.shape)
-            full[a:a + m.shape[0], b:b + m.shape[1]] = m
-            spec = self._sources[j] = np.fft.rfft2(full, s=self.fshape)
+            spec = self._sources[j] = rfft2_window(m, a, b, self.fshape)
         return spec
 
     def emission_spectrum(self, coef, members):
@@ -196,12 +215,14 @@ class LatticeSpectra:
         city); more: the grids are summed in space and transformed (linearity of the DFT).
         """
         if len(members) <= FEW_SOURCES:
+            # a real matrix product on the spectra's (re, im) pairs: coef is real
             spec = np.stack([self.source(j, r) for j, r in members])
-            return np.tensordot(coef, spec, axes=(1, 0))
+            flat = coef @ spec.view(np.float64).reshape(len(members), -1)
+            return flat.view(complex).reshape((coef.shape[0],) + spec.shape[1:])
         grids = np.zeros((coef.shape[0],) + self.shape)
         for c, (_, (a, b, m)) in zip(coef.T, members):
             grids[:, a:a + m.shape[0], b:b + m.shape[1]] += c[:, None, None] * m[None]
-        return np.fft.rfft2(grids, s=self.fshape, axes=(-2, -1))
+        return rfft2_window(grids, 0, 0, self.fshape)
 
 
 class FieldSum:
@@ -218,14 +239,14 @@ class FieldSum:
 
     def add(self, kernel, emission_spectrum, cache=KERNEL_SPECTRA):
         spec, _ = self.lattice.kernel(kernel, cache)
-        self.total += spec[None] * emission_spectrum
+        self.total += np.multiply(spec[None], emission_spectrum, out=emission_spectrum)
         self.empty = False
 
     def fields(self):
         lat = self.lattice
-        full = np.fft.irfft2(self.total, s=lat.fshape, axes=(-2, -1))
         h, (ny, nx) = lat.h, lat.shape
-        return np.maximum(full[:, h:h + ny, h:h + nx], 0.0)
+        full = irfft2_rows(self.total, lat.fshape, np.arange(h, h + ny))
+        return np.maximum(full[:, :, h:h + nx], 0.0)
 
 
 def spectral_row(groups, rasters, lat_f, lat_c, n_src):
