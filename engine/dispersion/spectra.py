@@ -237,9 +237,14 @@ class FieldSum:
         self.total = np.zeros((n_field, lattice.fshape[0], lattice.fshape[1] // 2 + 1), dtype=complex)
         self.empty = True
 
-    def add(self, kernel, emission_spectrum, cache=KERNEL_SPECTRA):
+    def add(self, kernel, emission_spectrum, rows=None, cache=KERNEL_SPECTRA):
+        """Add ``K E`` of ``kernel``; ``rows``: the fields ``emission_spectrum`` holds (default all)."""
         spec, _ = self.lattice.kernel(kernel, cache)
-        self.total += np.multiply(spec[None], emission_spectrum, out=emission_spectrum)
+        prod = np.multiply(spec[None], emission_spectrum, out=emission_spectrum)
+        if rows is None:
+            self.total += prod
+        else:
+            self.total[rows] += prod
         self.empty = False
 
     def fields(self):
@@ -298,4 +303,7 @@ def add_part_fields(sum_f, sum_c, groups, rasters, q, unit_weight, k_city, k_rop
                     coef[ns, j] = w * unit_weight[0]
                 if k == k_rop:
                     coef[ns + 1, j] = w * unit_weight[1]
-            acc.add(kernel, acc.lattice.emission_spectrum(coef, [(k, rasters[k][lattice]) for k, _ in mem]))
+            rows = np.flatnonzero(coef.any(axis=1))  # fields this pair adds to (e.g. no unit city on the coarse lattice)
+            if rows.size:
+                acc.add(kernel, acc.lattice.emission_spectrum(coef[rows], [(k, rasters[k][lattice]) for k, _ in mem]),
+                        rows=rows)
