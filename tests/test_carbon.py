@@ -257,3 +257,27 @@ def test_data_set_conservation():
     pd.testing.assert_frame_equal(total, d.provinces[cols], rtol=1e-5, check_dtype=False)
     assert (d.cities[cols] >= 0).all().all() and (d.rop[cols] >= 0).all().all()
     assert len(d.cities) == 654 and len(d.provinces) == 31
+
+
+def test_individual_heating_pm25_by_heating_zone():
+    """Individual heating emits the stove factor inside the central-heating zone and
+    ``pm25_heating_individual_south`` outside it; its CO2 does not depend on the zone factor."""
+    data = load_dataset()
+    params = load_parameters()
+    prep = prepare(data, params)
+    kw = dict(level=np.array([[0]]), symbiosis=np.array([[False]]), seasonality=0.0, avail_high=0.5,
+              avail_medium=0.5, avail_low=0.5, orc_efficiency=0.1, fly_ash_saturation=1.0, slag_saturation=1.0)
+    res = evaluate(prep, params, **kw)
+    fuel = res["fuels_final"]["heating_individual"][0]                       # Mtce per place
+    zone = data.places["heating_zone"].to_numpy()
+    pm = res["pm25_by_sector_t"]["heating_individual"][0]
+    # Mtce x g/kgce x 1e3 = t: 1 Mtce = 1e9 kgce, 1 g = 1e-6 t
+    np.testing.assert_allclose(pm[zone == 1], fuel[zone == 1] * 6.0 * 1e3, rtol=1e-12)
+    assert (pm[zone == 0] == 0.0).all() and (fuel[zone == 0] > 0).sum() > 100
+    both = dict(params, pm25_heating_individual_south=6.0)
+    res6 = evaluate(prep, both, **kw)
+    np.testing.assert_allclose(res6["pm25_by_sector_t"]["heating_individual"][0], fuel * 6.0 * 1e3, rtol=1e-12)
+    np.testing.assert_array_equal(res6["co2_mt"], res["co2_mt"])
+    # Shanghai (south of the Qinling-Huaihe line) keeps its heat demand, not its stove PM2.5
+    sh = list(data.places.index).index("c310000")
+    assert zone[sh] == 0 and fuel[sh] > 1.0 and pm[sh] == 0.0

@@ -74,6 +74,21 @@ def emission_factors(p):
     }
 
 
+def pm25_factor(p, sector, act):
+    """PM2.5 emission factor [g PM2.5 / kgce] of a fuel sector, per place where it varies.
+
+    Individual space heating burns coal in stoves and small boilers inside the central-heating
+    zone (``pm25_heating_individual``); outside it, urban homes heat with electric heaters,
+    air-conditioner heat pumps and gas (IEA 2024, *The Future of Heat Pumps in China*, climate-zone
+    table; Guo et al. 2015, *Build. Environ.* 94:532-542, a 1,800-household survey of the
+    hot-summer/cold-winter zone), which emit no PM2.5 where the heat is used
+    (``pm25_heating_individual_south``). The heat demand itself, and its CO2, are not changed.
+    """
+    if sector != "heating_individual":
+        return p[PM_KEY[sector]]
+    return np.where(act["heating_zone"] > 0, p["pm25_heating_individual"], p["pm25_heating_individual_south"])
+
+
 @dataclasses.dataclass
 class Prepared:
     """Place-level arrays and structure matrices, built once per data set."""
@@ -92,6 +107,9 @@ def prepare(data, params):
     places = data.places
     act = {k: places[k].to_numpy(float) for k in places.columns
            if k.endswith(("_mt", "_mtce", "_twh", "_m2", "_km2")) or k in ("population", "urban_population")}
+    # 1 inside China's central-heating zone (north of the Qinling-Huaihe line), 0 outside:
+    # selects the PM2.5 factor of individual space heating (pm25_heating_individual[_south])
+    act["heating_zone"] = places["heating_zone"].to_numpy(float)
     grids = sorted(places["grid_region"].unique())
     G = (places["grid_region"].to_numpy()[:, None] == np.array(grids)[None, :]).astype(float)
     provinces = data.provinces.index
@@ -166,7 +184,7 @@ def evaluate(prep, params, *, level, symbiosis, seasonality, avail_high, avail_m
         c = f * ef[_FUEL_GROUP[name]]
         co2 = co2 + c
         co2_by[name] = c
-        pm_by[name] = f * p[PM_KEY[name]] * 1e3
+        pm_by[name] = f * pm25_factor(p, name, act) * 1e3
         pm = pm + pm_by[name]
     # electricity use after all actions (consumption side; for net import status)
     use_after = sum(ea.values()) - cement_el_saved
