@@ -41,7 +41,8 @@ __all__ = ["fast_length", "fft_shape", "half_width", "KernelSpectra", "KERNEL_SP
 
 #: a kernel group with at most this many sources on a lattice builds its emission spectrum from the
 #: sources' spectra (a (n_field, n_source) x (n_source, F) product) instead of transforming its
-#: n_field emission grids; measured on Hebei (benchmarks/bench_rows.py)
+#: n_field emission grids (three Hebei cities, sector + auto: 2.04 CPU s with 4, 2.37 s with every group
+#: by the product)
 FEW_SOURCES = 4
 
 

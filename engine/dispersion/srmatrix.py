@@ -678,7 +678,7 @@ def compute_receptor_parts(geom, src, parts, *, lattices=None, population=None, 
                                                                          "fields_s": 0.0, "receptor_s": 0.0}))
         if with_fields:
             sp.add_part_fields(sum_f, sum_c, groups, rasters, np.atleast_2d(np.asarray(p.q, dtype=float)),
-                             p.unit_weight, k_city, k_rop)
+                               p.unit_weight, k_city, k_rop)
     fields = None
     if with_fields:
         j0, i0, nj, ni = block
