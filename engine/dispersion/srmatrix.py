@@ -651,7 +651,7 @@ def compute_receptor_parts(geom, src, parts, *, lattices=None, population=None, 
     if "rasters" not in memo:
         memo.update(_receptor_rasters(geom, src, fine, coarse, block, population, subsamples))
     city, rasters, weight, exposure = memo["city"], memo["rasters"], memo["weight"], memo["exposure"]
-    wn, Ay, Ax = memo["wn"], memo["Ay"], memo["Ax"]
+    Ay, Ax = memo["Ay"], memo["Ax"]
     lat_f, lat_c = _lattice_spectra(memo, fine, coarse, block, parts[0])
     t_raster = time.perf_counter() - t0
     k_city, k_rop = labels.index(f"c{geom.city_id}"), labels.index(f"r{geom.province_id}")
