@@ -84,8 +84,24 @@ def test_kernel_spectra_store_is_bounded_and_keyed_by_identity():
     store.get(k2, 4, (16, 16))  # evicts k1 (the bound holds one spectrum)
     assert store.get(k1, 4, (16, 16))[0] is not s1 and store.misses == 3
     np.testing.assert_array_equal(store.get(k1, 4, (18, 16))[0], np.fft.rfft2(k1, s=(18, 16)))
-    with pytest.raises(ValueError, match="kernel half width 4 < required 5"):
-        sp.LatticeSpectra((6, 6), 5, np.ones((6, 6))).kernel(k1)
+
+
+def test_a_narrower_kernel_is_its_own_convolution():
+    """A kernel narrower than the lattice's half width (framed by zeros) gives the former adjoint
+    and forward convolution with that kernel (direct sums as the reference)."""
+    rng = np.random.default_rng(5)
+    shape, wide, narrow = (8, 8), _kernel(9, rng), _kernel(3, rng)
+    w = rng.uniform(0, 1, shape)
+    lat = sp.LatticeSpectra(shape, sp.half_width(shape, wide), w)
+    direct = lambda a, b: convolve_direct(a, b)  # noqa: E731
+    g = lat.adjoint_maps([narrow], cache=sp.KernelSpectra())[0]
+    ref = fl.same_convolution(np.ascontiguousarray(narrow[::-1, ::-1]), w, convolve_fn=direct)
+    np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-14 * ref.max())
+    assert np.array_equal(g == 0.0, ref == 0.0)
+    acc = sp.FieldSum(lat, 1)
+    acc.add(narrow, lat.emission_spectrum(np.ones((1, 1)), [(0, (0, 0, w))]), cache=sp.KernelSpectra())
+    np.testing.assert_allclose(acc.fields()[0], srm.same_convolution_batch(narrow, w[None])[0], rtol=1e-12,
+                               atol=1e-14)
 
 
 # --------------------------------------------------------------------------- the pass, both ways

@@ -98,8 +98,9 @@ class KernelSpectra:
     """Least-recently-used store of kernel spectra, ``(kernel, h, shape) -> (K, K_support or None)``.
 
     Keyed by the kernel array's identity (the entry holds the array, so its id cannot be reused
-    while cached), the half width and the padded shape; ``K_support`` is the spectrum of the cut
-    kernel's non-zero mask, None when every cell is non-zero. Thread-safe (Dask threads share it).
+    while cached), the half width ``h`` and the padded shape; the kernel is cut to ``h`` (framed by
+    zeros when narrower); ``K_support`` is the spectrum of its non-zero mask, None when every cell
+    is non-zero. Thread-safe (Dask threads share it).
     """
 
     def __init__(self, max_bytes=256 * 2**20):
@@ -118,7 +119,11 @@ class KernelSpectra:
                 self.hits += 1
                 return hit[1], hit[2]
         n = kernel.shape[0] // 2
-        k = kernel[n - h:n + h + 1, n - h:n + h + 1]
+        if n >= h:
+            k = kernel[n - h:n + h + 1, n - h:n + h + 1]
+        else:  # a narrower kernel: zero beyond its half width, as its own linear convolution
+            k = np.zeros((2 * h + 1, 2 * h + 1))
+            k[h - n:h + n + 1, h - n:h + n + 1] = kernel
         spec = rfft2_window(k, 0, 0, shape)
         nz = k != 0
         sup = None if nz.all() else rfft2_window(nz.astype(np.float64), 0, 0, shape)
@@ -179,9 +184,8 @@ class LatticeSpectra:
         self._cols = np.arange(-self.h, self.shape[1] - self.h) % self.fshape[1]
 
     def kernel(self, kernel, cache=KERNEL_SPECTRA):
-        """``(K, K_support)`` of ``kernel`` on this lattice's padded shape."""
-        if kernel.shape[0] // 2 < self.h:
-            raise ValueError(f"kernel half width {kernel.shape[0] // 2} < required {self.h}")
+        """``(K, K_support)`` of ``kernel`` on this lattice's padded shape (a kernel narrower than the
+        lattice's half width is framed by zeros: the same linear convolution)."""
         return cache.get(kernel, self.h, self.fshape)
 
     def adjoint_maps(self, kernels, cache=KERNEL_SPECTRA):

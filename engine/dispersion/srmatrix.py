@@ -652,7 +652,7 @@ def compute_receptor_parts(geom, src, parts, *, lattices=None, population=None, 
         memo.update(_receptor_rasters(geom, src, fine, coarse, block, population, subsamples))
     city, rasters, weight, exposure = memo["city"], memo["rasters"], memo["weight"], memo["exposure"]
     Ay, Ax = memo["Ay"], memo["Ax"]
-    lat_f, lat_c = _lattice_spectra(memo, fine, coarse, block, parts[0])
+    lat_f, lat_c = _lattice_spectra(memo, fine, coarse, block)
     t_raster = time.perf_counter() - t0
     k_city, k_rop = labels.index(f"c{geom.city_id}"), labels.index(f"r{geom.province_id}")
     h2, H2 = fine.spacing_m**2 / 1e6, coarse.spacing_m**2 / 1e6
@@ -694,7 +694,7 @@ def compute_receptor_parts(geom, src, parts, *, lattices=None, population=None, 
     return results, fields
 
 
-def _lattice_spectra(memo, fine, coarse, block, part):
+def _lattice_spectra(memo, fine, coarse, block):
     """The city's :class:`engine.dispersion.spectra.LatticeSpectra` (fine, coarse), memoised in ``memo``:
     the fine lattice with the normalised receptor weights, the coarse one with their restriction
     ``Ay.T wn Ax`` (:func:`_adjoint_row`)."""
@@ -702,8 +702,10 @@ def _lattice_spectra(memo, fine, coarse, block, part):
         j0, i0, nj, ni = block
         wc = np.zeros(coarse.shape)
         wc[j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1] = memo["Ay"].T @ memo["wn"] @ memo["Ax"]
-        memo["spectra"] = (sp.LatticeSpectra(fine.shape, sp.half_width(fine.shape, part.kernel_fine), memo["wn"]),
-                           sp.LatticeSpectra(coarse.shape, sp.half_width(coarse.shape, part.kernel_coarse), wc))
+        # the half width a kernel at least as wide as the lattice is cut to (narrower ones are framed
+        # by zeros: engine.dispersion.spectra.KernelSpectra)
+        memo["spectra"] = (sp.LatticeSpectra(fine.shape, max(fine.shape) - 1, memo["wn"]),
+                           sp.LatticeSpectra(coarse.shape, max(coarse.shape) - 1, wc))
     return memo["spectra"]
 
 
