@@ -527,8 +527,12 @@ def _receptor_task(item, shared):
     hshare = shared.get("height_share")  # (height, scenario, source), or None
     jshare = shared.get("season_height_share")  # (season, height, scenario, source), or None
     single = len(seasons) == 1 and len(heights) == 1
-    parts = []
-    memo = {}  # rasters and receptor weights, shared by the seasons and height classes
+    base = None
+    if hshare is not None:
+        hb = hshare[:, shared.get("base_index", 0)]
+        base = (hb[:, prep_s["sources"].index(next(s for s in src if s.label == f"c{cid}"))],
+                hb[:, prep_s["sources"].index(next(s for s in src if s.label == f"r{geom.province_id}"))])
+    parts = []  # season-major: (season met, part)
     for m in seasons:
         si = shared["season_index"].get(m.season)
         for hi, (_cls, hkey, rkey) in enumerate(heights):
@@ -552,21 +556,28 @@ def _receptor_task(item, shared):
                 sk = _source_kernels(src, urban, kern, m.digest, sfx)
                 ukey = repr(("nodes", sorted((s.label, urban[s.id]) for s in src if s.kind == "city"))) + (
                     f"|{rkey}" if rkey else "")
-            parts.append(srm.compute_receptor(
-                geom, src, kf, kc, lattices=prep_s["lattices"][cid],
-                population=shared.get("population"), population_key=o["population_key"], q=qs,
-                mosaic=shared.get("mosaic") if single else None, use_cache=o["use_cache"],
-                release_height_m=o["release_height_m"], initial_sigma_z_m=o["initial_sigma_z_m"], met_digest=m.digest,
-                source_set=o["source_set"], source_reach_m=o["source_reach_m"], raster_memo=memo, source_kernels=sk,
-                urban_key=ukey))
-    if single:
-        return parts[0]
-    base = None
-    if hshare is not None:
-        hb = hshare[:, shared.get("base_index", 0)]
-        base = (hb[:, prep_s["sources"].index(next(s for s in src if s.label == f"c{cid}"))],
-                hb[:, prep_s["sources"].index(next(s for s in src if s.label == f"r{geom.province_id}"))])
-    return _combine_parts(parts, seasons, len(heights), shared.get("mosaic"), base)
+            # the unit fields of a flat emission: c_s f_s times the base scenario's height share
+            wu = m.coefficient * m.flat_share
+            parts.append(srm.ReceptorPart(kf, kc, sk, m.digest, ukey, qs, (wu * (1.0 if base is None else base[0][hi]),
+                                                                          wu * (1.0 if base is None else base[1][hi]))))
+    common = dict(lattices=prep_s["lattices"][cid], population=shared.get("population"),
+                  population_key=o["population_key"], use_cache=o["use_cache"], release_height_m=o["release_height_m"],
+                  initial_sigma_z_m=o["initial_sigma_z_m"], source_set=o["source_set"],
+                  source_reach_m=o["source_reach_m"], raster_memo={})
+    if single or o.get("parts_method") == "per_part":
+        # one compute_receptor per part (the reference the spectral path is tested against)
+        res = [srm.compute_receptor(geom, src, p.kernel_fine, p.kernel_coarse, q=p.q, met_digest=p.met_digest,
+                                    mosaic=shared.get("mosaic") if single else None, source_kernels=p.source_kernels,
+                                    urban_key=p.urban_key, **common) for p in parts]
+        return res[0] if single else _combine_parts(res, seasons, len(heights), shared.get("mosaic"), base)
+    rows, fields = srm.compute_receptor_parts(geom, src, parts, **common)
+    res = _combine_parts(rows, seasons, len(heights), None)
+    if fields is not None:
+        for k, v in fields.items():
+            setattr(res, k, v)
+        if shared.get("mosaic") is not None:
+            res.mosaic = srm.mosaic_values(res.grid, res.city_fraction, res.pm25, shared["mosaic"])
+    return res
 
 
 def _combine_parts(parts, seasons, n_height, mosaic, base_height_share=None):

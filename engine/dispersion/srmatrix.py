@@ -53,6 +53,7 @@ import numpy as np
 
 from engine.dispersion import fields as fl
 from engine.dispersion import geometry as geo
+from engine.dispersion import spectra as sp
 from engine.constants import SOURCE_SETS
 from engine.output.persist import load_verified_npz, save_verified_npz
 
@@ -64,6 +65,8 @@ __all__ = [
     "sr_kernel_plan",
     "ReceptorResult",
     "compute_receptor",
+    "ReceptorPart",
+    "compute_receptor_parts",
     "bilinear_matrix",
     "same_convolution_batch",
     "mosaic_values",
@@ -272,22 +275,6 @@ def _window(grid, shape, *, subsamples=5, exclude=None):
     return j0, i0, frac
 
 
-def _fast_length(n):
-    """Smallest 2-3-5-smooth integer >= n (fast FFT sizes)."""
-    best = None
-    p2 = 1
-    while p2 < 2 * n:
-        p3 = p2
-        while p3 < 2 * n:
-            p5 = p3
-            while p5 < n:
-                p5 *= 5
-            best = p5 if best is None or p5 < best else best
-            p3 *= 3
-        p2 *= 2
-    return best
-
-
 def same_convolution_batch(kernel, stack):
     """:func:`engine.dispersion.fields.same_convolution` of a stack of grids (b, ny, nx) with one kernel.
 
@@ -301,7 +288,7 @@ def same_convolution_batch(kernel, stack):
     n = kernel.shape[0] // 2
     h = min(max(ny, nx) - 1, n)
     k = kernel[n - h:n + h + 1, n - h:n + h + 1]
-    shape = (_fast_length(ny + 2 * h), _fast_length(nx + 2 * h))
+    shape = sp.fft_shape((ny, nx), h)
     spec = np.fft.rfft2(stack, s=shape, axes=(-2, -1)) * np.fft.rfft2(k, s=shape)[None]
     full = np.fft.irfft2(spec, s=shape, axes=(-2, -1))
     return np.maximum(full[:, h:h + ny, h:h + nx], 0.0)
@@ -586,6 +573,140 @@ def compute_receptor(geom, src, kernel_fine, kernel_coarse, *, lattices=None, po
     res.timings["receptor_s"] = time.perf_counter() - t0
     return res
 
+
+
+@dataclass
+class ReceptorPart:
+    """One (season, emission-height class) part of a receptor city, for :func:`compute_receptor_parts`.
+
+    Attributes
+    ----------
+    kernel_fine, kernel_coarse : (2n+1, 2n+1) ndarray   the part's rural kernels
+    source_kernels : list or None   per source its kernels (as :func:`compute_receptor`'s)
+    met_digest : str                the part's met (row cache key)
+    urban_key : str                 identifies ``source_kernels`` in the row cache key
+    q : (n_scenario, n_src) ndarray or None   the part's emission intensities [g m-2 s-1]
+    unit_weight : (float, float)    weights of the part's unit-city and unit-ROP fields in the sums
+    """
+
+    kernel_fine: np.ndarray
+    kernel_coarse: np.ndarray
+    source_kernels: object = None
+    met_digest: str = ""
+    urban_key: str = ""
+    q: object = None
+    unit_weight: tuple = (1.0, 1.0)
+
+
+def compute_receptor_parts(geom, src, parts, *, lattices=None, population=None, population_key="", use_cache=True,
+                           subsamples=5, release_height_m=0.0, initial_sigma_z_m=0.0, source_set="own",
+                           source_reach_m=300_000.0, raster_memo=None):
+    """Rows of S of every part of a receptor city, and the sums of the parts' forward fields.
+
+    Equal to :func:`compute_receptor` called once per part (same rasters, kernels, row cache
+    entries), with ``pm25`` summed over the parts and the unit fields weighted by each part's
+    ``unit_weight``, to round-off -- but every spectrum is computed once
+    (:mod:`engine.dispersion.spectra`): the receptor weights' and sources' per city, a kernel's
+    per padded shape (kept across cities), the adjoint maps of a part in one batched inverse
+    transform, and the fields of all parts summed in spectral space before one inverse transform
+    per lattice.
+
+    Parameters
+    ----------
+    geom, src, lattices, population, population_key, use_cache, subsamples, release_height_m,
+    initial_sigma_z_m, source_set, source_reach_m, raster_memo :
+        As :func:`compute_receptor`.
+    parts : list of :class:`ReceptorPart`
+        With ``q`` on every part, the fields are computed (``q`` on none: rows only).
+
+    Returns
+    -------
+    results : list of ReceptorResult
+        Per part, its row (no fields), ``from_cache`` per part; the first holds the timings.
+    fields : dict or None
+        ``grid``, ``city_fraction``, ``exposure_weight``, ``unit_city``, ``unit_rop`` (ny, nx) and
+        ``pm25`` (n_scenario, ny, nx) [ug m-3], the sums over the parts.
+    """
+    t0 = time.perf_counter()
+    lattices = lattices or receptor_lattices(geom, src, source_set=source_set, source_reach_m=source_reach_m)
+    fine, coarse, block = lattices
+    labels = tuple(s.label for s in src)
+    with_fields = parts[0].q is not None
+    cacheable = use_cache and (population is None or bool(population_key))
+    paths, cached = [], []
+    for p in parts:
+        options = {"release_height_m": release_height_m, "initial_sigma_z_m": initial_sigma_z_m,
+                   "population_key": population_key if population is not None else "", "subsamples": subsamples,
+                   "urban_key": p.urban_key if p.source_kernels is not None else ""}
+        path = fl.cache_dir("sr") / f"{_row_key(geom, src, lattices, p.met_digest, options)}.npz"
+        paths.append(path)
+        cached.append(_load_row(path, labels) if cacheable and path.exists() else None)
+    if not with_fields and all(c is not None for c in cached):
+        out = [ReceptorResult(geom.city_id, labels, np.asarray(c["row"], dtype=float), str(c["exposure"][()]),
+                              float(c["scalars"][0]), float(c["scalars"][1]), from_cache=True,
+                              timings={"receptor_s": 0.0}) for c in cached]
+        out[0].timings["receptor_s"] = time.perf_counter() - t0
+        return out, None
+    memo = raster_memo if raster_memo is not None else {}
+    if "rasters" not in memo:
+        memo.update(_receptor_rasters(geom, src, fine, coarse, block, population, subsamples))
+    city, rasters, weight, exposure = memo["city"], memo["rasters"], memo["weight"], memo["exposure"]
+    Ay, Ax = memo["Ay"], memo["Ax"]
+    lat_f, lat_c = _lattice_spectra(memo, fine, coarse, block)
+    t_raster = time.perf_counter() - t0
+    k_city, k_rop = labels.index(f"c{geom.city_id}"), labels.index(f"r{geom.province_id}")
+    h2, H2 = fine.spacing_m**2 / 1e6, coarse.spacing_m**2 / 1e6
+    rop_f, rop_c = rasters[k_rop]
+    rop_area = float(rop_f[2].sum() * h2 + (rop_c[2].sum() * H2 if rop_c is not None else 0.0))
+    city_area = float(city.sum() * h2)
+    ns = parts[0].q.shape[0] if with_fields else 0
+    sum_f, sum_c = (sp.FieldSum(lat_f, ns + 2), sp.FieldSum(lat_c, ns + 2)) if with_fields else (None, None)
+    results, t_adj = [], 0.0
+    for p, c, path in zip(parts, cached, paths):
+        groups = _kernel_groups(p.source_kernels or [(p.kernel_fine, p.kernel_coarse)] * len(src))
+        t1 = time.perf_counter()
+        if c is not None:
+            row = np.asarray(c["row"], dtype=float)
+        else:
+            row = sp.spectral_row(groups, rasters, lat_f, lat_c, len(src))
+            if cacheable:
+                save_verified_npz(path, labels=np.array(labels), row=row, exposure=np.array(exposure),
+                                  scalars=np.array([city_area, rop_area]))
+        t_adj += time.perf_counter() - t1
+        results.append(ReceptorResult(geom.city_id, labels, row, exposure, city_area, rop_area,
+                                      from_cache=c is not None, timings={"raster_s": 0.0, "adjoint_s": 0.0,
+                                                                         "fields_s": 0.0, "receptor_s": 0.0}))
+        if with_fields:
+            sp.add_part_fields(sum_f, sum_c, groups, rasters, np.atleast_2d(np.asarray(p.q, dtype=float)),
+                               p.unit_weight, k_city, k_rop)
+    fields = None
+    if with_fields:
+        j0, i0, nj, ni = block
+        out = sum_f.fields()
+        if not sum_c.empty:
+            fc = sum_c.fields()[:, j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1]
+            out += np.einsum("yj,bji,xi->byx", Ay, fc, Ax, optimize=True)
+        fields = {"grid": fine, "city_fraction": city, "exposure_weight": weight, "unit_city": out[ns],
+                  "unit_rop": out[ns + 1], "pm25": out[:ns]}
+    results[0].timings.update({"raster_s": t_raster, "adjoint_s": t_adj,
+                               "fields_s": time.perf_counter() - t0 - t_raster - t_adj,
+                               "receptor_s": time.perf_counter() - t0})
+    return results, fields
+
+
+def _lattice_spectra(memo, fine, coarse, block):
+    """The city's :class:`engine.dispersion.spectra.LatticeSpectra` (fine, coarse), memoised in ``memo``:
+    the fine lattice with the normalised receptor weights, the coarse one with their restriction
+    ``Ay.T wn Ax`` (:func:`_adjoint_row`)."""
+    if "spectra" not in memo:
+        j0, i0, nj, ni = block
+        wc = np.zeros(coarse.shape)
+        wc[j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1] = memo["Ay"].T @ memo["wn"] @ memo["Ax"]
+        # the half width a kernel at least as wide as the lattice is cut to (narrower ones are framed
+        # by zeros: engine.dispersion.spectra.KernelSpectra)
+        memo["spectra"] = (sp.LatticeSpectra(fine.shape, max(fine.shape) - 1, memo["wn"]),
+                           sp.LatticeSpectra(coarse.shape, max(coarse.shape) - 1, wc))
+    return memo["spectra"]
 
 
 def _receptor_rasters(geom, src, fine, coarse, block, population, subsamples):
