@@ -971,9 +971,11 @@ def superpose_arrays(S, q, *, S_season=None, share=None, mask=None):
         Source-receptor matrix of a flat (all-year) emission.
     q : (..., n_source) float64 [g m-2 s-1]
         Emission intensities; any leading axes (scenario, sample, ...) are kept.
-    S_season : (n_season, n_city, n_source) float64, optional
+    S_season : (n_season, n_city, n_source) float64, or a sequence of n_season sparse matrices, optional
         One matrix per season, times the season's calm coefficient c_s (:func:`sr_matrix`'s
         ``S_season``); with ``share``, :math:`C = \\sum_s (\\mathrm{share}_s \\odot q) S_s^T`.
+        Sparse (``scipy.sparse``, CSR) matrices give the same sums with the zero entries skipped:
+        a city sees only its province's sources, ~5 % of S (the sweep passes them so).
     share : (n_season, ..., n_source) float64, optional
         Share of each source's annual emission emitted in each season (:func:`emissions`'
         ``season_share``), broadcastable against ``q``. Without it (or without ``S_season``)
@@ -990,12 +992,23 @@ def superpose_arrays(S, q, *, S_season=None, share=None, mask=None):
     lead = q.shape[:-1]
     q2 = q.reshape(-1, n_src)
     if S_season is not None and share is not None:
-        sh = np.broadcast_to(share, (S_season.shape[0],) + lead + (n_src,)).reshape(S_season.shape[0], -1, n_src)
-        terms = [(S_season[j], q2 * sh[j]) for j in range(S_season.shape[0])]
+        n_term = len(S_season)
+        sh = np.broadcast_to(share, (n_term,) + lead + (n_src,)).reshape(n_term, -1, n_src)
+        terms = [(S_season[j], q2 * sh[j]) for j in range(n_term)]
     else:
         terms = [(S, q2)]
-    c = sum(qs @ (Ms if mask is None else np.where(mask, Ms, 0.0)).T for Ms, qs in terms)
+    c = sum(_times_transpose(qs, Ms, mask) for Ms, qs in terms)
     return c.reshape(lead + (c.shape[-1],))
+
+
+def _times_transpose(qs, M, mask):
+    """``qs @ M.T`` for a dense or a ``scipy.sparse`` M (sparse: each entry summed over the
+    non-zero sources of its row in a fixed order, whatever the number of rows of ``qs``)."""
+    if hasattr(M, "tocsr"):
+        if mask is not None:
+            raise ValueError("superpose_arrays: mask needs dense matrices")
+        return np.asarray(M @ qs.T).T
+    return qs @ (M if mask is None else np.where(mask, M, 0.0)).T
 
 
 # --------------------------------------------------------------------------- health

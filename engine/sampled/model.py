@@ -367,7 +367,9 @@ class NationalModel:
         t_sr = []
         for lv in levels:  # the dispersion work, last
             t0 = time.perf_counter()
-            tb.S[lv], tb.S_season[lv], tt = self._sr_for_level(lv)
+            tb.S[lv], Ss, tt = self._sr_for_level(lv)
+            # the terms as sparse matrices: a city sees its province's sources only (~5 % of S)
+            tb.S_season[lv] = None if Ss is None else tuple(_csr(m) for m in Ss)
             t_sr.append({"level": dict(zip(self._level_keys(), lv)), "wall_s": time.perf_counter() - t0, **tt})
         self.timings["sr_matrix"] = t_sr
         tb.health, tb.background = health, background
@@ -422,3 +424,9 @@ class NationalModel:
             return background_values(h.background, self.prep.selected)
         except InputError as exc:
             raise InputError(f"{self.spec.path}: [health] background: {exc}") from None
+
+
+def _csr(m):
+    from scipy.sparse import csr_matrix
+
+    return csr_matrix(m)
