@@ -48,7 +48,7 @@ from kernels.profiles import H_VALID
 
 __all__ = ["AreaSources", "PolygonSources", "LATERAL_CDF", "area_concentrations", "polygon_concentrations",
            "polygon_area_centroid", "regular_polygon_vertices", "rectangle_vertices", "period_average", "period_kernel",
-           "convolve", "hour_tables", "MAX_RELEASE_HEIGHT_M"]
+           "convolve", "hour_tables", "lattice_symmetry", "square_kernel", "MAX_RELEASE_HEIGHT_M"]
 
 #: highest release height [m]: the top of AERMOD's gridded profiles (``kernels.plume.GRID_HEIGHTS``,
 #: 5000 m). AERMOD itself accepts any height and warns above 100 m (soset.f APARM, W320);
@@ -346,17 +346,49 @@ def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0, rece
     if hour_mask is not None:
         hours = hours.copy()
         hours[~hour_mask, H_VALID] = 0.0
-    n = hours.shape[0]
-    lng = np.empty((n, plume.NX))
-    lnsy = np.empty((n, plume.NX + 2))
-    wd = np.empty(n)
-    plume.build_hour_tables(hours, *prof, float(release_height_m), float(initial_sigma_z_m),
-                            float(receptor_height_m), float(urban_population), float(urban_roughness_m),
-                            lng, lnsy, wd, int(n_x))
+    lng, lnsy, wd = _distinct_tables(hours, prof, (float(release_height_m), float(initial_sigma_z_m),
+                                                   float(receptor_height_m), float(urban_population),
+                                                   float(urban_roughness_m)), int(n_x))
     if len(_TABLE_CACHE) > 32:
         _TABLE_CACHE.clear()
     _TABLE_CACHE[key] = (lng, lnsy, wd, n_x, hour_mask)
     return lng, lnsy, wd
+
+
+def _distinct_tables(hours, prof, args, n_x):
+    """:func:`kernels.plume.build_hour_tables` computed once per distinct hour.
+
+    The ln g and ln sigma-y tables of an hour do not depend on its wind direction (the
+    direction only turns the plume: ``kernels.hour_setup._hour_setup`` reads it for the
+    direction at the release height alone), so hours equal in every other column and profile
+    share their tables. A class climatology repeats each class in every direction sector (the
+    default met: 373 hours, 25 distinct); the tables of the distinct hours are built, copied to
+    their hours, and every hour's direction is taken from :func:`kernels.hour_setup.hour_wind_from`
+    (the same functions, so the result is bit for bit the one of building every hour).
+    """
+    from kernels.profiles import H_WD
+
+    n = hours.shape[0]
+    cols = [np.delete(hours, H_WD, axis=1)] + [p for i, p in enumerate(prof) if i != 2]  # prof[2]: direction
+    key = np.ascontiguousarray(np.concatenate(cols, axis=1))
+    if n > 1:
+        # NaN-safe equality of rows: compare the bytes (NaN padding of the profiles included)
+        raw = key.view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).ravel()
+        _, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
+    else:
+        first, inverse = np.arange(n), np.arange(n)
+    uh = np.ascontiguousarray(hours[first])
+    uprof = tuple(np.ascontiguousarray(p[first]) for p in prof)
+    m = uh.shape[0]
+    lng_u = np.empty((m, plume.NX))
+    lnsy_u = np.empty((m, plume.NX + 2))
+    wd_u = np.empty(m)
+    plume.build_hour_tables(uh, *uprof, *args, lng_u, lnsy_u, wd_u, n_x)
+    if m == n and (first == np.arange(n)).all():
+        return lng_u, lnsy_u, wd_u
+    wd = np.empty(n)
+    hour_wind_from(hours, prof[0], prof[2], args[0], wd)
+    return lng_u[inverse], lnsy_u[inverse], wd
 
 
 _WIND_CACHE = {}
@@ -742,8 +774,101 @@ def period_kernel(met: MetHours, *, cell_size_m, spacing_m, n_half, release_heig
     out = np.zeros((n, n))
     if tot <= 0:
         return out
-    plume.weighted_offset_kernel(float(cell_size_m), float(cell_size_m), float(spacing_m), float(spacing_m),
-                                 int(n_half), int(n_half), w / tot, lng, lnsy, wd, out, flag)
+    return square_kernel((lng, lnsy, wd), w / tot, cell_size_m, spacing_m, n_half, lateral_flag=flag)
+
+
+#: memory bound of one batch of single-direction kernels in :func:`square_kernel` [bytes]
+_SQUARE_BATCH_BYTES = 64 * 2**20
+
+
+def lattice_symmetry(wind_from_deg):
+    """Each direction as a symmetry of the square lattice applied to a direction in [0, 45] deg.
+
+    The eight symmetries of a square (the dihedral group D4: quarter turns and mirrors) map an
+    axis-aligned square cell and a square receptor lattice onto themselves. A Gaussian plume
+    is mirror-symmetric about its axis, so the kernel of a square cell for wind from
+    ``theta = 90 k + b`` is the kernel for ``b`` turned ``k`` quarter turns, and for
+    ``theta = 90 k + 90 - b`` the mirror image of ``b``'s turned ``k + 1`` quarter turns
+    (:func:`_turn`). Every direction has one such ``b`` in [0, 45].
+
+    Returns
+    -------
+    base : float (n,) [deg]; turns : int (n,) in 0..3; mirror : bool (n,)
+    """
+    th = np.mod(np.asarray(wind_from_deg, dtype=float), 360.0)
+    k = np.minimum(np.floor(th / 90.0), 3.0)
+    r = th - 90.0 * k
+    mirror = r > 45.0
+    base = np.where(mirror, 90.0 - r, r)
+    turns = np.where(mirror, k + 1.0, k).astype(np.int64) % 4
+    return base, turns, mirror
+
+
+def _turn(kernel, turns, mirror):
+    """The kernel array of a direction from its base direction's (:func:`lattice_symmetry`):
+    ``K[iy, ix]`` at offset (x east, y north) = ((ix - n) dx, (iy - n) dy). A quarter turn of
+    the wind clockwise (theta + 90) maps offset (x, y) to (y, -x), which is ``np.rot90``; the
+    mirror theta -> -theta maps x to -x, a flip of the columns."""
+    k = kernel[..., ::-1] if mirror else kernel
+    return np.rot90(k, turns, axes=(-2, -1))
+
+
+def square_kernel(met_tables, weights, cell_m, spacing_m, n_half, *, lateral_flag=plume.LATERAL_CDF_EXACT):
+    """Weighted sum over hours of the kernel of an axis-aligned square cell on a square lattice.
+
+    ``out[iy, ix] = sum_h weights[h] C_h((ix - n_half) spacing, (iy - n_half) spacing)``, the
+    sum of :func:`kernels.plume.weighted_offset_kernel`, computed from the lattice's symmetries:
+    hours with the same ln g and ln sigma-y tables whose directions are images of one another
+    under a symmetry of the square (:func:`lattice_symmetry`) share one single-direction kernel,
+    evaluated once at the base direction and turned or mirrored onto the others. A class
+    climatology has every class in every direction sector (the default met: 373 hours of 25
+    tables in 16 sectors, 75 kernels instead of 373). The same numbers as the hour-by-hour sum
+    up to round-off: the quadrature at a turned direction sees the same geometry, the sine and
+    cosine of the angle differing in the last bits (tests/test_kernel_symmetry.py).
+
+    Parameters
+    ----------
+    met_tables : (ln g (n, NX), ln sigma-y (n, NX + 2), wind from (n,) [deg])
+    weights : (n,) float; hours with weight 0 or a NaN direction (calm, missing) count 0
+    cell_m, spacing_m : float [m]; n_half : int
+
+    Returns
+    -------
+    (2 n_half + 1, 2 n_half + 1) float64 [ug m-3 per g m-2 s-1]
+    """
+    lng, lnsy, wd = met_tables
+    weights = np.asarray(weights, dtype=float)
+    n = int(n_half)
+    out = np.zeros((2 * n + 1, 2 * n + 1))
+    live = np.flatnonzero((weights != 0.0) & np.isfinite(wd))
+    if live.size == 0:
+        return out
+    base, turns, mirror = lattice_symmetry(wd[live])
+    tab = np.ascontiguousarray(np.concatenate([lng[live], lnsy[live]], axis=1))
+    raw = tab.view(np.dtype((np.void, tab.dtype.itemsize * tab.shape[1]))).ravel()
+    _, tid = np.unique(raw, return_inverse=True)
+    # one single-direction kernel per (table, base direction)
+    pair_key = np.stack([tid.astype(float), base], axis=1)
+    pairs, first, pid = np.unique(pair_key, axis=0, return_index=True, return_inverse=True)
+    pid = pid.ravel()
+    rows = live[first]
+    transform = turns * 2 + mirror  # 8 symmetries
+    # weight of each pair under each symmetry: W[t, p]
+    W = np.zeros((8, len(pairs)))
+    np.add.at(W, (transform, pid), weights[live])
+    size = (2 * n + 1) ** 2 * 8
+    batch = max(1, _SQUARE_BATCH_BYTES // size)
+    acc = np.zeros((8, 2 * n + 1, 2 * n + 1))
+    for s in range(0, len(pairs), batch):
+        r = rows[s:s + batch]
+        k = np.empty((len(r), 2 * n + 1, 2 * n + 1))
+        plume.offset_kernels(float(cell_m), float(cell_m), float(spacing_m), float(spacing_m), n, n,
+                             np.ascontiguousarray(lng[r]), np.ascontiguousarray(lnsy[r]),
+                             np.ascontiguousarray(base[first[s:s + batch]]), k, int(lateral_flag))
+        acc += np.tensordot(W[:, s:s + batch], k, axes=(1, 0))
+    for t in range(8):
+        if W[t].any():
+            out += _turn(acc[t], t // 2, bool(t % 2))
     return out
 
 

@@ -36,7 +36,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["fast_length", "fft_shape", "half_width", "KernelSpectra", "KERNEL_SPECTRA", "LatticeSpectra",
+__all__ = ["fast_length", "fft_shape", "half_width", "window_padding", "KernelSpectra", "KERNEL_SPECTRA", "LatticeSpectra",
            "FieldSum", "FEW_SOURCES", "rfft2_window", "irfft2_rows", "spectral_row", "add_part_fields"]
 
 #: a kernel group with at most this many sources on a lattice builds its emission spectrum from the
@@ -156,6 +156,27 @@ class KernelSpectra:
 KERNEL_SPECTRA = KernelSpectra()
 
 
+def window_padding(n, a, b, h):
+    """Kernel half width and padded length of one axis of a lattice of ``n`` cells whose receptors
+    are the cells ``[a, a + b)`` (all sources anywhere in ``[0, n)``).
+
+    Receptor-source offsets ``j - i`` lie in ``[a - n + 1, a + b - 1]``, so the kernel is needed to
+    ``h_need = max(n - 1 - a, a + b - 1)`` (at most ``h``). A circular convolution (or correlation)
+    of length ``P`` adds to a receptor the kernel at ``j - i +- P``; none of those lies within
+    ``[-h, h]`` when ``P >= h + max(n - a, a + b)`` -- the "overlap-save" bound (Oppenheim & Schafer
+    2010, section 8.7.3): a receptor window needs no padding beyond what wraps onto cells that are
+    never read. For the whole lattice (a = 0, b = n, h = n - 1) that is ``2n - 1`` instead of the
+    ``n + 2h = 3n - 2`` of a full linear convolution; for a city's block in the middle of its
+    province's coarse lattice about ``n + b``.
+
+    Returns
+    -------
+    h_need : int; P_min : int
+    """
+    h_need = min(int(h), max(n - 1 - a, a + b - 1, 0))
+    return h_need, h_need + max(n - a, a + b)
+
+
 class LatticeSpectra:
     """One lattice of a receptor city: its padded shape, receptor-weight and source spectra.
 
@@ -168,15 +189,34 @@ class LatticeSpectra:
         at least as wide as the city's lattice needs).
     weights : (ny, nx) ndarray
         Receptor weights of the adjoint (normalised exposure weights, or their restriction to
-        the coarse lattice).
+        the coarse lattice); zero outside ``window``.
+    window : (a_y, b_y, a_x, b_x) or None
+        The receptor cells ``[a_y, a_y + b_y) x [a_x, a_x + b_x)``: the only cells whose fields are
+        read (:meth:`FieldSum.fields`) and where ``weights`` may be non-zero; None: the whole
+        lattice. The kernel is cut to the offsets between these cells and the lattice
+        (:func:`window_padding`) and the transforms are padded only as far as that needs.
     """
 
-    def __init__(self, shape, h, weights):
+    def __init__(self, shape, h, weights, window=None):
         self.shape = tuple(shape)
-        self.h = int(h)
-        self.fshape = fft_shape(self.shape, self.h)
-        self.w_spec = rfft2_window(weights, 0, 0, self.fshape)
-        self._w_support = weights != 0
+        ny, nx = self.shape
+        self.window = (0, ny, 0, nx) if window is None else tuple(int(v) for v in window)
+        ay, by, ax, bx = self.window
+        if not (0 <= ay and ay + by <= ny and 0 <= ax and ax + bx <= nx and by > 0 and bx > 0):
+            raise ValueError(f"receptor window {self.window} outside the lattice {self.shape}")
+        w = np.asarray(weights)
+        outside = np.ones(self.shape, dtype=bool)
+        outside[ay:ay + by, ax:ax + bx] = False
+        if (w[outside] != 0).any():
+            raise ValueError("receptor weights outside the receptor window")
+        hy, py = window_padding(ny, ay, by, h)
+        hx, px = window_padding(nx, ax, bx, h)
+        self.h = max(hy, hx)  # one square cut of the kernel serves both axes
+        # the bound for the common cut h, and room for the (2h + 1)-wide kernel itself
+        self.fshape = (fast_length(max(py, self.h + max(ny - ay, ay + by), 2 * self.h + 1)),
+                       fast_length(max(px, self.h + max(nx - ax, ax + bx), 2 * self.h + 1)))
+        self.w_spec = rfft2_window(w, 0, 0, self.fshape)
+        self._w_support = w != 0
         self._w_support_spec = None
         self._sources = {}
         # receptor cell j of the correlation sits at index j - h (mod P) of the inverse transform
@@ -253,10 +293,13 @@ class FieldSum:
         self.empty = False
 
     def fields(self):
+        """The (n_field, b_y, b_x) fields on the lattice's receptor window (the whole lattice without one)."""
         lat = self.lattice
-        h, (ny, nx) = lat.h, lat.shape
-        full = irfft2_rows(self.total, lat.fshape, np.arange(h, h + ny))
-        return np.maximum(full[:, :, h:h + nx], 0.0)
+        h = lat.h
+        ay, by, ax, bx = lat.window
+        # the linear convolution's cell j sits at index j + h (mod P: only cells that are never read wrap)
+        full = irfft2_rows(self.total, lat.fshape, (np.arange(ay, ay + by) + h) % lat.fshape[0])
+        return np.maximum(full[:, :, (np.arange(ax, ax + bx) + h) % lat.fshape[1]], 0.0)
 
 
 def spectral_row(groups, rasters, lat_f, lat_c, n_src):

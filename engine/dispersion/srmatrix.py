@@ -684,7 +684,7 @@ def compute_receptor_parts(geom, src, parts, *, lattices=None, population=None, 
         j0, i0, nj, ni = block
         out = sum_f.fields()
         if not sum_c.empty:
-            fc = sum_c.fields()[:, j0 - 1:j0 + nj + 1, i0 - 1:i0 + ni + 1]
+            fc = sum_c.fields()  # the block and its ring: the lattice's receptor window
             out += np.einsum("yj,bji,xi->byx", Ay, fc, Ax, optimize=True)
         fields = {"grid": fine, "city_fraction": city, "exposure_weight": weight, "unit_city": out[ns],
                   "unit_rop": out[ns + 1], "pm25": out[:ns]}
@@ -705,7 +705,8 @@ def _lattice_spectra(memo, fine, coarse, block):
         # the half width a kernel at least as wide as the lattice is cut to (narrower ones are framed
         # by zeros: engine.dispersion.spectra.KernelSpectra)
         memo["spectra"] = (sp.LatticeSpectra(fine.shape, max(fine.shape) - 1, memo["wn"]),
-                           sp.LatticeSpectra(coarse.shape, max(coarse.shape) - 1, wc))
+                           sp.LatticeSpectra(coarse.shape, max(coarse.shape) - 1, wc,
+                                             window=(j0 - 1, nj + 2, i0 - 1, ni + 2)))
     return memo["spectra"]
 
 

@@ -230,14 +230,9 @@ def urban_candidate_hours(met, population):
 def weighted_kernel(met_tables, weights, cell, spacing, n_half):
     """Kernel (half width ``n_half``) of a square cell summed over the rows of ``met_tables``
     (ln g, ln sigma-y, wind direction) with ``weights`` (exact lateral CDF); zeros if none weigh."""
-    from kernels import plume
+    from engine.dispersion.area import square_kernel
 
-    lng, lnsy, wd = met_tables
-    out = np.zeros((2 * n_half + 1, 2 * n_half + 1))
-    if weights.any():
-        plume.weighted_offset_kernel(float(cell), float(cell), float(spacing), float(spacing), int(n_half),
-                                     int(n_half), weights, lng, lnsy, wd, out, plume.LATERAL_CDF_EXACT)
-    return out
+    return square_kernel(met_tables, weights, cell, spacing, n_half)
 
 
 def split_period_kernel(met, *, cell_size_m, spacing_m, n_half, release_height_m=0.0, initial_sigma_z_m=0.0,
