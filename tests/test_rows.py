@@ -74,6 +74,42 @@ def test_field_sum_is_the_sum_of_same_convolutions():
     np.testing.assert_allclose(acc.fields(), ref, rtol=1e-12)
 
 
+@pytest.mark.parametrize("window", [(3, 4, 5, 3), (0, 2, 0, 3), (10, 4, 13, 4), (0, 14, 0, 17), (6, 8, 0, 17)],
+                         ids=["middle", "corner", "far-corner", "whole", "band"])
+@pytest.mark.parametrize("zeros", [False, True])
+def test_receptor_window_pads_only_what_it_reads(window, zeros):
+    """A coarse lattice whose receptors are a block: the transforms padded to the overlap-save
+    bound (engine.dispersion.spectra.window_padding) give, on the block, the adjoint maps and the
+    fields of the fully padded linear convolution (direct sums as the reference), with smaller
+    transforms for a block inside the lattice."""
+    rng = np.random.default_rng(11)
+    shape, n = (14, 17), 20
+    ay, by, ax, bx = window
+    w = np.zeros(shape)
+    w[ay:ay + by, ax:ax + bx] = rng.uniform(0.1, 1.0, (by, bx))
+    k = _kernel(n, rng, zeros)
+    h = sp.half_width(shape, k)
+    lat = sp.LatticeSpectra(shape, h, w, window=window)
+    whole = sp.fft_shape(shape, h)  # the whole linear convolution's padding (n + 2h)
+    assert lat.fshape[0] * lat.fshape[1] < whole[0] * whole[1]
+    if by < shape[0] // 2:  # a block inside the lattice pads less than the whole lattice's window
+        inner = sp.LatticeSpectra(shape, h, np.ones(shape)).fshape
+        assert lat.fshape[0] * lat.fshape[1] <= inner[0] * inner[1]
+    direct = lambda a, b: convolve_direct(a, b)  # noqa: E731
+    g = lat.adjoint_maps([k], cache=sp.KernelSpectra())[0]
+    ref = fl.same_convolution(np.ascontiguousarray(k[::-1, ::-1]), w, convolve_fn=direct)
+    np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-13 * ref.max())
+    assert np.array_equal(g == 0.0, ref == 0.0)
+    e = rng.uniform(0.0, 1.0, shape)  # sources anywhere on the lattice
+    acc = sp.FieldSum(lat, 1)
+    acc.add(k, lat.emission_spectrum(np.ones((1, 1)), [(0, (0, 0, e))]), cache=sp.KernelSpectra())
+    ref_f = srm.same_convolution_batch(k, e[None])[0][ay:ay + by, ax:ax + bx]
+    np.testing.assert_allclose(acc.fields()[0], ref_f, rtol=1e-12, atol=1e-13 * ref_f.max())
+    with pytest.raises(ValueError, match="outside the receptor window"):
+        sp.LatticeSpectra(shape, h, np.ones(shape), window=window) if by * bx < w.size else \
+            sp.LatticeSpectra(shape, h, w, window=(0, 1, 0, 1))
+
+
 def test_kernel_spectra_store_is_bounded_and_keyed_by_identity():
     rng = np.random.default_rng(3)
     k1, k2 = _kernel(4, rng), _kernel(4, rng)

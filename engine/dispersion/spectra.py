@@ -4,9 +4,12 @@ With seasonal met, emission-height classes and urban node kernels a receptor cit
 (season, height class, kernel group), one adjoint correlation (its row of S,
 :mod:`engine.dispersion.srmatrix`) and one forward convolution (its fields) on each of its two
 lattices. Every one of them is the zero-padded linear convolution of
-:func:`engine.dispersion.srmatrix.same_convolution_batch`: the kernel cut to the half width
-``h = min(max(ny, nx) - 1, n)`` and both factors padded to the same 2-3-5-smooth shape
-``(P_y, P_x) >= (ny + 2h, nx + 2h)`` (:func:`fft_shape`), which leaves no wrap-around. By the
+:func:`engine.dispersion.srmatrix.same_convolution_batch` read on the lattice's receptor cells: the
+kernel cut to the half width the receptor-source offsets need and both factors padded to a
+2-3-5-smooth shape (:func:`fast_length`) no smaller than the overlap-save bound of
+:func:`window_padding`, so that whatever wraps around lands on cells that are never read (the fine
+lattice: ``2n - 1`` per axis instead of the ``n + 2h = 3n - 2`` of the whole linear convolution; the
+coarse lattice, read on the city's block only: about ``n + b``). By the
 convolution theorem (DFT of a linear convolution padded beyond its support, Oppenheim & Schafer
 2010, *Discrete-Time Signal Processing*, 3rd ed., section 8.7) the work per part then reduces to
 products of spectra that are each computed once:
