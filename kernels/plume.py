@@ -119,6 +119,7 @@ __all__ = [
     "direct_hourly_polygons",
     "polygon_concentration",
     "offset_kernels",
+    "offset_kernels_mirrored",
     "weighted_offset_kernel",
     "table_lookup",
 ]
@@ -196,6 +197,54 @@ def offset_kernels(cell_x, cell_y, dx, dy, nx_half, ny_half, lng, lnsy, wd, out,
                 ox = (ix - nx_half) * dx
                 out[h, iy, ix] = cell_concentration(-ox, -oy, 1.0, 0.0, hx, hy, sw, cw,
                                                     lng[h], lnsy[h], stack, lateral_cdf)
+
+
+#: mirror symmetry of a single-direction kernel (:func:`offset_kernels_mirrored`)
+MIRROR_NONE = 0
+#: wind along the y axis (from 0 or 180 deg): K(x, y) = K(-x, y)
+MIRROR_X = 1
+#: wind along the diagonal y = x (from 45 or 225 deg): K(x, y) = K(y, x)
+MIRROR_DIAGONAL = 2
+
+
+@njit(parallel=True, **_JIT)
+def offset_kernels_mirrored(cell, spacing, n_half, lng, lnsy, wd, mirror, out, lateral_cdf=LATERAL_CDF_EXACT):
+    """:func:`offset_kernels` of a square cell on a square lattice, hour ``h`` mirror-symmetric as
+    ``mirror[h]`` says: the plume is symmetric about its axis and the square about the axis and the
+    diagonals, so a wind along an axis (``MIRROR_X``) or a diagonal (``MIRROR_DIAGONAL``) makes the
+    kernel its own mirror image; only one half of it is integrated and the other half copied
+    (``out[h, iy, 2n - ix] = out[h, iy, ix]``, or ``out[h, ix, iy] = out[h, iy, ix]``). Each cell is
+    written by exactly one kernel row, so the rows stay independent (``prange``, spread order)."""
+    nh = lng.shape[0]
+    hx = 0.5 * cell
+    nrow = 2 * n_half + 1
+    step = _spread_step(nrow)
+    for k in prange(nrow):
+        iy = (k * step) % nrow
+        stack = np.empty((2, MAX_STACK))
+        oy = (iy - n_half) * spacing
+        for h in range(nh):
+            if math.isnan(wd[h]):
+                for ix in range(nrow):
+                    out[h, iy, ix] = 0.0
+                continue
+            wr = math.radians(wd[h])
+            sw = math.sin(wr)
+            cw = math.cos(wr)
+            m = mirror[h]
+            last = nrow - 1
+            if m == MIRROR_X:
+                last = n_half
+            elif m == MIRROR_DIAGONAL:
+                last = iy
+            for ix in range(last + 1):
+                ox = (ix - n_half) * spacing
+                c = cell_concentration(-ox, -oy, 1.0, 0.0, hx, hx, sw, cw, lng[h], lnsy[h], stack, lateral_cdf)
+                out[h, iy, ix] = c
+                if m == MIRROR_X:
+                    out[h, iy, nrow - 1 - ix] = c
+                elif m == MIRROR_DIAGONAL:
+                    out[h, ix, iy] = c
 
 
 @njit(parallel=True, **_JIT)

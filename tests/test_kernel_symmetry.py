@@ -105,17 +105,19 @@ def test_square_kernel_evaluates_one_kernel_per_table_and_base_direction(met24, 
     """The saving itself: 24 tables x 16 sectors = 384 hours cost 24 x 3 single-direction kernels."""
     met = _sectors(met24)
     tables = area.hour_tables(met)
-    seen = []
-    real = plume.offset_kernels
+    seen, mirrored = [], []
+    real = plume.offset_kernels_mirrored
 
     def counting(*a):
-        seen.append(a[6].shape[0])  # the hours (pairs) of this call
+        seen.append(a[3].shape[0])  # the single-direction kernels (pairs) of this call
+        mirrored.append(int((a[6] != plume.MIRROR_NONE).sum()))  # of which half are integrated
         return real(*a)
 
-    monkeypatch.setattr(plume, "offset_kernels", counting)
+    monkeypatch.setattr(plume, "offset_kernels_mirrored", counting)
     area.square_kernel(tables, met.weight, 1000.0, 1000.0, 4)
     n_tables = len(np.unique(np.concatenate([tables[0], tables[1]], axis=1), axis=0))
-    assert sum(seen) == 3 * n_tables
+    assert sum(seen) == 3 * n_tables  # base directions 0, 22.5, 45
+    assert sum(mirrored) == 2 * n_tables  # 0 and 45 are their own mirror images
     assert sum(seen) < len(met) / 5
 
 

@@ -120,8 +120,10 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
     # seconds; everything is written into a staging folder and swapped in at the end, with
     # manifest.json, so an interrupted run leaves the previous output as it was
     with OutputTransaction(out_dir, inputs=input_paths(cfg), config=config_to_dict(cfg), command="run") as tx:
+        t = time.perf_counter()
         prep = pl.prepare(cfg, data=data, footprints=footprints, province_footprints=province_footprints,
                           population=population, population_key=population_key)
+        t_prepare = time.perf_counter() - t
         cfg = prep.cfg
         t = time.perf_counter()
         carbon = pl.carbon(prep, carbon_fn=carbon_fn)
@@ -130,12 +132,16 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
         mosaic = _mosaic_spec(prep, cfg.dispersion.mosaic_resolution_deg)
         results, tf = pl.receptor_pass(prep, q=q, mosaic=mosaic, use_cache=use_cache, workers=workers,
                                        scheduler=scheduler, client=client, quiet=quiet, kernel_fn=kernel_fn)
+        t = time.perf_counter()
         S = pl.sr_dataset(prep, results)
         conc = pl.superpose(S, q)
+        t_superpose = time.perf_counter() - t
         t = time.perf_counter()
         health = pl.health(prep, conc, health_fn=health_fn, age_population_fn=age_population_fn)
         t_health = time.perf_counter() - t
+        t = time.perf_counter()
         cities_out, national, summary = pl.metrics(prep, carbon, conc, health, S)
+        t_metrics = time.perf_counter() - t
         n_cached = int(S.attrs["n_from_cache"])
         # ---- outputs
         t = time.perf_counter()
@@ -149,7 +155,8 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
         eio.write_csv(cities_out, tx.path("cities.csv"), significant_digits=6)
         eio.write_csv(national, tx.path("national.csv"), significant_digits=6)
         eio.write_csv(carbon.rop[carbon.rop["scenario"].isin(scen)], tx.path("provinces.csv"), significant_digits=6)
-        timings = {"carbon_s": t_carbon, **tf, "health_s": t_health, "write_s": time.perf_counter() - t}
+        timings = {"prepare_s": t_prepare, "carbon_s": t_carbon, **tf, "superpose_s": t_superpose,
+                   "health_s": t_health, "metrics_s": t_metrics, "write_s": time.perf_counter() - t}
         sel = prep.selected
         summary.update({"n_cities": len(sel), "n_rows_from_cache": n_cached, "n_fields_from_cache": n_cached,
                         "timings_s": timings, "source_set": cfg.dispersion.source_set,

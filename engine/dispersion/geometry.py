@@ -125,6 +125,15 @@ class Disc:
     def contains(self, lat, lon):
         return self._distance(lat, lon) <= self.radius_m
 
+    def latitude_band(self):
+        """``(lat_min, lat_max)`` [deg] outside which no point is inside the disc (a superset of
+        :meth:`_near`'s latitude test, widened by 1 %), or None when the cap holds a pole."""
+        r = self.radius_m / EARTH_RADIUS_M
+        if r >= math.pi / 2 or math.sin(r) >= math.cos(math.radians(self.lat)):
+            return None
+        dlat = (math.degrees(r) * 1.001 + 1e-9) * 1.01
+        return self.lat - dlat, self.lat + dlat
+
     def classify(self, lat, lon, half_diag_m):
         """(surely inside, surely outside) for cells of half-diagonal ``half_diag_m`` centred at lat/lon."""
         d = self._distance(lat, lon, np.max(half_diag_m))
@@ -245,9 +254,26 @@ class Region:
 
     def contains(self, lat, lon):
         m = self.include.contains(lat, lon)
+        lat, lon = np.broadcast_arrays(np.asarray(lat, dtype=float), np.asarray(lon, dtype=float))
+        if len(self.exclude) < 4 or lat.size < 1024:
+            for s in self.exclude:
+                m &= ~s.contains(lat, lon)
+            return m
+        # many excluded cities: each tests only the points in its latitude band (sorted once),
+        # the others being outside it by its own first test (Disc._near)
+        fl_lat, fl_lon, fl_m = lat.ravel(), lon.ravel(), m.reshape(-1)
+        order = np.argsort(fl_lat, kind="stable")
+        sorted_lat = fl_lat[order]
         for s in self.exclude:
-            m &= ~s.contains(lat, lon)
-        return m
+            band = s.latitude_band() if hasattr(s, "latitude_band") else None
+            if band is None:
+                fl_m &= ~s.contains(fl_lat, fl_lon)
+                continue
+            i0, i1 = np.searchsorted(sorted_lat, band[0], "left"), np.searchsorted(sorted_lat, band[1], "right")
+            if i1 > i0:
+                idx = order[i0:i1]
+                fl_m[idx[s.contains(fl_lat[idx], fl_lon[idx])]] = False
+        return fl_m.reshape(m.shape)
 
     def classify(self, lat, lon, half_diag_m):
         ins, out = self.include.classify(lat, lon, half_diag_m)

@@ -289,8 +289,11 @@ class FieldSum:
         """Add ``K E`` of ``kernel``; ``rows``: the fields ``emission_spectrum`` holds (default all)."""
         spec, _ = self.lattice.kernel(kernel, cache)
         prod = np.multiply(spec[None], emission_spectrum, out=emission_spectrum)
-        if rows is None:
+        rows = None if rows is None else np.asarray(rows)
+        if rows is None or (rows.size == self.total.shape[0] and (rows == np.arange(rows.size)).all()):
             self.total += prod
+        elif rows.size and (np.diff(rows) == 1).all():  # a run of fields: a view, not a gathered copy
+            self.total[rows[0]:rows[-1] + 1] += prod
         else:
             self.total[rows] += prod
         self.empty = False
