@@ -206,8 +206,18 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
                                       footprints=footprints, province_footprints=province_footprints)
     prov_of = dict(zip(ct.city_id.astype(int), ct.province_id.astype(int)))
     specs = {cid: clim.met_spec_for_city(cfg.met, cid, prov_of[cid]) for cid in selected}
-    for spec in {s.digest: s for s in specs.values()}.values():
-        clim.load_met(spec)  # a broken met file stops the run here, before any work
+    # a broken met file stops the run here, before any work; the regions' met is built side by side
+    # (the built-in climatology: seconds per region, mostly NumPy on whole arrays)
+    unique = list({s.digest: s for s in specs.values()}.values())
+    if len(unique) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from engine.parallel import available_cores
+
+        with ThreadPoolExecutor(max_workers=max(1, min(len(unique), available_cores()))) as pool:
+            list(pool.map(clim.load_met, unique))
+    for spec in unique:
+        clim.load_met(spec)
     check_health_config(cfg.health)  # [health] functions_file, background, rates_file: before any work
     if cfg.run.scheduler:
         from engine.parallel import connect

@@ -97,10 +97,22 @@ def convective_scales(wind_speed_m_s, sensible_heat_flux_w_m2, temperature_k, ro
     hflux = np.asarray(sensible_heat_flux_w_m2, dtype=float)
     t = np.asarray(temperature_k, dtype=float)
     z0, zr = roughness_length_m, reference_height_m
-    ustar = VON_KARMAN * u / np.log(zr / z0)
+    u, hflux, t = np.broadcast_arrays(u, hflux, t)
+    ustar = np.array(VON_KARMAN * u / np.log(zr / z0), dtype=float)
+    # each hour's u* is a function of its previous u* alone: an hour whose u* repeats exactly is at its
+    # fixed point and stays there, so only the others are iterated (the same numbers as every hour
+    # through all iterations)
+    act = np.arange(ustar.size)
+    us, uf, hf, tf = ustar.reshape(-1), u.reshape(-1), hflux.reshape(-1), t.reshape(-1)
     for _ in range(iterations):
-        L = -RHO_CP * t * ustar**3 / (VON_KARMAN * GRAVITY * hflux)
-        ustar = VON_KARMAN * u / (np.log(zr / z0) - psi_m_unstable_np(zr / L) + psi_m_unstable_np(z0 / L))
+        if act.size == 0:
+            break
+        L = -RHO_CP * tf[act] * us[act]**3 / (VON_KARMAN * GRAVITY * hf[act])
+        new = VON_KARMAN * uf[act] / (np.log(zr / z0) - psi_m_unstable_np(zr / L) + psi_m_unstable_np(z0 / L))
+        moved = new != us[act]
+        us[act] = new
+        act = act[moved]
+    ustar = us.reshape(ustar.shape)
     L = -RHO_CP * t * ustar**3 / (VON_KARMAN * GRAVITY * hflux)
     return ustar, L
 
@@ -228,17 +240,21 @@ def aermet_hours(region, season):
         # accumulated heat since sunrise [K m]: sum of H/(rho cp) * 3600 s over the day's convective hours
         acc = np.cumsum(np.where(conv, hflux, 0.0), axis=1) * 3600.0 / RHO_CP
         zic = np.sqrt(2.0 * (1.0 + 2.0 * CARSON_ENTRAINMENT_A) * acc / MORNING_THETA_GRADIENT_K_M)
-        for pu, u in zip(p_speed, u_bin):
-            if pu <= 0:
-                continue
+        # the scales of every speed bin at once (elementwise: the same numbers as bin by bin)
+        live = [(pu, u) for pu, u in zip(p_speed, u_bin) if pu > 0]
+        uu_all = np.repeat(np.array([u for _, u in live], dtype=float), conv.sum())
+        us_c_all, l_c_all = convective_scales(uu_all, np.tile(hflux[conv], len(live)), t, z0)
+        nst = int((~conv).sum())
+        us_s_all, _, l_s_all = stable_scales(np.repeat(np.array([u for _, u in live], dtype=float), nst), n, t, z0,
+                                             solar_elevation_deg=np.tile(elev[~conv], len(live)),
+                                             critical_elevation_deg=acrit)
+        nc = int(conv.sum())
+        for b, (pu, u) in enumerate(live):
             uu = np.full(elev.shape, u)
-            us_c, l_c = convective_scales(uu[conv], hflux[conv], t, z0)
-            us_s, _, l_s = stable_scales(uu[~conv], n, t, z0, solar_elevation_deg=elev[~conv],
-                                         critical_elevation_deg=acrit)
             ustar = np.empty(elev.shape)
             L = np.empty(elev.shape)
-            ustar[conv], L[conv] = us_c, l_c
-            ustar[~conv], L[~conv] = us_s, l_s
+            ustar[conv], L[conv] = us_c_all[b * nc:(b + 1) * nc], l_c_all[b * nc:(b + 1) * nc]
+            ustar[~conv], L[~conv] = us_s_all[b * nst:(b + 1) * nst], l_s_all[b * nst:(b + 1) * nst]
             # AERMET MPPBL limits 1 m <= |L| <= 8888 m (sign kept; AERMOD METEXT applies the same
             # lower limit) and the mechanical mixing height to SBLMAX = 4000 m
             L = np.sign(L) * np.clip(np.abs(L), AERMET_MIN_ABS_L_M, AERMET_MAX_ABS_L_M)

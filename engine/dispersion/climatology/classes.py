@@ -242,9 +242,12 @@ def classify_hours(hours, *, season, weight, source, calm=None, sector_frequenci
         idx_s = np.flatnonzero(in_s)
         uniq, inv = np.unique(keys, return_inverse=True)
         inv = inv.ravel()
+        # the members of every group, in hour order, from one stable sort (not one scan per group)
+        order = np.argsort(inv, kind="stable")
+        bounds = np.searchsorted(inv[order], np.arange(len(uniq) + 1))
         for g, key in enumerate(uniq):
             k_stab, k_spd = int(key // 1_000_000) // 100, int(key // 1_000_000) % 100
-            members = idx_s[inv == g]
+            members = idx_s[order[bounds[g]:bounds[g + 1]]]
             w = weight[members]
             wt = w.sum()
             rep = _representative({k: v[members] for k, v in h.items()}, w)
