@@ -98,7 +98,7 @@ from kernels.edges import (LATERAL_CUTOFF, SIDE_MIN_DU, UCRIT, XMAXR_MIN, ZBRENT
                            _zbrent)
 from kernels.areain import GA_AERMOD, areain, polygon_concentration_aermod  # noqa: F401
 from kernels.quadrature import (FAR_RATIO, FAR_SIGMA_RATIO, KRONROD_RTOL,  # noqa: F401
-                                KRONROD_RTOL_AERMOD, MAX_STACK, N_CROSS_SAMPLES,
+                                KRONROD_RTOL_AERMOD, MAX_STACK, N_CROSS_SAMPLES, SCRATCH_ROWS,
                                 cell_concentration, polygon_concentration)
 from kernels.hour_setup import (URBAN_CP, URBAN_REF_DELTA_T, URBAN_REF_POPULATION,  # noqa: F401
                                 URBAN_REF_ZI, URBAN_TG, _hour_setup, _urban_boundary_layer,
@@ -148,7 +148,7 @@ def direct_hourly(rec_x, rec_y, src_cx, src_cy, src_e1x, src_e1y, src_hx, src_hy
     step = _spread_step(nr)
     for k in prange(nr):
         r = (k * step) % nr
-        stack = np.empty((2, MAX_STACK))
+        stack = np.empty((SCRATCH_ROWS, MAX_STACK))
         for h in range(nh):
             acc = 0.0
             for s in range(ns):
@@ -183,7 +183,7 @@ def offset_kernels(cell_x, cell_y, dx, dy, nx_half, ny_half, lng, lnsy, wd, out,
     step = _spread_step(nrow)
     for k in prange(nrow):
         iy = (k * step) % nrow
-        stack = np.empty((2, MAX_STACK))
+        stack = np.empty((SCRATCH_ROWS, MAX_STACK))
         oy = (iy - ny_half) * dy
         for h in range(nh):
             if math.isnan(wd[h]):
@@ -221,7 +221,7 @@ def offset_kernels_mirrored(cell, spacing, n_half, lng, lnsy, wd, mirror, out, l
     step = _spread_step(nrow)
     for k in prange(nrow):
         iy = (k * step) % nrow
-        stack = np.empty((2, MAX_STACK))
+        stack = np.empty((SCRATCH_ROWS, MAX_STACK))
         oy = (iy - n_half) * spacing
         for h in range(nh):
             if math.isnan(wd[h]):
@@ -295,7 +295,7 @@ def weighted_offset_kernel(cell_x, cell_y, dx, dy, nx_half, ny_half, weights, ln
     step = _spread_step(nrow)
     for k in prange(nrow):  # rows in spread order, as offset_kernels
         iy = (k * step) % nrow
-        stack = np.empty((2, MAX_STACK))
+        stack = np.empty((SCRATCH_ROWS, MAX_STACK))
         oy = (iy - ny_half) * dy
         for ix in range(2 * nx_half + 1):
             out[iy, ix] = 0.0
@@ -330,7 +330,7 @@ def direct_hourly_polygons(rec_x, rec_y, vert_x, vert_y, vert_start, src_ccx, sr
     step = _spread_step(nr)
     for k in prange(nr):
         r = (k * step) % nr
-        stack = np.empty((2, MAX_STACK))
+        stack = np.empty((SCRATCH_ROWS, MAX_STACK))
         for s in range(ns):
             if src_rate[s] == 0.0:
                 continue

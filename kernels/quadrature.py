@@ -26,6 +26,10 @@ KRONROD_RTOL = 1e-5
 KRONROD_RTOL_AERMOD = 1e-4
 KRONROD_ATOL_FACTOR = 1e-12  # absolute floor relative to the piece's |u g| scale
 MAX_STACK = 96
+#: rows of a work buffer ``np.empty((SCRATCH_ROWS, MAX_STACK))`` that lends :func:`cell_concentration`
+#: its work arrays (rows 0-1: the adaptive quadrature's interval stack; row 2: vertices, breakpoints
+#: and crossings); a two-row buffer still works, the arrays are then allocated per call
+SCRATCH_ROWS = 3
 FAR_RATIO = 3.0
 FAR_SIGMA_RATIO = 0.5
 
@@ -281,8 +285,15 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
     """
     e2x = -e1y
     e2y = e1x
-    pu = np.empty(4)
-    pv = np.empty(4)
+    # work arrays: views of the caller's third stack row when it has one (no heap allocation in the
+    # innermost call of every kernel: SCRATCH_ROWS), else allocated here
+    scratch = stack.shape[0] >= SCRATCH_ROWS
+    if scratch:
+        pu = stack[2, 0:4]
+        pv = stack[2, 4:8]
+    else:
+        pu = np.empty(4)
+        pv = np.empty(4)
     sx = (-1.0, 1.0, 1.0, -1.0)
     sy_ = (-1.0, -1.0, 1.0, 1.0)
     umin = 1e300
@@ -310,7 +321,7 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
     if lateral_cdf == LATERAL_CDF_AERMOD_TABLE:
         return _areain_impl(pu, pv, lng, lnsy, True) * 1.0e6
     # breakpoints: vertices and zero crossings of edges
-    bp = np.empty(10)
+    bp = stack[2, 8:18] if scratch else np.empty(10)
     nb = 0
     bp[nb] = ua
     nb += 1
@@ -326,12 +337,21 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
             if uc > ua and uc < ub:
                 bp[nb] = uc
                 nb += 1
-    bps = np.sort(bp[:nb])
+    # ascending, in place (at most 10 points: insertion sort; the same order as numpy.sort)
+    for i in range(1, nb):
+        x = bp[i]
+        j = i - 1
+        while j >= 0 and bp[j] > x:
+            bp[j + 1] = bp[j]
+            j -= 1
+        bp[j + 1] = x
+    bps = bp
     far = (ua >= FAR_RATIO * (umax - umin)
            and math.exp(table_lookup(lnsy, ua)) >= FAR_SIGMA_RATIO * width)
     cdf = lateral_cdf
     # work array of the +-3.9 sigma-y crossing search (AERMOD-table path only)
-    cuts = np.empty(2 + 4 * N_CROSS_SAMPLES if cdf == LATERAL_CDF_AERMOD_TABLE else 0)
+    n_cuts = 2 + 4 * N_CROSS_SAMPLES if cdf == LATERAL_CDF_AERMOD_TABLE else 0
+    cuts = stack[2, 18:18 + n_cuts] if scratch else np.empty(n_cuts)
     total = 0.0
     for i in range(nb - 1):
         a = bps[i]

@@ -355,6 +355,31 @@ def hour_tables(met: MetHours, release_height_m=0.0, initial_sigma_z_m=0.0, rece
     return lng, lnsy, wd
 
 
+_ROW_HASH = np.random.default_rng(20261205).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
+
+
+def _distinct_rows(a):
+    """``(first, inverse)`` of the distinct rows of the 2-D float array ``a`` by their bytes (NaN
+    included), as ``numpy.unique(..., axis=0, return_index=True, return_inverse=True)`` on the
+    rows' bytes but by a 64-bit hash of each row, every group then checked byte for byte (a
+    collision falls back to comparing the bytes themselves)."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    n, m = a.shape
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    bits = a.view(np.uint64)
+    if m <= _ROW_HASH.size:
+        with np.errstate(over="ignore"):
+            key = (bits * _ROW_HASH[:m]).sum(axis=1, dtype=np.uint64)
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
+        if (bits == bits[first][inverse]).all():
+            return first, inverse
+    raw = a.view(np.dtype((np.void, 8 * m))).ravel()
+    _, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
+    return first, inverse.ravel()
+
+
 def _distinct_tables(hours, prof, args, n_x):
     """:func:`kernels.plume.build_hour_tables` computed once per distinct hour.
 
@@ -373,8 +398,7 @@ def _distinct_tables(hours, prof, args, n_x):
     key = np.ascontiguousarray(np.concatenate(cols, axis=1))
     if n > 1:
         # NaN-safe equality of rows: compare the bytes (NaN padding of the profiles included)
-        raw = key.view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).ravel()
-        _, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
+        first, inverse = _distinct_rows(key)
     else:
         first, inverse = np.arange(n), np.arange(n)
     uh = np.ascontiguousarray(hours[first])
@@ -853,9 +877,7 @@ def square_kernel(met_tables, weights, cell_m, spacing_m, n_half, *, lateral_fla
     if live.size == 0:
         return out
     base, turns, mirror = lattice_symmetry(wd[live])
-    tab = np.ascontiguousarray(np.concatenate([lng[live], lnsy[live]], axis=1))
-    raw = tab.view(np.dtype((np.void, tab.dtype.itemsize * tab.shape[1]))).ravel()
-    _, tid = np.unique(raw, return_inverse=True)
+    _, tid = _distinct_rows(np.concatenate([lng[live], lnsy[live]], axis=1))
     # one single-direction kernel per (table, base direction)
     pair_key = np.stack([tid.astype(float), base], axis=1)
     pairs, first, pid = np.unique(pair_key, axis=0, return_index=True, return_inverse=True)

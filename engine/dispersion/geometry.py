@@ -144,14 +144,28 @@ class Disc:
 
         The disc is sampled on its rim (720 points) and padded by 0.5 % + 1 m for the
         curvature of the rim between samples and the projection's distortion."""
-        az = np.linspace(0.0, 2 * np.pi, 720, endpoint=False)
-        rim_lat, rim_lon = _destination(self.lat, self.lon, az, self.radius_m)
-        x, y = aeqd_forward(rim_lat, rim_lon, lat0, lon0)
-        pad = 0.005 * self.radius_m + 1.0
-        return x.min() - pad, x.max() + pad, y.min() - pad, y.max() + pad
+        key = (lat0, lon0)
+        memo = _BBOX_MEMO.setdefault(self, {})
+        if key not in memo:
+            rim = _RIM_MEMO.get(self)
+            if rim is None:  # the rim does not depend on the frame: once per disc
+                az = np.linspace(0.0, 2 * np.pi, 720, endpoint=False)
+                rim = _RIM_MEMO[self] = _destination(self.lat, self.lon, az, self.radius_m)
+            x, y = aeqd_forward(rim[0], rim[1], lat0, lon0)
+            pad = 0.005 * self.radius_m + 1.0
+            if len(memo) > 64:
+                memo.clear()
+            memo[key] = (x.min() - pad, x.max() + pad, y.min() - pad, y.max() + pad)
+        return memo[key]
 
     def key(self):
         return ("disc", round(self.lat, 9), round(self.lon, 9), round(self.radius_m, 6))
+
+
+#: per disc, its rim (720 points) and its bounding boxes in the frames asked for (a receptor city asks
+#: for each of its sources' boxes more than once)
+_RIM_MEMO = {}
+_BBOX_MEMO = {}
 
 
 def _destination(lat, lon, azimuth_rad, distance_m):
