@@ -20,6 +20,7 @@ national total estimated by the kernel count. Machine load is recorded before an
 
     python benchmarks/bench_kernels.py [--cities Hebei] [--national] [--sample 1] [--out DIR]
     python benchmarks/bench_kernels.py --accuracy Beijing   # smaller exact half widths: cost, error
+    python benchmarks/bench_kernels.py --symmetry Hebei     # kernels by lattice symmetry vs hour by hour
 """
 
 import argparse
@@ -145,6 +146,42 @@ def _accuracy(city, widths):
     return out
 
 
+def _hour_by_hour(met_tables, weights, cell, spacing, n_half):
+    """The former weighted kernel: every hour integrated (``kernels.plume.weighted_offset_kernel``)."""
+    from kernels import plume
+
+    lng, lnsy, wd = met_tables
+    out = np.zeros((2 * n_half + 1, 2 * n_half + 1))
+    if weights.any():
+        plume.weighted_offset_kernel(float(cell), float(cell), float(spacing), float(spacing), int(n_half),
+                                     int(n_half), weights, lng, lnsy, wd, out, plume.LATERAL_CDF_EXACT)
+    return out
+
+
+def _symmetry(cities):
+    """The kernel families of ``cities`` (default configuration) as shipped -- one single-direction
+    kernel per (table, base direction) turned onto the lattice's symmetric directions
+    (:func:`engine.dispersion.area.square_kernel`) -- against every hour integrated, back to back in
+    this process, no cache; kernels compared."""
+    from engine.dispersion import area
+    from engine.dispersion import urban as ub
+
+    n, plan, met_of = _plan(cities, "sector", "auto")
+    area._TABLE_CACHE.clear()
+    new, t_new = _timed(_families, plan, met_of)
+    shipped = ub.weighted_kernel
+    ub.weighted_kernel = _hour_by_hour
+    try:
+        area._TABLE_CACHE.clear()
+        old, t_old = _timed(_families, plan, met_of)
+    finally:
+        ub.weighted_kernel = shipped
+    diff = max(float(np.max(np.abs(new[k] - old[k])) / max(np.max(np.abs(old[k])), 1e-300)) for k in plan)
+    return {"n_cities": n, "n_kernels": len(plan), "symmetric": t_new, "hour_by_hour": t_old,
+            "speedup_wall": round(t_old["wall_s"] / t_new["wall_s"], 3),
+            "speedup_cpu": round(t_old["cpu_s"] / t_new["cpu_s"], 3), "max_rel_diff": diff}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cities", default="Hebei", help="cities selector for the regional comparison ('' to skip)")
@@ -154,8 +191,18 @@ def main(argv=None):
                    help="comma-separated heights+urban (urban: False or auto)")
     p.add_argument("--no-former", action="store_true", help="time the families only")
     p.add_argument("--accuracy", default="", help="CITY: cost and error of exact half widths 16 and 24 instead")
+    p.add_argument("--symmetry", default="", help="CITIES: kernels by lattice symmetry against hour by hour instead")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
+    if args.symmetry:
+        os.environ["COBENEFITS_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-kernels-")
+        res = {"cities": args.symmetry, "cpu_count": os.cpu_count(), "load_average_before": os.getloadavg(),
+               "compile_s": _compile(), **_symmetry(args.symmetry), "load_average_after": os.getloadavg()}
+        out = Path(args.out) if args.out else Path(__file__).parent / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench_kernels_symmetry.json").write_text(json.dumps(res, indent=2) + "\n")
+        print(json.dumps(res, indent=2))
+        return
     if args.accuracy:
         os.environ["COBENEFITS_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-kernels-")
         res = {"city": args.accuracy, "load_average_before": os.getloadavg(), "compile_s": _compile(),

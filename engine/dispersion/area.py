@@ -847,8 +847,10 @@ def square_kernel(met_tables, weights, cell_m, spacing_m, n_half, *, lateral_fla
     evaluated once at the base direction and turned or mirrored onto the others. A class
     climatology has every class in every direction sector (the default met: 373 hours of 25
     tables in 16 sectors, 75 kernels instead of 373). The same numbers as the hour-by-hour sum
-    up to round-off: the quadrature at a turned direction sees the same geometry, the sine and
-    cosine of the angle differing in the last bits (tests/test_kernel_symmetry.py). With AERMOD's
+    up to the quadrature's tolerance: the quadrature at a turned direction sees the same geometry,
+    the sine and cosine of the angle differing in the last bits, which can move an adaptive
+    subdivision (tests/test_kernel_symmetry.py: 1e-12 of the peak; the 64 kernels of Hebei's cities,
+    ``benchmarks/bench_kernels.py --symmetry``: at most 6.3e-7 of a kernel's peak). With AERMOD's
     tabulated lateral CDF (``lateral_flag`` 1) the hours are summed one by one: its root finding
     for the +-3.9 sigma-y crossings is not exactly turned with the plume (1e-4 relative).
 

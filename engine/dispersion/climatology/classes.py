@@ -49,7 +49,13 @@ def stability_class_index(monin_obukhov_length_m, roughness_length_m):
     beyond F by more than half the E-F spacing is class G.
     """
     inv = 1.0 / np.asarray(monin_obukhov_length_m, dtype=float)
-    lz = np.log10(np.asarray(roughness_length_m, dtype=float))
+    z0 = np.asarray(roughness_length_m, dtype=float)
+    if z0.size > 1 and z0.ndim == 1 and inv.shape == z0.shape and (z0 == z0[0]).all():
+        # one z0 (a region and season): the class boundaries are 7 numbers
+        b = _class_boundaries(np.log10(z0[:1]))
+        if (np.diff(b) > 0).all():
+            return np.searchsorted(b, inv, side="right").astype(int)
+    lz = np.log10(z0)
     line = {c: GOLDER_1972[c][0] + GOLDER_1972[c][1] * lz for c in "ABCDEF"}
     ab, bc, cd = (line["A"] + line["B"]) / 2, (line["B"] + line["C"]) / 2, (line["C"] + line["D"]) / 2
     de, ef = (line["D"] + line["E"]) / 2, (line["E"] + line["F"]) / 2
@@ -57,6 +63,14 @@ def stability_class_index(monin_obukhov_length_m, roughness_length_m):
     idx = np.select([inv < ab, inv < bc, inv < cd, inv < 0.0, inv < de, inv < ef, inv < fg],
                     [0, 1, 2, 3, 4, 5, 6], default=7)
     return idx.astype(int)
+
+
+def _class_boundaries(lz):
+    """The seven 1/L boundaries (A|B, B|C, C|D, D-|D+ at 0, D|E, E|F, F|G) at log10 z0 = ``lz`` (one value)."""
+    line = {c: float(GOLDER_1972[c][0] + GOLDER_1972[c][1] * lz[0]) for c in "ABCDEF"}
+    ef = (line["E"] + line["F"]) / 2
+    return np.array([(line["A"] + line["B"]) / 2, (line["B"] + line["C"]) / 2, (line["C"] + line["D"]) / 2, 0.0,
+                     (line["D"] + line["E"]) / 2, ef, line["F"] + (line["F"] - ef)])
 
 
 def speed_class_index(wind_speed_m_s, edges=CLIMATOLOGY_SPEED_EDGES_M_S):
