@@ -161,9 +161,9 @@ def _hour_by_hour(met_tables, weights, cell, spacing, n_half):
 def _symmetry(cities):
     """The kernel families of ``cities`` (default configuration) as shipped -- one single-direction
     kernel per (table, base direction) turned onto the lattice's symmetric directions
-    (:func:`engine.dispersion.area.square_kernel`) -- against every hour integrated, back to back in
+    (:func:`engine.dispersion.symmetry.square_kernel`) -- against every hour integrated, back to back in
     this process, no cache; kernels compared."""
-    from engine.dispersion import area
+    from engine.dispersion import area, symmetry
     from engine.dispersion import urban as ub
 
     n, plan, met_of = _plan(cities, "sector", "auto")

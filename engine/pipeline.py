@@ -35,6 +35,7 @@ from engine.dispersion import climatology as clim
 from engine.dispersion import fields as fl
 from engine.dispersion import geometry as geo
 from engine.dispersion import plumerise as pr
+from engine.dispersion.footprints import read_geojson_footprints
 from engine.dispersion import srmatrix as srm
 from engine.health import check_health_config
 from engine.constants import MEGACITY_POPULATION, PM25_STANDARD_NAME, SR_UNITS, per_year_to_per_second
@@ -183,7 +184,7 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
         fp_path = files["footprints_geojson"]
         centroids = {int(r.city_id): (float(r.centroid_lat), float(r.centroid_lon))
                      for r in ct.itertuples(index=False)}
-        footprints = geo.read_geojson_footprints(fp_path, id_property="city_id", valid_ids=centroids,
+        footprints = read_geojson_footprints(fp_path, id_property="city_id", valid_ids=centroids,
                                                  centroids=centroids)
         inputs["footprints_geojson"] = {"path": str(fp_path), "sha256": sha256_file(fp_path),
                                         "city_ids": sorted(footprints)}

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from engine.dispersion import geometry as geo
+from engine.dispersion.footprints import _ring_array, read_geojson_footprints
 from engine.errors import InputError
 
 
@@ -82,7 +83,7 @@ def test_polygon_footprint_and_geojson(tmp_path):
         {"type": "Feature", "properties": {"city_id": 11}, "geometry": {"type": "Polygon", "coordinates": [ring, hole]}}]}
     path = tmp_path / "fp.geojson"
     path.write_text(json.dumps(doc))
-    fps = geo.read_geojson_footprints(path)
+    fps = read_geojson_footprints(path)
     poly = fps[11]
     assert poly.contains(np.array([30.02, 30.1]), np.array([110.02, 110.1])).tolist() == [True, False]
     c, p = _tables([(11, 1, 30.1, 110.1, 100.0)])
@@ -92,7 +93,7 @@ def test_polygon_footprint_and_geojson(tmp_path):
     bad = tmp_path / "bad.geojson"
     bad.write_text(json.dumps({"type": "FeatureCollection", "features": [{"properties": {}, "geometry": {}}]}))
     with pytest.raises(InputError, match="no property 'city_id'"):
-        geo.read_geojson_footprints(bad)
+        read_geojson_footprints(bad)
 
 
 def test_cities_exceeding_province_is_an_input_error():
@@ -146,13 +147,13 @@ def test_collinear_ring_is_zero_area_anywhere(lat0, lon0):
     for step in [(0.1, 0.0), (0.0, 0.1), (0.07, 0.03)]:
         ring = [[lon0 + k * step[0], lat0 + k * step[1]] for k in range(3)]
         with pytest.raises(ValueError, match="zero area"):
-            geo._ring_array(ring)
+            _ring_array(ring)
 
 
 def test_thin_but_real_ring_is_accepted():
     # 0.2 deg long, 1e-4 deg (about 11 m) wide at 38 N: a genuine sliver, not a line
     ring = [[115.0, 38.0], [115.2, 38.0], [115.2, 38.0001], [115.0, 38.0001]]
-    assert geo._ring_array(ring).shape == (4, 2)
+    assert _ring_array(ring).shape == (4, 2)
 
 
 def test_disc_box_prefilter_changes_no_result(rng):

@@ -1,8 +1,8 @@
 """Transfer kernels from the symmetries of the square lattice, and the tables of distinct hours.
 
-:func:`engine.dispersion.area.square_kernel` evaluates one single-direction kernel per (hour
+:func:`engine.dispersion.symmetry.square_kernel` evaluates one single-direction kernel per (hour
 table, base direction in [0, 45] deg) and turns or mirrors it onto the other directions
-(:func:`engine.dispersion.area.lattice_symmetry`); :func:`engine.dispersion.area.hour_tables`
+(:func:`engine.dispersion.symmetry.lattice_symmetry`); :func:`engine.dispersion.area.hour_tables`
 builds the ln g / ln sigma-y tables once per hour that differs in anything but its wind direction.
 Both must give what the hour-by-hour computation gives: the tables bit for bit, the kernels to
 round-off, for sector directions (a class climatology) and arbitrary ones alike.
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.dispersion import area
+from engine.dispersion import area, symmetry
 from engine.dispersion.met import read_aermet
 from kernels import plume
 
@@ -47,14 +47,14 @@ def test_every_direction_is_a_lattice_symmetry_of_a_base_direction():
     rng = np.random.default_rng(3)
     theta = np.concatenate([np.arange(16) * 22.5, np.arange(36) * 10.0, rng.uniform(0, 360, 200),
                             [360.0, -22.5, 45.0, 89.999999]])
-    base, turns, mirror = area.lattice_symmetry(theta)
+    base, turns, mirror = symmetry.lattice_symmetry(theta)
     assert ((base >= 0) & (base <= 45)).all()
     assert set(np.unique(turns)) <= {0, 1, 2, 3}
     # theta = 90 k + b, or 90 (k - 1) + 90 - b = 90 k - b for a mirrored one
     back = np.where(mirror, 90.0 * turns - base, 90.0 * turns + base)
     np.testing.assert_allclose(np.mod(back - theta + 180.0, 360.0) - 180.0, 0.0, atol=1e-9)
     # the 16 sectors of a class climatology reduce to 3 base directions (0, 22.5, 45)
-    assert sorted(set(area.lattice_symmetry(np.arange(16) * 22.5)[0])) == [0.0, 22.5, 45.0]
+    assert sorted(set(symmetry.lattice_symmetry(np.arange(16) * 22.5)[0])) == [0.0, 22.5, 45.0]
 
 
 @pytest.mark.parametrize("theta", [0.0, 10.0, 22.5, 45.0, 67.5, 100.0, 157.5, 200.0, 292.5, 337.5, 359.0])
@@ -67,12 +67,12 @@ def test_turned_kernel_is_the_kernel_of_the_direction(met24, theta):
     one = (lng[h:h + 1], lnsy[h:h + 1], np.array([theta]))
     direct = _hour_by_hour(one, np.ones(1), sp, n)
     assert direct.max() > 0
-    b, k, m = area.lattice_symmetry([theta])
+    b, k, m = symmetry.lattice_symmetry([theta])
     base = _hour_by_hour((lng[h:h + 1], lnsy[h:h + 1], b), np.ones(1), sp, n)
-    turned = area._turn(base, int(k[0]), bool(m[0]))
+    turned = symmetry._turn(base, int(k[0]), bool(m[0]))
     np.testing.assert_allclose(turned, direct, rtol=0, atol=1e-10 * direct.max())
     # and not trivially: the kernel of another direction differs
-    assert np.abs(area._turn(base, (int(k[0]) + 1) % 4, bool(m[0])) - direct).max() > 1e-3 * direct.max()
+    assert np.abs(symmetry._turn(base, (int(k[0]) + 1) % 4, bool(m[0])) - direct).max() > 1e-3 * direct.max()
 
 
 @pytest.mark.parametrize("spacing,n", [(1000.0, 12), (5000.0, 8), (25000.0, 5)])
@@ -84,7 +84,7 @@ def test_square_kernel_equals_the_hour_by_hour_sum(met24, spacing, n, lateral):
     tables = area.hour_tables(met)
     w = met.weight / met.weight.sum()
     ref = _hour_by_hour(tables, w, spacing, n, lateral)
-    got = area.square_kernel(tables, w, spacing, spacing, n, lateral_flag=lateral)
+    got = symmetry.square_kernel(tables, w, spacing, spacing, n, lateral_flag=lateral)
     assert ref.max() > 0
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * ref.max())
 
@@ -97,7 +97,7 @@ def test_square_kernel_with_arbitrary_directions_and_calms(met24):
     w = rng.uniform(0.0, 1.0, len(wd))
     w[3] = 0.0
     ref = _hour_by_hour((lng, lnsy, wd), w, 1000.0, 10)
-    got = area.square_kernel((lng, lnsy, wd), w, 1000.0, 1000.0, 10)
+    got = symmetry.square_kernel((lng, lnsy, wd), w, 1000.0, 1000.0, 10)
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * ref.max())
 
 
@@ -114,7 +114,7 @@ def test_square_kernel_evaluates_one_kernel_per_table_and_base_direction(met24, 
         return real(*a)
 
     monkeypatch.setattr(plume, "offset_kernels_mirrored", counting)
-    area.square_kernel(tables, met.weight, 1000.0, 1000.0, 4)
+    symmetry.square_kernel(tables, met.weight, 1000.0, 1000.0, 4)
     n_tables = len(np.unique(np.concatenate([tables[0], tables[1]], axis=1), axis=0))
     assert sum(seen) == 3 * n_tables  # base directions 0, 22.5, 45
     assert sum(mirrored) == 2 * n_tables  # 0 and 45 are their own mirror images

@@ -73,7 +73,8 @@ __all__ = [
 FIELD_ALGORITHM_VERSION = "fields-v1"
 _CODE_FILES = ("engine/dispersion/fields.py", "engine/dispersion/geometry.py", "engine/dispersion/sphere.py",
                "engine/dispersion/population.py", "engine/dispersion/area.py", "engine/dispersion/met.py",
-               "engine/dispersion/plumerise.py", "engine/dispersion/urban.py",
+               "engine/dispersion/plumerise.py", "engine/dispersion/urban.py", "engine/dispersion/symmetry.py",
+               "engine/dispersion/footprints.py",
                *(f"engine/dispersion/climatology/{m}.py" for m in ("__init__", "regions", "golder", "star", "classes",
                                                                    "checks", "tables", "aermet", "files", "shares",
                                                                    "spec")),

@@ -230,7 +230,7 @@ def urban_candidate_hours(met, population):
 def weighted_kernel(met_tables, weights, cell, spacing, n_half):
     """Kernel (half width ``n_half``) of a square cell summed over the rows of ``met_tables``
     (ln g, ln sigma-y, wind direction) with ``weights`` (exact lateral CDF); zeros if none weigh."""
-    from engine.dispersion.area import square_kernel
+    from engine.dispersion.symmetry import square_kernel
 
     return square_kernel(met_tables, weights, cell, spacing, n_half)
 

@@ -256,12 +256,8 @@ def classify_hours(hours, *, season, weight, source, calm=None, sector_frequenci
         idx_s = np.flatnonzero(in_s)
         uniq, inv = np.unique(keys, return_inverse=True)
         inv = inv.ravel()
-        # the members of every group, in hour order, from one stable sort (not one scan per group)
-        order = np.argsort(inv, kind="stable")
-        bounds = np.searchsorted(inv[order], np.arange(len(uniq) + 1))
-        for g, key in enumerate(uniq):
+        for key, members in zip(uniq, _group_members(idx_s, inv, len(uniq))):
             k_stab, k_spd = int(key // 1_000_000) // 100, int(key // 1_000_000) % 100
-            members = idx_s[order[bounds[g]:bounds[g + 1]]]
             w = weight[members]
             wt = w.sum()
             rep = _representative({k: v[members] for k, v in h.items()}, w)
@@ -287,6 +283,14 @@ def classify_hours(hours, *, season, weight, source, calm=None, sector_frequenci
         classes[k] = classes[k].astype(int)
     return Climatology(classes=classes, season_frequency=season_frequency, calm_frequency=calm_frequency,
                        source=source, profile_heights_m=tuple(float(z) for z in profile_heights_m))
+
+
+def _group_members(index, group, n_groups):
+    """Per group 0..n_groups-1, the entries of ``index`` whose ``group`` it is, in their order (one
+    stable sort, not one scan of every hour per group)."""
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(n_groups + 1))
+    return [index[order[bounds[g]:bounds[g + 1]]] for g in range(n_groups)]
 
 
 def _season_frequencies(season, season_names, weight, calm, source):
