@@ -208,13 +208,16 @@ MIRROR_DIAGONAL = 2
 
 
 @njit(parallel=True, **_JIT)
-def offset_kernels_mirrored(cell, spacing, n_half, lng, lnsy, wd, mirror, out, lateral_cdf=LATERAL_CDF_EXACT):
+def offset_kernels_mirrored(cell, spacing, n_half, lng, lnsy, wd, mirror, out, lateral_cdf=LATERAL_CDF_EXACT,
+                            inner=-1):
     """:func:`offset_kernels` of a square cell on a square lattice, hour ``h`` mirror-symmetric as
     ``mirror[h]`` says: the plume is symmetric about its axis and the square about the axis and the
     diagonals, so a wind along an axis (``MIRROR_X``) or a diagonal (``MIRROR_DIAGONAL``) makes the
     kernel its own mirror image; only one half of it is integrated and the other half copied
     (``out[h, iy, 2n - ix] = out[h, iy, ix]``, or ``out[h, ix, iy] = out[h, iy, ix]``). Each cell is
-    written by exactly one kernel row, so the rows stay independent (``prange``, spread order)."""
+    written by exactly one kernel row, so the rows stay independent (``prange``, spread order).
+    ``inner`` >= 0: the cells within ``inner`` of the centre (``max(|ix - n|, |iy - n|) <= inner``)
+    are not computed but set to NaN (a pyramid level whose centre a finer level replaces)."""
     nh = lng.shape[0]
     hx = 0.5 * cell
     nrow = 2 * n_half + 1
@@ -239,7 +242,11 @@ def offset_kernels_mirrored(cell, spacing, n_half, lng, lnsy, wd, mirror, out, l
                 last = iy
             for ix in range(last + 1):
                 ox = (ix - n_half) * spacing
-                c = cell_concentration(-ox, -oy, 1.0, 0.0, hx, hx, sw, cw, lng[h], lnsy[h], stack, lateral_cdf)
+                if abs(iy - n_half) <= inner and abs(ix - n_half) <= inner:
+                    c = np.nan
+                else:
+                    c = cell_concentration(-ox, -oy, 1.0, 0.0, hx, hx, sw, cw, lng[h], lnsy[h], stack,
+                                           lateral_cdf)
                 out[h, iy, ix] = c
                 if m == MIRROR_X:
                     out[h, iy, nrow - 1 - ix] = c

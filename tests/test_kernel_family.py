@@ -72,6 +72,37 @@ def test_rural_ground_family_is_bit_identical(met24, tmp_path, monkeypatch):
         assert np.array_equal(got[k], ref[k]), k
 
 
+def test_levels_only_interpolated_from_skip_their_centre(met24, tmp_path, monkeypatch):
+    """Wide kernels: the 25 km level is no kernel's own spacing, only interpolated from outside the
+    +-32-cell square the 5 km level replaces, so the family leaves its centre (5 cells) out; every
+    kernel must still equal the one computed with every level whole (compute_kernel)."""
+    monkeypatch.setenv("COBENEFITS_CACHE_DIR", str(tmp_path))
+    specs = {}
+    for kind, spacing, n in (("fine", 1000.0, 200), ("coarse", 5000.0, 45)):
+        base = fl.KernelSpec("m24", spacing, n, 2.0, 1.0)
+        specs[(kind,)] = base
+        specs[(kind, 1e6)] = dataclasses.replace(base, urban_population=1e6)
+    levels = {}
+    for spec in specs.values():
+        fl._exact_levels(spec.n_half, spec.spacing_m, fl.EXACT_HALF_WIDTH, fl.LEVEL_RATIO, levels)
+    assert 25000.0 in levels  # the test exercises a level that is only interpolated from
+    skipped = []
+    real = ub.weighted_kernel
+
+    def spy(tables, weights, cell, spacing, n_half, inner=-1):
+        skipped.append((spacing, inner))
+        return real(tables, weights, cell, spacing, n_half, inner)
+
+    monkeypatch.setattr(ub, "weighted_kernel", spy)
+    got = fl.compute_kernels(specs, met24, use_cache=False)
+    assert {sp for sp, inner in skipped if inner >= 0} == {25000.0}
+    monkeypatch.setattr(ub, "weighted_kernel", real)
+    ref = _per_call(specs, met24)
+    for k, r in ref.items():
+        assert np.isfinite(got[k]).all()
+        np.testing.assert_allclose(got[k], r, rtol=1e-12, atol=1e-12 * r.max(), err_msg=str(k))
+
+
 def test_family_reads_and_writes_the_per_kernel_cache(met24, tmp_path, monkeypatch):
     monkeypatch.setenv("COBENEFITS_CACHE_DIR", str(tmp_path))
     specs = _family(pops=(1e7,))

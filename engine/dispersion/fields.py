@@ -338,7 +338,7 @@ def _exact_levels(n_half, spacing, ex, ratio, out):
     out[spacing] = max(out.get(spacing, -1), ex)
 
 
-def _family_exact(rows, pops, spacing, n):
+def _family_exact(rows, pops, spacing, n, inner=-1):
     """Exact kernels of half width ``n`` at one level: ``{0.0: rural, p: urban node p}``.
 
     The rural kernel is summed over the row sets of equal urban code (each computed once); an
@@ -349,15 +349,15 @@ def _family_exact(rows, pops, spacing, n):
     for c in np.unique(code):
         sel = code == c
         if c == 0 and sel.all():
-            parts[int(c)] = _urban.weighted_kernel(rural, w, spacing, spacing, n)
+            parts[int(c)] = _urban.weighted_kernel(rural, w, spacing, spacing, n, inner)
         else:
             sub = tuple(np.ascontiguousarray(a[sel]) for a in rural)
-            parts[int(c)] = _urban.weighted_kernel(sub, w[sel], spacing, spacing, n)
+            parts[int(c)] = _urban.weighted_kernel(sub, w[sel], spacing, spacing, n, inner)
     order = sorted(parts)
     out = {0.0: _sum([parts[c] for c in order], n)}
     for j, p in enumerate(pops):
         tab, wu = urban[p]
-        urban_part = _urban.weighted_kernel(tab, wu, spacing, spacing, n)
+        urban_part = _urban.weighted_kernel(tab, wu, spacing, spacing, n, inner)
         out[p] = _sum([parts[c] for c in order if not c >> j & 1] + [urban_part], n)
     return out
 
@@ -405,11 +405,16 @@ def compute_kernels(specs, met, *, use_cache=True, exact_half_width=None, ratio=
         _exact_levels(spec.n_half, spec.spacing_m, ex, ratio, levels)
     rows = _family_rows(met, first, pops)
     memo = {}
+    own = {float(spec.spacing_m) for spec, _ in todo.values()}
+    # a level that is no kernel's own spacing is only interpolated from, outside the square of
+    # +-ex cells the finer level replaces: its cells within (ex + 1) // ratio - 1 of the centre are
+    # never read (_interp_coarse_kernel) and are not integrated (left NaN, checked below)
+    unused = (ex + 1) // ratio - 1
     for spacing, n in levels.items():
         if rows is None:
             memo[spacing] = {p: np.zeros((2 * n + 1,) * 2) for p in [0.0, *pops]}
         else:
-            memo[spacing] = _family_exact(rows, pops, spacing, n)
+            memo[spacing] = _family_exact(rows, pops, spacing, n, -1 if float(spacing) in own else unused)
 
     def build(variant, spacing, n):
         if n <= ex:
@@ -421,6 +426,8 @@ def compute_kernels(specs, met, *, use_cache=True, exact_half_width=None, ratio=
 
     for key, (spec, path) in todo.items():
         k = build(float(spec.urban_population) if spec.urban_population > 0 else 0.0, spec.spacing_m, spec.n_half)
+        if not np.isfinite(k).all():  # a skipped cell read: a bug, never a silently wrong kernel
+            raise RuntimeError(f"kernel {key}: non-finite values (a pyramid level's skipped centre was read)")
         save_verified_npz(path, kernel=k)
         out[key] = k
     return out

@@ -79,7 +79,8 @@ def _turn(kernel, turns, mirror):
     return np.rot90(k, turns, axes=(-2, -1))
 
 
-def square_kernel(met_tables, weights, cell_m, spacing_m, n_half, *, lateral_flag=plume.LATERAL_CDF_EXACT):
+def square_kernel(met_tables, weights, cell_m, spacing_m, n_half, *, lateral_flag=plume.LATERAL_CDF_EXACT,
+                  inner=-1):
     """Weighted sum over hours of the kernel of an axis-aligned square cell on a square lattice.
 
     ``out[iy, ix] = sum_h weights[h] C_h((ix - n_half) spacing, (iy - n_half) spacing)``, the
@@ -101,6 +102,10 @@ def square_kernel(met_tables, weights, cell_m, spacing_m, n_half, *, lateral_fla
     met_tables : (ln g (n, NX), ln sigma-y (n, NX + 2), wind from (n,) [deg])
     weights : (n,) float; hours with weight 0 or a NaN direction (calm, missing) count 0
     cell_m, spacing_m : float [m]; n_half : int
+    inner : int
+        >= 0: the cells within ``inner`` of the centre are left NaN, not integrated (a pyramid level
+        only interpolated from, whose centre the finer level replaces:
+        :func:`engine.dispersion.fields.compute_kernels`); -1 (default): every cell.
 
     Returns
     -------
@@ -142,7 +147,7 @@ def square_kernel(met_tables, weights, cell_m, spacing_m, n_half, *, lateral_fla
         mirror = np.where(b == 0.0, plume.MIRROR_X, np.where(b == 45.0, plume.MIRROR_DIAGONAL, plume.MIRROR_NONE))
         plume.offset_kernels_mirrored(float(cell_m), float(spacing_m), n, np.ascontiguousarray(lng[r]),
                                       np.ascontiguousarray(lnsy[r]), b, mirror.astype(np.int64), k,
-                                      int(lateral_flag))
+                                      int(lateral_flag), int(inner))
         acc += np.tensordot(W[:, s:s + batch], k, axes=(1, 0))
     for t in range(8):
         if W[t].any():

@@ -227,12 +227,12 @@ def urban_candidate_hours(met, population):
         return stable | ~(zic > zi_urban_m * (1.0 + 1e-9))
 
 
-def weighted_kernel(met_tables, weights, cell, spacing, n_half):
+def weighted_kernel(met_tables, weights, cell, spacing, n_half, inner=-1):
     """Kernel (half width ``n_half``) of a square cell summed over the rows of ``met_tables``
     (ln g, ln sigma-y, wind direction) with ``weights`` (exact lateral CDF); zeros if none weigh."""
     from engine.dispersion.symmetry import square_kernel
 
-    return square_kernel(met_tables, weights, cell, spacing, n_half)
+    return square_kernel(met_tables, weights, cell, spacing, n_half, inner=inner)
 
 
 def split_period_kernel(met, *, cell_size_m, spacing_m, n_half, release_height_m=0.0, initial_sigma_z_m=0.0,
