@@ -720,9 +720,24 @@ def transfer_kernels(plan, met_of, *, use_cache=True, quiet=False, kernel_fn=Non
             kernels[key] = fl.compute_kernel(spec, met, kernel_fn=kernel_fn, use_cache=use_cache)
             prog.update()
         return kernels
-    for (digest, _), specs in kernel_families(plan).items():
-        kernels.update(fl.compute_kernels(specs, _season_met(*met_of[digest]), use_cache=use_cache))
-        prog.update(len(specs))
+    from concurrent.futures import ThreadPoolExecutor
+
+    # the cache entries (hundreds of MB nationally) are written by a thread while the next families
+    # are computed; every write has finished, or raised, before the kernels are returned
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel-cache") as writer:
+        futures = []
+
+        class _Writer:
+            @staticmethod
+            def submit(fn, *a, **kw):
+                futures.append(writer.submit(fn, *a, **kw))
+
+        for (digest, _), specs in kernel_families(plan).items():
+            kernels.update(fl.compute_kernels(specs, _season_met(*met_of[digest]), use_cache=use_cache,
+                                              writer=_Writer))
+            prog.update(len(specs))
+        for f in futures:
+            f.result()
     return kernels
 
 

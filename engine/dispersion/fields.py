@@ -196,10 +196,10 @@ def _interp_coarse_kernel(kc, ratio, n_half):
     nc = kc.shape[0] // 2
     t = np.arange(-n_half, n_half + 1) / ratio + nc
     i0 = np.clip(np.floor(t).astype(int), 0, kc.shape[0] - 2)
-    w = (t - i0)[None, :]
-    wy = (t - i0)[:, None]
-    k = ((1 - wy) * ((1 - w) * kc[np.ix_(i0, i0)] + w * kc[np.ix_(i0, i0 + 1)])
-         + wy * ((1 - w) * kc[np.ix_(i0 + 1, i0)] + w * kc[np.ix_(i0 + 1, i0 + 1)]))
+    w = t - i0
+    # bilinear = linear along y, then along x (separable: two small gathers instead of four large)
+    rows = (1 - w)[:, None] * kc[i0, :] + w[:, None] * kc[i0 + 1, :]
+    k = (1 - w)[None, :] * rows[:, i0] + w[None, :] * rows[:, i0 + 1]
     return k / ratio**2
 
 
@@ -369,7 +369,7 @@ def _sum(terms, n):
     return k
 
 
-def compute_kernels(specs, met, *, use_cache=True, exact_half_width=None, ratio=LEVEL_RATIO):
+def compute_kernels(specs, met, *, use_cache=True, exact_half_width=None, ratio=LEVEL_RATIO, writer=None):
     """The kernels of one *family* at once: ``{key: kernel}`` for ``specs`` ``{key: KernelSpec}``
     that share met, release height, sigma-z and stack class (fine and coarse, rural and urban
     nodes), each equal to :func:`compute_kernel`'s to round-off (summation order) and cached
@@ -382,6 +382,10 @@ def compute_kernels(specs, met, *, use_cache=True, exact_half_width=None, ratio=
     by the fine and the coarse kernel); the rural hours are computed once for the rural kernel
     and every urban node (each node adds only its urban hours); urban tables are built only
     for the hours the urban boundary layer can change (:func:`engine.dispersion.urban.urban_candidate_hours`).
+
+    ``writer``: a :class:`concurrent.futures.Executor` that writes the cache entries while the
+    caller computes on (the caller waits for its futures, :func:`engine.pipeline.transfer_kernels`);
+    None: written before returning.
     """
     ex = EXACT_HALF_WIDTH if exact_half_width is None else int(exact_half_width)
     out, todo = {}, {}
@@ -428,7 +432,10 @@ def compute_kernels(specs, met, *, use_cache=True, exact_half_width=None, ratio=
         k = build(float(spec.urban_population) if spec.urban_population > 0 else 0.0, spec.spacing_m, spec.n_half)
         if not np.isfinite(k).all():  # a skipped cell read: a bug, never a silently wrong kernel
             raise RuntimeError(f"kernel {key}: non-finite values (a pyramid level's skipped centre was read)")
-        save_verified_npz(path, kernel=k)
+        if writer is None:
+            save_verified_npz(path, kernel=k)
+        else:
+            writer.submit(save_verified_npz, path, kernel=k)
         out[key] = k
     return out
 
