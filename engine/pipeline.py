@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -732,13 +733,38 @@ def transfer_kernels(plan, met_of, *, use_cache=True, quiet=False, kernel_fn=Non
             def submit(fn, *a, **kw):
                 futures.append(writer.submit(fn, *a, **kw))
 
-        for (digest, _), specs in kernel_families(plan).items():
-            kernels.update(fl.compute_kernels(specs, _season_met(*met_of[digest]), use_cache=use_cache,
-                                              writer=_Writer))
-            prog.update(len(specs))
+        families = list(kernel_families(plan).items())
+
+        def one(item):
+            (digest, _), specs = item
+            return fl.compute_kernels(specs, _season_met(*met_of[digest]), use_cache=use_cache, writer=_Writer)
+
+        lanes = _kernel_lanes(len(families))
+        if lanes > 1:
+            # two families at a time: one family's table building, hashing and turning (Python, one
+            # thread) overlaps the other's numba integration; each family is computed alone, so the
+            # kernels do not depend on the lanes
+            with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="kernel-family") as pool:
+                for (_, specs), got in zip(families, pool.map(one, families)):
+                    kernels.update(got)
+                    prog.update(len(specs))
+        else:
+            for item in families:
+                kernels.update(one(item))
+                prog.update(len(item[1]))
         for f in futures:
             f.result()
     return kernels
+
+
+def _kernel_lanes(n_families):
+    """Kernel families computed at once: 2 when numba's threading layer runs parallel regions from
+    several threads safely (OpenMP, TBB), else 1 (the workqueue layer aborts on concurrent use)."""
+    if n_families < 2 or os.environ.get("COBENEFITS_KERNEL_LANES") == "1":
+        return 1
+    from kernels.plume import threading_layer_name
+
+    return 2 if threading_layer_name() in ("omp", "tbb") else 1
 
 
 def _kernel_order(kv):

@@ -199,6 +199,26 @@ def offset_kernels(cell_x, cell_y, dx, dy, nx_half, ny_half, lng, lnsy, wd, out,
                                                     lng[h], lnsy[h], stack, lateral_cdf)
 
 
+@njit(parallel=True, **_JIT)
+def _touch_threads(a):
+    s = 0.0
+    for i in prange(a.shape[0]):
+        s += a[i]
+    return s
+
+
+def threading_layer_name():
+    """Numba's threading layer (``'omp'``, ``'tbb'`` or ``'workqueue'``), starting it if no parallel
+    kernel has run yet (the layer is chosen at the first parallel call)."""
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        _touch_threads(np.zeros(2))
+        return numba.threading_layer()
+
+
 #: mirror symmetry of a single-direction kernel (:func:`offset_kernels_mirrored`)
 MIRROR_NONE = 0
 #: wind along the y axis (from 0 or 180 deg): K(x, y) = K(-x, y)

@@ -170,3 +170,29 @@ def test_family_equals_per_call_kernels_on_the_default_met(tmp_path, monkeypatch
     got = fl.compute_kernels(specs, met, use_cache=False)
     for k, r in ref.items():
         np.testing.assert_allclose(got[k], r, rtol=1e-12, atol=1e-12 * r.max(), err_msg=str(k))
+
+
+def test_kernel_families_side_by_side_are_bit_identical(met24, tmp_path, monkeypatch):
+    """transfer_kernels computes two families at once where numba's threading layer allows it
+    (OpenMP, TBB); every kernel must be bit for bit the one of computing the families one by one."""
+    from engine import pipeline as pl
+    from kernels.plume import threading_layer_name
+
+    monkeypatch.setenv("COBENEFITS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(pl, "_season_met", lambda spec, season: met24)
+    plan = {}
+    for d, hs in (("m-a", 0.0), ("m-b", 10.0), ("m-c", 2.0)):
+        plan[(d, "fine")] = fl.KernelSpec(d, 1000.0, 40, hs, 1.0)
+        plan[(d, "coarse")] = fl.KernelSpec(d, 5000.0, 9, hs, 1.0)
+        plan[(d, "fine", 1e6)] = dataclasses.replace(plan[(d, "fine")], urban_population=1e6)
+    met_of = {d: (None, "annual") for d in ("m-a", "m-b", "m-c")}
+    lanes = pl._kernel_lanes(3)
+    assert lanes == (2 if threading_layer_name() in ("omp", "tbb") else 1)
+    both = pl.transfer_kernels(plan, met_of, use_cache=False, quiet=True)
+    monkeypatch.setenv("COBENEFITS_KERNEL_LANES", "1")
+    assert pl._kernel_lanes(3) == 1
+    one = pl.transfer_kernels(plan, met_of, use_cache=False, quiet=True)
+    assert set(both) == set(plan)
+    for k in plan:
+        assert both[k].max() > 0
+        assert np.array_equal(both[k], one[k]), k
