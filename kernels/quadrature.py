@@ -149,6 +149,18 @@ def _edge_ratio(t, a0, s0, level, lnsy):
 
 
 @njit(**_JIT)
+def _sort_prefix(a, n):
+    """Sort ``a[:n]`` ascending in place (insertion sort: a handful of points, no allocation)."""
+    for i in range(1, n):
+        v = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
+
+
+@njit(**_JIT)
 def _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts, work):
     """Split [ta, tb] (t = ln u) where a chord edge crosses v / sigma_y = +-3.9 (AERMOD ZBRENT).
 
@@ -214,14 +226,7 @@ def _plume_edge_cuts(ta, tb, alo, slo, ahi, shi, lnsy, cuts, work):
                 q0 = q1
     cuts[n] = tb
     n += 1
-    # insertion sort (n <= 2 + 4 * N_CROSS_SAMPLES)
-    for i in range(1, n):
-        v = cuts[i]
-        j = i - 1
-        while j >= 0 and cuts[j] > v:
-            cuts[j + 1] = cuts[j]
-            j -= 1
-        cuts[j + 1] = v
+    _sort_prefix(cuts, n)  # n <= 2 + 4 * N_CROSS_SAMPLES
     return n
 
 
@@ -337,14 +342,7 @@ def cell_concentration(cx, cy, e1x, e1y, hx, hy, sinw, cosw, lng, lnsy, stack,
             if uc > ua and uc < ub:
                 bp[nb] = uc
                 nb += 1
-    # ascending, in place (at most 10 points: insertion sort; the same order as numpy.sort)
-    for i in range(1, nb):
-        x = bp[i]
-        j = i - 1
-        while j >= 0 and bp[j] > x:
-            bp[j + 1] = bp[j]
-            j -= 1
-        bp[j + 1] = x
+    _sort_prefix(bp, nb)  # ascending, in place (at most 10 points; the same order as numpy.sort)
     bps = bp
     far = (ua >= FAR_RATIO * (umax - umin)
            and math.exp(table_lookup(lnsy, ua)) >= FAR_SIGMA_RATIO * width)
