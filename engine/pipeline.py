@@ -36,12 +36,12 @@ from engine.dispersion import climatology as clim
 from engine.dispersion import fields as fl
 from engine.dispersion import geometry as geo
 from engine.dispersion import plumerise as pr
-from engine.dispersion.footprints import read_geojson_footprints
 from engine.dispersion import srmatrix as srm
+from engine.dispersion.footprints import read_geojson_footprints
 from engine.health import check_health_config
 from engine.constants import MEGACITY_POPULATION, PM25_STANDARD_NAME, SR_UNITS, per_year_to_per_second
 from engine.errors import InputError
-from engine.output.persist import sha256_file
+from engine.output.persist import save_verified_npz, sha256_file
 
 __all__ = [
     "Prepared",
@@ -218,8 +218,9 @@ def prepare(config=None, *, cities=None, scenarios=None, data=None, footprints=N
 
         with ThreadPoolExecutor(max_workers=max(1, min(len(unique), available_cores()))) as pool:
             list(pool.map(clim.load_met, unique))
-    for spec in unique:
-        clim.load_met(spec)
+    else:
+        for spec in unique:
+            clim.load_met(spec)
     check_health_config(cfg.health)  # [health] functions_file, background, rates_file: before any work
     if cfg.run.scheduler:
         from engine.parallel import connect
@@ -728,16 +729,14 @@ def transfer_kernels(plan, met_of, *, use_cache=True, quiet=False, kernel_fn=Non
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kernel-cache") as writer:
         futures = []
 
-        class _Writer:
-            @staticmethod
-            def submit(fn, *a, **kw):
-                futures.append(writer.submit(fn, *a, **kw))
+        def write(path, **arrays):
+            futures.append(writer.submit(save_verified_npz, path, **arrays))
 
         families = list(kernel_families(plan).items())
 
         def one(item):
             (digest, _), specs = item
-            return fl.compute_kernels(specs, _season_met(*met_of[digest]), use_cache=use_cache, writer=_Writer)
+            return fl.compute_kernels(specs, _season_met(*met_of[digest]), use_cache=use_cache, write=write)
 
         lanes = _kernel_lanes(len(families))
         if lanes > 1:

@@ -369,7 +369,7 @@ def _sum(terms, n):
     return k
 
 
-def compute_kernels(specs, met, *, use_cache=True, exact_half_width=None, ratio=LEVEL_RATIO, writer=None):
+def compute_kernels(specs, met, *, use_cache=True, exact_half_width=None, ratio=LEVEL_RATIO, write=None):
     """The kernels of one *family* at once: ``{key: kernel}`` for ``specs`` ``{key: KernelSpec}``
     that share met, release height, sigma-z and stack class (fine and coarse, rural and urban
     nodes), each equal to :func:`compute_kernel`'s to round-off (summation order) and cached
@@ -383,9 +383,9 @@ def compute_kernels(specs, met, *, use_cache=True, exact_half_width=None, ratio=
     and every urban node (each node adds only its urban hours); urban tables are built only
     for the hours the urban boundary layer can change (:func:`engine.dispersion.urban.urban_candidate_hours`).
 
-    ``writer``: a :class:`concurrent.futures.Executor` that writes the cache entries while the
-    caller computes on (the caller waits for its futures, :func:`engine.pipeline.transfer_kernels`);
-    None: written before returning.
+    ``write``: ``write(path, kernel=k)`` stores a cache entry in the caller's way (a thread that
+    writes while the caller computes on, :func:`engine.pipeline.transfer_kernels`); None:
+    :func:`engine.output.persist.save_verified_npz` before returning.
     """
     ex = EXACT_HALF_WIDTH if exact_half_width is None else int(exact_half_width)
     out, todo = {}, {}
@@ -432,10 +432,7 @@ def compute_kernels(specs, met, *, use_cache=True, exact_half_width=None, ratio=
         k = build(float(spec.urban_population) if spec.urban_population > 0 else 0.0, spec.spacing_m, spec.n_half)
         if not np.isfinite(k).all():  # a skipped cell read: a bug, never a silently wrong kernel
             raise RuntimeError(f"kernel {key}: non-finite values (a pyramid level's skipped centre was read)")
-        if writer is None:
-            save_verified_npz(path, kernel=k)
-        else:
-            writer.submit(save_verified_npz, path, kernel=k)
+        (save_verified_npz if write is None else write)(path, kernel=k)
         out[key] = k
     return out
 
