@@ -70,12 +70,10 @@ def run(args):
         if args.workers < 0:
             raise InputError(f"--workers {args.workers}: must be >= 0 (0 = all cores)")
         overrides.setdefault("run", {})["workers"] = args.workers
-    if args.scheduler is not None:
-        overrides.setdefault("run", {})["scheduler"] = args.scheduler
-    if args.cities is not None:
-        overrides.setdefault("data", {})["cities"] = args.cities
-    if args.source_set is not None:
-        overrides.setdefault("dispersion", {})["source_set"] = args.source_set
+    for value, section, key in ((args.scheduler, "run", "scheduler"), (args.cities, "data", "cities"),
+                                (args.source_set, "dispersion", "source_set")):
+        if value is not None:
+            overrides.setdefault(section, {})[key] = value
     cfg = load_config(args.config or None, overrides=overrides)
     res = run_national(cfg, args.out, use_cache=not args.no_cache, quiet=getattr(args, "quiet", False),
                        city_files=args.city_files, report=not args.no_report)
@@ -132,16 +130,14 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
         mosaic = _mosaic_spec(prep, cfg.dispersion.mosaic_resolution_deg)
         results, tf = pl.receptor_pass(prep, q=q, mosaic=mosaic, use_cache=use_cache, workers=workers,
                                        scheduler=scheduler, client=client, quiet=quiet, kernel_fn=kernel_fn)
-        t = time.perf_counter()
+        t = [time.perf_counter()]  # stage boundaries
         S = pl.sr_dataset(prep, results)
         conc = pl.superpose(S, q)
-        t_superpose = time.perf_counter() - t
-        t = time.perf_counter()
+        t.append(time.perf_counter())
         health = pl.health(prep, conc, health_fn=health_fn, age_population_fn=age_population_fn)
-        t_health = time.perf_counter() - t
-        t = time.perf_counter()
+        t.append(time.perf_counter())
         cities_out, national, summary = pl.metrics(prep, carbon, conc, health, S)
-        t_metrics = time.perf_counter() - t
+        t_superpose, t_health, t_metrics = np.diff(t + [time.perf_counter()]).tolist()
         n_cached = int(S.attrs["n_from_cache"])
         # ---- outputs
         t = time.perf_counter()
