@@ -40,12 +40,12 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.dispersion.met import MetHours
+from engine.dispersion.symmetry import _distinct_rows, square_kernel
 from kernels import plume
 from kernels import areain
 from kernels.edges import XMAXR_MIN
 from kernels.hour_setup import hour_wind_from, table_points_for
 from kernels.profiles import H_VALID
-from engine.dispersion.symmetry import _distinct_rows, lattice_symmetry, square_kernel  # noqa: F401
 
 __all__ = ["AreaSources", "PolygonSources", "LATERAL_CDF", "area_concentrations", "polygon_concentrations",
            "polygon_area_centroid", "regular_polygon_vertices", "rectangle_vertices", "period_average", "period_kernel",

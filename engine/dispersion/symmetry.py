@@ -144,9 +144,9 @@ def square_kernel(met_tables, weights, cell_m, spacing_m, n_half, *, lateral_fla
         k = np.empty((len(r), 2 * n + 1, 2 * n + 1))
         b = np.ascontiguousarray(base[first[s:s + batch]])
         # a base direction along an axis (0) or the diagonal (45) is its own mirror image: half the work
-        mirror = np.where(b == 0.0, plume.MIRROR_X, np.where(b == 45.0, plume.MIRROR_DIAGONAL, plume.MIRROR_NONE))
+        half = np.where(b == 0.0, plume.MIRROR_X, np.where(b == 45.0, plume.MIRROR_DIAGONAL, plume.MIRROR_NONE))
         plume.offset_kernels_mirrored(float(cell_m), float(spacing_m), n, np.ascontiguousarray(lng[r]),
-                                      np.ascontiguousarray(lnsy[r]), b, mirror.astype(np.int64), k,
+                                      np.ascontiguousarray(lnsy[r]), b, half.astype(np.int64), k,
                                       int(lateral_flag), int(inner))
         acc += np.tensordot(W[:, s:s + batch], k, axes=(1, 0))
     for t in range(8):
