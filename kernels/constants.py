@@ -12,3 +12,6 @@ VON_KARMAN = 0.4
 #: (EPA AERMOD v24142 MODULES.f ``SVMIN = 0.2``, ``SWMIN = 0.02``)
 SVMIN_M_S = 0.2
 SWMIN_M_S = 0.02
+#: mean Earth radius R1 of the IUGG [m] (Moritz 2000, Geodetic Reference System 1980): the sphere of
+#: every city frame (engine.dispersion.sphere) and of the compiled rasters (kernels.coverage)
+EARTH_RADIUS_M = 6_371_008.8

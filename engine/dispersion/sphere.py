@@ -11,10 +11,9 @@ import math
 
 import numpy as np
 
-__all__ = ["EARTH_RADIUS_M", "aeqd_forward", "aeqd_inverse", "great_circle_distance_m", "cap_radius_m"]
+from kernels.constants import EARTH_RADIUS_M
 
-#: mean Earth radius R1 of the IUGG [m] (Moritz 2000, Geodetic Reference System 1980)
-EARTH_RADIUS_M = 6_371_008.8
+__all__ = ["EARTH_RADIUS_M", "aeqd_forward", "aeqd_inverse", "great_circle_distance_m", "cap_radius_m"]
 
 
 def aeqd_forward(lat, lon, lat0, lon0):
