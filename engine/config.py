@@ -209,6 +209,9 @@ class RunConfig:
 
     workers: int = _f(0, 0, 1024, doc="Dask workers (0 = the machine's cores)")
     scheduler: str = _f("", doc="address of an existing dask.distributed scheduler; empty = local")
+    pool: Literal["processes", "threads"] = _f(
+        "processes", doc="local workers of the receptor pass: processes forked after the kernels are built "
+                         "(Linux; elsewhere threads) or threads")
     stall_timeout_s: float = _f(0.0, 0.0, 86400.0,
                                 doc="cluster only: seconds without a finished city task before the unfinished "
                                     "tasks are resubmitted (0 = automatic: 900 s before the first result, then "

@@ -1,8 +1,11 @@
 """Dask execution of per-city work: one task per city, local threads or a dask.distributed cluster.
 
 * Default: Dask's local threaded scheduler with ``workers`` threads (0 = the machine's cores).
-  The city tasks spend their time in numpy FFTs and ``nogil`` numba kernels, which release
-  the GIL, so threads scale and nothing is pickled.
+  Nothing is pickled; numpy FFTs and ``nogil`` numba kernels release the GIL, but a city task's
+  many small numpy calls do not (the national receptor pass ran 1.3x faster on 2 threads than on 1).
+* ``pool="processes"`` (the receptor pass, ``[run] pool``): Dask's multiprocessing scheduler on
+  ``workers`` processes forked from this one after the kernels are built, so they share them
+  copy-on-write; only each city's key and result cross a pipe (Linux; elsewhere threads).
 * ``scheduler="HOST:PORT"`` (or ``tcp://...``): the same tasks on an existing
   ``dask.distributed`` cluster; shared inputs (the transfer kernels) are scattered to every
   worker once. A watchdog resubmits tasks lost with a worker, or all unfinished tasks when the
@@ -11,8 +14,8 @@
 
 Determinism: each task is a pure function of its inputs and results are collected into a dict
 keyed by city, so the result is identical (bitwise) whatever the scheduler, worker count or
-completion order. Numba threads inside a task are limited to ``cores // workers`` (one level of
-parallelism per layer, docs/design.md, rule 13); kernels parallelise over receptors only, so their result
+completion order. Numba and BLAS threads inside a task are limited to ``cores // workers`` (one
+level of parallelism per layer, docs/design.md, rule 13); kernels parallelise over receptors only, so their result
 does not depend on the thread count either.
 
 Progress: a bar on a terminal, a log line every ``log_every`` cities otherwise, nothing with
@@ -105,7 +108,7 @@ def _wrap(func, numba_threads):
 
 
 def run_tasks(func, items, *, shared=None, workers=0, scheduler=None, client=None, quiet=False,
-              log_every=50, desc="cities", stall_timeout_s=None, retries=2):
+              log_every=50, desc="cities", stall_timeout_s=None, retries=2, pool="threads"):
     """Run ``func(item_value, shared)`` for every ``(key, item_value)`` of ``items``.
 
     Parameters
@@ -127,6 +130,11 @@ def run_tasks(func, items, *, shared=None, workers=0, scheduler=None, client=Non
         then ``max(STALL_FLOOR_S, STALL_FACTOR x the slowest task so far)``.
     retries : int
         Cluster only: resubmission rounds before :class:`engine.errors.SchedulerError`.
+    pool : {"threads", "processes"}
+        Local only: Dask threads, or worker processes forked from this one (Linux; elsewhere, with
+        one worker or one task, threads). Forked workers share the inputs copy-on-write, nothing
+        is pickled but each item and result; ``func`` must be importable and must not start
+        numba parallel regions (GNU OpenMP aborts in a forked child).
 
     Returns
     -------
@@ -148,13 +156,13 @@ def run_tasks(func, items, *, shared=None, workers=0, scheduler=None, client=Non
         if client is not None:
             return _run_distributed(func, items, shared, client, prog, stall_timeout_s=stall_timeout_s,
                                     retries=retries)
-        return _run_local(func, items, shared, workers, prog)
+        return _run_local(func, items, shared, workers, prog, pool=pool)
     finally:
         if own:
             client.close()
 
 
-def _run_local(func, items, shared, workers, prog):
+def _run_local(func, items, shared, workers, prog, pool="threads"):
     import dask
     from dask.callbacks import Callback
 
@@ -166,16 +174,78 @@ def _run_local(func, items, shared, workers, prog):
         # otherwise traverse and tokenize them (geometries, source lists) once per task
         return task(v, shared)
 
-    delayed = [dask.delayed(bound, pure=False, traverse=False)(v, dask_key_name=f"city-{k}") for k, v in items]
-    names = {d.key for d in delayed}
-
     class _CB(Callback):
+        def __init__(self, names):
+            super().__init__()
+            self.names = names
+
         def _posttask(self, key, result, dsk, state, worker_id):
-            if key in names:
+            if key in self.names:
                 prog.update()
 
-    with _CB():
+    if pool == "processes" and nw > 1 and len(items) > 1 and fork_available():
+        return _run_processes(func, items, shared, nw, prog, _CB)
+    delayed = [dask.delayed(bound, pure=False, traverse=False)(v, dask_key_name=f"city-{k}") for k, v in items]
+    with _CB({d.key for d in delayed}), _blas_limits(_threads_per_task(nw)):
         results = dask.compute(*delayed, scheduler="threads", num_workers=nw)
+    return {k: r for (k, _), r in zip(items, results)}
+
+
+#: the shared inputs of the running local process pool, by token: forked workers inherit them (pages
+#: shared copy-on-write), so a task pickles only the token and its own item
+_SHARED = {}
+
+
+def fork_available():
+    """True where a local process pool can fork its workers (Linux)."""
+    import multiprocessing
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _blas_limits(n):
+    """Context limiting BLAS (numpy's matrix products) to ``n`` threads: one level of parallelism
+    per layer, the workers being the outer one."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=int(n), user_api="blas")
+
+
+def _process_init(blas_threads):
+    _blas_limits(blas_threads)  # for the worker's lifetime (the returned context is never exited)
+
+
+def _process_task(func, token, item):
+    return func(item, _SHARED[token])
+
+
+def _run_processes(func, items, shared, nw, prog, callback):
+    """The tasks in ``nw`` forked worker processes (Dask's multiprocessing scheduler on our pool)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    import dask
+
+    from engine.errors import SchedulerError
+
+    token = f"{os.getpid()}-{time.monotonic_ns()}"
+    _SHARED[token] = shared
+    delayed = [dask.delayed(_process_task, pure=False, traverse=False)(func, token, v, dask_key_name=f"city-{k}")
+               for k, v in items]
+    pool = ProcessPoolExecutor(nw, mp_context=multiprocessing.get_context("fork"), initializer=_process_init,
+                               initargs=(_threads_per_task(nw),))
+    ok = False
+    try:
+        with callback({d.key for d in delayed}):
+            results = dask.compute(*delayed, scheduler="processes", pool=pool, chunksize=1)
+        ok = True
+    except BrokenProcessPool as exc:
+        raise SchedulerError(f"a worker process of the local pool died ({exc}); killed for memory? Rerun with "
+                             "fewer workers (--workers) or [run] pool = \"threads\"") from None
+    finally:
+        pool.shutdown(wait=ok, cancel_futures=True)
+        _SHARED.pop(token, None)
     return {k: r for (k, _), r in zip(items, results)}
 
 

@@ -836,9 +836,13 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
                           "source_set": d.source_set, "source_reach_m": d.source_reach_km * 1000.0}}
     w = cfg.run.workers if workers is None else workers
     sch = cfg.run.scheduler if scheduler is None else scheduler
+    # forked workers only where every city takes the spectral path (numpy and serial kernels): the
+    # single-part path may convolve with numba's parallel kernels, which GNU OpenMP forbids in a fork
+    spectral = len(heights) > 1 or all(len(seasons[c]) > 1 for c in sel)
     t1 = time.perf_counter()
     res = run_tasks(_receptor_task, [(c, c) for c in sel], shared=shared, workers=w, scheduler=sch or None,
-                    client=client, quiet=quiet, desc="cities", stall_timeout_s=cfg.run.stall_timeout_s or None)
+                    client=client, quiet=quiet, desc="cities", stall_timeout_s=cfg.run.stall_timeout_s or None,
+                    pool=cfg.run.pool if spectral else "threads")
     return res, {"kernels_s": t_kernels, "fields_s": time.perf_counter() - t1, "n_kernels": len(kernels)}
 
 

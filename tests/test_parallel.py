@@ -161,3 +161,70 @@ def test_two_runs_at_once_on_one_cluster_keep_their_own_shared_inputs(cluster):
         fa = ex.submit(run_tasks, _work, ITEMS, shared=SHARED, client=cluster, quiet=True)
         fb = ex.submit(run_tasks, _work, ITEMS, shared=other, client=cluster, quiet=True)
         assert fa.result() == ref_a and fb.result() == ref_b
+
+
+# --------------------------------------------------------------------------- local process pool
+def _pid_and_work(item, shared):
+    import os
+
+    return os.getpid(), _work(item, shared)
+
+
+def _die_on_three(item, shared):
+    import os
+
+    if item == 3:
+        os._exit(9)  # a worker killed mid-task (as by the kernel's out-of-memory killer)
+    return item
+
+
+@pytest.mark.skipif(not __import__("engine.parallel", fromlist=["x"]).fork_available(), reason="needs fork (Linux)")
+def test_processes_give_the_threads_bits_and_share_unpicklable_inputs():
+    import os
+    import threading
+
+    ref = run_tasks(_work, ITEMS, shared=SHARED, workers=1, quiet=True)
+    # a lock cannot be pickled: forked workers inherit the shared inputs, nothing sends them
+    shared = dict(SHARED, lock=threading.Lock())
+    got = run_tasks(_pid_and_work, ITEMS, shared=shared, workers=2, quiet=True, pool="processes")
+    assert {k: v for k, (_, v) in got.items()} == ref  # bitwise
+    pids = {pid for pid, _ in got.values()}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+
+
+@pytest.mark.skipif(not __import__("engine.parallel", fromlist=["x"]).fork_available(), reason="needs fork (Linux)")
+def test_a_dead_worker_process_is_a_scheduler_error_naming_the_way_out():
+    from engine.errors import SchedulerError
+    from engine.parallel import _SHARED
+
+    with pytest.raises(SchedulerError, match=r"worker process.*died.*--workers.*pool = \"threads\""):
+        run_tasks(_die_on_three, [(i, i) for i in range(8)], shared={}, workers=2, quiet=True, pool="processes")
+    assert not _SHARED  # the pool's inputs are released
+
+
+def test_one_worker_or_one_task_stays_in_this_process():
+    import os
+
+    got = run_tasks(_pid_and_work, ITEMS[:3], shared=SHARED, workers=1, quiet=True, pool="processes")
+    assert {pid for pid, _ in got.values()} == {os.getpid()}
+    got = run_tasks(_pid_and_work, ITEMS[:1], shared=SHARED, workers=2, quiet=True, pool="processes")
+    assert {pid for pid, _ in got.values()} == {os.getpid()}
+
+
+def test_progress_counts_process_tasks(caplog):
+    with caplog.at_level(logging.INFO, logger="cobenefits"):
+        run_tasks(_work, ITEMS, shared=SHARED, workers=2, log_every=6, pool="processes")
+    lines = [r.getMessage() for r in caplog.records if "cities:" in r.getMessage()]
+    assert [ln.split()[1] for ln in lines] == ["6/12", "12/12"]
+
+
+def test_blas_threads_limited_to_cores_per_worker_inside_tasks():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from engine.parallel import available_cores
+
+    def blas_threads(item, shared):
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+
+    got = run_tasks(blas_threads, [(0, 0), (1, 1)], shared={}, workers=2, quiet=True)
+    want = max(1, available_cores() // 2)
+    assert all(v and all(n == want for n in v) for v in got.values())  # numpy's BLAS is seen and limited

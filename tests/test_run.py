@@ -298,3 +298,27 @@ def test_run_killed_while_writing_keeps_the_previous_output(tmp_path, sig):
     again = pd.read_csv(out / "cities.csv")
     np.testing.assert_allclose(again.conc_ug_m3, clean.cities.conc_ug_m3, rtol=1e-5)
     assert verify_output(out) == []
+
+
+def test_forked_workers_give_the_threads_bits_on_the_default_physics(monkeypatch):
+    # the default physics (height classes, seasons) takes the spectral path, whose city tasks run
+    # in forked workers under [run] pool = "processes"; the fields and rows are the threads' bits
+    from engine import parallel
+    from engine.commands.run import _mosaic_spec
+
+    used = []
+    real = parallel._run_processes
+    monkeypatch.setattr(parallel, "_run_processes", lambda *a, **k: used.append(1) or real(*a, **k))
+    out = {}
+    for pool in ("threads", "processes"):
+        prep = pl.prepare(load_config(None, overrides={"data": {"cities": "Hainan"}, "run": {"pool": pool}}))
+        q = pl.emissions(prep, pl.carbon(prep))
+        out[pool], _ = pl.receptor_pass(prep, q=q, mosaic=_mosaic_spec(prep, 0.25), workers=2, quiet=True)
+    assert len(used) == (1 if parallel.fork_available() else 0)
+    a, b = out["threads"], out["processes"]
+    assert sorted(a) == sorted(b) and len(a) >= 3
+    for cid in a:
+        for name in ("pm25", "unit_city", "unit_rop", "row", "season_height_rows"):
+            assert np.array_equal(getattr(a[cid], name), getattr(b[cid], name)), name
+        assert a[cid].mosaic["index"].tolist() == b[cid].mosaic["index"].tolist()
+        assert np.array_equal(a[cid].mosaic["values"], b[cid].mosaic["values"])
