@@ -110,6 +110,61 @@ def test_receptor_window_pads_only_what_it_reads(window, zeros):
             sp.LatticeSpectra(shape, h, w, window=(0, 1, 0, 1))
 
 
+def test_lattices_that_pad_alike_cut_the_kernel_alike_and_share_its_spectrum():
+    """The kernel is cut as wide as the padded shape allows (engine.dispersion.spectra.LatticeSpectra):
+    two coarse lattices of different sizes and receptor blocks whose transforms pad to the same
+    shape take the same cut, so the second reuses the first's kernel spectrum, and both still give
+    the fully padded linear convolution (direct sums as the reference) on their blocks."""
+    rng = np.random.default_rng(17)
+    k = _kernel(40, rng)
+    store = sp.KernelSpectra()
+    lats = []
+    for shape, window in (((30, 33), (10, 6, 12, 7)), ((31, 30), (12, 5, 9, 8))):
+        ay, by, ax, bx = window
+        w = np.zeros(shape)
+        w[ay:ay + by, ax:ax + bx] = rng.uniform(0.1, 1.0, (by, bx))
+        lat = sp.LatticeSpectra(shape, max(shape) - 1, w, window=window)
+        (py, px), h = lat.fshape, lat.h
+        # the cut's bounds: room for it, no wrap-around onto a read cell, at least the need
+        assert 2 * h + 1 <= min(py, px) and h + max(shape[0] - ay, ay + by) <= py and h + max(shape[1] - ax, ax + bx) <= px
+        assert h >= max(shape[0] - 1 - ay, ay + by - 1, shape[1] - 1 - ax, ax + bx - 1)
+        g = lat.adjoint_maps([k], cache=store)[0]
+        ref = fl.same_convolution(np.ascontiguousarray(k[::-1, ::-1]), w, convolve_fn=convolve_direct)
+        np.testing.assert_allclose(g, ref, rtol=1e-12, atol=1e-13 * ref.max())
+        e = rng.uniform(0.0, 1.0, shape)
+        acc = sp.FieldSum(lat, 1)
+        acc.add(k, lat.emission_spectrum(np.ones((1, 1)), [(0, (0, 0, e))]), cache=store)
+        ref_f = srm.same_convolution_batch(k, e[None])[0][ay:ay + by, ax:ax + bx]
+        np.testing.assert_allclose(acc.fields()[0], ref_f, rtol=1e-12, atol=1e-13 * ref_f.max())
+        lats.append(lat)
+    assert lats[0].fshape == lats[1].fshape and lats[0].h == lats[1].h
+    assert store.misses == 1 and store.hits == 3  # one spectrum for both lattices' adjoint and fields
+
+
+def test_spectral_products_summed_in_place_equal_numpy():
+    """kernels.spectral: K * E[f] and K * sum_j coef[f, j] S[j] added to the fields rows[f] (in any
+    order, fields not named untouched) equal the NumPy products to round-off."""
+    from kernels import spectral as ks
+
+    rng = np.random.default_rng(23)
+    shape = (12, 7)
+    c = lambda *s: rng.normal(size=s) + 1j * rng.normal(size=s)  # noqa: E731
+    total, k, e, src = c(5, *shape), c(*shape), c(3, *shape), c(4, *shape)
+    coef = rng.uniform(0, 2, (3, 4))
+    rows = np.array([4, 0, 2])
+    ref = total.copy()
+    ref[rows] += k * e
+    got = total.copy()
+    ks.add_products(got, rows, k, e)
+    np.testing.assert_allclose(got, ref, rtol=1e-14, atol=1e-14)
+    assert np.array_equal(got[[1, 3]], total[[1, 3]])
+    ref2 = ref.copy()
+    ref2[rows] += k * np.einsum("fj,jab->fab", coef, src)
+    ks.add_combined_products(got, rows, k, coef, src)
+    np.testing.assert_allclose(got, ref2, rtol=1e-13, atol=1e-13)
+    assert np.array_equal(got[[1, 3]], total[[1, 3]])
+
+
 def test_kernel_spectra_store_is_bounded_and_keyed_by_identity():
     rng = np.random.default_rng(3)
     k1, k2 = _kernel(4, rng), _kernel(4, rng)

@@ -39,6 +39,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from kernels import spectral as ks
+
 __all__ = ["fast_length", "fft_shape", "half_width", "window_padding", "KernelSpectra", "KERNEL_SPECTRA", "LatticeSpectra",
            "FieldSum", "FEW_SOURCES", "rfft2_window", "irfft2_rows", "spectral_row", "add_part_fields"]
 
@@ -218,6 +220,14 @@ class LatticeSpectra:
         # the bound for the common cut h, and room for the (2h + 1)-wide kernel itself
         self.fshape = (fast_length(max(py, self.h + max(ny - ay, ay + by), 2 * self.h + 1)),
                        fast_length(max(px, self.h + max(nx - ax, ax + bx), 2 * self.h + 1)))
+        # then the widest cut the padded shape allows: h' <= (P_min - 1) // 2 (room for the cut) and
+        # h' <= P - M on each axis (M = max(n - a, a + b): no wrap-around reaches a read cell); the
+        # cells it adds lie at offsets no receptor-source pair has. Where the kernel is cut at the
+        # lattice's need (M <= h + 1, so P >= 2M - 1 on both axes) that is (P_min - 1) // 2, a
+        # function of the padded shape alone: lattices that pad alike (a province's cities, at one
+        # met) then share their kernels' spectra (KERNEL_SPECTRA)
+        self.h = max(self.h, min((min(self.fshape) - 1) // 2, self.fshape[0] - max(ny - ay, ay + by),
+                                 self.fshape[1] - max(nx - ax, ax + bx)))
         self.w_spec = rfft2_window(w, 0, 0, self.fshape)
         self._w_support = w != 0
         self._w_support_spec = None
@@ -298,6 +308,21 @@ class FieldSum:
             self.total[rows] += prod
         self.empty = False
 
+    def add_sources(self, kernel, coef, members, rows, cache=KERNEL_SPECTRA):
+        """Add ``K E`` for the emission ``E[f] = sum_j coef[f, j] m_j`` of ``members`` (as
+        :meth:`LatticeSpectra.emission_spectrum`) to the fields ``rows`` (int array), each product
+        summed in place in one pass (:mod:`kernels.spectral`): few sources combined from their
+        spectra, more transformed from their summed grids."""
+        spec, _ = self.lattice.kernel(kernel, cache)
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        coef = np.ascontiguousarray(coef, dtype=np.float64)
+        if len(members) <= FEW_SOURCES:
+            src = np.stack([self.lattice.source(j, r) for j, r in members])
+            ks.add_combined_products(self.total, rows, spec, coef, src)
+        else:
+            ks.add_products(self.total, rows, spec, self.lattice.emission_spectrum(coef, members))
+        self.empty = False
+
     def fields(self):
         """The (n_field, b_y, b_x) fields on the lattice's receptor window (the whole lattice without one)."""
         lat = self.lattice
@@ -359,5 +384,4 @@ def add_part_fields(sum_f, sum_c, groups, rasters, q, unit_weight, k_city, k_rop
                     coef[ns + 1, j] = w * unit_weight[1]
             rows = np.flatnonzero(coef.any(axis=1))  # fields this pair adds to (e.g. no unit city on the coarse lattice)
             if rows.size:
-                acc.add(kernel, acc.lattice.emission_spectrum(coef[rows], [(k, rasters[k][lattice]) for k, _ in mem]),
-                        rows=rows)
+                acc.add_sources(kernel, coef[rows], [(k, rasters[k][lattice]) for k, _ in mem], rows)
