@@ -116,6 +116,7 @@ def run_tasks(func, items, *, shared=None, workers=0, scheduler=None, client=Non
     func : callable
         Pure function of one item and the shared inputs (must be picklable for a cluster).
     items : list of (key, value)
+        Local tasks start in this order (put the longest first).
     shared : object
         Read-only inputs every task needs (scattered once on a cluster).
     workers : int
@@ -162,6 +163,14 @@ def run_tasks(func, items, *, shared=None, workers=0, scheduler=None, client=Non
             client.close()
 
 
+def _local_key(i, key, n):
+    """Dask key of the ``i``-th of ``n`` local tasks: Dask's local schedulers start independent tasks
+    in descending key order, so the rank (counted down) keeps the caller's order: the longest tasks
+    first, when the caller lists them so, leave the shortest for the end (no core idles behind one
+    large city)."""
+    return f"city-{n - 1 - i:06d}-{key}"
+
+
 def _run_local(func, items, shared, workers, prog, pool="threads"):
     import dask
     from dask.callbacks import Callback
@@ -185,7 +194,8 @@ def _run_local(func, items, shared, workers, prog, pool="threads"):
 
     if pool == "processes" and nw > 1 and len(items) > 1 and fork_available():
         return _run_processes(func, items, shared, nw, prog, _CB)
-    delayed = [dask.delayed(bound, pure=False, traverse=False)(v, dask_key_name=f"city-{k}") for k, v in items]
+    delayed = [dask.delayed(bound, pure=False, traverse=False)(v, dask_key_name=_local_key(i, k, len(items)))
+               for i, (k, v) in enumerate(items)]
     with _CB({d.key for d in delayed}), _blas_limits(_threads_per_task(nw)):
         results = dask.compute(*delayed, scheduler="threads", num_workers=nw)
     return {k: r for (k, _), r in zip(items, results)}
@@ -231,8 +241,9 @@ def _run_processes(func, items, shared, nw, prog, callback):
 
     token = f"{os.getpid()}-{time.monotonic_ns()}"
     _SHARED[token] = shared
-    delayed = [dask.delayed(_process_task, pure=False, traverse=False)(func, token, v, dask_key_name=f"city-{k}")
-               for k, v in items]
+    delayed = [dask.delayed(_process_task, pure=False, traverse=False)(func, token, v,
+                                                                       dask_key_name=_local_key(i, k, len(items)))
+               for i, (k, v) in enumerate(items)]
     pool = ProcessPoolExecutor(nw, mp_context=multiprocessing.get_context("fork"), initializer=_process_init,
                                initargs=(_threads_per_task(nw),))
     ok = False

@@ -840,10 +840,21 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
     # single-part path may convolve with numba's parallel kernels, which GNU OpenMP forbids in a fork
     spectral = len(heights) > 1 or all(len(seasons[c]) > 1 for c in sel)
     t1 = time.perf_counter()
-    res = run_tasks(_receptor_task, [(c, c) for c in sel], shared=shared, workers=w, scheduler=sch or None,
-                    client=client, quiet=quiet, desc="cities", stall_timeout_s=cfg.run.stall_timeout_s or None,
+    res = run_tasks(_receptor_task, [(c, c) for c in _longest_first(prep, sel)], shared=shared, workers=w,
+                    scheduler=sch or None, client=client, quiet=quiet, desc="cities", stall_timeout_s=cfg.run.stall_timeout_s or None,
                     pool=cfg.run.pool if spectral else "threads")
+    res = {c: res[c] for c in sel}  # the cities' order, whatever order they ran in
     return res, {"kernels_s": t_kernels, "fields_s": time.perf_counter() - t1, "n_kernels": len(kernels)}
+
+
+def _longest_first(prep, sel):
+    """The cities by their task's likely cost, largest first (lattice cells times sources: the
+    transforms' size and count), so that no worker is left alone with a large city at the end."""
+    def cost(c):
+        fine, coarse, _ = prep.lattices[c]
+        return (fine.nx * fine.ny + coarse.nx * coarse.ny) * len(prep.receptor_sources[c])
+
+    return sorted(sel, key=lambda c: (-cost(c), c))
 
 
 def sr_dataset(prep, results):
