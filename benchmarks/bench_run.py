@@ -5,7 +5,9 @@ Runs the national job twice in fresh subprocesses with the same cache folder:
   2. warm  - `--no-cache`: every kernel... fields recomputed, compiled kernels reused
      (the target figure: <= 120 s wall on 2 cores, peak memory <= 4 GB),
 and reports wall time, CPU seconds of the child (user + system: what to compare on a busy machine),
-peak RSS (ru_maxrss of the child) and the run's own stage timings
+peak RSS (ru_maxrss: the largest single process), the peak proportional set size of the whole
+process tree (sampled every 2 s; the forked workers of the receptor pass share the parent's pages,
+PSS counts each once) and the run's own stage timings
 (summary.json). Writes benchmarks/results/bench_run.json.
 
     python benchmarks/bench_run.py [--workers 2] [--cities all] [--out DIR] [--urban auto|true|false]
@@ -41,6 +43,33 @@ def _configs(urban, folder):
     return out
 
 
+def _tree(pid):
+    """``pid`` and its descendants (Linux /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return out
+
+
+def _tree_pss_mb(pid):
+    """Proportional set size of the process tree [MB]: each shared page counted once in all (the
+    forked workers share the parent's kernels copy-on-write, which a sum of RSS would count thrice)."""
+    kb = 0
+    for p in _tree(pid):
+        try:
+            kb += sum(int(line.split()[1]) for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
+                      if line.startswith("Pss:"))
+        except (OSError, ValueError):
+            pass
+    return kb / 1024.0
+
+
 def _one(args, cache, out, extra):
     env = dict(os.environ, COBENEFITS_CACHE_DIR=str(cache))
     cmd = [sys.executable, "-m", "engine", "--quiet", "run", "--out", str(out), "--workers", str(args.workers),
@@ -48,7 +77,14 @@ def _one(args, cache, out, extra):
     t0 = time.perf_counter()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     before = ru0.ru_maxrss
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        pss = 0.0
+        while child.poll() is None:  # every 2 s: the sampling costs < 0.1 % of a core
+            if Path("/proc/self/smaps_rollup").exists():
+                pss = max(pss, _tree_pss_mb(child.pid))
+            time.sleep(2.0)
+        stdout, stderr = child.communicate()
+    proc = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
@@ -57,6 +93,7 @@ def _one(args, cache, out, extra):
         raise SystemExit(f"run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     summ = json.loads((Path(out) / "summary.json").read_text())
     return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb_upper_bound": max(before, peak_kb) / 1024.0,
+            "peak_tree_pss_mb": pss,
             "stage_timings_s": summ.get("timings_s"), "n_cities": summ.get("n_cities"),
             "n_rows_from_cache": summ.get("n_rows_from_cache")}
 

@@ -30,6 +30,9 @@ UNIT_RESPONSE_UNITS = "1e-6 s m-1"
 _FILL_F4 = np.float32(-9999.0)
 #: chunk edge [cells] of the combined city file
 _CHUNK = 64
+#: zlib level of every variable (with the shuffle filter): level 1 writes the national city fields in
+#: 5.4 s and 127 MB, level 4 in 7.5 s and 124 MB (2.7 % smaller for 1.4x the time); readers need not care
+COMPLEVEL = 1
 #: quantisation of stored 2-D lat/lon [decimal digits of a degree]: 1e-5 degree (~1 m) for 1 km cells;
 #: centres and corners alike (CF 1.8 sec. 7.1: bounds share their coordinate's attributes)
 _LSD_CENTRE = _LSD_CORNER = 5
@@ -231,7 +234,7 @@ def _write_city_files(path, cities, info, *, scenarios, global_attrs, earth_radi
 
 
 def write_concentration_netcdf(path, *, scenarios, mosaic_lat, mosaic_lon, mosaic_pm25, mosaic_owner,
-                               cities, global_attrs, earth_radius_m, complevel=4, city_fields="combined"):
+                               cities, global_attrs, earth_radius_m, complevel=COMPLEVEL, city_fields="combined"):
     """Write ``concentration.nc`` (CF-1.8) and the city fields beside it, atomically.
 
     Layout
@@ -304,7 +307,7 @@ _CITY_VARS = (
 )
 
 
-def write_city_netcdf(path, c, *, scenarios, global_attrs, earth_radius_m, complevel=4):
+def write_city_netcdf(path, c, *, scenarios, global_attrs, earth_radius_m, complevel=COMPLEVEL):
     """Write one city's fields on its own azimuthal-equidistant grid (CF-1.8), atomically.
 
     ``x``/``y`` [m] with bounds, 2-D ``lat``/``lon`` with 4-vertex bounds, grid mapping ``crs``
@@ -503,7 +506,7 @@ def _city_attribute_variables(ds, cities):
                   "meteorology used for this city's transfer kernels")
 
 
-def write_city_fields_netcdf(path, cities, *, scenarios, global_attrs, earth_radius_m, complevel=4):
+def write_city_fields_netcdf(path, cities, *, scenarios, global_attrs, earth_radius_m, complevel=COMPLEVEL):
     """Write every city's fields into ONE CF-1.8 file, padded to the largest grid, atomically.
 
     Layout: dimensions ``city``, ``scenario``, ``y``, ``x`` (the largest grid's size; a city's grid
@@ -679,7 +682,7 @@ def _sr_season_variable(ds, season_matrices, m, aux, complevel):
 def write_sr_matrix_netcdf(path, matrix, *, receptor_ids, source_ids, source_types, receptor_names=None,
                            source_names=None, source_labels=None, seen=None, receptor_vars=None, source_vars=None,
                            global_attrs=None, receptor_names_en=None, source_names_en=None, comment=None,
-                           complevel=4, season_matrices=None, height_matrices=None, season_height_matrices=None):
+                           complevel=COMPLEVEL, season_matrices=None, height_matrices=None, season_height_matrices=None):
     """Write the source-receptor matrix ``sr_matrix.nc`` (CF-1.8), atomically.
 
     ``S(city, source)`` is the exposure concentration of receptor city i per unit emission
