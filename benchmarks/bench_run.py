@@ -78,9 +78,9 @@ def _one(args, cache, out, extra):
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     before = ru0.ru_maxrss
     with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
-        pss = 0.0
+        pss, proc_fs = 0.0, Path("/proc/self/smaps_rollup").exists()
         while child.poll() is None:  # every 2 s: the sampling costs < 0.1 % of a core
-            if Path("/proc/self/smaps_rollup").exists():
+            if proc_fs:
                 pss = max(pss, _tree_pss_mb(child.pid))
             time.sleep(2.0)
         stdout, stderr = child.communicate()

@@ -841,8 +841,8 @@ def receptor_pass(prep, *, q=None, mosaic=None, use_cache=True, workers=None, sc
     spectral = len(heights) > 1 or all(len(seasons[c]) > 1 for c in sel)
     t1 = time.perf_counter()
     res = run_tasks(_receptor_task, [(c, c) for c in _longest_first(prep, sel)], shared=shared, workers=w,
-                    scheduler=sch or None, client=client, quiet=quiet, desc="cities", stall_timeout_s=cfg.run.stall_timeout_s or None,
-                    pool=cfg.run.pool if spectral else "threads")
+                    scheduler=sch or None, client=client, quiet=quiet, desc="cities",
+                    stall_timeout_s=cfg.run.stall_timeout_s or None, pool=cfg.run.pool if spectral else "threads")
     res = {c: res[c] for c in sel}  # the cities' order, whatever order they ran in
     return res, {"kernels_s": t_kernels, "fields_s": time.perf_counter() - t1, "n_kernels": len(kernels)}
 

@@ -296,16 +296,12 @@ class FieldSum:
         self.empty = True
 
     def add(self, kernel, emission_spectrum, rows=None, cache=KERNEL_SPECTRA):
-        """Add ``K E`` of ``kernel``; ``rows``: the fields ``emission_spectrum`` holds (default all)."""
+        """Add ``K E`` of ``kernel``; ``rows``: the fields ``emission_spectrum`` holds (default all),
+        summed in place (:func:`kernels.spectral.add_products`)."""
         spec, _ = self.lattice.kernel(kernel, cache)
-        prod = np.multiply(spec[None], emission_spectrum, out=emission_spectrum)
-        rows = None if rows is None else np.asarray(rows)
-        if rows is None or (rows.size == self.total.shape[0] and (rows == np.arange(rows.size)).all()):
-            self.total += prod
-        elif rows.size and (np.diff(rows) == 1).all():  # a run of fields: a view, not a gathered copy
-            self.total[rows[0]:rows[-1] + 1] += prod
-        else:
-            self.total[rows] += prod
+        rows = np.arange(self.total.shape[0]) if rows is None else rows
+        ks.add_products(self.total, np.ascontiguousarray(rows, dtype=np.int64), spec,
+                        np.ascontiguousarray(emission_spectrum))
         self.empty = False
 
     def add_sources(self, kernel, coef, members, rows, cache=KERNEL_SPECTRA):
@@ -313,14 +309,13 @@ class FieldSum:
         :meth:`LatticeSpectra.emission_spectrum`) to the fields ``rows`` (int array), each product
         summed in place in one pass (:mod:`kernels.spectral`): few sources combined from their
         spectra, more transformed from their summed grids."""
-        spec, _ = self.lattice.kernel(kernel, cache)
-        rows = np.ascontiguousarray(rows, dtype=np.int64)
         coef = np.ascontiguousarray(coef, dtype=np.float64)
-        if len(members) <= FEW_SOURCES:
-            src = np.stack([self.lattice.source(j, r) for j, r in members])
-            ks.add_combined_products(self.total, rows, spec, coef, src)
-        else:
-            ks.add_products(self.total, rows, spec, self.lattice.emission_spectrum(coef, members))
+        if len(members) > FEW_SOURCES:
+            self.add(kernel, self.lattice.emission_spectrum(coef, members), rows, cache)
+            return
+        spec, _ = self.lattice.kernel(kernel, cache)
+        src = np.stack([self.lattice.source(j, r) for j, r in members])
+        ks.add_combined_products(self.total, np.ascontiguousarray(rows, dtype=np.int64), spec, coef, src)
         self.empty = False
 
     def fields(self):
