@@ -38,6 +38,7 @@ import threading
 from collections import OrderedDict
 
 import numpy as np
+import scipy.fft as sfft
 
 from kernels import spectral as ks
 
@@ -82,21 +83,25 @@ def rfft2_window(grids, a, b, fshape):
 
     The same transform as padding and ``rfft2(x, s=fshape)`` (a real transform along x, then a
     complex one along y), but the x transforms run over the ``my`` rows that hold data only: the
-    transforms of the zero rows are zero.
+    transforms of the zero rows are zero. Computed with :mod:`scipy.fft`: the same pocketfft
+    algorithm as NumPy's (the same bits, checked on Hebei's rows and fields), but its transforms
+    along y run several columns at once, where NumPy copies column by column (a stack of ten
+    800 x 810 grids: 54 ms against 205 ms).
     """
     py, px = fshape
     my, mx = grids.shape[-2:]
     strip = np.zeros(grids.shape[:-2] + (my, px))
     strip[..., :, b:b + mx] = grids
     full = np.zeros(grids.shape[:-2] + (py, px // 2 + 1), dtype=complex)
-    full[..., a:a + my, :] = np.fft.rfft(strip, axis=-1)
-    return np.fft.fft(full, axis=-2)
+    full[..., a:a + my, :] = sfft.rfft(strip, axis=-1)
+    return sfft.fft(full, axis=-2, overwrite_x=True)
 
 
 def irfft2_rows(spec, fshape, rows):
     """Rows ``rows`` of ``numpy.fft.irfft2(spec, s=fshape)``: the inverse along y over every column,
-    then the real inverse along x over the wanted rows only."""
-    return np.fft.irfft(np.fft.ifft(spec, axis=-2)[..., rows, :], n=fshape[1], axis=-1)
+    then the real inverse along x over the wanted rows only (:mod:`scipy.fft`, as :func:`rfft2_window`;
+    ``spec`` is left unchanged)."""
+    return sfft.irfft(sfft.ifft(spec, axis=-2)[..., rows, :], n=fshape[1], axis=-1, overwrite_x=True)
 
 
 class KernelSpectra:
