@@ -199,6 +199,10 @@ def main(argv=None):
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     _setup_logging(getattr(args, "quiet", False))
+    if command_line:  # a process of its own: large temporaries without page-fault storms (engine.memory)
+        from engine.memory import tune
+
+        tune()
     try:
         return int(args._run(args) or 0)
     except InputError as exc:
