@@ -29,7 +29,7 @@ import os
 import sys
 import time
 
-__all__ = ["available_cores", "run_tasks", "Progress", "connect"]
+__all__ = ["available_cores", "run_tasks", "Progress", "connect", "Background"]
 
 log = logging.getLogger("cobenefits")
 
@@ -258,6 +258,83 @@ def _run_processes(func, items, shared, nw, prog, callback):
         pool.shutdown(wait=ok, cancel_futures=True)
         _SHARED.pop(token, None)
     return {k: r for (k, _), r in zip(items, results)}
+
+
+class Background:
+    """``fn(*args, **kwargs)`` in a process forked from this one, while this one goes on.
+
+    The child inherits ``fn``'s inputs copy-on-write (nothing is pickled but the return value);
+    :meth:`result` waits for it and returns its value or raises its exception here. Where
+    forking is not possible (``fork=False``, or not on Linux) the call runs at once, in this
+    process, and :meth:`result` gives its outcome. :meth:`close` stops an unfinished child (the
+    caller's ``finally``: an interrupted run leaves no process behind). The child runs neither
+    numba parallel regions nor threads of its own (GNU OpenMP aborts those in a forked child): give
+    it I/O such as writing a file.
+    """
+
+    def __init__(self, fn, *args, fork=True, what="a background task", **kwargs):
+        self.what = what
+        self._proc = self._conn = None
+        self._outcome = None
+        if fork and fork_available():
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("fork")
+            token = f"bg-{os.getpid()}-{time.monotonic_ns()}"
+            _SHARED[token] = (fn, args, kwargs)
+            try:
+                self._conn, send = ctx.Pipe(duplex=False)
+                self._proc = ctx.Process(target=_background_main, args=(token, send), daemon=True,
+                                         name="cobenefits-background")
+                self._proc.start()  # forks here: the child has its own copy of _SHARED
+                send.close()
+            finally:
+                _SHARED.pop(token, None)
+        else:
+            try:
+                self._outcome = (True, fn(*args, **kwargs))
+            except Exception as exc:  # raised by result(), where a forked child's would be
+                self._outcome = (False, exc)
+
+    def result(self):
+        """The call's return value (waits for the child); its exception is raised here."""
+        if self._outcome is None:
+            try:
+                self._outcome = self._conn.recv()
+            except EOFError:
+                self._proc.join()
+                self._outcome = (False, OSError(f"the process running {self.what} ended without a result "
+                                                f"(exit code {self._proc.exitcode}); killed for memory?"))
+            finally:
+                self.close()
+        ok, value = self._outcome
+        if not ok:
+            raise value
+        return value
+
+    def close(self):
+        """Stop the child if it still runs (nothing to do once :meth:`result` returned)."""
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.terminate()
+            self._proc.join()
+            self._conn.close()
+            self._proc = None
+
+
+def _background_main(token, conn):
+    """The forked child of :class:`Background`: run the call, send ``(ok, value or exception)``."""
+    fn, args, kwargs = _SHARED[token]
+    try:
+        out = (True, fn(*args, **kwargs))
+    except BaseException as exc:  # noqa: BLE001 - every outcome goes back to the parent
+        out = (False, exc)
+    try:
+        conn.send(out)
+    except Exception as exc:  # an unpicklable value or exception: its text instead
+        conn.send((False, RuntimeError(f"{type(out[1]).__name__}: {out[1]} (not picklable: {exc})")))
+    finally:
+        conn.close()
 
 
 #: before the first task finishes, a cluster may be importing and JIT-compiling: wait this long [s]

@@ -228,3 +228,87 @@ def test_blas_threads_limited_to_cores_per_worker_inside_tasks():
     got = run_tasks(blas_threads, [(0, 0), (1, 1)], shared={}, workers=2, quiet=True)
     want = max(1, available_cores() // 2)
     assert all(v and all(n == want for n in v) for v in got.values())  # numpy's BLAS is seen and limited
+
+
+# ---- Background: one call in a forked child while the caller goes on
+
+needs_fork = pytest.mark.skipif(not __import__("engine.parallel", fromlist=["x"]).fork_available(),
+                                reason="forking needs Linux")
+
+
+def _pid_and_sum(values, lock):
+    import os
+
+    with lock:  # an unpicklable input: it reaches the child by the fork, not by pickle
+        return os.getpid(), float(np.sum(values))
+
+
+@needs_fork
+def test_background_runs_in_a_child_with_unpicklable_inputs():
+    import os
+    import threading
+
+    from engine.parallel import Background
+
+    bg = Background(_pid_and_sum, np.arange(10.0), threading.Lock(), what="a sum")
+    pid, total = bg.result()
+    assert pid != os.getpid() and total == 45.0
+    assert bg.result() == (pid, total)  # the outcome is kept
+
+
+def test_background_without_fork_runs_at_once_here():
+    import os
+    import threading
+
+    from engine.parallel import Background
+
+    bg = Background(_pid_and_sum, np.arange(4.0), threading.Lock(), fork=False)
+    assert bg.result() == (os.getpid(), 6.0)
+
+
+def _fail(path):
+    raise FileNotFoundError(f"no folder for {path}")
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_background_raises_the_childs_exception_in_the_caller(fork):
+    from engine.parallel import Background
+
+    bg = Background(_fail, "/nowhere/x.nc", fork=fork)
+    with pytest.raises(FileNotFoundError, match="/nowhere/x.nc"):
+        bg.result()
+
+
+def _die():
+    import os
+
+    os._exit(9)
+
+
+@needs_fork
+def test_a_background_child_that_dies_is_an_os_error_naming_the_task():
+    from engine.parallel import Background
+
+    with pytest.raises(OSError, match=r"the writing of x.nc ended without a result \(exit code 9\)"):
+        Background(_die, what="the writing of x.nc").result()
+
+
+def _sleep(marker):
+    from pathlib import Path
+
+    time.sleep(30)
+    Path(marker).write_text("finished")
+
+
+@needs_fork
+def test_close_stops_an_unfinished_child(tmp_path):
+    from engine.parallel import Background
+
+    marker = tmp_path / "done"
+    bg = Background(_sleep, str(marker))
+    proc = bg._proc
+    t0 = time.perf_counter()
+    bg.close()
+    assert time.perf_counter() - t0 < 10 and not proc.is_alive()
+    time.sleep(0.2)
+    assert not marker.exists()

@@ -322,3 +322,28 @@ def test_forked_workers_give_the_threads_bits_on_the_default_physics(monkeypatch
             assert np.array_equal(getattr(a[cid], name), getattr(b[cid], name)), name
         assert a[cid].mosaic["index"].tolist() == b[cid].mosaic["index"].tolist()
         assert np.array_equal(a[cid].mosaic["values"], b[cid].mosaic["values"])
+
+
+def test_concentration_files_written_by_a_forked_child_equal_those_written_here(tmp_path, monkeypatch):
+    # the default run writes concentration.nc and city_fields.nc in a forked child while it computes
+    # health (engine.parallel.Background); one worker writes them in this process: the same numbers
+    from engine import parallel
+
+    forks = []
+    real = parallel.Background.__init__
+
+    def spy(self, fn, *a, fork=True, **k):
+        forks.append(fork)
+        real(self, fn, *a, fork=fork, **k)
+
+    monkeypatch.setattr(parallel.Background, "__init__", spy)
+    here = _run(tmp_path / "here", use_cache=False, workers=1)
+    child = _run(tmp_path / "child", use_cache=False, workers=2)
+    assert forks == [False, True]
+    for name in ("concentration.nc", "city_fields.nc"):
+        with xr.open_dataset(here.out_dir / name) as a, xr.open_dataset(child.out_dir / name) as b:
+            assert sorted(a.data_vars) == sorted(b.data_vars) and len(a.data_vars) >= 2
+            for v in a.data_vars:
+                assert np.array_equal(a[v].values, b[v].values, equal_nan=a[v].dtype.kind == "f"), v
+    t = child.summary["timings_s"]
+    assert t["concentration_write_s"] > 0 and t["write_s"] > 0

@@ -35,6 +35,7 @@ from engine.constants import SECONDS_PER_YEAR
 from engine.data.dataset import add_city_labels
 from engine.errors import InputError
 from engine.output.persist import OutputTransaction
+from engine.parallel import Background
 
 NAME = "run"
 HELP = "national run: CO2, PM2.5 fields (NetCDF) and avoided deaths for every city and scenario"
@@ -130,29 +131,44 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
         mosaic = _mosaic_spec(prep, cfg.dispersion.mosaic_resolution_deg)
         results, tf = pl.receptor_pass(prep, q=q, mosaic=mosaic, use_cache=use_cache, workers=workers,
                                        scheduler=scheduler, client=client, quiet=quiet, kernel_fn=kernel_fn)
-        t = [time.perf_counter()]  # stage boundaries
-        S = pl.sr_dataset(prep, results)
-        conc = pl.superpose(S, q)
-        t.append(time.perf_counter())
-        health = pl.health(prep, conc, health_fn=health_fn, age_population_fn=age_population_fn)
-        t.append(time.perf_counter())
-        cities_out, national, summary = pl.metrics(prep, carbon, conc, health, S)
-        t_superpose, t_health, t_metrics = np.diff(t + [time.perf_counter()]).tolist()
-        n_cached = int(S.attrs["n_from_cache"])
-        # ---- outputs
-        t = time.perf_counter()
         attrs = _global_attrs(cfg, prep)
         scen = list(cfg.scenario_names)
-        _write_netcdf(tx.path("concentration.nc"), scen, mosaic, results, prep, attrs, city_files=city_files)
-        names = prep.city_table.set_index("city_id")["name"]
-        eio.write_sr_dataset_netcdf(tx.path("sr_matrix.nc"), S, global_attrs=attrs,
-                                    receptor_names=[str(names.get(int(c), "")) for c in S["city"].values])
-        cities_out = add_city_labels(cities_out, prep.data)
-        eio.write_csv(cities_out, tx.path("cities.csv"), significant_digits=6)
-        eio.write_csv(national, tx.path("national.csv"), significant_digits=6)
-        eio.write_csv(carbon.rop[carbon.rop["scenario"].isin(scen)], tx.path("provinces.csv"), significant_digits=6)
+        # the concentration files (the largest output) are written by a forked child while this
+        # process computes health and metrics (engine.parallel.Background; at once, here, where the
+        # run has one worker, threads or no fork)
+        t = [time.perf_counter()]  # stage boundaries
+        fork = cfg.run.pool == "processes" and (cfg.run.workers if workers is None else workers) != 1
+        nc = Background(_write_netcdf, tx.path("concentration.nc"), scen, mosaic, results, prep, attrs,
+                        city_files=city_files, fork=fork, what="the writing of concentration.nc")
+        try:
+            t.append(time.perf_counter())
+            S = pl.sr_dataset(prep, results)
+            conc = pl.superpose(S, q)
+            t.append(time.perf_counter())
+            health = pl.health(prep, conc, health_fn=health_fn, age_population_fn=age_population_fn)
+            t.append(time.perf_counter())
+            cities_out, national, summary = pl.metrics(prep, carbon, conc, health, S)
+            t.append(time.perf_counter())
+            names = prep.city_table.set_index("city_id")["name"]
+            eio.write_sr_dataset_netcdf(tx.path("sr_matrix.nc"), S, global_attrs=attrs,
+                                        receptor_names=[str(names.get(int(c), "")) for c in S["city"].values])
+            cities_out = add_city_labels(cities_out, prep.data)
+            eio.write_csv(cities_out, tx.path("cities.csv"), significant_digits=6)
+            eio.write_csv(national, tx.path("national.csv"), significant_digits=6)
+            eio.write_csv(carbon.rop[carbon.rop["scenario"].isin(scen)], tx.path("provinces.csv"),
+                          significant_digits=6)
+            t.append(time.perf_counter())
+            nc_info = nc.result()
+            t.append(time.perf_counter())
+        finally:
+            nc.close()
+        t_start_nc, t_superpose, t_health, t_metrics, t_tables, t_wait = np.diff(t).tolist()
+        n_cached = int(S.attrs["n_from_cache"])
         timings = {"prepare_s": t_prepare, "carbon_s": t_carbon, **tf, "superpose_s": t_superpose,
-                   "health_s": t_health, "metrics_s": t_metrics, "write_s": time.perf_counter() - t}
+                   "health_s": t_health, "metrics_s": t_metrics,
+                   # the writing that kept this process busy or waiting: everything but health and metrics
+                   "write_s": t_start_nc + t_tables + t_wait,
+                   "concentration_write_s": float(sum(nc_info["write_s"].values()))}
         sel = prep.selected
         summary.update({"n_cities": len(sel), "n_rows_from_cache": n_cached, "n_fields_from_cache": n_cached,
                         "timings_s": timings, "source_set": cfg.dispersion.source_set,
@@ -245,6 +261,7 @@ def _write_netcdf(path, scen, mosaic, results, prep, attrs, city_files="combined
                              "city_area_km2": r.city_area_km2, "rop_area_km2": r.rop_area_km2,
                              "exposure": r.exposure, "met": prep.met_specs[c].describe()}}
 
-    eio.write_concentration_netcdf(path, scenarios=scen, mosaic_lat=mosaic.lat, mosaic_lon=mosaic.lon,
-                                   mosaic_pm25=mos, mosaic_owner=owner, cities=city_groups(),
-                                   global_attrs=attrs, earth_radius_m=geo.EARTH_RADIUS_M, city_fields=city_files)
+    return eio.write_concentration_netcdf(path, scenarios=scen, mosaic_lat=mosaic.lat, mosaic_lon=mosaic.lon,
+                                          mosaic_pm25=mos, mosaic_owner=owner, cities=city_groups(),
+                                          global_attrs=attrs, earth_radius_m=geo.EARTH_RADIUS_M,
+                                          city_fields=city_files)
