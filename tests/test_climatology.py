@@ -268,3 +268,21 @@ def test_every_region_builds_a_valid_aermet_climatology(region):
     inv = {s: np.sum(k["frequency"] / k["monin_obukhov_length_m"] * ((k["season"] == s) & (k["monin_obukhov_length_m"] > 0)))
            for s in c.seasons}
     assert inv["heating"] > inv["non_heating"]
+
+
+def test_stability_classes_by_z0_runs_equal_the_per_hour_lines():
+    # z0 in a few runs (a region's two seasons) takes per-run boundaries; shuffled (hundreds of runs)
+    # the per-hour Golder lines: the same class for every hour
+    from engine.dispersion.climatology.classes import stability_class_index
+
+    rng = np.random.default_rng(3)
+    n = 20000
+    inv_l = np.concatenate([rng.normal(0.0, 0.08, n), [1e-12, -1e-12, 1e-9, -1e-9]])
+    z0 = np.where(np.arange(inv_l.size) < inv_l.size // 3, 0.05, 0.4)
+    z0[-100:] = 1.3  # a third run
+    runs = stability_class_index(1.0 / inv_l, z0)
+    order = rng.permutation(inv_l.size)
+    per_hour = np.empty_like(runs)
+    per_hour[order] = stability_class_index(1.0 / inv_l[order], z0[order])
+    assert np.array_equal(runs, per_hour)
+    assert set(np.unique(runs)) == set(range(8))  # every class met, A to G

@@ -50,11 +50,17 @@ def stability_class_index(monin_obukhov_length_m, roughness_length_m):
     """
     inv = 1.0 / np.asarray(monin_obukhov_length_m, dtype=float)
     z0 = np.asarray(roughness_length_m, dtype=float)
-    if z0.size > 1 and z0.ndim == 1 and inv.shape == z0.shape and (z0 == z0[0]).all():
-        # one z0 (a region and season): the class boundaries are 7 numbers
-        b = _class_boundaries(np.log10(z0[:1]))
-        if (np.diff(b) > 0).all():
-            return np.searchsorted(b, inv, side="right").astype(int)
+    if z0.size > 1 and z0.ndim == 1 and inv.shape == z0.shape:
+        # z0 in a few runs (a region's seasons): per run the class boundaries are 7 numbers, the same
+        # numbers the lines below give for each hour
+        starts = np.concatenate(([0], np.flatnonzero(z0[1:] != z0[:-1]) + 1, [z0.size]))
+        if starts.size <= 65:
+            bounds = [_class_boundaries(np.log10(z0[a:a + 1])) for a in starts[:-1]]
+            if all((np.diff(b) > 0).all() for b in bounds):
+                idx = np.empty(z0.size, dtype=int)
+                for b, a, e in zip(bounds, starts[:-1], starts[1:]):
+                    idx[a:e] = np.searchsorted(b, inv[a:e], side="right")
+                return idx
     lz = np.log10(z0)
     line = {c: GOLDER_1972[c][0] + GOLDER_1972[c][1] * lz for c in "ABCDEF"}
     ab, bc, cd = (line["A"] + line["B"]) / 2, (line["B"] + line["C"]) / 2, (line["C"] + line["D"]) / 2
@@ -231,8 +237,12 @@ def classify_hours(hours, *, season, weight, source, calm=None, sector_frequenci
     weight = np.broadcast_to(np.asarray(weight, dtype=float), (n,))
     calm_a = np.zeros(n, bool) if calm is None else np.asarray(calm, bool)
     calm_a = calm_a | (h["wind_speed_m_s"] < calm_threshold_m_s)
-    season_names = [s for s in SEASONS if (season == s).any()] + sorted(set(season) - set(SEASONS))
-    season_frequency, calm_frequency = _season_frequencies(season, season_names, weight, calm_a, source)
+    in_season = {s: season == s for s in SEASONS}  # each comparison once (a million hours: tens of ms each)
+    known = np.logical_or.reduce(list(in_season.values()))
+    season_names = [s for s in SEASONS if in_season[s].any()] + sorted(set(season[~known].tolist()))
+    for s in season_names[len(SEASONS):]:
+        in_season[s] = season == s
+    season_frequency, calm_frequency = _season_frequencies(in_season, season_names, weight, calm_a, source)
     ok = ~calm_a & (weight > 0)
     stab = stability_class_index(h["monin_obukhov_length_m"], h["roughness_length_m"])
     spd = np.clip(speed_class_index(h["wind_speed_m_s"], speed_edges), 0, None)
@@ -246,7 +256,7 @@ def classify_hours(hours, *, season, weight, source, calm=None, sector_frequenci
     rows = {k: [] for k in ("season", "stability_class", "speed_class", "sector", "wind_from_deg", "frequency",
                             *CLASS_FIELDS, *prof_keys)}
     for s in season_names:
-        in_s = ok & (season == s)
+        in_s = ok & in_season[s]
         ws_valid = weight[in_s].sum()
         if ws_valid <= 0:
             continue
@@ -293,16 +303,17 @@ def _group_members(index, group, n_groups):
     return [index[order[bounds[g]:bounds[g + 1]]] for g in range(n_groups)]
 
 
-def _season_frequencies(season, season_names, weight, calm, source):
-    """``({season: share of the year's weight}, {season: calm share of the season's weight})``."""
+def _season_frequencies(in_season, season_names, weight, calm, source):
+    """``({season: share of the year's weight}, {season: calm share of the season's weight})``;
+    ``in_season``: {season: bool mask of its hours}."""
     total_w = weight.sum()
     if total_w <= 0:
         raise InputError(f"{source}: no hours to build a climatology from")
     season_frequency, calm_frequency = {}, {}
     for s in season_names:
-        ws = weight[season == s].sum()
+        ws = weight[in_season[s]].sum()
         season_frequency[s] = float(ws / total_w)
-        calm_frequency[s] = float(weight[(season == s) & calm].sum() / ws) if ws > 0 else 0.0
+        calm_frequency[s] = float(weight[in_season[s] & calm].sum() / ws) if ws > 0 else 0.0
     return season_frequency, calm_frequency
 
 
