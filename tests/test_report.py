@@ -278,3 +278,23 @@ def test_method_notes_state_sources_met_seasons_and_health():
                      "of its province and its rest of province (source_set = 'province').",
                      "Met: m1; m2.", "Seasons (heating, non_heating): one matrix per season.", "Health: primary."]
     assert _method_notes({}) == []
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_concentration_figures_skipped_in_the_child_reach_the_page(run_dir, tmp_path, monkeypatch, fork):
+    # the map and the city field are drawn by a forked child (engine.parallel.Background); without
+    # the NetCDF files they are skipped there, with the reason, and the other figures are drawn here
+    import shutil
+
+    from engine import parallel
+
+    monkeypatch.setattr(parallel, "fork_available", lambda: fork and parallel.sys.platform.startswith("linux"))
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("*.nc", "report"))
+    r = rp.build_report(copy, out_dir=tmp_path / "rep", formats=("png",))
+    assert set(r.skipped) == {"concentration_map", "city_field"}
+    assert all("concentration.nc" in v or "city_fields.nc" in v or "No such file" in v for v in r.skipped.values())
+    page = r.index.read_text()
+    assert "figure concentration_map skipped" in page and "figure city_field skipped" in page
+    assert (tmp_path / "rep" / "fig4_quadrants.png").exists()
+    assert not (tmp_path / "rep" / "city_field.png").exists()

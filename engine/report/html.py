@@ -638,41 +638,50 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     head = _headline(national, summary)
 
     def attempt(name, fn):
-        try:
-            return fn()
-        except Exception as exc:  # one figure's missing input never stops the report
-            skipped[name] = f"{type(exc).__name__}: {exc}"
-            log.warning("report: %s skipped (%s)", name, skipped[name])
-            return None
+        return _attempt(skipped, name, fn)
 
-    r = attempt("fig2_national_reductions", lambda: _fig2(national, base, out_dir, formats))
-    if r:
-        figures.append(("fig2_national_reductions",
-                        f"National CO2 cut by strategy and by scenario, this run beside {PAPER_CITATION} "
-                        "(Fig. 2 analogue).", r[0]))
-        tables.append(("National CO2 cut by strategy [Mt CO2 per year]", _table_html(r[1])))
-    r = attempt("fig3_city_co2_cut", lambda: _fig3(cs, out_dir, formats, scen))
-    if r:
-        figures.append(("fig3_city_co2_cut", f"City CO2 cut in {scen}: map, and against the waste-heat "
-                                             "source/sink ratio by typology (Fig. 3 analogue).", r))
-    r = attempt("fig4_quadrants", lambda: _fig4(cs, cb, out_dir, formats, scen))
-    if r:
-        figures.append(("fig4_quadrants", f"Percentage CO2 cut against percentage deaths avoided per city in {scen}; "
-                                          f"{r[1]} High-High cities (above the mean on both axes; Fig. 4 analogue). "
-                                          f"{r[2]} cities have no base-case deaths (concentration below the "
-                                          "counterfactual) and are left out of the means.", r[0]))
-        head["scenarios"].setdefault(scen, {})["high_high_pct_cities"] = r[1]
-    r = attempt("concentration_map", lambda: _concentration_map(run_dir, out_dir, formats, base, scen))
-    if r:
-        figures.append(("concentration_map", "National mosaic of annual-mean primary PM2.5 (base case) and its "
-                                             f"reduction in {scen}; white: no city grid.", r))
+    # the two figures that read the NetCDF files are drawn by a forked child meanwhile (about half of
+    # the report's time; at once, here, where there is no fork)
+    from engine.parallel import Background, fork_available
+
+    _figure()  # matplotlib imported (and its font cache read) once, before the fork
     cid = pick_city(cs, city)
-    r = attempt("city_field", lambda: _city_field(run_dir, cs, out_dir, formats, cid, scen))
-    if r:
-        figures.append(("city_field", f"{r[1]}: annual-mean primary PM2.5 on the city's 1 km grid in {scen}, split "
-                                       "into the parts from the city's own emissions, from its rest of province and from "
-                                       "neighbouring cities and provinces (when the run's source set has them).",
-                        r[0]))
+    maps = Background(_netcdf_figures, run_dir, cs, out_dir, formats, base, scen, cid, fork=fork_available(),
+                      what="the report's concentration figures")
+    try:
+        r = attempt("fig2_national_reductions", lambda: _fig2(national, base, out_dir, formats))
+        if r:
+            figures.append(("fig2_national_reductions",
+                            f"National CO2 cut by strategy and by scenario, this run beside {PAPER_CITATION} "
+                            "(Fig. 2 analogue).", r[0]))
+            tables.append(("National CO2 cut by strategy [Mt CO2 per year]", _table_html(r[1])))
+        r = attempt("fig3_city_co2_cut", lambda: _fig3(cs, out_dir, formats, scen))
+        if r:
+            figures.append(("fig3_city_co2_cut", f"City CO2 cut in {scen}: map, and against the waste-heat "
+                                                 "source/sink ratio by typology (Fig. 3 analogue).", r))
+        r = attempt("fig4_quadrants", lambda: _fig4(cs, cb, out_dir, formats, scen))
+        if r:
+            figures.append(("fig4_quadrants", f"Percentage CO2 cut against percentage deaths avoided per city in "
+                                              f"{scen}; {r[1]} High-High cities (above the mean on both axes; Fig. 4 "
+                                              f"analogue). {r[2]} cities have no base-case deaths (concentration below "
+                                              "the counterfactual) and are left out of the means.", r[0]))
+            head["scenarios"].setdefault(scen, {})["high_high_pct_cities"] = r[1]
+        try:
+            r_map, r_city, skipped_maps = maps.result()
+        except OSError as exc:  # the child died (memory): both figures are skipped, the report goes on
+            r_map = r_city = None
+            skipped_maps = {k: f"{type(exc).__name__}: {exc}" for k in ("concentration_map", "city_field")}
+    finally:
+        maps.close()
+    skipped.update(skipped_maps)
+    if r_map:
+        figures.append(("concentration_map", "National mosaic of annual-mean primary PM2.5 (base case) and its "
+                                             f"reduction in {scen}; white: no city grid.", r_map))
+    if r_city:
+        figures.append(("city_field", f"{r_city[1]}: annual-mean primary PM2.5 on the city's 1 km grid in {scen}, "
+                                      "split into the parts from the city's own emissions, from its rest of province "
+                                      "and from neighbouring cities and provinces (when the run's source set has "
+                                      "them).", r_city[0]))
     for part, extra in zip((figures, tables, notes), attempt("validation", lambda: _validation(run_dir, out_dir)) or ()):
         part += extra  # cobenefits validate's figures, tables and band note, when the run has them
     if sweep_dir is not None:
@@ -697,6 +706,26 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     write_text(page, index)
     pngs = [p for _, _, files in figures for p in files if p.suffix == ".png"]
     return ReportResult(out_dir, index, pngs, skipped, head)
+
+
+def _attempt(skipped, name, fn):
+    """``fn()``, or None with the reason in ``skipped[name]``: one figure's missing input never stops
+    the report."""
+    try:
+        return fn()
+    except Exception as exc:
+        skipped[name] = f"{type(exc).__name__}: {exc}"
+        log.warning("report: %s skipped (%s)", name, skipped[name])
+        return None
+
+
+def _netcdf_figures(run_dir, cs, out_dir, formats, base, scen, cid):
+    """The concentration map and the city field (they read the run's NetCDF files):
+    ``(map result, city result, {skipped name: reason})``."""
+    skipped = {}
+    r_map = _attempt(skipped, "concentration_map", lambda: _concentration_map(run_dir, out_dir, formats, base, scen))
+    r_city = _attempt(skipped, "city_field", lambda: _city_field(run_dir, cs, out_dir, formats, cid, scen))
+    return r_map, r_city, skipped
 
 
 def _validation(run_dir, out_dir):
