@@ -649,23 +649,7 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     maps = Background(_netcdf_figures, run_dir, cs, out_dir, formats, base, scen, cid, fork=fork_available(),
                       what="the report's concentration figures")
     try:
-        r = attempt("fig2_national_reductions", lambda: _fig2(national, base, out_dir, formats))
-        if r:
-            figures.append(("fig2_national_reductions",
-                            f"National CO2 cut by strategy and by scenario, this run beside {PAPER_CITATION} "
-                            "(Fig. 2 analogue).", r[0]))
-            tables.append(("National CO2 cut by strategy [Mt CO2 per year]", _table_html(r[1])))
-        r = attempt("fig3_city_co2_cut", lambda: _fig3(cs, out_dir, formats, scen))
-        if r:
-            figures.append(("fig3_city_co2_cut", f"City CO2 cut in {scen}: map, and against the waste-heat "
-                                                 "source/sink ratio by typology (Fig. 3 analogue).", r))
-        r = attempt("fig4_quadrants", lambda: _fig4(cs, cb, out_dir, formats, scen))
-        if r:
-            figures.append(("fig4_quadrants", f"Percentage CO2 cut against percentage deaths avoided per city in "
-                                              f"{scen}; {r[1]} High-High cities (above the mean on both axes; Fig. 4 "
-                                              f"analogue). {r[2]} cities have no base-case deaths (concentration below "
-                                              "the counterfactual) and are left out of the means.", r[0]))
-            head["scenarios"].setdefault(scen, {})["high_high_pct_cities"] = r[1]
+        _table_figures(attempt, figures, tables, head, national, base, cs, cb, out_dir, formats, scen)
         try:
             r_map, r_city, skipped_maps = maps.result()
         except OSError as exc:  # the child died (memory): both figures are skipped, the report goes on
@@ -706,6 +690,27 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
     write_text(page, index)
     pngs = [p for _, _, files in figures for p in files if p.suffix == ".png"]
     return ReportResult(out_dir, index, pngs, skipped, head)
+
+
+def _table_figures(attempt, figures, tables, head, national, base, cs, cb, out_dir, formats, scen):
+    """Figures 2-4 (from the run's tables), appended to ``figures`` and ``tables``."""
+    r = attempt("fig2_national_reductions", lambda: _fig2(national, base, out_dir, formats))
+    if r:
+        figures.append(("fig2_national_reductions",
+                        f"National CO2 cut by strategy and by scenario, this run beside {PAPER_CITATION} "
+                        "(Fig. 2 analogue).", r[0]))
+        tables.append(("National CO2 cut by strategy [Mt CO2 per year]", _table_html(r[1])))
+    r = attempt("fig3_city_co2_cut", lambda: _fig3(cs, out_dir, formats, scen))
+    if r:
+        figures.append(("fig3_city_co2_cut", f"City CO2 cut in {scen}: map, and against the waste-heat "
+                                             "source/sink ratio by typology (Fig. 3 analogue).", r))
+    r = attempt("fig4_quadrants", lambda: _fig4(cs, cb, out_dir, formats, scen))
+    if r:
+        figures.append(("fig4_quadrants", f"Percentage CO2 cut against percentage deaths avoided per city in "
+                                          f"{scen}; {r[1]} High-High cities (above the mean on both axes; Fig. 4 "
+                                          f"analogue). {r[2]} cities have no base-case deaths (concentration below "
+                                          "the counterfactual) and are left out of the means.", r[0]))
+        head["scenarios"].setdefault(scen, {})["high_high_pct_cities"] = r[1]
 
 
 def _attempt(skipped, name, fn):

@@ -237,11 +237,7 @@ def classify_hours(hours, *, season, weight, source, calm=None, sector_frequenci
     weight = np.broadcast_to(np.asarray(weight, dtype=float), (n,))
     calm_a = np.zeros(n, bool) if calm is None else np.asarray(calm, bool)
     calm_a = calm_a | (h["wind_speed_m_s"] < calm_threshold_m_s)
-    in_season = {s: season == s for s in SEASONS}  # each comparison once (a million hours: tens of ms each)
-    known = np.logical_or.reduce(list(in_season.values()))
-    season_names = [s for s in SEASONS if in_season[s].any()] + sorted(set(season[~known].tolist()))
-    for s in season_names[len(SEASONS):]:
-        in_season[s] = season == s
+    in_season, season_names = _season_masks(season)
     season_frequency, calm_frequency = _season_frequencies(in_season, season_names, weight, calm_a, source)
     ok = ~calm_a & (weight > 0)
     stab = stability_class_index(h["monin_obukhov_length_m"], h["roughness_length_m"])
@@ -293,6 +289,17 @@ def classify_hours(hours, *, season, weight, source, calm=None, sector_frequenci
         classes[k] = classes[k].astype(int)
     return Climatology(classes=classes, season_frequency=season_frequency, calm_frequency=calm_frequency,
                        source=source, profile_heights_m=tuple(float(z) for z in profile_heights_m))
+
+
+def _season_masks(season):
+    """``({season: bool mask of its hours}, season names in order)``: :data:`SEASONS` first, then any
+    other name sorted; each comparison made once (a million hours: tens of ms each)."""
+    in_season = {s: season == s for s in SEASONS}
+    known = np.logical_or.reduce(list(in_season.values()))
+    others = sorted(set(season[~known].tolist()))
+    for s in others:
+        in_season[s] = season == s
+    return in_season, [s for s in SEASONS if in_season[s].any()] + others
 
 
 def _group_members(index, group, n_groups):
