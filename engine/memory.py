@@ -13,8 +13,8 @@ wall, 6.0 s of it in the kernel (355,000 page faults); with the settings below 1
 * turns off NumPy's huge-page advice (``NUMPY_MADVISE_HUGEPAGE=0`` does the same from the
   environment; NumPy documents both);
 * on glibc, fixes ``M_MMAP_THRESHOLD`` at its largest value (32 MiB: smaller blocks come from
-  the heap and are reused), ``M_TRIM_THRESHOLD`` at 256 MiB (up to that much freed heap memory is kept
-  for the next array instead of being returned and faulted in again) and ``M_TOP_PAD`` at 256 MiB (the heap
+  the heap and are reused), ``M_TRIM_THRESHOLD`` at 128 MiB (up to that much freed heap memory is kept
+  for the next array instead of being returned and faulted in again) and ``M_TOP_PAD`` at 128 MiB (the heap
   grows in large steps; untouched pages cost nothing), with ``mallopt(3)``.
 
 Results are unaffected (the same arithmetic on the same numbers); memory that was used once stays
@@ -33,9 +33,9 @@ __all__ = ["tune", "MMAP_THRESHOLD_BYTES", "TRIM_THRESHOLD_BYTES", "TOP_PAD_BYTE
 #: glibc's largest settable mmap threshold on 64-bit systems (DEFAULT_MMAP_THRESHOLD_MAX) [bytes]
 MMAP_THRESHOLD_BYTES = 32 * 2**20
 #: free heap memory kept before it is returned to the system [bytes]
-TRIM_THRESHOLD_BYTES = 256 * 2**20
+TRIM_THRESHOLD_BYTES = 128 * 2**20
 #: extra heap requested whenever the heap grows [bytes]
-TOP_PAD_BYTES = 256 * 2**20
+TOP_PAD_BYTES = 128 * 2**20
 
 # mallopt(3) parameter numbers (glibc malloc.h)
 _M_TRIM_THRESHOLD = -1

@@ -280,3 +280,20 @@ def test_carbon_killed_while_writing_keeps_previous_output(tmp_path, sig, phase)
     assert _data_files(out) == _data_files(tmp_path / "clean")
     assert verify_output(out) == [] and _leftovers(tmp_path, "out") == []
     assert "base" in (out / "national.csv").read_text() and "fyp_symbiosis" not in (out / "national.csv").read_text()
+
+
+def test_outputs_are_flushed_before_their_rename_cache_entries_are_not(tmp_path, monkeypatch):
+    # outputs: fsync then rename; cache entries: rename only, their SHA-256 sidecar guards them
+    import os
+
+    from engine.output import persist
+
+    calls = []
+    real = os.fsync
+    monkeypatch.setattr(persist.os, "fsync", lambda fd: calls.append(fd) or real(fd))
+    persist.atomic_write_bytes(tmp_path / "out.csv", b"a,b\n")
+    assert len(calls) == 1
+    persist.save_verified_npz(tmp_path / "entry.npz", row=np.arange(3.0))
+    assert len(calls) == 1
+    got = persist.load_verified_npz(tmp_path / "entry.npz", ["row"])
+    assert np.array_equal(got["row"], np.arange(3.0))

@@ -21,7 +21,10 @@ previous run's files half-way"; docs/reliability.md):
   :mod:`engine.output.locks`.
 * :func:`save_verified_npz` / :func:`load_verified_npz` keep a SHA-256 sidecar next to each cache
   entry; an entry that is truncated, corrupt or has no sidecar is deleted and reported as a miss,
-  so it is recomputed instead of failing every run.
+  so it is recomputed instead of failing every run. Cache entries are renamed into place like any
+  file but not flushed to disk first: the checksum, not the flush, is what guards them (a power
+  loss may cost an entry, which is then recomputed), and a national run writes about 12,000 of
+  them (an ``fsync`` costs 0.3 ms each on the benchmark machine).
 
 Example
 -------
@@ -65,10 +68,12 @@ os.umask(_UMASK)
 
 # --------------------------------------------------------------------------- one file
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, *, fsync=True):
     """Yield a temporary path beside ``path``; fsync and rename it onto ``path`` on success.
 
-    On an exception the temporary file is removed and ``path`` is left untouched.
+    On an exception the temporary file is removed and ``path`` is left untouched. ``fsync=False``
+    skips the flush (the rename stays atomic for readers; only a power loss could leave the file
+    short): for entries that are verified when read, such as the cache's.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,8 +81,9 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if fsync:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are for other tools too
         os.replace(tmp, path)
     except BaseException:
@@ -86,9 +92,9 @@ def atomic_path(path):
         raise
 
 
-def atomic_write_bytes(path, data):
-    """Write ``data`` (bytes) to ``path`` atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+def atomic_write_bytes(path, data, *, fsync=True):
+    """Write ``data`` (bytes) to ``path`` atomically (:func:`atomic_path`)."""
+    with atomic_path(path, fsync=fsync) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
 
 
@@ -119,14 +125,15 @@ def save_verified_npz(path, **arrays):
     """Save arrays as ``path`` (.npz) with a ``<path>.sha256`` sidecar, both atomically.
 
     The sidecar is written last: an entry whose writer died between the two files has no
-    sidecar and is treated as corrupt by :func:`load_verified_npz`.
+    sidecar and is treated as corrupt by :func:`load_verified_npz`. Neither file is flushed to disk
+    before its rename (module docstring): the checksum catches whatever a power loss leaves.
     """
     path = Path(path)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     data = buf.getvalue()
-    atomic_write_bytes(path, data)
-    atomic_write_bytes(_sidecar(path), (hashlib.sha256(data).hexdigest() + "\n").encode())
+    atomic_write_bytes(path, data, fsync=False)
+    atomic_write_bytes(_sidecar(path), (hashlib.sha256(data).hexdigest() + "\n").encode(), fsync=False)
 
 
 def _discard(path, why):
