@@ -239,8 +239,11 @@ def _run_processes(func, items, shared, nw, prog, callback):
 
     from engine.errors import SchedulerError
 
+    from engine.memory import release_before_fork
+
     token = f"{os.getpid()}-{time.monotonic_ns()}"
     _SHARED[token] = shared
+    release_before_fork()  # the workers' pages fresh, not copies of the parent's free heap
     delayed = [dask.delayed(_process_task, pure=False, traverse=False)(func, token, v,
                                                                        dask_key_name=_local_key(i, k, len(items)))
                for i, (k, v) in enumerate(items)]
@@ -279,7 +282,10 @@ class Background:
         if fork and fork_available():
             import multiprocessing
 
+            from engine.memory import release_before_fork
+
             ctx = multiprocessing.get_context("fork")
+            release_before_fork()
             token = f"bg-{os.getpid()}-{time.monotonic_ns()}"
             _SHARED[token] = (fn, args, kwargs)
             try:

@@ -21,7 +21,9 @@ except ImportError:
 before = bool(_get_madvise_hugepage())
 applied = memory.tune()
 again = memory.tune()
-print(json.dumps({"before": before, "applied": applied, "again": again, "hugepage": bool(_get_madvise_hugepage())}))
+released = memory.release_before_fork()
+print(json.dumps({"before": before, "applied": applied, "again": again, "hugepage": bool(_get_madvise_hugepage()),
+                  "released": released}))
 """
 
 
@@ -44,12 +46,14 @@ def test_tune_sets_glibc_parameters_where_glibc():
     import platform
 
     r = _probe()
-    assert r["applied"]["glibc_mallopt"] is (platform.libc_ver()[0] == "glibc")
+    glibc = platform.libc_ver()[0] == "glibc"
+    assert r["applied"]["glibc_mallopt"] is glibc
+    assert r["released"] is glibc  # malloc_trim before forking workers
 
 
 def test_tune_can_be_turned_off():
     r = _probe(COBENEFITS_TUNE_MEMORY="0")
-    assert r["applied"] == {}
+    assert r["applied"] == {} and r["released"] is False
     assert r["hugepage"] is r["before"]  # NumPy's own default is left as it was
 
 
