@@ -6,7 +6,7 @@ mapped from the kernel and unmapped when freed, and NumPy asks the kernel to bac
 4 MB or more with transparent huge pages (``madvise(MADV_HUGEPAGE)``): every new array then costs
 fresh page faults, and on virtual machines each fault is expensive. Measured on the 2-core machine
 of ``docs/performance.md`` (a Firecracker VM), the eight regions' default climatology took 15.8 s
-wall, 6.0 s of it in the kernel (355,000 page faults); with the settings below 10.2 s and 0.2 s.
+wall, 6.0 s of it in the kernel (355,000 page faults); with the settings below 10.0 s and 0.2 s.
 
 :func:`tune` therefore
 
@@ -17,10 +17,10 @@ wall, 6.0 s of it in the kernel (355,000 page faults); with the settings below 1
   for the next array instead of being returned and faulted in again) and ``M_TOP_PAD`` at 128 MiB (the heap
   grows in large steps; untouched pages cost nothing), with ``mallopt(3)``.
 
-Results are unaffected (the same arithmetic on the same numbers); memory that was used once stays
-with the process until it ends, so the peak resident size rises somewhat (the national run: 2.43
-to 2.85 GB). Forked workers inherit the settings. ``COBENEFITS_TUNE_MEMORY=0`` leaves the
-process as it was.
+Results are unaffected (the same arithmetic on the same numbers). Up to 128 MiB of freed memory
+stays with each process; :func:`release_before_fork` returns the rest before workers are forked
+(the national run's process tree peaks at 2.4 GB, against 2.7 GB before these settings). Forked
+workers inherit the settings. ``COBENEFITS_TUNE_MEMORY=0`` leaves the process as it was.
 """
 
 from __future__ import annotations
