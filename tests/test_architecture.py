@@ -86,6 +86,45 @@ def test_field_cache_fingerprint_names_existing_files():
     assert set(package) <= set(_CODE_FILES), sorted(set(package) - set(_CODE_FILES))
 
 
+def test_field_cache_fingerprint_names_every_kernels_module_the_dispersion_stage_runs():
+    # a cached transfer kernel or row of S must be invalidated by any change to the compiled code
+    # that made it: every kernels module that engine.dispersion imports, at any depth
+    import ast
+
+    from engine.dispersion.fields import _CODE_FILES
+
+    def kernel_imports(path):
+        out = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "kernels":
+                if node.module == "kernels":
+                    out |= {f"kernels.{a.name}" for a in node.names
+                            if (ROOT / "kernels" / f"{a.name}.py").exists()} | {"kernels"}
+                else:
+                    out.add(node.module)
+            elif isinstance(node, ast.Import):
+                out |= {a.name for a in node.names if a.name.split(".")[0] == "kernels"}
+        return out
+
+    def rel(module):
+        return "kernels/__init__.py" if module == "kernels" else module.replace(".", "/") + ".py"
+
+    todo = set()
+    for p in (ROOT / "engine" / "dispersion").rglob("*.py"):
+        todo |= kernel_imports(p)
+    seen = set()
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        todo |= kernel_imports(ROOT / rel(m))
+    needed = {rel(m) for m in seen}
+    assert len(needed) >= 10
+    missing = sorted(needed - set(_CODE_FILES))
+    assert not missing, f"kernels modules that shape cached fields but not the cache key: {missing}"
+
+
 def _package(module):
     """The unit that owns private names: a subpackage of engine (``engine.report``), a top-level
     engine module (``engine.pipeline``), or the whole of ``kernels`` (its modules share their

@@ -78,7 +78,12 @@ _CODE_FILES = ("engine/dispersion/fields.py", "engine/dispersion/geometry.py", "
                *(f"engine/dispersion/climatology/{m}.py" for m in ("__init__", "regions", "golder", "star", "classes",
                                                                    "checks", "tables", "aermet", "files", "shares",
                                                                    "spec")),
-               "kernels/plume.py", "kernels/convolve.py")
+               # the compiled kernels a field depends on: kernels.plume and every kernels module it
+               # imports, the convolution, the rasters (rows) and the spectral products (tests check
+               # that each kernels module these import, at any depth, is named here)
+               *(f"kernels/{m}.py" for m in ("__init__", "constants", "plume", "profiles", "similarity", "sigmas",
+                                             "xtable", "edges", "areain", "quadrature", "hour_setup",
+                                             "convolve", "coverage", "spectral")))
 
 
 # --------------------------------------------------------------------------- cache
