@@ -25,6 +25,7 @@ workers inherit the settings. ``COBENEFITS_TUNE_MEMORY=0`` leaves the process as
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -55,8 +56,6 @@ def tune():
     if _off():
         _applied = done
         return {}
-    import numpy as np
-
     try:  # NumPy >= 1.20 (numpy._core in 2.x, numpy.core before)
         from numpy._core.multiarray import _set_madvise_hugepage
     except ImportError:  # pragma: no cover - NumPy 1.x
@@ -64,7 +63,6 @@ def tune():
     if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:  # the user's own choice wins
         _set_madvise_hugepage(False)
         done["numpy_hugepage"] = False
-    del np
     if sys.platform.startswith("linux"):
         done["glibc_mallopt"] = _glibc_mallopt()
     _applied = done
@@ -95,8 +93,9 @@ def release_before_fork():
     return True
 
 
+@functools.lru_cache(maxsize=None)
 def _glibc():
-    """The C library when it is glibc (with mallopt and malloc_trim), else None."""
+    """The C library when it is glibc (with mallopt and malloc_trim), else None (looked up once)."""
     import ctypes
     import ctypes.util
     import platform

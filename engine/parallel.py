@@ -238,7 +238,6 @@ def _run_processes(func, items, shared, nw, prog, callback):
     import dask
 
     from engine.errors import SchedulerError
-
     from engine.memory import release_before_fork
 
     token = f"{os.getpid()}-{time.monotonic_ns()}"

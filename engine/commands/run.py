@@ -18,7 +18,6 @@ reuses every finished city; changing emissions or health settings recomputes no 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from pathlib import Path
@@ -131,7 +130,8 @@ def run_national(cfg, out_dir, *, use_cache=True, quiet=False, workers=None, sch
         mosaic = _mosaic_spec(prep, cfg.dispersion.mosaic_resolution_deg)
         results, tf = pl.receptor_pass(prep, q=q, mosaic=mosaic, use_cache=use_cache, workers=workers,
                                        scheduler=scheduler, client=client, quiet=quiet, kernel_fn=kernel_fn)
-        attrs = _global_attrs(cfg, prep)
+        attrs = eio.run_global_attrs(cfg.dispersion.source_set, cfg.dispersion.source_reach_km,
+                                     prep.met_specs.values(), config_to_dict(cfg))
         scen = list(cfg.scenario_names)
         # the concentration files (the largest output) are written by a forked child while this
         # process computes health and metrics (engine.parallel.Background; at once, here, where the
@@ -216,29 +216,6 @@ def _mosaic_spec(prep, step):
         lons += [lo.min(), lo.max()]
     pad = step
     return fl.MosaicSpec.covering(min(lats) - pad, max(lats) + pad, min(lons) - pad, max(lons) + pad, step)
-
-
-def _global_attrs(cfg, prep):
-    return {
-        "title": "Annual-mean primary PM2.5 from city and rest-of-province emissions, by scenario",
-        "institution": "cobenefits engine",
-        "source": f"cobenefits {eio.versions().get('cobenefits', '')}: Gaussian-plume (AERMOD-style) transfer "
-                  "kernels convolved with uniform area emission intensities (Ramaswami et al. 2017 method)",
-        "history": f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} cobenefits run",
-        "references": "Ramaswami et al. 2017, Nature Climate Change 7:736; Cimorelli et al. 2005, J. Appl. Meteor. 44:682",
-        "comment": (f"primary PM2.5 only (no secondary aerosol); source_set = '{cfg.dispersion.source_set}': "
-                    + {"own": "each city sees its own and its rest-of-province emissions",
-                       "province": "each city sees its own, the other cities of its province and its rest of province",
-                       "nation": f"each city sees every city and rest of province within "
-                                 f"{cfg.dispersion.source_reach_km:g} km (square half side)"}[cfg.dispersion.source_set]
-                    + "; footprints are discs of the real areas unless polygons were given"),
-        "met": "; ".join(sorted({s.describe() for s in prep.met_specs.values()})),
-        "met_is_default_climatology": int(all(s.kind == "aermet_climatology" for s in prep.met_specs.values())),
-        "met_is_builtin_climatology": int(all(s.kind in ("default", "aermet_climatology")
-                                              for s in prep.met_specs.values())),
-        "cobenefits_config": json.dumps(config_to_dict(cfg)),
-        "cobenefits_versions": json.dumps(eio.versions()),
-    }
 
 
 def _write_netcdf(path, scen, mosaic, results, prep, attrs, city_files="combined"):

@@ -8,10 +8,11 @@ from engine.output.netcdf import (CONVENTIONS, PM25_STANDARD_NAME, STANDARD_NAME
                                   city_met, crs_wkt_aeqd, crs_wkt_latlon, open_city, write_city_fields_netcdf,
                                   write_city_netcdf, write_concentration_netcdf, write_sr_dataset_netcdf,
                                   write_sr_matrix_netcdf)
+from engine.output.attributes import run_global_attrs
 from engine.output.persist import atomic_path, versions, write_json
 from engine.output.tables import round_significant, write_csv, write_text
 
-__all__ = ["atomic_path", "write_csv", "write_json", "write_text", "write_concentration_netcdf", "versions",
+__all__ = ["atomic_path", "run_global_attrs", "write_csv", "write_json", "write_text", "write_concentration_netcdf", "versions",
            "write_city_netcdf", "write_city_fields_netcdf", "write_sr_matrix_netcdf", "write_sr_dataset_netcdf",
            "open_city",
            "crs_wkt_latlon", "crs_wkt_aeqd", "round_significant", "PM25_STANDARD_NAME", "UNIT_RESPONSE_UNITS",

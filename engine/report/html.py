@@ -642,11 +642,12 @@ def build_report(run_dir, sweep_dir=None, *, out_dir=None, city=None, scenario=N
 
     # the two figures that read the NetCDF files are drawn by a forked child meanwhile (about half of
     # the report's time; at once, here, where there is no fork)
-    from engine.parallel import Background, fork_available
+    import matplotlib.figure  # noqa: F401  imported (with its font cache) once, before the fork
 
-    _figure()  # matplotlib imported (and its font cache read) once, before the fork
+    from engine.parallel import Background
+
     cid = pick_city(cs, city)
-    maps = Background(_netcdf_figures, run_dir, cs, out_dir, formats, base, scen, cid, fork=fork_available(),
+    maps = Background(_netcdf_figures, run_dir, cs, out_dir, formats, base, scen, cid,
                       what="the report's concentration figures")
     try:
         _table_figures(attempt, figures, tables, head, national, base, cs, cb, out_dir, formats, scen)
