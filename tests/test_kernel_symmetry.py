@@ -121,6 +121,27 @@ def test_square_kernel_evaluates_one_kernel_per_table_and_base_direction(met24, 
     assert sum(seen) < len(met) / 5
 
 
+def test_the_symmetry_plan_of_a_set_of_hours_is_found_once_for_every_level(met24, monkeypatch):
+    """A kernel family evaluates one set of hours on several pyramid levels: the distinct tables and
+    base directions are found once (memoised by the inputs' identity), and each level's kernel equals
+    the one computed without the memo."""
+    met = _sectors(met24)
+    tables = area.hour_tables(met)
+    calls = []
+    real = symmetry._distinct_rows
+    monkeypatch.setattr(symmetry, "_distinct_rows", lambda a: calls.append(1) or real(a))
+    symmetry._PLANS.clear()
+    got = [symmetry.square_kernel(tables, met.weight, sp, sp, 4) for sp in (1000.0, 5000.0, 25000.0)]
+    assert len(calls) == 1
+    for sp, k in zip((1000.0, 5000.0, 25000.0), got):
+        symmetry._PLANS.clear()
+        assert np.array_equal(k, symmetry.square_kernel(tables, met.weight, sp, sp, 4))
+    w2 = met.weight.copy()  # the same values in another array: a new plan, not a stale one
+    w2[0] *= 2.0
+    symmetry.square_kernel(tables, w2, 1000.0, 1000.0, 4)
+    assert len(calls) == 1 + 3 + 1  # the three recomputations above, then the new weights
+
+
 def test_tables_of_distinct_hours_are_bit_identical(met24):
     """hour_tables builds each distinct hour once; every hour must get exactly the tables and the
     direction that building it alone gives (here with profiles: the direction is read from them)."""

@@ -177,6 +177,31 @@ def test_kernel_spectra_store_is_bounded_and_keyed_by_identity():
     np.testing.assert_array_equal(store.get(k1, 4, (18, 16))[0], np.fft.rfft2(k1, s=(18, 16)))
 
 
+def test_kernels_with_one_support_mask_share_its_spectrum_and_zero_cells():
+    """Two kernels with the same zero cells get one support spectrum (compared by the mask, not by the
+    values); a different mask gets its own; the adjoint maps, which find the unreached cells once per
+    support, equal those of kernels transformed in separate stores."""
+    rng = np.random.default_rng(11)
+    n, shape = 6, (9, 7)
+    a, b = _kernel(n, rng, zeros=True), _kernel(n, rng, zeros=True)
+    other = a.copy()
+    other[-1, :] = 0.0  # one more row of zeros: another mask
+    store = sp.KernelSpectra()
+    w = rng.uniform(0.0, 1.0, shape)
+    lat = sp.LatticeSpectra(shape, sp.half_width(shape, a), w)
+    (_, sa), (_, sb), (_, so) = (lat.kernel(k, store) for k in (a, b, other))
+    assert sa is sb and so is not sa
+    np.testing.assert_array_equal(sa, sp.rfft2_window((a[n - lat.h:n + lat.h + 1, n - lat.h:n + lat.h + 1] != 0)
+                                                      .astype(float), 0, 0, lat.fshape))
+    maps = lat.adjoint_maps([a, b, other], cache=store)
+    assert len(lat._zero_cells) == 2  # one per distinct support
+    for k, g in zip((a, b, other), maps):
+        alone = sp.LatticeSpectra(shape, sp.half_width(shape, a), w).adjoint_maps([k], cache=sp.KernelSpectra())[0]
+        assert np.array_equal(g, alone)
+    store.clear()
+    assert not store._supports
+
+
 def test_a_narrower_kernel_is_its_own_convolution():
     """A kernel narrower than the lattice's half width (framed by zeros) gives the former adjoint
     and forward convolution with that kernel (direct sums as the reference)."""

@@ -343,21 +343,30 @@ def _exact_levels(n_half, spacing, ex, ratio, out):
     out[spacing] = max(out.get(spacing, -1), ex)
 
 
-def _family_exact(rows, pops, spacing, n, inner=-1):
-    """Exact kernels of half width ``n`` at one level: ``{0.0: rural, p: urban node p}``.
-
-    The rural kernel is summed over the row sets of equal urban code (each computed once); an
-    urban node's kernel is the rural sets it leaves rural plus its urban rows' urban kernel.
-    """
-    rural, w, code, urban = rows
-    parts = {}
+def _family_sets(rows):
+    """The row sets of equal urban code of a family's rural rows, ``{code: (tables, weights)}``, made once
+    for all pyramid levels (so each set's symmetry plan is found once: engine.dispersion.symmetry)."""
+    rural, w, code, _ = rows
+    sets = {}
     for c in np.unique(code):
         sel = code == c
         if c == 0 and sel.all():
-            parts[int(c)] = _urban.weighted_kernel(rural, w, spacing, spacing, n, inner)
+            sets[int(c)] = (rural, w)
         else:
-            sub = tuple(np.ascontiguousarray(a[sel]) for a in rural)
-            parts[int(c)] = _urban.weighted_kernel(sub, w[sel], spacing, spacing, n, inner)
+            sets[int(c)] = (tuple(np.ascontiguousarray(a[sel]) for a in rural), w[sel])
+    return sets
+
+
+def _family_exact(rows, pops, spacing, n, inner=-1, sets=None):
+    """Exact kernels of half width ``n`` at one level: ``{0.0: rural, p: urban node p}``.
+
+    The rural kernel is summed over the row sets of equal urban code (each computed once,
+    :func:`_family_sets`); an urban node's kernel is the rural sets it leaves rural plus its urban
+    rows' urban kernel.
+    """
+    _, _, _, urban = rows
+    sets = _family_sets(rows) if sets is None else sets
+    parts = {c: _urban.weighted_kernel(tab, wt, spacing, spacing, n, inner) for c, (tab, wt) in sets.items()}
     order = sorted(parts)
     out = {0.0: _sum([parts[c] for c in order], n)}
     for j, p in enumerate(pops):
@@ -419,11 +428,12 @@ def compute_kernels(specs, met, *, use_cache=True, exact_half_width=None, ratio=
     # +-ex cells the finer level replaces: its cells within (ex + 1) // ratio - 1 of the centre are
     # never read (_interp_coarse_kernel) and are not integrated (left NaN, checked below)
     unused = (ex + 1) // ratio - 1
+    sets = None if rows is None else _family_sets(rows)
     for spacing, n in levels.items():
         if rows is None:
             memo[spacing] = {p: np.zeros((2 * n + 1,) * 2) for p in [0.0, *pops]}
         else:
-            memo[spacing] = _family_exact(rows, pops, spacing, n, -1 if float(spacing) in own else unused)
+            memo[spacing] = _family_exact(rows, pops, spacing, n, -1 if float(spacing) in own else unused, sets)
 
     def build(variant, spacing, n):
         if n <= ex:

@@ -79,6 +79,43 @@ def _turn(kernel, turns, mirror):
     return np.rot90(k, turns, axes=(-2, -1))
 
 
+#: the last plans of :func:`_plan`, by the identity of their inputs (each entry holds the arrays, so
+#: their ids are not reused while it is kept): a kernel family evaluates one set of hours on every
+#: pyramid level (:func:`engine.dispersion.fields.compute_kernels`)
+_PLANS = []
+_MAX_PLANS = 16
+
+
+def _plan(lng, lnsy, wd, weights):
+    """The single-direction kernels a set of hours needs: ``(ln g, ln sigma-y, base direction, mirror
+    flag, W)`` per (table, base direction) pair, ``W[t, p]`` the weight of pair p under symmetry t
+    (:func:`lattice_symmetry`); None when no hour weighs. Memoised by the inputs' identity."""
+    for args, plan in list(_PLANS):
+        if args[0] is lng and args[1] is lnsy and args[2] is wd and args[3] is weights:
+            return plan
+    live = np.flatnonzero((weights != 0.0) & np.isfinite(wd))
+    plan = None
+    if live.size:
+        base, turns, mirror = lattice_symmetry(wd[live])
+        _, tid = _distinct_rows(np.concatenate([lng[live], lnsy[live]], axis=1))
+        # one single-direction kernel per (table, base direction)
+        pair_key = np.stack([tid.astype(float), base], axis=1)
+        pairs, first, pid = np.unique(pair_key, axis=0, return_index=True, return_inverse=True)
+        pid = pid.ravel()
+        rows = live[first]
+        transform = turns * 2 + mirror  # 8 symmetries
+        # weight of each pair under each symmetry: W[t, p]
+        W = np.zeros((8, len(pairs)))
+        np.add.at(W, (transform, pid), weights[live])
+        b = np.ascontiguousarray(base[first])
+        # a base direction along an axis (0) or the diagonal (45) is its own mirror image: half the work
+        half = np.where(b == 0.0, plume.MIRROR_X, np.where(b == 45.0, plume.MIRROR_DIAGONAL, plume.MIRROR_NONE))
+        plan = (np.ascontiguousarray(lng[rows]), np.ascontiguousarray(lnsy[rows]), b, half.astype(np.int64), W)
+    _PLANS.append(((lng, lnsy, wd, weights), plan))
+    del _PLANS[:-_MAX_PLANS]
+    return plan
+
+
 def square_kernel(met_tables, weights, cell_m, spacing_m, n_half, *, lateral_flag=plume.LATERAL_CDF_EXACT,
                   inner=-1):
     """Weighted sum over hours of the kernel of an axis-aligned square cell on a square lattice.
@@ -122,32 +159,18 @@ def square_kernel(met_tables, weights, cell_m, spacing_m, n_half, *, lateral_fla
             plume.weighted_offset_kernel(float(cell_m), float(cell_m), float(spacing_m), float(spacing_m), n, n,
                                          weights, lng, lnsy, wd, out, int(lateral_flag))
         return out
-    live = np.flatnonzero((weights != 0.0) & np.isfinite(wd))
-    if live.size == 0:
+    plan = _plan(lng, lnsy, wd, weights)
+    if plan is None:
         return out
-    base, turns, mirror = lattice_symmetry(wd[live])
-    _, tid = _distinct_rows(np.concatenate([lng[live], lnsy[live]], axis=1))
-    # one single-direction kernel per (table, base direction)
-    pair_key = np.stack([tid.astype(float), base], axis=1)
-    pairs, first, pid = np.unique(pair_key, axis=0, return_index=True, return_inverse=True)
-    pid = pid.ravel()
-    rows = live[first]
-    transform = turns * 2 + mirror  # 8 symmetries
-    # weight of each pair under each symmetry: W[t, p]
-    W = np.zeros((8, len(pairs)))
-    np.add.at(W, (transform, pid), weights[live])
+    lng_p, lnsy_p, b_all, half_all, W = plan
     size = (2 * n + 1) ** 2 * 8
     batch = max(1, _SQUARE_BATCH_BYTES // size)
     acc = np.zeros((8, 2 * n + 1, 2 * n + 1))
-    for s in range(0, len(pairs), batch):
-        r = rows[s:s + batch]
-        k = np.empty((len(r), 2 * n + 1, 2 * n + 1))
-        b = np.ascontiguousarray(base[first[s:s + batch]])
-        # a base direction along an axis (0) or the diagonal (45) is its own mirror image: half the work
-        half = np.where(b == 0.0, plume.MIRROR_X, np.where(b == 45.0, plume.MIRROR_DIAGONAL, plume.MIRROR_NONE))
-        plume.offset_kernels_mirrored(float(cell_m), float(spacing_m), n, np.ascontiguousarray(lng[r]),
-                                      np.ascontiguousarray(lnsy[r]), b, half.astype(np.int64), k,
-                                      int(lateral_flag), int(inner))
+    for s in range(0, len(b_all), batch):
+        b = b_all[s:s + batch]
+        k = np.empty((len(b), 2 * n + 1, 2 * n + 1))
+        plume.offset_kernels_mirrored(float(cell_m), float(spacing_m), n, lng_p[s:s + batch], lnsy_p[s:s + batch], b,
+                                      half_all[s:s + batch], k, int(lateral_flag), int(inner))
         acc += np.tensordot(W[:, s:s + batch], k, axes=(1, 0))
     for t in range(8):
         if W[t].any():
