@@ -196,7 +196,7 @@ def _run_local(func, items, shared, workers, prog, pool="threads"):
         return _run_processes(func, items, shared, nw, prog, _CB)
     delayed = [dask.delayed(bound, pure=False, traverse=False)(v, dask_key_name=_local_key(i, k, len(items)))
                for i, (k, v) in enumerate(items)]
-    with _CB({d.key for d in delayed}), _blas_limits(_threads_per_task(nw)):
+    with _CB({d.key for d in delayed}), blas_limits(_threads_per_task(nw)):
         results = dask.compute(*delayed, scheduler="threads", num_workers=nw)
     return {k: r for (k, _), r in zip(items, results)}
 
@@ -213,16 +213,18 @@ def fork_available():
     return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
-def _blas_limits(n):
+def blas_limits(n):
     """Context limiting BLAS (numpy's matrix products) to ``n`` threads: one level of parallelism
-    per layer, the workers being the outer one."""
+    per layer, the workers being the outer one. OpenBLAS's idle threads spin, waiting for the next
+    product, on the cores the outer layer's threads need (the transfer kernels: 30 % of the stage's
+    CPU time went to that wait, :func:`engine.pipeline.transfer_kernels`)."""
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=int(n), user_api="blas")
 
 
 def _process_init(blas_threads):
-    _blas_limits(blas_threads)  # for the worker's lifetime (the returned context is never exited)
+    blas_limits(blas_threads)  # for the worker's lifetime (the returned context is never exited)
 
 
 def _process_task(func, token, item):

@@ -196,3 +196,30 @@ def test_kernel_families_side_by_side_are_bit_identical(met24, tmp_path, monkeyp
     for k in plan:
         assert both[k].max() > 0
         assert np.array_equal(both[k], one[k]), k
+
+
+def test_kernel_stage_runs_blas_in_one_thread(met24, tmp_path, monkeypatch):
+    """The families' weighted sums (BLAS) run in the calling thread while numba's parallel integration
+    holds the cores: idle OpenBLAS threads would spin on them. The limit is lifted afterwards."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from engine import pipeline as pl
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+
+    before = blas_threads()
+    seen = []
+    real = fl.compute_kernels
+
+    def spy(*a, **kw):
+        seen.append(blas_threads())
+        return real(*a, **kw)
+
+    monkeypatch.setenv("COBENEFITS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(pl, "_season_met", lambda spec, season: met24)
+    monkeypatch.setattr(fl, "compute_kernels", spy)
+    plan = {("m-a", "fine"): fl.KernelSpec("m-a", 1000.0, 6, 0.0, 1.0),
+            ("m-b", "fine"): fl.KernelSpec("m-b", 1000.0, 6, 10.0, 1.0)}
+    pl.transfer_kernels(plan, {"m-a": (None, "annual"), "m-b": (None, "annual")}, use_cache=False, quiet=True)
+    assert len(seen) == 2 and all(v and all(n == 1 for n in v) for v in seen)  # numpy's BLAS is seen, limited
+    assert blas_threads() == before
