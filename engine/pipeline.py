@@ -427,6 +427,13 @@ def emissions(prep, carbon_result):
     return ds
 
 
+def _pm25_sectors(cc):
+    """The sectors of the carbon stage's ``pm25_<sector>_t`` columns (none for a replaced ``carbon_fn``
+    without them)."""
+    return [c[len("pm25_"):-len("_t")] for c in cc.columns
+            if c.startswith("pm25_") and c.endswith("_t") and c != "pm25_t"]
+
+
 def _sector_emissions(prep, cc, rop, name, sectors):
     """(n_source, n_sector) PM2.5 [t] of scenario ``name`` by sector (carbon-stage columns)."""
     cols = [f"pm25_{sec}_t" for sec in sectors]
@@ -453,8 +460,7 @@ def _height_shares(prep, cc, rop, scen):
     """
     classes = prep.height_classes
     seasons = prep.seasons
-    sectors = [c[len("pm25_"):-len("_t")] for c in cc.columns
-               if c.startswith("pm25_") and c.endswith("_t") and c != "pm25_t"]
+    sectors = _pm25_sectors(cc)
     ns = len(prep.sources)
     hs = np.zeros((len(classes), len(scen), ns))
     hs[0] = 1.0
@@ -493,23 +499,15 @@ def _season_shares(prep, cc, rop, scen):
     sector columns (a replaced ``carbon_fn``) gives flat shares (days / 365): no covariance.
     """
     seasons = prep.seasons
-    sectors = [c[len("pm25_"):-len("_t")] for c in cc.columns
-               if c.startswith("pm25_") and c.endswith("_t") and c != "pm25_t"]
+    sectors = _pm25_sectors(cc)
     flat = np.array([clim.SEASON_DAYS[s] / 365.0 for s in seasons])
     share = np.repeat(flat[:, None, None], len(scen), axis=1).repeat(len(prep.sources), axis=2)
     if not sectors:
         log.info("carbon stage gave no PM2.5 by sector: flat seasonal emissions")
         return share
     regions = np.array([clim.climate_region_of(s.province_id) for s in prep.sources])
-    cols = [f"pm25_{sec}_t" for sec in sectors]
     for si, name in enumerate(scen):
-        e = np.zeros((len(prep.sources), len(sectors)))
-        for kind, tab, idcol in (("city", cc, "city_id"), ("rop", rop, "province_id")):
-            t = tab[tab["scenario"] == name]
-            t = t.set_index(t[idcol].astype(int)).reindex(columns=cols)
-            pos = [k for k, s in enumerate(prep.sources) if s.kind == kind]
-            ids = [prep.sources[k].id for k in pos]
-            e[pos] = t.reindex(ids).fillna(0.0).to_numpy(dtype=float)
+        e = _sector_emissions(prep, cc, rop, name, sectors)
         sh = clim.seasonal_source_shares({sec: e[:, j] for j, sec in enumerate(sectors)}, regions)
         for j, season in enumerate(seasons):
             share[j, si] = sh[season]
