@@ -52,6 +52,7 @@ __all__ = [
     "receptor_pass",
     "superpose",
     "superpose_arrays",
+    "superpose_terms",
     "sr_dataset",
     "as_config",
     "health",
@@ -979,27 +980,7 @@ def superpose(S, q, *, parts=True):
     out_dims = (*other, "city")
     coords = {d: qt[d] for d in other if d in qt.coords} | {"city": city}
     qd = q if isinstance(q, xr.Dataset) else xr.Dataset()
-    S_season = sh = None
-    if "S_season_height" in S and "season_height_share" in qd:
-        # seasonal met and emission heights: one term per (season, height class), season-major
-        S_season = np.asarray(S["S_season_height"].transpose("season", "height", "city", "source").values,
-                              dtype=float).reshape((-1,) + Sa.shape)
-        sh = np.asarray(qd["season_height_share"].reindex(source=labels, fill_value=0.0)
-                        .sel(season=S["season"].values, height=S["height"].values)
-                        .transpose("season", "height", *other, "source").values, dtype=float)
-        sh = sh.reshape((-1,) + sh.shape[2:])
-    elif "S_height" in S and "height_share" in qd and "S_season" not in S:
-        # annual met and emission heights: one term per height class
-        S_season = np.asarray(S["S_height"].transpose("height", "city", "source").values, dtype=float)
-        sh = np.asarray(qd["height_share"].reindex(source=labels, fill_value=0.0).sel(height=S["height"].values)
-                        .transpose("height", *other, "source").values, dtype=float)
-    elif "height_share" in qd and "S_height" not in S:
-        raise ValueError("superpose: q has emission-height shares but S has no S_height (run the matrix with "
-                         "[dispersion] emission_heights = 'sector')")
-    elif "S_season" in S and "season_share" in qd:
-        S_season = np.asarray(S["S_season"].transpose("season", "city", "source").values, dtype=float)
-        sh = np.asarray(qd["season_share"].reindex(source=labels, fill_value=1.0 / S.sizes["season"])
-                        .sel(season=S["season"].values).transpose("season", *other, "source").values, dtype=float)
+    S_season, sh, _ = superpose_terms(S, qd, other)
     Sm = np.asarray(Sa.values, dtype=float)
 
     def product(mask):
@@ -1027,6 +1008,45 @@ def superpose(S, q, *, parts=True):
         ds[name] = product(mask)
         ds[name].attrs = {"long_name": f"primary PM2.5 exposure {what}", "units": "ug m-3"}
     return ds
+
+
+def superpose_terms(S, q, other=()):
+    """The terms of :func:`superpose`: ``(S_p, share_p, parts)`` with ``C = sum_p S_p (share_p * q)``.
+
+    ``S_p`` (n_part, n_city, n_source) are the matrices of the parts a source's emission is split
+    into -- (season, height class) season-major with seasonal met and emission heights, height
+    classes with annual met, seasons without heights -- and ``share_p`` (n_part, *other, n_source)
+    the share of each source's annual emission in part p (from ``q``'s ``season_height_share``,
+    ``height_share`` or ``season_share``, dimensions ``other`` before ``source``); ``parts`` the
+    (season, height class) of each part ("annual" / "ground" where the axis is absent). ``(None,
+    None, [("annual", "ground")])``: one flat, ground-level term, ``S`` itself.
+    """
+    labels = S["S"]["source"].values
+    shape = S["S"].shape
+    if "S_season_height" in S and "season_height_share" in q:
+        # seasonal met and emission heights: one term per (season, height class), season-major
+        mats = np.asarray(S["S_season_height"].transpose("season", "height", "city", "source").values,
+                          dtype=float).reshape((-1,) + shape)
+        sh = np.asarray(q["season_height_share"].reindex(source=labels, fill_value=0.0)
+                        .sel(season=S["season"].values, height=S["height"].values)
+                        .transpose("season", "height", *other, "source").values, dtype=float)
+        return mats, sh.reshape((-1,) + sh.shape[2:]), [(str(a), str(b)) for a in S["season"].values
+                                                          for b in S["height"].values]
+    if "S_height" in S and "height_share" in q and "S_season" not in S:
+        # annual met and emission heights: one term per height class
+        mats = np.asarray(S["S_height"].transpose("height", "city", "source").values, dtype=float)
+        sh = np.asarray(q["height_share"].reindex(source=labels, fill_value=0.0).sel(height=S["height"].values)
+                        .transpose("height", *other, "source").values, dtype=float)
+        return mats, sh, [("annual", str(b)) for b in S["height"].values]
+    if "height_share" in q and "S_height" not in S:
+        raise ValueError("superpose: q has emission-height shares but S has no S_height (run the matrix with "
+                         "[dispersion] emission_heights = 'sector')")
+    if "S_season" in S and "season_share" in q:
+        mats = np.asarray(S["S_season"].transpose("season", "city", "source").values, dtype=float)
+        sh = np.asarray(q["season_share"].reindex(source=labels, fill_value=1.0 / S.sizes["season"])
+                        .sel(season=S["season"].values).transpose("season", *other, "source").values, dtype=float)
+        return mats, sh, [(str(a), "ground") for a in S["season"].values]
+    return None, None, [("annual", "ground")]
 
 
 def superpose_arrays(S, q, *, S_season=None, share=None, mask=None):

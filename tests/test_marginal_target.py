@@ -126,24 +126,25 @@ def test_one_option_alone_through_the_pipeline_matches_its_intensity(stages, int
         got = float(h["avoided_all_central"].sum())
         assert got > 0
         assert float(intensity["avoided_deaths_central"][i]) == pytest.approx(got, rel=1e-9), kind
-    # the MD estimate is first order and assumes the source's present seasonal mix (an action
-    # that cuts heating moves the mix), so it is close but not equal: median error under 10 %.
-    # It also assumes the source's present emission-height mix, which an action that cuts one
-    # sector (power: tall stacks) moves far more (issue 17: with emission_heights = "sector" the
-    # median error is 73-85 %, an MD per height class is open); checked on the ground model
+    # the MD estimate is first order: per source and (season, height class) part, the part's emission
+    # change times its marginal damage (an action that cuts one sector moves the source's mix of
+    # seasons and heights: power to tall stacks, stoves to the ground and the heating season), so
+    # only the curvature of the health function over the option's finite change is left. With the MD
+    # of the present mix instead, the median error was 73-85 % here with emission heights by sector
+    # and 5-10 % with the ground model (issue 17)
     import dataclasses
 
     from engine.config import load_config
 
     cfg_g = load_config(None)
     cfg_g = cfg_g.replace(dispersion=dataclasses.replace(cfg_g.dispersion, emission_heights="ground"))
-    intensity = cobenefit_intensity(stages=run_stages(cfg_g, cities=PROVINCE, workers=1))
-    full = intensity["avoided_deaths_central"].values
-    est = intensity["avoided_deaths_md"].values
-    ok = full > 1e-3 * full.max()
-    assert ok.sum() > 50
-    assert np.median(np.abs(est[ok] / full[ok] - 1)) < 0.10
-    assert np.corrcoef(est[ok], full[ok])[0, 1] > 0.95
+    for it in (intensity, cobenefit_intensity(stages=run_stages(cfg_g, cities=PROVINCE, workers=1))):
+        full = it["avoided_deaths_central"].values
+        est = it["avoided_deaths_md"].values
+        ok = full > 1e-3 * full.max()
+        assert ok.sum() > 30
+        assert np.median(np.abs(est[ok] / full[ok] - 1)) < 0.01
+        assert np.corrcoef(est[ok], full[ok])[0, 1] > 0.999
 
 
 def test_target_is_reevaluated_through_the_pipeline(stages, intensity):
@@ -196,6 +197,10 @@ def test_commands_write_their_files(tmp_path, monkeypatch):
     with xr.open_dataset(out / "marginal_damages.nc") as nc:
         assert nc.attrs["Conventions"] == "CF-1.8"
         assert nc["md_central"].attrs["units"]
+        # one row per (scenario, source); the damages by (season, height class) part in the NetCDF only
+        assert len(md) == nc.sizes["scenario"] * nc.sizes["source"] and "md_part_central" not in md
+        assert nc["md_part_central"].dims == ("scenario", "source", "part") and nc.sizes["part"] == 8
+        assert set(nc["part_height"].values) == {"ground", "low_stack", "mid_stack", "tall_stack"}
     out2 = tmp_path / "t"
     assert main(["--quiet", "target", "--cities", PROVINCE, "--workers", "1", "--co2-cut-mt", "40",
                  "--out", str(out2)]) == 0

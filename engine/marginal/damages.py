@@ -25,7 +25,7 @@ from engine.marginal.stages import G_PER_KT, health_model, kt_per_q, run_stages
 from engine.constants import SECONDS_PER_YEAR
 from engine.errors import InputError
 
-__all__ = ["marginal_damages", "damages_at", "unit_response", "health_slope", "LANDS"]
+__all__ = ["marginal_damages", "damages_at", "unit_response", "part_responses", "health_slope", "LANDS"]
 
 #: where a source's damage lands, relative to the source
 LANDS = {"own_city": "in the source city itself",
@@ -65,6 +65,25 @@ def unit_response(S, q, scenario, area_km2):
             basis[name] = ((*lead, "unit", "source"), np.broadcast_to(v[..., None, :], v.shape[:-1] + (n, n)))
             basis = basis.assign_coords({d: sh[d].values for d in lead})
     return pl.superpose(S, basis, parts=False)["conc_ug_m3"].transpose("unit", "city")
+
+
+def part_responses(S, q, scenario, area_km2):
+    """``dC/dE`` of 1 kt yr-1 more at each source, emitted wholly in one part of the year and the
+    air: ``(J, parts)``, ``J`` (n_part, source, city) [ug m-3 per kt yr-1] and ``parts`` the
+    (season, height class) of each (:func:`engine.pipeline.superpose_terms`: the terms the
+    superposition sums). A source's response to a kt of its present mix is ``sum_p share_p J_p``.
+
+    An action that cuts one sector moves the mix (power stacks, household stoves): with the
+    emission change of each part, ``sum_p dE_p MD_p`` is the first-order change of deaths
+    whatever the mix does, where the MD of the present mix assumes it stays.
+    """
+    labels = S["S"]["source"].values
+    area_m2 = np.asarray(area_km2, dtype=float) * 1e6
+    dq = np.divide(G_PER_KT, area_m2 * SECONDS_PER_YEAR, out=np.zeros(len(labels)), where=area_m2 > 0)
+    mats, _, parts = pl.superpose_terms(S, q.sel(scenario=scenario) if "scenario" in q.dims else q)
+    if mats is None:
+        mats = np.asarray(S["S"].values, dtype=float)[None]
+    return np.stack([dq[:, None] * M.T for M in mats]), parts
 
 
 def health_slope(hm, z, *, central=False):
@@ -117,6 +136,8 @@ def damages_at(stages, scenario, hm=None, *, age_population_fn=None):
         out["md_p2_5"], out["md_p97_5"] = np.percentile(D, [2.5, 97.5], axis=1)
         for name, m in masks.items():
             out[f"md_{name}_mean"] = ((J * m.T) @ Gd).mean(axis=1)
+    Jp, parts = part_responses(S, q, scenario, area)
+    out["md_part_central"] = np.stack([J @ Gc for J in Jp], axis=1)      # (source, part)
     no_area = area <= 0
     for k in out:
         out[k] = np.where(no_area[:, None] if out[k].ndim == 2 else no_area, np.nan, out[k])
@@ -124,8 +145,9 @@ def damages_at(stages, scenario, hm=None, *, age_population_fn=None):
     ds = xr.Dataset(coords={"source": S["source"].values,
                             **{c: ("source", S[c].values) for c in ("source_kind", "source_id", "source_province")}})
     for k, v in out.items():
-        dims = ("source", "draw") if v.ndim == 2 else ("source",)
+        dims = ("source", "part") if k == "md_part_central" else ("source", "draw") if v.ndim == 2 else ("source",)
         ds[k] = (dims, v, {"units": _MD_UNITS, "long_name": _long_name(k)})
+    ds = ds.assign_coords(part_season=("part", [a for a, _ in parts]), part_height=("part", [b for _, b in parts]))
     ds["emission_kt_yr"] = ("source", e_kt, {"units": "kt yr-1", "long_name": "primary PM2.5 emission of the source"})
     ds["exposure_ug_m3"] = ("city", z, {"units": "ug m-3", "long_name": "exposure the health function is evaluated at"})
     ds = ds.assign_coords(city=S["city"].values)
@@ -148,6 +170,9 @@ def _area_for(stages, S):
 
 
 def _long_name(k):
+    if k == "md_part_central":
+        return ("marginal damage of a kt yr-1 emitted wholly in one season and emission-height class "
+                "(part_season, part_height); central parameters")
     stat = ("central parameters" if k.endswith("_central") else "mean over draws" if k.endswith("_mean")
             else "2.5th percentile over draws" if k.endswith("p2_5") else "97.5th percentile over draws"
             if k.endswith("p97_5") else "per parameter draw (same draw in every city)")

@@ -133,8 +133,7 @@ def cobenefit_intensity(config=None, *, stages=None, reference=None, actions=Non
     t_disp = time.perf_counter() - t
     t = time.perf_counter()
     avoided = national_avoided(hm, conc_b, conc)
-    de_kt = (q_base["q"].values[0] - Q) * kt                                 # (n, source) [kt yr-1]
-    est = np.nan_to_num(de_kt) @ np.nan_to_num(md_c)
+    est = _first_order(S, q_all, md, am.source_labels, kt, md_c)
     t_health = time.perf_counter() - t
     cut, pm_cut = np.concatenate(cut), np.concatenate(pm_cut)
     n = len(cut)
@@ -154,3 +153,25 @@ def cobenefit_intensity(config=None, *, stages=None, reference=None, actions=Non
                      "timings_s": f"setup {t_setup:.2f}, carbon {t_carbon:.2f}, superpose {t_disp:.2f}, "
                                   f"health {t_health:.2f}, total {time.perf_counter() - t0:.2f}"})
     return ds
+
+
+def _first_order(S, q_all, md, labels, kt, md_c):
+    """``sum_j sum_p dE_jp MD_jp`` of every sample after the first (the base) [deaths yr-1]: the
+    emission change of each source in each (season, height class) part times that part's marginal
+    damage (``md_part_central``, :func:`engine.marginal.damages.part_responses`), so that an action
+    that moves a source's mix (one sector, at its own height and season) is weighed by where its
+    emissions leave. Without part damages: the change of the total times the MD of the present mix."""
+    _, share, _ = pl.superpose_terms(S, q_all, ("sample",))                # in S's source order
+    if share is None or "md_part_central" not in md:
+        q = q_all["q"].values                                                # (sample, source)
+        return np.nan_to_num((q[0] - q[1:]) * kt) @ np.nan_to_num(md_c)
+    order = S["S"]["source"].values
+    pos = {lab: k for k, lab in enumerate(labels)}
+    kt = np.asarray(kt)[[pos[lab] for lab in order]]
+    q = q_all["q"].reindex(source=order, fill_value=0.0).values
+    mdp = md["md_part_central"].reindex(source=order).values               # (source, part)
+    est = np.zeros(q.shape[0] - 1)
+    for p in range(share.shape[0]):
+        e = q * share[p] * kt                                                # (sample, source) [kt yr-1]
+        est += np.nan_to_num(e[0] - e[1:]) @ np.nan_to_num(mdp[:, p])
+    return est

@@ -14,8 +14,10 @@ __all__ = ["damages_table", "intensity_table", "allocation_table", "write_cf_net
 
 
 def damages_table(md):
-    """One row per (scenario, source): ``marginal_damages.csv``."""
-    cols = [v for v in md.data_vars if v.startswith("md_") and "draw" not in md[v].dims] + ["emission_kt_yr"]
+    """One row per (scenario, source): ``marginal_damages.csv`` (the damages by part, a third axis, are in
+    the NetCDF file only)."""
+    cols = [v for v in md.data_vars
+            if v.startswith("md_") and "draw" not in md[v].dims and "part" not in md[v].dims] + ["emission_kt_yr"]
     df = md[cols].to_dataframe().reset_index()
     coords = ["source_name", "source_kind", "source_id", "source_province", "source_lat", "source_lon"]
     keep = ["scenario", "source"] + [c for c in coords if c in df] + cols
