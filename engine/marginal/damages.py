@@ -35,6 +35,12 @@ LANDS = {"own_city": "in the source city itself",
 _MD_UNITS = "deaths yr-1 (kt yr-1)-1"
 
 
+def _unit_rates(area_km2):
+    """1 kt yr-1 spread over each source's area [g m-2 s-1]; 0 for a source with no area (it cannot emit)."""
+    area_m2 = np.asarray(area_km2, dtype=float) * 1e6
+    return np.divide(G_PER_KT, area_m2 * SECONDS_PER_YEAR, out=np.zeros(area_m2.shape), where=area_m2 > 0)
+
+
 def unit_response(S, q, scenario, area_km2):
     """``dC/dE[unit, city]`` [ug m-3 per kt yr-1]: the exposure of every city from 1 kt yr-1
     more at each source, by :func:`engine.pipeline.superpose` on a unit-emission basis.
@@ -48,9 +54,7 @@ def unit_response(S, q, scenario, area_km2):
     """
     labels = q["source"].values
     n = len(labels)
-    area_m2 = np.asarray(area_km2, dtype=float) * 1e6
-    # 1 kt yr-1 over the area [g m-2 s-1]; a source with no area cannot emit
-    dq = np.divide(G_PER_KT, area_m2 * SECONDS_PER_YEAR, out=np.zeros(n), where=area_m2 > 0)
+    dq = _unit_rates(area_km2)
     basis = xr.Dataset({"q": (("unit", "source"), np.diag(dq))},
                        coords={"unit": labels, "source": labels})
     if "season_share" in q:
@@ -77,9 +81,7 @@ def part_responses(S, q, scenario, area_km2):
     emission change of each part, ``sum_p dE_p MD_p`` is the first-order change of deaths
     whatever the mix does, where the MD of the present mix assumes it stays.
     """
-    labels = S["S"]["source"].values
-    area_m2 = np.asarray(area_km2, dtype=float) * 1e6
-    dq = np.divide(G_PER_KT, area_m2 * SECONDS_PER_YEAR, out=np.zeros(len(labels)), where=area_m2 > 0)
+    dq = _unit_rates(area_km2)
     mats, _, parts = pl.superpose_terms(S, q.sel(scenario=scenario) if "scenario" in q.dims else q)
     if mats is None:
         mats = np.asarray(S["S"].values, dtype=float)[None]

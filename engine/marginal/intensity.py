@@ -128,12 +128,17 @@ def cobenefit_intensity(config=None, *, stages=None, reference=None, actions=Non
             q_all = q_all.assign_coords(height=list(am.heights.classes))
     t_carbon = time.perf_counter() - t
     t = time.perf_counter()
-    conc = pl.superpose(S, q_all, parts=False)["conc_ug_m3"].transpose("sample", "city").values
+    # the superposition's terms built once (engine.pipeline.superpose_terms): the concentrations, as
+    # engine.pipeline.superpose computes them, and the parts' emissions of the first-order estimate
+    order = S["S"]["source"].values
+    mats, share, _ = pl.superpose_terms(S, q_all, ("sample",))
+    q_s = q_all["q"].reindex(source=order, fill_value=0.0).transpose("sample", "source").values
+    conc = pl.superpose_arrays(np.asarray(S["S"].values, dtype=float), q_s, S_season=mats, share=share)
     conc_b, conc = conc[0], conc[1:]
     t_disp = time.perf_counter() - t
     t = time.perf_counter()
     avoided = national_avoided(hm, conc_b, conc)
-    est = _first_order(S, q_all, md, am.source_labels, kt, md_c)
+    est = _first_order(share, q_s, order, md, am.source_labels, kt, q_all["q"].values, md_c)
     t_health = time.perf_counter() - t
     cut, pm_cut = np.concatenate(cut), np.concatenate(pm_cut)
     n = len(cut)
@@ -155,23 +160,21 @@ def cobenefit_intensity(config=None, *, stages=None, reference=None, actions=Non
     return ds
 
 
-def _first_order(S, q_all, md, labels, kt, md_c):
+def _first_order(share, q_s, order, md, labels, kt, q, md_c):
     """``sum_j sum_p dE_jp MD_jp`` of every sample after the first (the base) [deaths yr-1]: the
     emission change of each source in each (season, height class) part times that part's marginal
     damage (``md_part_central``, :func:`engine.marginal.damages.part_responses`), so that an action
     that moves a source's mix (one sector, at its own height and season) is weighed by where its
-    emissions leave. Without part damages: the change of the total times the MD of the present mix."""
-    _, share, _ = pl.superpose_terms(S, q_all, ("sample",))                # in S's source order
+    emissions leave. ``share`` (n_part, sample, source) and ``q_s`` (sample, source) are in S's
+    source order ``order``; ``kt``, ``q`` and ``md_c`` in ``labels``'. Without part damages: the
+    change of the total times the MD of the present mix."""
     if share is None or "md_part_central" not in md:
-        q = q_all["q"].values                                                # (sample, source)
         return np.nan_to_num((q[0] - q[1:]) * kt) @ np.nan_to_num(md_c)
-    order = S["S"]["source"].values
     pos = {lab: k for k, lab in enumerate(labels)}
     kt = np.asarray(kt)[[pos[lab] for lab in order]]
-    q = q_all["q"].reindex(source=order, fill_value=0.0).values
     mdp = md["md_part_central"].reindex(source=order).values               # (source, part)
-    est = np.zeros(q.shape[0] - 1)
+    est = np.zeros(q_s.shape[0] - 1)
     for p in range(share.shape[0]):
-        e = q * share[p] * kt                                                # (sample, source) [kt yr-1]
+        e = q_s * share[p] * kt                                              # (sample, source) [kt yr-1]
         est += np.nan_to_num(e[0] - e[1:]) @ np.nan_to_num(mdp[:, p])
     return est
