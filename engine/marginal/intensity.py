@@ -128,17 +128,12 @@ def cobenefit_intensity(config=None, *, stages=None, reference=None, actions=Non
             q_all = q_all.assign_coords(height=list(am.heights.classes))
     t_carbon = time.perf_counter() - t
     t = time.perf_counter()
-    # the superposition's terms built once (engine.pipeline.superpose_terms): the concentrations, as
-    # engine.pipeline.superpose computes them, and the parts' emissions of the first-order estimate
-    order = S["S"]["source"].values
-    mats, share, _ = pl.superpose_terms(S, q_all, ("sample",))
-    q_s = q_all["q"].reindex(source=order, fill_value=0.0).transpose("sample", "source").values
-    conc = pl.superpose_arrays(np.asarray(S["S"].values, dtype=float), q_s, S_season=mats, share=share)
+    conc, terms = _superpose_samples(S, q_all)
     conc_b, conc = conc[0], conc[1:]
     t_disp = time.perf_counter() - t
     t = time.perf_counter()
     avoided = national_avoided(hm, conc_b, conc)
-    est = _first_order(share, q_s, order, md, am.source_labels, kt, q_all["q"].values, md_c)
+    est = _first_order(*terms, md, am.source_labels, kt, q_all["q"].values, md_c)
     t_health = time.perf_counter() - t
     cut, pm_cut = np.concatenate(cut), np.concatenate(pm_cut)
     n = len(cut)
@@ -158,6 +153,17 @@ def cobenefit_intensity(config=None, *, stages=None, reference=None, actions=Non
                      "timings_s": f"setup {t_setup:.2f}, carbon {t_carbon:.2f}, superpose {t_disp:.2f}, "
                                   f"health {t_health:.2f}, total {time.perf_counter() - t0:.2f}"})
     return ds
+
+
+def _superpose_samples(S, q_all):
+    """``(conc (sample, city), (share, q_s, order))``: the superposition's terms built once
+    (:func:`engine.pipeline.superpose_terms`) for the concentrations, as :func:`engine.pipeline.superpose`
+    computes them, and for the parts' emissions of :func:`_first_order`; in S's source order ``order``."""
+    order = S["S"]["source"].values
+    mats, share, _ = pl.superpose_terms(S, q_all, ("sample",))
+    q_s = q_all["q"].reindex(source=order, fill_value=0.0).transpose("sample", "source").values
+    conc = pl.superpose_arrays(np.asarray(S["S"].values, dtype=float), q_s, S_season=mats, share=share)
+    return conc, (share, q_s, order)
 
 
 def _first_order(share, q_s, order, md, labels, kt, q, md_c):
